@@ -1,0 +1,2 @@
+//! The `microcid` binary: argument parsing only; everything else lives in the library.
+fn main() {}

@@ -1,0 +1,18 @@
+//! The microci control protocol: the messages `microcid` and its clients exchange over the Unix
+//! control socket, and the length-prefixed framing that carries them. Types only — no runtime, no
+//! daemon logic — so the daemon and every client share one definition and cannot drift apart.
+//! `PROTOCOL.md` beside this crate is the specification.
+
+pub mod codec;
+pub mod job;
+pub mod message;
+
+pub use codec::{ClientCodec, FrameCodec, FrameError, ServerCodec, MAX_FRAME};
+pub use job::{Job, JobStatus, LogChunk, RepoInfo};
+pub use message::{
+    ClientMessage, DaemonStatus, ErrorCode, Event, JobQuery, Reply, Request, ServerMessage,
+};
+
+/// Protocol version spoken by this crate. The daemon announces it in its hello; a client that
+/// speaks another version says so and stops, instead of failing later in a confusing way.
+pub const PROTOCOL_VERSION: u32 = 1;

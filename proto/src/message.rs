@@ -1,0 +1,279 @@
+//! Requests, replies and events: what travels inside each frame.
+
+use crate::job::{Job, JobStatus, LogChunk, RepoInfo};
+use serde::{Deserialize, Serialize};
+
+/// A client's frame: a request with an id the client chooses. The daemon echoes the id in its
+/// reply (and in every event of a subscription) so a client can keep several requests in flight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientMessage {
+    /// Chosen by the client; echoed back.
+    pub id: u64,
+    /// What is asked.
+    #[serde(flatten)]
+    pub request: Request,
+}
+
+/// Filters for a job listing. Paging goes backwards in time: pass the smallest id you have as
+/// `before` to get the next older page.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobQuery {
+    /// Only jobs in this state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<JobStatus>,
+    /// Only jobs of this repository (exact full name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
+    /// Only jobs whose repo, ref, commit, message or author contains this text (case-insensitive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<String>,
+    /// Only jobs with an id below this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<i64>,
+    /// At most this many jobs (the daemon caps it at 1000).
+    pub limit: u32,
+}
+
+/// Everything a client can ask.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Request {
+    /// Daemon version, uptime, queue and Docker state.
+    Status,
+    /// Newest jobs first, filtered.
+    ListJobs(JobQuery),
+    /// One job.
+    GetJob {
+        /// Job id.
+        job: i64,
+    },
+    /// Up to `max` bytes of a job's log from `offset` (the daemon caps `max` at 256 KiB).
+    ReadLog {
+        /// Job id.
+        job: i64,
+        /// First byte wanted.
+        offset: u64,
+        /// Most bytes wanted.
+        max: u32,
+    },
+    /// Stream a job's log from `offset` as `log` events, then its final state as a `job` event,
+    /// then `end`.
+    FollowLog {
+        /// Job id.
+        job: i64,
+        /// First byte wanted.
+        offset: u64,
+    },
+    /// Stream every job change as `job` events until the connection closes.
+    WatchJobs,
+    /// Stop a pending or running job.
+    Cancel {
+        /// Job id.
+        job: i64,
+    },
+    /// A new job for the same repository and commit.
+    Retry {
+        /// Job id.
+        job: i64,
+    },
+    /// A manual build of a known repository; `git_ref` defaults to its default branch.
+    Run {
+        /// Full repository name.
+        repo: String,
+        /// Branch, tag, full ref or commit.
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        git_ref: Option<String>,
+    },
+    /// The repositories the daemon knows.
+    ListRepos,
+}
+
+/// The daemon's frames.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// First frame on every connection.
+    Hello {
+        /// `PROTOCOL_VERSION` of the daemon.
+        protocol: u32,
+        /// The daemon's release, for `status` and bug reports.
+        server_version: String,
+    },
+    /// A request succeeded.
+    Ok {
+        /// The request's id.
+        id: u64,
+        /// The answer.
+        reply: Reply,
+    },
+    /// A request failed; the connection stays usable unless `code` is `bad_frame`.
+    Error {
+        /// The request's id (0 when the frame could not be read at all).
+        id: u64,
+        /// Machine-readable class.
+        code: ErrorCode,
+        /// One human sentence.
+        message: String,
+    },
+    /// Something happened in a subscription opened by request `id`.
+    Event {
+        /// The subscribing request's id.
+        id: u64,
+        /// What happened.
+        event: Event,
+    },
+}
+
+/// Successful answers, one shape per request kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Reply {
+    /// For `status`.
+    Status(DaemonStatus),
+    /// For `list_jobs`, newest first.
+    Jobs {
+        /// The page.
+        jobs: Vec<Job>,
+    },
+    /// For `get_job` and `cancel` (the job after the change).
+    Job {
+        /// The job.
+        job: Job,
+    },
+    /// For `read_log`.
+    Log(LogChunk),
+    /// For `retry` and `run`.
+    Created {
+        /// The new job's id.
+        job: i64,
+    },
+    /// For `follow_log` and `watch_jobs`: events follow.
+    Subscribed,
+    /// For `list_repos`.
+    Repos {
+        /// Known repositories, by name.
+        repos: Vec<RepoInfo>,
+    },
+}
+
+/// Things pushed to a subscriber.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A job was created or changed.
+    Job {
+        /// The job as it is now.
+        job: Job,
+    },
+    /// More log text.
+    Log(LogChunk),
+    /// The subscriber fell behind and missed events; re-read what it shows.
+    Lagged,
+    /// The subscription is over (a followed job ended).
+    End,
+}
+
+/// Daemon health for `status` and the TUI's status bar.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonStatus {
+    /// The daemon's release.
+    pub version: String,
+    /// Seconds since start.
+    pub uptime_secs: u64,
+    /// Jobs STARTED now.
+    pub running: u64,
+    /// Jobs PENDING now.
+    pub queued: u64,
+    /// `docker.max_jobs`.
+    pub max_jobs: u64,
+    /// Whether the Docker Engine answered a ping.
+    pub docker_reachable: bool,
+    /// Why not, when it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_error: Option<String>,
+}
+
+/// Error classes a client can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The job or repository does not exist.
+    NotFound,
+    /// The request is well-formed but not possible now (e.g. cancel a finished job).
+    Conflict,
+    /// A field is wrong.
+    Invalid,
+    /// The frame could not be read; the daemon closes the connection after this.
+    BadFrame,
+    /// The daemon failed; see the message.
+    Internal,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_wire_shape_is_flat() {
+        let msg = ClientMessage {
+            id: 7,
+            request: Request::Run {
+                repo: "alice/app".into(),
+                git_ref: Some("main".into()),
+            },
+        };
+        let text = serde_json::to_string(&msg).unwrap();
+        assert_eq!(text, r#"{"id":7,"type":"run","repo":"alice/app","ref":"main"}"#);
+        assert_eq!(serde_json::from_str::<ClientMessage>(&text).unwrap(), msg);
+    }
+
+    #[test]
+    fn list_jobs_defaults_optional_filters() {
+        let msg: ClientMessage =
+            serde_json::from_str(r#"{"id":1,"type":"list_jobs","limit":50}"#).unwrap();
+        assert_eq!(
+            msg.request,
+            Request::ListJobs(JobQuery {
+                limit: 50,
+                ..JobQuery::default()
+            })
+        );
+    }
+
+    #[test]
+    fn unknown_request_type_is_an_error() {
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"id":1,"type":"rm_rf"}"#).is_err());
+    }
+
+    #[test]
+    fn server_messages_round_trip() {
+        let msgs = vec![
+            ServerMessage::Hello {
+                protocol: 1,
+                server_version: "0.1.0".into(),
+            },
+            ServerMessage::Ok {
+                id: 3,
+                reply: Reply::Created { job: 9 },
+            },
+            ServerMessage::Error {
+                id: 4,
+                code: ErrorCode::NotFound,
+                message: "no job 4".into(),
+            },
+            ServerMessage::Event {
+                id: 5,
+                event: Event::Log(LogChunk {
+                    id: 1,
+                    offset: 0,
+                    next_offset: 3,
+                    data: "hé".into(),
+                }),
+            },
+        ];
+        for m in msgs {
+            let text = serde_json::to_string(&m).unwrap();
+            assert_eq!(serde_json::from_str::<ServerMessage>(&text).unwrap(), m);
+        }
+    }
+}

@@ -1,0 +1,2 @@
+//! The `microci-tui` binary.
+fn main() {}
