@@ -157,6 +157,8 @@ pub enum Reply {
 }
 
 /// Things pushed to a subscriber.
+// Events are built, sent and dropped one at a time; boxing the job would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {

@@ -1,0 +1,80 @@
+//! `follow_log`: send a job's log from an offset, then whatever is appended, until the job ends.
+//! The bus only says "the log grew"; the bytes are read from the file, so a follower that falls
+//! behind simply reads more at once and never misses or repeats a byte.
+
+use super::handlers::Failure;
+use crate::events::BusEvent;
+use crate::logs::{MAX_READ, read_chunk};
+use crate::state::Shared;
+use microci_proto::{ErrorCode, Event, Reply, ServerMessage};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+
+pub(super) async fn follow(
+    shared: &Shared,
+    id: u64,
+    job_id: i64,
+    mut offset: u64,
+    out: &mpsc::Sender<ServerMessage>,
+) -> Result<Option<Reply>, Failure> {
+    // Subscribe before the first read so nothing appended in between goes unnoticed.
+    let mut events = shared.bus.subscribe();
+    let mut job = shared
+        .reader
+        .job(job_id)
+        .await?
+        .ok_or_else(|| Failure(ErrorCode::NotFound, format!("no job {job_id}")))?
+        .job;
+    let send = |event: Event| out.send(ServerMessage::Event { id, event });
+    if out
+        .send(ServerMessage::Ok {
+            id,
+            reply: Reply::Subscribed,
+        })
+        .await
+        .is_err()
+    {
+        return Ok(None);
+    }
+    loop {
+        // Drain what the file has beyond `offset`.
+        loop {
+            let logs = shared.reader.logs_dir().to_path_buf();
+            let chunk = tokio::task::spawn_blocking(move || read_chunk(&logs, job_id, offset, MAX_READ))
+                .await
+                .map_err(|e| Failure(ErrorCode::Internal, e.to_string()))?
+                .map_err(|e| Failure(ErrorCode::Internal, format!("cannot read the log: {e}")))?;
+            if chunk.next_offset == offset {
+                break;
+            }
+            offset = chunk.next_offset;
+            if send(Event::Log(chunk)).await.is_err() {
+                return Ok(None);
+            }
+        }
+        if job.status.is_final() {
+            let _ = send(Event::Job { job }).await;
+            let _ = send(Event::End).await;
+            return Ok(None);
+        }
+        // Wait for this job's log to grow or its state to change.
+        loop {
+            match events.recv().await {
+                Ok(BusEvent::Log { id: j, .. }) if j == job_id => break,
+                Ok(BusEvent::Job(j)) if j.id == job_id => {
+                    job = *j;
+                    break;
+                }
+                Ok(_) => continue,
+                Err(RecvError::Lagged(_)) => {
+                    // Missed events: re-read the job, then the file tells the rest.
+                    if let Some(rec) = shared.reader.job(job_id).await? {
+                        job = rec.job;
+                    }
+                    break;
+                }
+                Err(RecvError::Closed) => return Ok(None),
+            }
+        }
+    }
+}

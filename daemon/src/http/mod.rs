@@ -1,0 +1,91 @@
+//! The HTTP listener: forge webhooks (`/hooks/<forge>`) and the read-only status routes.
+//! Handlers only verify, parse, insert and notify; the scheduler does everything after that.
+
+mod hooks;
+mod pages;
+
+use crate::state::Shared;
+use std::convert::Infallible;
+use std::sync::Arc;
+use warp::Filter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+/// Every route, ready for `warp::serve`.
+pub fn routes(
+    shared: Arc<Shared>,
+) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static {
+    let with = {
+        let shared = shared.clone();
+        warp::any().map(move || shared.clone())
+    };
+    let hooks = warp::post()
+        .and(warp::path("hooks"))
+        .and(warp::path::param::<String>())
+        .and(warp::path::end())
+        .and(warp::header::headers_cloned())
+        .and(warp::body::stream())
+        .and(with.clone())
+        .then(hooks::handle);
+    let health = warp::get()
+        .and(warp::path("healthz"))
+        .and(warp::path::end())
+        .map(|| text(StatusCode::OK, "ok\n"));
+    let index = warp::get()
+        .and(warp::path::end())
+        .and(with.clone())
+        .then(pages::index);
+    let job = warp::get()
+        .and(warp::path!("jobs" / i64))
+        .and(with.clone())
+        .then(pages::job);
+    let log = warp::get()
+        .and(warp::path!("jobs" / i64 / "log"))
+        .and(warp::query::<pages::LogQuery>())
+        .and(with.clone())
+        .then(pages::log);
+    hooks
+        .or(health)
+        .unify()
+        .or(index)
+        .unify()
+        .or(job)
+        .unify()
+        .or(log)
+        .unify()
+        .recover(|rejection: warp::Rejection| async move { Ok::<_, Infallible>(rejected(rejection)) })
+        .unify()
+}
+
+/// A JSON reply.
+pub(crate) fn json(status: StatusCode, value: &serde_json::Value) -> Response {
+    use warp::Reply;
+    warp::reply::with_status(warp::reply::json(value), status).into_response()
+}
+
+/// A plain-text reply.
+pub(crate) fn text(status: StatusCode, body: impl Into<String>) -> Response {
+    use warp::Reply;
+    warp::reply::with_status(
+        warp::reply::with_header(body.into(), "content-type", "text/plain; charset=utf-8"),
+        status,
+    )
+    .into_response()
+}
+
+/// `{"error": "..."}` with a status.
+pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    json(status, &serde_json::json!({ "error": message.into() }))
+}
+
+fn rejected(r: warp::Rejection) -> Response {
+    if r.is_not_found() {
+        error(StatusCode::NOT_FOUND, "not found")
+    } else if r.find::<warp::reject::MethodNotAllowed>().is_some() {
+        error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+    } else if r.find::<warp::reject::InvalidQuery>().is_some() {
+        error(StatusCode::BAD_REQUEST, "invalid query string")
+    } else {
+        error(StatusCode::BAD_REQUEST, format!("{r:?}"))
+    }
+}

@@ -1,0 +1,181 @@
+//! The read-only status pages: recent jobs, one job with its log, and the raw log. Everything
+//! from a job (names, messages, output) is untrusted and HTML-escaped.
+
+use super::{error, text};
+use crate::state::Shared;
+use microci_proto::{Job, JobQuery};
+use std::fmt::Write;
+use std::sync::Arc;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+/// Largest slice of log one `GET /jobs/{id}/log` returns; ask again from `X-Log-Next-Offset`.
+const LOG_PAGE: u64 = 4 * 1024 * 1024;
+/// How much of the log's end the job page shows.
+const PAGE_TAIL: u64 = 256 * 1024;
+
+/// `?offset=N` for the raw log.
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct LogQuery {
+    #[serde(default)]
+    offset: u64,
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub(crate) fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn html(status: StatusCode, title: &str, body: &str) -> Response {
+    use warp::Reply;
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width\"><title>{}</title>\
+         <style>body{{font-family:sans-serif;margin:1em}}td,th{{padding:.2em .6em;text-align:left}}\
+         pre{{background:#111;color:#ddd;padding:1em;overflow:auto}}</style></head><body>{body}</body></html>",
+        escape(title)
+    );
+    warp::reply::with_status(warp::reply::html(page), status).into_response()
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}
+
+/// `GET /`: the newest jobs.
+pub(super) async fn index(shared: Arc<Shared>) -> Response {
+    let jobs = match shared
+        .reader
+        .list(JobQuery {
+            limit: 100,
+            ..JobQuery::default()
+        })
+        .await
+    {
+        Ok(j) => j,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let mut body = String::from(
+        "<h1>microci</h1><table><tr><th>job</th><th>status</th><th>repository</th><th>ref</th>\
+         <th>commit</th><th>message</th><th>author</th><th>created</th></tr>",
+    );
+    for j in &jobs {
+        let _ = write!(
+            body,
+            "<tr><td><a href=\"/jobs/{id}\">{id}</a></td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            j.status,
+            escape(&j.repo),
+            escape(&j.git_ref),
+            escape(j.commit.get(..10).unwrap_or(&j.commit)),
+            escape(first_line(&j.message)),
+            escape(&j.author),
+            escape(&j.created_at),
+            id = j.id,
+        );
+    }
+    body.push_str("</table>");
+    html(StatusCode::OK, "microci", &body)
+}
+
+fn job_summary(j: &Job) -> String {
+    let row = |k: &str, v: &str| format!("<tr><th>{k}</th><td>{}</td></tr>", escape(v));
+    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+    [
+        row("status", j.status.as_str()),
+        row("reason", &opt(&j.reason)),
+        row("exit code", &j.exit_code.map(|c| c.to_string()).unwrap_or_default()),
+        row("repository", &j.repo),
+        row("ref", &j.git_ref),
+        row("commit", &j.commit),
+        row("author", &j.author),
+        row("message", &j.message),
+        row("created", &j.created_at),
+        row("started", &opt(&j.started_at)),
+        row("finished", &opt(&j.finished_at)),
+    ]
+    .concat()
+}
+
+/// `GET /jobs/{id}`: one job and the end of its log.
+pub(super) async fn job(id: i64, shared: Arc<Shared>) -> Response {
+    let rec = match shared.reader.job(id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no job {id}")),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let j = &rec.job;
+    let start = j.log_size.saturating_sub(PAGE_TAIL);
+    let logs = shared.reader.logs_dir().to_path_buf();
+    let chunk = tokio::task::spawn_blocking(move || {
+        crate::logs::read_chunk(&logs, id, start, PAGE_TAIL as u32)
+    })
+    .await;
+    let log = match chunk {
+        Ok(Ok(c)) => c.data,
+        _ => String::new(),
+    };
+    let cut = if start > 0 {
+        format!("<p>(showing the last {PAGE_TAIL} bytes; <a href=\"/jobs/{id}/log\">full log</a>)</p>")
+    } else {
+        String::new()
+    };
+    let body = format!(
+        "<p><a href=\"/\">all jobs</a></p><h1>job {id}</h1><table>{}</table>{cut}<pre>{}</pre>",
+        job_summary(j),
+        escape(&log)
+    );
+    html(StatusCode::OK, &format!("microci job {id}"), &body)
+}
+
+/// `GET /jobs/{id}/log[?offset=N]`: raw log text, at most 4 MiB per request; the
+/// `X-Log-Next-Offset` and `X-Log-Size` headers say where to continue.
+pub(super) async fn log(id: i64, q: LogQuery, shared: Arc<Shared>) -> Response {
+    match shared.reader.job(id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no job {id}")),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+    let logs = shared.reader.logs_dir().to_path_buf();
+    let offset = q.offset;
+    let read = tokio::task::spawn_blocking(move || -> std::io::Result<(Vec<u8>, u64)> {
+        use std::io::{Read, Seek, SeekFrom};
+        let path = crate::store::log_path(&logs, id);
+        let mut f = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+            Err(e) => return Err(e),
+        };
+        let size = f.metadata()?.len();
+        f.seek(SeekFrom::Start(offset.min(size)))?;
+        let mut buf = Vec::new();
+        f.take(LOG_PAGE).read_to_end(&mut buf)?;
+        Ok((buf, size))
+    })
+    .await;
+    match read {
+        Ok(Ok((bytes, size))) => {
+            use warp::Reply;
+            let next = offset.min(size) + bytes.len() as u64;
+            let mut resp = warp::reply::with_header(bytes, "content-type", "text/plain; charset=utf-8")
+                .into_response();
+            let h = resp.headers_mut();
+            h.insert("x-log-next-offset", next.into());
+            h.insert("x-log-size", size.into());
+            resp
+        }
+        Ok(Err(e)) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot read the log: {e}")),
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}

@@ -1,0 +1,223 @@
+//! `.microci.json`, read from the repository root at the built commit. Compatible with the first
+//! microci (`dockerimg`, `command`), plus `env` and `timeout`. Unknown keys are refused by name:
+//! a typo must not silently run the wrong thing.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// The file name, at the repository root.
+pub const FILE_NAME: &str = ".microci.json";
+/// What runs when the file names no command (the first microci's convention).
+pub const DEFAULT_COMMAND: &str = "/bin/sh microci.sh";
+/// Largest `.microci.json` read.
+const MAX_SIZE: u64 = 64 * 1024;
+
+/// Why the file cannot be used; each message is shown to the person as the job's reason.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RepoConfigError {
+    /// Not JSON, or JSON of the wrong shape.
+    #[error(".microci.json: {0}")]
+    Invalid(String),
+    /// Could not be read.
+    #[error(".microci.json: cannot read: {0}")]
+    Read(String),
+}
+
+/// The command: a string for `/bin/sh -c`, or an argument vector run as is.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Command {
+    /// Run by `/bin/sh -c`.
+    Shell(String),
+    /// Exec form.
+    Exec(Vec<String>),
+}
+
+impl Command {
+    /// The container's argv.
+    pub fn argv(&self) -> Vec<String> {
+        match self {
+            Command::Shell(s) => vec!["/bin/sh".into(), "-c".into(), s.clone()],
+            Command::Exec(v) => v.clone(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    dockerimg: Option<String>,
+    command: Option<serde_json::Value>,
+    env: Option<BTreeMap<String, String>>,
+    timeout: Option<String>,
+}
+
+/// The job's settings after defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoConfig {
+    /// Image to run.
+    pub image: String,
+    /// What to run in it.
+    pub command: Command,
+    /// Extra environment.
+    pub env: BTreeMap<String, String>,
+    /// Time limit, when the file sets one.
+    pub timeout: Option<Duration>,
+}
+
+impl RepoConfig {
+    /// Reads the file from a checkout; a missing file means all defaults.
+    pub fn load(workspace: &Path, default_image: &str) -> Result<RepoConfig, RepoConfigError> {
+        let path = workspace.join(FILE_NAME);
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return RepoConfig::parse(b"{}", default_image);
+            }
+            Err(e) => return Err(RepoConfigError::Read(e.to_string())),
+        };
+        if !meta.is_file() {
+            return Err(RepoConfigError::Invalid("is not a regular file".into()));
+        }
+        if meta.len() > MAX_SIZE {
+            return Err(RepoConfigError::Invalid(format!(
+                "is {} bytes, over the {MAX_SIZE}-byte limit",
+                meta.len()
+            )));
+        }
+        let bytes = std::fs::read(&path).map_err(|e| RepoConfigError::Read(e.to_string()))?;
+        RepoConfig::parse(&bytes, default_image)
+    }
+
+    /// Parses the file's bytes.
+    pub fn parse(bytes: &[u8], default_image: &str) -> Result<RepoConfig, RepoConfigError> {
+        let invalid = |m: String| RepoConfigError::Invalid(m);
+        let raw: Raw = serde_json::from_slice(bytes).map_err(|e| invalid(describe(&e)))?;
+        let command = match raw.command {
+            None => Command::Shell(DEFAULT_COMMAND.into()),
+            Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Command::Shell(s),
+            Some(serde_json::Value::Array(items)) if !items.is_empty() => Command::Exec(
+                items
+                    .into_iter()
+                    .map(|v| match v {
+                        serde_json::Value::String(s) => Ok(s),
+                        other => Err(invalid(format!(
+                            "\"command\" array items must be strings, found {other}"
+                        ))),
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+            Some(_) => {
+                return Err(invalid(
+                    "\"command\" must be a non-empty string or a non-empty array of strings".into(),
+                ));
+            }
+        };
+        let image = match raw.dockerimg {
+            None => default_image.to_string(),
+            Some(s) if valid_image(&s) => s,
+            Some(s) => return Err(invalid(format!("\"dockerimg\" {s:?} is not an image name"))),
+        };
+        let env = raw.env.unwrap_or_default();
+        if let Some(k) = env.keys().find(|k| k.is_empty() || k.contains('=') || k.contains('\0')) {
+            return Err(invalid(format!("\"env\" key {k:?} is not a variable name")));
+        }
+        let timeout = match raw.timeout {
+            None => None,
+            Some(t) => Some(humantime::parse_duration(&t).map_err(|_| {
+                invalid(format!("\"timeout\" {t:?} is not a duration like \"15m\""))
+            })?),
+        };
+        Ok(RepoConfig {
+            image,
+            command,
+            env,
+            timeout,
+        })
+    }
+}
+
+/// A plausible image reference: no whitespace or control characters, not empty, bounded.
+fn valid_image(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 255
+        && !s.starts_with('-')
+        && s.chars().all(|c| c.is_ascii_graphic())
+}
+
+/// serde_json's message without its "at line 1 column 5" noise where that is clearer.
+fn describe(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        let key = rest.split('`').next().unwrap_or(rest);
+        return format!(
+            "unknown key \"{key}\" (known keys: dockerimg, command, env, timeout)"
+        );
+    }
+    match e.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            format!("is not valid JSON: {msg}")
+        }
+        _ => msg,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<RepoConfig, RepoConfigError> {
+        RepoConfig::parse(s.as_bytes(), "debian:stable-slim")
+    }
+
+    #[test]
+    fn first_microci_file_still_works() {
+        let c = parse(r#"{"dockerimg": "alpine:3", "command": "/bin/sh microci.sh"}"#).unwrap();
+        assert_eq!(c.image, "alpine:3");
+        assert_eq!(c.command.argv(), ["/bin/sh", "-c", "/bin/sh microci.sh"]);
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let c = parse("{}").unwrap();
+        assert_eq!(c.image, "debian:stable-slim");
+        assert_eq!(c.command, Command::Shell(DEFAULT_COMMAND.into()));
+        assert_eq!(c.timeout, None);
+    }
+
+    #[test]
+    fn exec_form_env_and_timeout() {
+        let c = parse(r#"{"command": ["make", "test"], "env": {"A": "1"}, "timeout": "15m"}"#)
+            .unwrap();
+        assert_eq!(c.command.argv(), ["make", "test"]);
+        assert_eq!(c.env["A"], "1");
+        assert_eq!(c.timeout, Some(Duration::from_secs(900)));
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = parse(r#"{"dockerimage": "x"}"#).unwrap_err().to_string();
+        assert!(e.contains("unknown key \"dockerimage\""), "{e}");
+    }
+
+    #[test]
+    fn bad_files_say_why() {
+        let e = parse("{not json").unwrap_err().to_string();
+        assert!(e.contains("not valid JSON"), "{e}");
+        let e = parse(r#"{"command": 5}"#).unwrap_err().to_string();
+        assert!(e.contains("\"command\""), "{e}");
+        let e = parse(r#"{"command": ["ok", 1]}"#).unwrap_err().to_string();
+        assert!(e.contains("must be strings"), "{e}");
+        let e = parse(r#"{"env": {"A": 1}}"#).unwrap_err().to_string();
+        assert!(e.contains("invalid type"), "{e}");
+        let e = parse(r#"{"timeout": "soon"}"#).unwrap_err().to_string();
+        assert!(e.contains("\"timeout\""), "{e}");
+        let e = parse(r#"{"dockerimg": "a b"}"#).unwrap_err().to_string();
+        assert!(e.contains("\"dockerimg\""), "{e}");
+        let e = parse("[]").unwrap_err().to_string();
+        assert!(e.contains(".microci.json"), "{e}");
+    }
+}

@@ -1,0 +1,305 @@
+//! The local (or remote) Docker Engine through bollard. Every container carries the labels
+//! `microci.job=<id>` and `microci.instance=<daemon instance>` so a restarted daemon, and the
+//! tests, can find what microci started.
+
+use super::{Engine, EngineError, JobSpec};
+use crate::config::{DockerSettings, WorkspaceMode};
+use bollard::Docker;
+use bollard::errors::Error as DockerError;
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    AttachContainerOptions, CreateImageOptions, ListContainersOptions, RemoveContainerOptions,
+    StopContainerOptions, UploadToContainerOptions,
+};
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use futures_util::{StreamExt, TryStreamExt};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// Label holding the job id.
+pub const JOB_LABEL: &str = "microci.job";
+/// Label holding the daemon instance that started the container.
+pub const INSTANCE_LABEL: &str = "microci.instance";
+
+/// A Docker Engine and the limits every job gets.
+pub struct DockerEngine {
+    docker: Docker,
+    settings: DockerSettings,
+    instance: String,
+}
+
+/// A created container.
+pub struct Container {
+    id: String,
+}
+
+impl DockerEngine {
+    /// Connects (lazily: nothing is sent until the first call) and agrees on an API version
+    /// with the Engine when it answers; an older Engine is spoken to in its own version.
+    pub async fn connect(settings: DockerSettings, instance: String) -> Result<DockerEngine, EngineError> {
+        let docker = match settings.host.as_deref() {
+            None => Docker::connect_with_defaults(),
+            Some(h) if h.starts_with("unix://") || h.starts_with('/') => Docker::connect_with_socket(
+                h.trim_start_matches("unix://"),
+                120,
+                bollard::API_DEFAULT_VERSION,
+            ),
+            Some(h) => Docker::connect_with_http(h, 120, bollard::API_DEFAULT_VERSION),
+        }
+        .map_err(|e| EngineError::Engine(format!("cannot use the Docker Engine: {e}")))?;
+        let docker = match docker.clone().negotiate_version().await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!("Docker Engine did not answer a version check: {e}");
+                docker
+            }
+        };
+        Ok(DockerEngine {
+            docker,
+            settings,
+            instance,
+        })
+    }
+
+    async fn ensure_image(&self, image: &str) -> Result<(), EngineError> {
+        match self.docker.inspect_image(image).await {
+            Ok(_) => return Ok(()),
+            Err(DockerError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
+            Err(e) => {
+                return Err(engine_error(
+                    &format!("the Docker Engine could not look up image {image:?}"),
+                    e,
+                ));
+            }
+        }
+        tracing::info!("pulling image {image}");
+        let options = CreateImageOptions {
+            from_image: Some(image.to_string()),
+            ..Default::default()
+        };
+        self.docker
+            .create_image(Some(options), None, None)
+            .try_for_each(|_| async { Ok(()) })
+            .await
+            .map_err(|e| EngineError::Image {
+                image: image.to_string(),
+                detail: docker_message(&e),
+            })
+    }
+
+    fn container_body(&self, spec: &JobSpec) -> ContainerCreateBody {
+        let s = &self.settings;
+        let mut labels = s.labels.clone();
+        labels.insert(JOB_LABEL.to_string(), spec.id.to_string());
+        labels.insert(INSTANCE_LABEL.to_string(), self.instance.clone());
+        let binds = (s.workspace == WorkspaceMode::Bind)
+            .then(|| vec![format!("{}:/repo", spec.workspace.display())]);
+        ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            cmd: Some(spec.argv.clone()),
+            env: Some(
+                std::iter::once("CI=true".to_string())
+                    .chain(std::iter::once(format!("MICROCI_JOB={}", spec.id)))
+                    .chain(spec.env.iter().map(|(k, v)| format!("{k}={v}")))
+                    .collect(),
+            ),
+            working_dir: Some("/repo".into()),
+            labels: Some(labels),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            tty: Some(false),
+            open_stdin: Some(false),
+            host_config: Some(HostConfig {
+                binds,
+                memory: (s.memory > 0).then_some(s.memory),
+                nano_cpus: (s.nano_cpus > 0).then_some(s.nano_cpus),
+                pids_limit: (s.pids > 0).then_some(s.pids),
+                privileged: Some(false),
+                security_opt: Some(vec!["no-new-privileges".into()]),
+                network_mode: s.network.clone(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    async fn copy_workspace(&self, container: &str, workspace: &Path) -> Result<(), EngineError> {
+        let dir = workspace.to_path_buf();
+        let tarball = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+            let mut file = tempfile::tempfile()?;
+            {
+                let mut builder = tar::Builder::new(&mut file);
+                builder.follow_symlinks(false);
+                builder.append_dir_all("repo", &dir)?;
+                builder.finish()?;
+            }
+            use std::io::Seek;
+            file.rewind()?;
+            Ok(file)
+        })
+        .await
+        .map_err(|e| EngineError::Engine(format!("cannot pack the workspace: {e}")))?
+        .map_err(|e| EngineError::Engine(format!("cannot pack the workspace: {e}")))?;
+        let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(tarball));
+        let options = UploadToContainerOptions {
+            path: "/".into(),
+            ..Default::default()
+        };
+        self.docker
+            .upload_to_container(container, Some(options), bollard::body_try_stream(stream))
+            .await
+            .map_err(|e| engine_error("cannot copy the workspace into the container", e))
+    }
+}
+
+impl Engine for DockerEngine {
+    type Handle = Container;
+
+    async fn prepare(&self, spec: &JobSpec) -> Result<Container, EngineError> {
+        self.ensure_image(&spec.image).await?;
+        let created = self
+            .docker
+            .create_container(None, self.container_body(spec))
+            .await
+            .map_err(|e| engine_error("cannot create the container", e))?;
+        let container = Container { id: created.id };
+        if self.settings.workspace == WorkspaceMode::Copy
+            && let Err(e) = self.copy_workspace(&container.id, &spec.workspace).await
+        {
+            let _ = self.teardown(&container).await;
+            return Err(e);
+        }
+        Ok(container)
+    }
+
+    async fn start(
+        &self,
+        c: &Container,
+    ) -> Result<BoxStream<'static, Result<Bytes, EngineError>>, EngineError> {
+        // Attach before starting, with `logs`, so not one byte of early output is missed.
+        let options = AttachContainerOptions {
+            stream: true,
+            logs: true,
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        };
+        let attached = self
+            .docker
+            .attach_container(&c.id, Some(options))
+            .await
+            .map_err(|e| engine_error("cannot attach to the container", e))?;
+        self.docker
+            .start_container(&c.id, None)
+            .await
+            .map_err(|e| engine_error("cannot start the container", e))?;
+        Ok(attached
+            .output
+            .map_ok(|o| o.into_bytes())
+            .map_err(|e| engine_error("lost the container's output", e))
+            .boxed())
+    }
+
+    async fn wait(&self, c: &Container) -> Result<i64, EngineError> {
+        let mut waits = self.docker.wait_container(&c.id, None);
+        match waits.next().await {
+            Some(Ok(r)) => Ok(r.status_code),
+            Some(Err(DockerError::DockerContainerWaitError { code, .. })) => Ok(code),
+            Some(Err(e)) => Err(engine_error("lost the Docker Engine while the job ran", e)),
+            None => Err(EngineError::Engine(
+                "the Docker Engine ended the wait without an exit code".into(),
+            )),
+        }
+    }
+
+    async fn stop(&self, c: &Container, grace: Duration) -> Result<(), EngineError> {
+        let options = StopContainerOptions {
+            t: Some(grace.as_secs().min(i32::MAX as u64) as i32),
+            ..Default::default()
+        };
+        match self.docker.stop_container(&c.id, Some(options)).await {
+            Ok(()) => Ok(()),
+            // Already stopped or gone: that is what we wanted.
+            Err(DockerError::DockerResponseServerError {
+                status_code: 304 | 404,
+                ..
+            }) => Ok(()),
+            Err(e) => Err(engine_error("cannot stop the container", e)),
+        }
+    }
+
+    async fn teardown(&self, c: &Container) -> Result<(), EngineError> {
+        remove(&self.docker, &c.id).await
+    }
+
+    async fn reap_all(&self) -> Result<Vec<i64>, EngineError> {
+        let options = ListContainersOptions {
+            all: true,
+            filters: Some(HashMap::from([("label".to_string(), vec![JOB_LABEL.to_string()])])),
+            ..Default::default()
+        };
+        let found = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| engine_error("cannot list containers", e))?;
+        let mut jobs = Vec::new();
+        for c in found {
+            let Some(id) = c.id else { continue };
+            remove(&self.docker, &id).await?;
+            if let Some(job) = c
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(JOB_LABEL))
+                .and_then(|j| j.parse().ok())
+            {
+                jobs.push(job);
+            }
+        }
+        Ok(jobs)
+    }
+
+    async fn ping(&self) -> Result<(), EngineError> {
+        self.docker
+            .ping()
+            .await
+            .map(|_| ())
+            .map_err(|e| engine_error("the Docker Engine does not answer", e))
+    }
+}
+
+async fn remove(docker: &Docker, id: &str) -> Result<(), EngineError> {
+    let options = RemoveContainerOptions {
+        force: true,
+        v: true,
+        ..Default::default()
+    };
+    match docker.remove_container(id, Some(options)).await {
+        Ok(()) => Ok(()),
+        Err(DockerError::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(()),
+        // Removal already under way (e.g. two teardowns racing).
+        Err(DockerError::DockerResponseServerError {
+            status_code: 409, ..
+        }) => Ok(()),
+        Err(e) => Err(engine_error("cannot remove the container", e)),
+    }
+}
+
+fn engine_error(what: &str, e: DockerError) -> EngineError {
+    EngineError::Engine(format!("{what}: {}", docker_message(&e)))
+}
+
+/// The Engine's own sentence where there is one, else bollard's description.
+fn docker_message(e: &DockerError) -> String {
+    match e {
+        DockerError::DockerResponseServerError { message, .. } => message.trim().to_string(),
+        DockerError::DockerStreamError { error } => error.trim().to_string(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,138 @@
+//! The job store: SQLite (WAL) is the single source of truth for jobs and known repositories.
+//! One thread owns the write connection and batches waiting writes into one transaction; readers
+//! use their own connections from a small pool.
+
+mod read;
+mod schema;
+mod writer;
+
+pub use read::Reader;
+pub use writer::Writer;
+
+use microci_proto::{JobStatus, RepoInfo};
+use std::path::{Path, PathBuf};
+
+/// What the store can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite said no.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The writer thread is gone (the daemon is shutting down).
+    #[error("database writer has stopped")]
+    WriterGone,
+    /// A blocking read task failed.
+    #[error("database read task failed: {0}")]
+    Task(String),
+}
+
+/// A job about to be recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    /// Full repository name.
+    pub repo: String,
+    /// Full ref.
+    pub git_ref: String,
+    /// 40-hex commit.
+    pub commit: String,
+    /// Commit message.
+    pub message: String,
+    /// Pusher or person who asked.
+    pub author: String,
+    /// URL to clone from (may carry no credentials: those come from config).
+    pub clone_url: String,
+    /// `webhook`, `manual` or `retry`.
+    pub trigger: String,
+    /// Forge route name, for redelivery detection.
+    pub forge: Option<String>,
+    /// Forge delivery id; a second delivery with the same id returns the first job.
+    pub delivery_id: Option<String>,
+    /// The job this one retries.
+    pub retry_of: Option<i64>,
+}
+
+/// A job as stored, with what the daemon needs beyond the public view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRecord {
+    /// The public view (log_size filled from the log file).
+    pub job: microci_proto::Job,
+    /// Where to clone from.
+    pub clone_url: String,
+}
+
+/// A state change the scheduler asks for; applied only if the job is in one of `from`.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    /// Which job.
+    pub id: i64,
+    /// States the job may be in for the change to apply.
+    pub from: Vec<JobStatus>,
+    /// The new state.
+    pub to: JobStatus,
+    /// Why (for anything but SUCCEED).
+    pub reason: Option<String>,
+    /// The command's exit code.
+    pub exit_code: Option<i64>,
+}
+
+/// Result of recording a job.
+#[derive(Debug, Clone)]
+pub struct Inserted {
+    /// The job (the earlier one for a redelivery).
+    pub job: microci_proto::Job,
+    /// True when the delivery id was seen before and no new job was made.
+    pub duplicate: bool,
+}
+
+/// A repository seen in a webhook or configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoRow {
+    /// Full name.
+    pub name: String,
+    /// Clone URL (no credentials).
+    pub clone_url: String,
+    /// Default branch when the forge told us.
+    pub default_branch: Option<String>,
+}
+
+impl From<RepoRow> for RepoInfo {
+    fn from(r: RepoRow) -> RepoInfo {
+        RepoInfo {
+            name: r.name,
+            default_branch: r.default_branch.unwrap_or_default(),
+            clone_url: r.clone_url,
+        }
+    }
+}
+
+/// Opens (creating if needed) the database in `state_dir` and starts the writer thread.
+pub fn open(state_dir: &Path) -> Result<(Writer, Reader), StoreError> {
+    let db = db_path(state_dir);
+    let logs = state_dir.join("logs");
+    let conn = schema::open_write(&db)?;
+    let reader = Reader::new(db, logs.clone());
+    Ok((Writer::start(conn, logs), reader))
+}
+
+/// Where the database file lives.
+pub fn db_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("microci.db")
+}
+
+/// Now, as stored and sent: RFC 3339 UTC with whole seconds.
+pub fn now() -> String {
+    let t = time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// The log file of a job.
+pub fn log_path(logs_dir: &Path, id: i64) -> PathBuf {
+    logs_dir.join(format!("{id}.log"))
+}
+
+pub(crate) fn log_size(logs_dir: &Path, id: i64) -> u64 {
+    std::fs::metadata(log_path(logs_dir, id))
+        .map(|m| m.len())
+        .unwrap_or(0)
+}

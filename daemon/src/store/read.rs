@@ -1,0 +1,210 @@
+//! Read queries on their own connections (WAL lets them run beside the writer).
+
+use super::schema::{JOB_COLUMNS, open_read};
+use super::{JobRecord, RepoRow, StoreError, log_size};
+use microci_proto::{Job, JobQuery, JobStatus};
+use rusqlite::{Connection, OptionalExtension, Row, ToSql};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Most jobs one listing returns.
+pub const MAX_LIST: u32 = 1000;
+
+/// Read access; cheap to clone. Connections are pooled and used on blocking threads.
+#[derive(Clone)]
+pub struct Reader {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: PathBuf,
+    logs: PathBuf,
+    pool: Mutex<Vec<Connection>>,
+}
+
+impl Reader {
+    pub(super) fn new(db: PathBuf, logs: PathBuf) -> Reader {
+        Reader {
+            inner: Arc::new(Inner {
+                db,
+                logs,
+                pool: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// The directory of log files.
+    pub fn logs_dir(&self) -> &Path {
+        &self.inner.logs
+    }
+
+    /// Runs `f` with a pooled connection on a blocking thread.
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection, &Path) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = inner.pool.lock().ok().and_then(|mut p| p.pop());
+            let conn = match conn {
+                Some(c) => c,
+                None => open_read(&inner.db)?,
+            };
+            let out = f(&conn, &inner.logs);
+            if let Ok(mut p) = inner.pool.lock()
+                && p.len() < 8
+            {
+                p.push(conn);
+            }
+            Ok(out?)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// One job with its clone URL.
+    pub async fn job(&self, id: i64) -> Result<Option<JobRecord>, StoreError> {
+        self.with(move |c, logs| {
+            c.query_row(
+                &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
+                [id],
+                |r| row_to_record(r, logs),
+            )
+            .optional()
+        })
+        .await
+    }
+
+    /// Newest first, filtered; see [`JobQuery`].
+    pub async fn list(&self, q: JobQuery) -> Result<Vec<Job>, StoreError> {
+        self.with(move |c, logs| list(c, logs, &q)).await
+    }
+
+    /// The oldest PENDING jobs, at most `n`, in arrival order (what runs next).
+    pub async fn next_pending(&self, n: usize) -> Result<Vec<JobRecord>, StoreError> {
+        self.with(move |c, logs| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'PENDING' ORDER BY id LIMIT ?1"
+            ))?;
+            st.query_map([n as i64], |r| row_to_record(r, logs))?
+                .collect()
+        })
+        .await
+    }
+
+    /// How many jobs are in each of PENDING and STARTED.
+    pub async fn counts(&self) -> Result<(u64, u64), StoreError> {
+        self.with(|c, _| {
+            let count = |s: &str| {
+                c.query_row("SELECT count(*) FROM jobs WHERE status = ?1", [s], |r| {
+                    r.get::<_, i64>(0)
+                })
+            };
+            Ok((count("PENDING")? as u64, count("STARTED")? as u64))
+        })
+        .await
+    }
+
+    /// Known repositories by name.
+    pub async fn repos(&self) -> Result<Vec<RepoRow>, StoreError> {
+        self.with(|c, _| {
+            c.prepare_cached("SELECT name, clone_url, default_branch FROM repos ORDER BY name")?
+                .query_map([], |r| {
+                    Ok(RepoRow {
+                        name: r.get(0)?,
+                        clone_url: r.get(1)?,
+                        default_branch: r.get(2)?,
+                    })
+                })?
+                .collect()
+        })
+        .await
+    }
+
+    /// The newest job of a repository (optionally on one ref), for badges.
+    pub async fn latest(&self, repo: String, git_ref: Option<String>) -> Result<Option<Job>, StoreError> {
+        self.with(move |c, logs| {
+            let q = JobQuery {
+                repo: Some(repo),
+                limit: 1,
+                ..JobQuery::default()
+            };
+            let mut jobs = list_where(c, logs, &q, git_ref.as_deref())?;
+            Ok(jobs.pop())
+        })
+        .await
+    }
+}
+
+fn list(c: &Connection, logs: &Path, q: &JobQuery) -> rusqlite::Result<Vec<Job>> {
+    list_where(c, logs, q, None)
+}
+
+fn list_where(
+    c: &Connection,
+    logs: &Path,
+    q: &JobQuery,
+    git_ref: Option<&str>,
+) -> rusqlite::Result<Vec<Job>> {
+    let mut sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE 1");
+    let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+    let mut add = |clause: &str, value: Box<dyn ToSql>| {
+        args.push(value);
+        sql.push_str(&clause.replace("?N", &format!("?{}", args.len())));
+    };
+    if let Some(s) = q.status {
+        add(" AND status = ?N", Box::new(s.as_str()));
+    }
+    if let Some(r) = &q.repo {
+        add(" AND repo = ?N", Box::new(r.clone()));
+    }
+    if let Some(r) = git_ref {
+        add(" AND git_ref = ?N", Box::new(r.to_string()));
+    }
+    if let Some(b) = q.before {
+        add(" AND id < ?N", Box::new(b));
+    }
+    if let Some(text) = q.search.as_deref().filter(|t| !t.is_empty()) {
+        let escaped = text
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        add(
+            " AND (repo LIKE ?N ESCAPE '\\' OR git_ref LIKE ?N ESCAPE '\\' \
+             OR commit_sha LIKE ?N ESCAPE '\\' OR message LIKE ?N ESCAPE '\\' \
+             OR author LIKE ?N ESCAPE '\\')",
+            Box::new(format!("%{escaped}%")),
+        );
+    }
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", q.limit.clamp(1, MAX_LIST)));
+    let mut st = c.prepare_cached(&sql)?;
+    let params: Vec<&dyn ToSql> = args.iter().map(|b| b.as_ref()).collect();
+    st.query_map(params.as_slice(), |r| row_to_record(r, logs).map(|r| r.job))?
+        .collect()
+}
+
+/// Builds a record from a row selected with `JOB_COLUMNS`.
+pub(crate) fn row_to_record(r: &Row<'_>, logs: &Path) -> rusqlite::Result<JobRecord> {
+    let id: i64 = r.get(0)?;
+    let status: String = r.get(6)?;
+    let status = status.parse().unwrap_or(JobStatus::Errored);
+    Ok(JobRecord {
+        job: Job {
+            id,
+            repo: r.get(1)?,
+            git_ref: r.get(2)?,
+            commit: r.get(3)?,
+            message: r.get(4)?,
+            author: r.get(5)?,
+            status,
+            reason: r.get(7)?,
+            exit_code: r.get(8)?,
+            created_at: r.get(9)?,
+            started_at: r.get(10)?,
+            finished_at: r.get(11)?,
+            trigger: r.get(12)?,
+            log_size: log_size(logs, id),
+        },
+        clone_url: r.get(13)?,
+    })
+}

@@ -1,0 +1,276 @@
+//! The single writer: one thread owns the write connection. Callers send commands and await the
+//! answer; the thread takes every command that is waiting, applies them in one transaction and
+//! answers only after the commit, so many concurrent webhooks share one fsync.
+
+use super::read::row_to_record;
+use super::schema::JOB_COLUMNS;
+use super::{Inserted, NewJob, RepoRow, StoreError, Transition, now};
+use microci_proto::{Job, JobStatus};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::PathBuf;
+use std::sync::mpsc;
+use tokio::sync::oneshot;
+
+/// Most commands applied in one transaction.
+const MAX_BATCH: usize = 512;
+
+enum Command {
+    Insert(NewJob, oneshot::Sender<Result<Inserted, StoreError>>),
+    Transition(Transition, oneshot::Sender<Result<Option<Job>, StoreError>>),
+    UpsertRepo(RepoRow, oneshot::Sender<Result<(), StoreError>>),
+    Interrupted(String, oneshot::Sender<Result<Vec<Job>, StoreError>>),
+}
+
+/// Handle to the writer thread; cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Command>,
+}
+
+impl Writer {
+    pub(super) fn start(conn: Connection, logs: PathBuf) -> Writer {
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("microci-db-writer".into())
+            .spawn(move || run(conn, logs, rx))
+            .map(|_| ())
+            .unwrap_or_else(|e| tracing::error!("cannot start database writer: {e}"));
+        Writer { tx }
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Command,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(make(tx)).map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Records a job as PENDING (or finds the earlier job of the same delivery); returns once it
+    /// is committed.
+    pub async fn insert(&self, job: NewJob) -> Result<Inserted, StoreError> {
+        self.ask(|tx| Command::Insert(job, tx)).await
+    }
+
+    /// Applies a state change if the job is in an allowed state; `None` when it was not.
+    pub async fn transition(&self, t: Transition) -> Result<Option<Job>, StoreError> {
+        self.ask(|tx| Command::Transition(t, tx)).await
+    }
+
+    /// Remembers a repository (for manual builds and `run REPO`).
+    pub async fn upsert_repo(&self, repo: RepoRow) -> Result<(), StoreError> {
+        self.ask(|tx| Command::UpsertRepo(repo, tx)).await
+    }
+
+    /// Ends every STARTED job as ERRORED with `reason` (after a daemon restart); returns them.
+    pub async fn fail_started(&self, reason: String) -> Result<Vec<Job>, StoreError> {
+        self.ask(|tx| Command::Interrupted(reason, tx)).await
+    }
+}
+
+fn run(mut conn: Connection, logs: PathBuf, rx: mpsc::Receiver<Command>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(c) => batch.push(c),
+                Err(_) => break,
+            }
+        }
+        let tx = match conn.transaction() {
+            Ok(tx) => tx,
+            Err(e) => {
+                tracing::error!("database: cannot begin transaction: {e}");
+                fail_all(batch, &e);
+                continue;
+            }
+        };
+        let mut replies = Vec::with_capacity(batch.len());
+        for cmd in batch {
+            replies.push(apply(&tx, &logs, cmd));
+        }
+        match tx.commit() {
+            Ok(()) => replies.into_iter().for_each(Reply::send),
+            Err(e) => {
+                tracing::error!("database: commit failed: {e}");
+                for r in replies {
+                    r.fail(&e);
+                }
+            }
+        }
+    }
+}
+
+/// An answer held back until the transaction commits.
+enum Reply {
+    Insert(oneshot::Sender<Result<Inserted, StoreError>>, Result<Inserted, StoreError>),
+    Transition(
+        oneshot::Sender<Result<Option<Job>, StoreError>>,
+        Result<Option<Job>, StoreError>,
+    ),
+    Unit(oneshot::Sender<Result<(), StoreError>>, Result<(), StoreError>),
+    Jobs(oneshot::Sender<Result<Vec<Job>, StoreError>>, Result<Vec<Job>, StoreError>),
+}
+
+impl Reply {
+    fn send(self) {
+        // A caller that stopped waiting is no reason to fail the others.
+        match self {
+            Reply::Insert(tx, r) => drop(tx.send(r)),
+            Reply::Transition(tx, r) => drop(tx.send(r)),
+            Reply::Unit(tx, r) => drop(tx.send(r)),
+            Reply::Jobs(tx, r) => drop(tx.send(r)),
+        }
+    }
+
+    fn fail(self, e: &rusqlite::Error) {
+        let err = || StoreError::Task(format!("commit failed: {e}"));
+        match self {
+            Reply::Insert(tx, _) => drop(tx.send(Err(err()))),
+            Reply::Transition(tx, _) => drop(tx.send(Err(err()))),
+            Reply::Unit(tx, _) => drop(tx.send(Err(err()))),
+            Reply::Jobs(tx, _) => drop(tx.send(Err(err()))),
+        }
+    }
+}
+
+fn fail_all(batch: Vec<Command>, e: &rusqlite::Error) {
+    let err = |e: &rusqlite::Error| StoreError::Task(format!("cannot begin transaction: {e}"));
+    for cmd in batch {
+        match cmd {
+            Command::Insert(_, tx) => drop(tx.send(Err(err(e)))),
+            Command::Transition(_, tx) => drop(tx.send(Err(err(e)))),
+            Command::UpsertRepo(_, tx) => drop(tx.send(Err(err(e)))),
+            Command::Interrupted(_, tx) => drop(tx.send(Err(err(e)))),
+        }
+    }
+}
+
+/// Runs one command inside its own savepoint, so one failure does not undo the batch.
+fn apply(tx: &rusqlite::Transaction<'_>, logs: &std::path::Path, cmd: Command) -> Reply {
+    fn within<T>(
+        tx: &rusqlite::Transaction<'_>,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        tx.execute_batch("SAVEPOINT cmd")?;
+        match f(tx) {
+            Ok(v) => {
+                tx.execute_batch("RELEASE cmd")?;
+                Ok(v)
+            }
+            Err(e) => {
+                tx.execute_batch("ROLLBACK TO cmd; RELEASE cmd")?;
+                Err(e.into())
+            }
+        }
+    }
+    match cmd {
+        Command::Insert(job, reply) => Reply::Insert(reply, within(tx, |c| insert(c, logs, &job))),
+        Command::Transition(t, reply) => {
+            Reply::Transition(reply, within(tx, |c| transition(c, logs, &t)))
+        }
+        Command::UpsertRepo(r, reply) => Reply::Unit(reply, within(tx, |c| upsert_repo(c, &r))),
+        Command::Interrupted(reason, reply) => {
+            Reply::Jobs(reply, within(tx, |c| fail_started(c, logs, &reason)))
+        }
+    }
+}
+
+fn get(c: &Connection, logs: &std::path::Path, id: i64) -> rusqlite::Result<Job> {
+    c.query_row(
+        &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
+        [id],
+        |row| row_to_record(row, logs),
+    )
+    .map(|r| r.job)
+}
+
+fn insert(c: &Connection, logs: &std::path::Path, j: &NewJob) -> rusqlite::Result<Inserted> {
+    if let (Some(forge), Some(delivery)) = (&j.forge, &j.delivery_id) {
+        let earlier: Option<i64> = c
+            .query_row(
+                "SELECT id FROM jobs WHERE forge = ?1 AND delivery_id = ?2",
+                params![forge, delivery],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(id) = earlier {
+            return Ok(Inserted {
+                job: get(c, logs, id)?,
+                duplicate: true,
+            });
+        }
+    }
+    c.prepare_cached(
+        "INSERT INTO jobs (repo, git_ref, commit_sha, message, author, clone_url, status, \
+         created_at, trigger, forge, delivery_id, retry_of) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'PENDING', ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        j.repo,
+        j.git_ref,
+        j.commit,
+        j.message,
+        j.author,
+        j.clone_url,
+        now(),
+        j.trigger,
+        j.forge,
+        j.delivery_id,
+        j.retry_of
+    ])?;
+    Ok(Inserted {
+        job: get(c, logs, c.last_insert_rowid())?,
+        duplicate: false,
+    })
+}
+
+fn transition(c: &Connection, logs: &std::path::Path, t: &Transition) -> rusqlite::Result<Option<Job>> {
+    let current: Option<String> = c
+        .query_row("SELECT status FROM jobs WHERE id = ?1", [t.id], |r| r.get(0))
+        .optional()?;
+    let Some(current) = current else {
+        return Ok(None);
+    };
+    if !t.from.iter().any(|s| s.as_str() == current) {
+        return Ok(None);
+    }
+    let ts = now();
+    if t.to == JobStatus::Started {
+        c.execute(
+            "UPDATE jobs SET status = ?2, started_at = ?3 WHERE id = ?1",
+            params![t.id, t.to.as_str(), ts],
+        )?;
+    } else {
+        c.execute(
+            "UPDATE jobs SET status = ?2, reason = ?3, exit_code = ?4, finished_at = ?5 \
+             WHERE id = ?1",
+            params![t.id, t.to.as_str(), t.reason, t.exit_code, ts],
+        )?;
+    }
+    get(c, logs, t.id).map(Some)
+}
+
+fn upsert_repo(c: &Connection, r: &RepoRow) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO repos (name, clone_url, default_branch, last_seen) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT(name) DO UPDATE SET clone_url = excluded.clone_url, \
+         default_branch = COALESCE(excluded.default_branch, repos.default_branch), \
+         last_seen = excluded.last_seen",
+        params![r.name, r.clone_url, r.default_branch, now()],
+    )?;
+    Ok(())
+}
+
+fn fail_started(c: &Connection, logs: &std::path::Path, reason: &str) -> rusqlite::Result<Vec<Job>> {
+    let ids: Vec<i64> = c
+        .prepare("SELECT id FROM jobs WHERE status = 'STARTED'")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    c.execute(
+        "UPDATE jobs SET status = 'ERRORED', reason = ?1, finished_at = ?2 WHERE status = 'STARTED'",
+        params![reason, now()],
+    )?;
+    ids.into_iter().map(|id| get(c, logs, id)).collect()
+}

@@ -1,0 +1,92 @@
+//! The little OS glue a daemon needs: sd_notify messages, sockets passed by systemd, the umask
+//! around bind, and user/group lookups for the control socket.
+
+use std::os::fd::{FromRawFd, OwnedFd};
+
+/// Tells systemd (when it is listening) that the daemon is ready.
+pub fn ready() {
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+}
+
+/// Sets the one-line status `systemctl status` shows.
+pub fn status(text: &str) {
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Status(text)]);
+}
+
+/// Pets the watchdog; called from the scheduler's loop, so a stuck scheduler gets restarted.
+pub fn watchdog() {
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+}
+
+/// Says the daemon is stopping.
+pub fn stopping() {
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+}
+
+/// How often to pet the watchdog (half its timeout), when systemd set one.
+pub fn watchdog_interval() -> Option<std::time::Duration> {
+    sd_notify::watchdog_enabled().map(|d| d / 2)
+}
+
+/// Listening sockets passed by systemd (socket activation), by their `FileDescriptorName=`.
+pub struct Activated {
+    /// The control socket (`control`, or any Unix stream socket).
+    pub control: Option<std::os::unix::net::UnixListener>,
+    /// The HTTP socket (`http`, or any TCP socket).
+    pub http: Option<std::net::TcpListener>,
+}
+
+/// Takes the sockets systemd passed, if any.
+#[allow(unsafe_code)]
+pub fn activated() -> Activated {
+    let mut got = Activated {
+        control: None,
+        http: None,
+    };
+    let Ok(fds) = sd_notify::listen_fds_with_names() else {
+        return got;
+    };
+    for (fd, name) in fds {
+        // SAFETY: systemd passed these descriptors to this process for it to own
+        // (LISTEN_PID matched); each is taken exactly once here.
+        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+        // std refuses to read a non-Unix address as a Unix one: that tells the two apart.
+        let unix = std::os::unix::net::UnixListener::from(owned);
+        if name == "control" || (name != "http" && unix.local_addr().is_ok()) {
+            got.control = Some(unix);
+        } else {
+            got.http = Some(std::net::TcpListener::from(OwnedFd::from(unix)));
+        }
+    }
+    got
+}
+
+/// Runs `f` with the process umask set to `mask`, restoring it after.
+#[allow(unsafe_code)]
+pub fn with_umask<T>(mask: libc::mode_t, f: impl FnOnce() -> T) -> T {
+    // SAFETY: umask only swaps a process-wide integer.
+    let old = unsafe { libc::umask(mask) };
+    let out = f();
+    // SAFETY: as above.
+    unsafe { libc::umask(old) };
+    out
+}
+
+/// The numeric id of a group, from /etc/group.
+pub fn group_id(name: &str) -> Option<u32> {
+    lookup("/etc/group", |fields| (fields[0] == name).then(|| fields[2].parse().ok()).flatten())
+}
+
+/// A user's name, from /etc/passwd.
+pub fn user_name(uid: u32) -> Option<String> {
+    let uid = uid.to_string();
+    lookup("/etc/passwd", |fields| (fields[2] == uid).then(|| fields[0].to_string()))
+}
+
+fn lookup<T>(file: &str, f: impl Fn(&[&str]) -> Option<T>) -> Option<T> {
+    let text = std::fs::read_to_string(file).ok()?;
+    text.lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .filter(|fields| fields.len() >= 3)
+        .find_map(|fields| f(&fields))
+}

@@ -1,0 +1,165 @@
+//! The control socket under abuse, and retry / run / status through it.
+
+use crate::support::control::{Client, wait_final};
+use crate::support::daemon::{Options, TestDaemon};
+use crate::support::repo::Repo;
+use crate::push;
+use microci_proto::{ErrorCode, JobStatus, Reply, Request, ServerMessage};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn raw(d: &TestDaemon) -> tokio::net::UnixStream {
+    let mut s = tokio::net::UnixStream::connect(&d.socket).await.expect("connect");
+    // Skip the hello frame.
+    let len = s.read_u32().await.expect("hello length");
+    let mut hello = vec![0; len as usize];
+    s.read_exact(&mut hello).await.expect("hello");
+    s
+}
+
+async fn read_frame(s: &mut tokio::net::UnixStream) -> Option<ServerMessage> {
+    let len = s.read_u32().await.ok()?;
+    let mut body = vec![0; len as usize];
+    s.read_exact(&mut body).await.ok()?;
+    serde_json::from_slice(&body).ok()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn garbage_and_oversized_frames_close_only_that_connection() {
+    let d = TestDaemon::start(Options::default());
+    let mut bystander = Client::connect(&d.socket).await;
+
+    let mut s = raw(&d).await;
+    s.write_all(&12u32.to_be_bytes()).await.expect("write");
+    s.write_all(b"\xff\xfegarbage!!").await.expect("write");
+    match read_frame(&mut s).await {
+        Some(ServerMessage::Error { code, .. }) => assert_eq!(code, ErrorCode::BadFrame),
+        other => panic!("{other:?}"),
+    }
+    assert!(read_frame(&mut s).await.is_none(), "connection should be closed");
+
+    let mut s = raw(&d).await;
+    s.write_all(&(64u32 << 20).to_be_bytes()).await.expect("write");
+    match read_frame(&mut s).await {
+        Some(ServerMessage::Error { code, message, .. }) => {
+            assert_eq!(code, ErrorCode::BadFrame);
+            assert!(message.contains("limit"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Subscribe and vanish mid-stream.
+    let mut s = raw(&d).await;
+    let req = br#"{"id":1,"type":"watch_jobs"}"#;
+    s.write_all(&(req.len() as u32).to_be_bytes()).await.expect("write");
+    s.write_all(req).await.expect("write");
+    drop(s);
+
+    match bystander.call(Request::Status).await {
+        Ok(Reply::Status(st)) => assert_eq!(st.version, env!("CARGO_PKG_VERSION")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retry_and_run_create_new_jobs() {
+    let d = TestDaemon::start(Options::default());
+    let repo = Repo::with_script("echo built $(git rev-parse HEAD 2>/dev/null || true)\n", None);
+    let first = push(&d, &repo, "d-1");
+    let job = wait_final(&d.socket, first).await;
+    assert_eq!(job.status, JobStatus::Succeed, "{job:?}");
+    let mut c = Client::connect(&d.socket).await;
+
+    let retried = match c.call(Request::Retry { job: first }).await {
+        Ok(Reply::Created { job }) => job,
+        other => panic!("{other:?}"),
+    };
+    assert_ne!(retried, first);
+    let r = wait_final(&d.socket, retried).await;
+    assert_eq!((r.status, r.commit.as_str(), r.trigger.as_str()), (JobStatus::Succeed, job.commit.as_str(), "retry"));
+
+    // A manual build of the default branch picks up the newest commit.
+    let newest = repo.commit(&[("new.txt", "x")], "newer");
+    let manual = match c.call(Request::Run { repo: "alice/app".into(), git_ref: None }).await {
+        Ok(Reply::Created { job }) => job,
+        other => panic!("{other:?}"),
+    };
+    let m = wait_final(&d.socket, manual).await;
+    assert_eq!(m.status, JobStatus::Succeed, "{m:?}");
+    assert_eq!(m.commit, newest);
+    assert_eq!(m.git_ref, "refs/heads/main");
+    assert_eq!(m.trigger, "manual");
+
+    let err = c
+        .call(Request::Run { repo: "nobody/nothing".into(), git_ref: None })
+        .await
+        .expect_err("unknown repo");
+    assert!(err.contains("unknown repository"), "{err}");
+    let err = c.call(Request::Retry { job: 999 }).await.expect_err("no job");
+    assert!(err.contains("no job 999"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_reports_docker_unreachable_and_jobs_error_without_killing_the_daemon() {
+    // A daemon pointed at a Docker socket that does not exist.
+    let dir = tempfile::Builder::new().prefix("mci").tempdir_in("/tmp").expect("tmp");
+    let port = crate::support::daemon::free_port();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "state_dir = \"{}/state\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n[control]\nsocket = \"{}/c.sock\"\n\
+             [docker]\nhost = \"unix://{}/no-docker.sock\"\ndefault_image = \"{}\"\n[webhook]\nsecret = \"s3cret\"\n",
+            dir.path().display(),
+            dir.path().display(),
+            dir.path().display(),
+            crate::support::daemon::IMAGE,
+        ),
+    )
+    .expect("config");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_microcid"))
+        .arg("--config")
+        .arg(&cfg)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let sock = dir.path().join("c.sock");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+        assert!(std::time::Instant::now() < deadline, "daemon did not start without Docker");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut c = Client::connect(&sock).await;
+    match c.call(Request::Status).await {
+        Ok(Reply::Status(st)) => {
+            assert!(!st.docker_reachable);
+            assert!(st.docker_error.is_some());
+        }
+        other => panic!("{other:?}"),
+    }
+    let repo = Repo::with_script("true\n", None);
+    let body = crate::support::hooks::gogs_push(
+        "alice/app",
+        &repo.url(),
+        "refs/heads/main",
+        crate::support::hooks::ZEROS,
+        &repo.head(),
+        "x",
+    );
+    let sig = crate::support::hooks::sign("s3cret", &body);
+    let r = crate::support::http::request(
+        port,
+        "POST",
+        "/hooks/gogs",
+        &[("Content-Type", "application/json"), ("X-Gogs-Event", "push"), ("X-Gogs-Signature", &sig)],
+        &body,
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    let job = wait_final(&sock, r.json()["job_id"].as_i64().expect("id")).await;
+    assert_eq!(job.status, JobStatus::Errored, "{job:?}");
+    let reason = job.reason.unwrap_or_default();
+    assert!(reason.contains("Docker Engine"), "{reason}");
+    // Still serving.
+    assert!(matches!(c.call(Request::Status).await, Ok(Reply::Status(_))));
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -1,0 +1,179 @@
+//! Queueing, cancellation, restarts, live logs, configuration and socket safety.
+
+use crate::support::control::{Client, wait_final, wait_for};
+use crate::support::daemon::{Options, TestDaemon};
+use crate::support::repo::Repo;
+use crate::{log_text, push};
+use microci_proto::{Event, JobStatus, Reply, Request, ServerMessage};
+use std::time::{Duration, Instant};
+
+fn sleeper(secs: u32) -> Repo {
+    // Ignores SIGTERM, as a badly behaved build would: cancel must still end it.
+    Repo::with_script(&format!("trap '' TERM; echo started; sleep {secs}; echo finished\n"), None)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_jobs_queues_the_rest_in_arrival_order() {
+    let d = TestDaemon::start(Options { max_jobs: 1, ..Options::default() });
+    let repo = Repo::with_script("sleep 1; echo ok\n", None);
+    let a = push(&d, &repo, "d-1");
+    let b = push(&d, &repo, "d-2");
+    let c = push(&d, &repo, "d-3");
+    let mut client = Client::connect(&d.socket).await;
+    wait_for(&d.socket, a, 60, |j| j.status == JobStatus::Started).await;
+    assert_eq!(client.job(b).await.status, JobStatus::Pending);
+    assert_eq!(client.job(c).await.status, JobStatus::Pending);
+    let jobs = [wait_final(&d.socket, a).await, wait_final(&d.socket, b).await, wait_final(&d.socket, c).await];
+    for j in &jobs {
+        assert_eq!(j.status, JobStatus::Succeed, "{j:?}");
+    }
+    // One at a time, in order: each started after the previous one finished.
+    for pair in jobs.windows(2) {
+        assert!(pair[1].started_at >= pair[0].finished_at, "{pair:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_pending_and_running_jobs() {
+    let d = TestDaemon::start(Options { max_jobs: 1, ..Options::default() });
+    let repo = sleeper(60);
+    let running = push(&d, &repo, "d-1");
+    let pending = push(&d, &repo, "d-2");
+    wait_for(&d.socket, running, 60, |j| j.status == JobStatus::Started && j.log_size > 0).await;
+    // Wait for the command itself to be running.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !log_text(&d, running).await.contains("started") {
+        assert!(Instant::now() < deadline, "job never printed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut c = Client::connect(&d.socket).await;
+    match c.call(Request::Cancel { job: pending }).await {
+        Ok(Reply::Job { job }) => assert_eq!(job.status, JobStatus::Canceled),
+        other => panic!("{other:?}"),
+    }
+    let t = Instant::now();
+    c.call(Request::Cancel { job: running }).await.expect("cancel running");
+    let job = wait_final(&d.socket, running).await;
+    assert_eq!(job.status, JobStatus::Canceled, "{job:?}");
+    assert!(t.elapsed() < Duration::from_secs(20), "cancel took {:?}", t.elapsed());
+    let p = c.job(pending).await;
+    assert_eq!(p.status, JobStatus::Canceled);
+    assert!(p.started_at.is_none(), "a cancelled pending job must never start");
+    assert!(!log_text(&d, running).await.contains("finished"));
+    // Cancelling a finished job is refused with a reason.
+    let err = c.call(Request::Cancel { job: running }).await.expect_err("already ended");
+    assert!(err.contains("already ended"), "{err}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(d.containers().is_empty(), "container left after cancel");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restart_ends_interrupted_jobs_and_runs_pending_ones() {
+    let mut d = TestDaemon::start(Options { max_jobs: 1, ..Options::default() });
+    let slow = sleeper(120);
+    let fast = Repo::with_script("echo after restart\n", None);
+    let a = push(&d, &slow, "d-1");
+    wait_for(&d.socket, a, 60, |j| j.status == JobStatus::Started).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while d.containers().is_empty() {
+        assert!(Instant::now() < deadline, "no container appeared");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let b = push(&d, &fast, "d-2");
+    d.crash();
+    assert!(!d.containers().is_empty(), "the crash should leave the container behind");
+    d.spawn();
+    let job_a = wait_final(&d.socket, a).await;
+    assert_eq!(job_a.status, JobStatus::Errored);
+    assert_eq!(job_a.reason.as_deref(), Some("interrupted: daemon restarted"));
+    let job_b = wait_final(&d.socket, b).await;
+    assert_eq!(job_b.status, JobStatus::Succeed, "{job_b:?}");
+    assert!(log_text(&d, b).await.contains("after restart"));
+    assert!(d.containers().is_empty(), "orphan container not removed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn follow_streams_output_while_the_job_runs() {
+    let d = TestDaemon::start(Options::default());
+    let repo = Repo::with_script("echo first-line; sleep 3; echo second-line\n", None);
+    let id = push(&d, &repo, "d-1");
+    let mut c = Client::connect(&d.socket).await;
+    let sub = c.send(Request::FollowLog { job: id, offset: 0 }).await;
+    let mut text = String::new();
+    let mut saw_first_while_running = false;
+    let mut final_job = None;
+    loop {
+        match c.recv().await {
+            Some(ServerMessage::Event { id: s, event }) if s == sub => match event {
+                Event::Log(chunk) => {
+                    text.push_str(&chunk.data);
+                    if text.contains("first-line") && !text.contains("second-line") {
+                        saw_first_while_running = true;
+                    }
+                }
+                Event::Job { job } => final_job = Some(job),
+                Event::End => break,
+                Event::Lagged => {}
+            },
+            Some(ServerMessage::Ok { .. }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(saw_first_while_running, "output arrived only at the end");
+    assert!(text.contains("second-line"));
+    assert_eq!(final_job.map(|j| j.status), Some(JobStatus::Succeed));
+    // What was followed is exactly what is stored.
+    assert_eq!(text, log_text(&d, id).await);
+}
+
+#[test]
+fn check_config_names_a_typo_and_the_daemon_refuses_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, "[docker]\nmax_job = 3\n").expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_microcid"))
+        .arg("check-config")
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("max_job"), "{err}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_microcid"))
+        .env("MICROCI_CONFIG", &cfg)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("max_job"));
+    std::fs::write(&cfg, "[docker]\nmax_jobs = 3\n").expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_microcid"))
+        .args(["check-config", "--config"])
+        .arg(&cfg)
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn control_socket_is_0660_stale_sockets_are_replaced_and_other_files_kept() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let mut d = TestDaemon::start(Options::default());
+    let mode = std::fs::metadata(&d.socket).expect("socket").permissions().mode();
+    assert_eq!(mode & 0o777, 0o660);
+    // A crash leaves the socket file; the next start replaces it.
+    d.crash();
+    assert!(std::fs::symlink_metadata(&d.socket).expect("stale").file_type().is_socket());
+    d.spawn();
+    d.stop();
+    // A regular file in the way is never deleted: the daemon refuses to start.
+    std::fs::write(&d.socket, "precious").expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_microcid"))
+        .arg("--config")
+        .arg(&d.config)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a socket"));
+    assert_eq!(std::fs::read_to_string(&d.socket).expect("kept"), "precious");
+}

@@ -1,0 +1,219 @@
+//! Starts the real `microcid` binary in a temp dir with its own config, socket and port; stops it
+//! and removes every container it labelled on drop.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The image every test job runs (built by scripts/test-image.sh).
+pub const IMAGE: &str = "microci-test/busybox:latest";
+/// Label the harness puts on every job container of a test daemon, for clean-up.
+pub const TEST_LABEL: &str = "microci-test.daemon";
+
+/// How to configure one test daemon.
+#[derive(Clone)]
+pub struct Options {
+    pub max_jobs: u32,
+    pub secret: String,
+    pub timeout: &'static str,
+    /// Extra TOML appended to the config (e.g. `[[repo]]` tables, `[git]`).
+    pub extra: String,
+    pub workspace: &'static str,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_jobs: 2,
+            secret: "s3cret".into(),
+            timeout: "5m",
+            extra: String::new(),
+            workspace: "bind",
+        }
+    }
+}
+
+pub struct TestDaemon {
+    pub dir: tempfile::TempDir,
+    pub socket: PathBuf,
+    pub port: u16,
+    pub config: PathBuf,
+    pub tag: String,
+    child: Option<Child>,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Path of a workspace binary built next to the test binary's own package binaries.
+pub fn bin(name: &str) -> PathBuf {
+    let microcid = PathBuf::from(env!("CARGO_BIN_EXE_microcid"));
+    let path = microcid.with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} not built: run `cargo build --workspace --bins` first (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+impl TestDaemon {
+    pub fn start(opts: Options) -> TestDaemon {
+        // Short paths: sun_path holds 108 bytes.
+        let dir = tempfile::Builder::new()
+            .prefix("mci")
+            .tempdir_in("/tmp")
+            .expect("temp dir");
+        let tag = dir
+            .path()
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("mci")
+            .to_string();
+        let port = free_port();
+        let socket = dir.path().join("c.sock");
+        let config = dir.path().join("config.toml");
+        let text = format!(
+            "state_dir = \"{state}\"\n\
+             [http]\nlisten = \"127.0.0.1:{port}\"\nmax_body = 262144\n\
+             [control]\nsocket = \"{sock}\"\n\
+             [docker]\nmax_jobs = {max}\ndefault_image = \"{IMAGE}\"\ntimeout = \"{timeout}\"\n\
+             stop_grace = \"1s\"\nmemory = \"256m\"\npids = 256\nworkspace = \"{ws}\"\n\
+             labels = {{ \"{TEST_LABEL}\" = \"{tag}\" }}\n\
+             [webhook]\nsecret = \"{secret}\"\n{extra}\n",
+            state = dir.path().join("state").display(),
+            sock = socket.display(),
+            max = opts.max_jobs,
+            timeout = opts.timeout,
+            ws = opts.workspace,
+            secret = opts.secret,
+            extra = opts.extra,
+        );
+        std::fs::write(&config, text).expect("write config");
+        let mut d = TestDaemon {
+            dir,
+            socket,
+            port,
+            config,
+            tag,
+            child: None,
+        };
+        d.spawn();
+        d
+    }
+
+    /// Starts (or restarts) the process and waits until both listeners answer.
+    pub fn spawn(&mut self) {
+        assert!(self.child.is_none(), "daemon already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("daemon.log"))
+            .expect("daemon log");
+        let child = Command::new(env!("CARGO_BIN_EXE_microcid"))
+            .arg("--config")
+            .arg(&self.config)
+            .env("MICROCI_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn()
+            .expect("start microcid");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let http = std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok();
+            let sock = std::os::unix::net::UnixStream::connect(&self.socket).is_ok();
+            if http && sock {
+                return;
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("microcid exited early ({status}):\n{}", self.log());
+            }
+            assert!(Instant::now() < deadline, "microcid did not start:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills the process without letting it clean up (a crash).
+    pub fn crash(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Runs `microci-tui` against this daemon's socket.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(bin("microci-tui"))
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run microci-tui")
+    }
+
+    /// Containers this daemon started that still exist.
+    pub fn containers(&self) -> Vec<String> {
+        containers_labelled(&format!("{TEST_LABEL}={}", self.tag))
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+pub fn containers_labelled(label: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["ps", "-aq", "--filter"])
+        .arg(format!("label={label}"))
+        .output()
+        .expect("docker ps");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+impl Drop for TestDaemon {
+    fn drop(&mut self) {
+        self.stop();
+        let left = self.containers();
+        if !left.is_empty() {
+            let _ = Command::new("docker").args(["rm", "-f"]).args(&left).output();
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Webhook deliveries written from the Gogs documentation's format, signed as Gogs signs them.
+
+use super::daemon::TestDaemon;
+use super::http::{Response, request};
+use hmac::{KeyInit, Mac};
+
+pub const ZEROS: &str = "0000000000000000000000000000000000000000";
+
+/// Bare lowercase hex HMAC-SHA256, as in `X-Gogs-Signature`.
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("hmac key");
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// A Gogs `push` body.
+pub fn gogs_push(repo: &str, clone_url: &str, git_ref: &str, before: &str, after: &str, message: &str) -> Vec<u8> {
+    let (owner, name) = repo.split_once('/').unwrap_or(("alice", repo));
+    serde_json::json!({
+        "ref": git_ref,
+        "before": before,
+        "after": after,
+        "compare_url": "",
+        "commits": [{
+            "id": after,
+            "message": message,
+            "url": format!("http://forge.invalid/{repo}/commit/{after}"),
+            "author": {"name": "Alice", "email": "alice@example.com", "username": "alice"},
+            "committer": {"name": "Alice", "email": "alice@example.com", "username": "alice"},
+            "timestamp": "2026-11-28T10:00:00Z"
+        }],
+        "repository": {
+            "id": 1,
+            "owner": {"id": 1, "login": owner, "full_name": owner, "email": "", "avatar_url": "", "username": owner},
+            "name": name,
+            "full_name": repo,
+            "description": "",
+            "private": true,
+            "fork": false,
+            "html_url": format!("http://forge.invalid/{repo}"),
+            "ssh_url": format!("ssh://git@forge.invalid/{repo}.git"),
+            "clone_url": clone_url,
+            "website": "",
+            "stars_count": 0,
+            "forks_count": 0,
+            "watchers_count": 0,
+            "open_issues_count": 0,
+            "default_branch": "main",
+            "created_at": "2026-11-01T10:00:00Z",
+            "updated_at": "2026-11-28T10:00:00Z"
+        },
+        "pusher": {"id": 1, "login": "alice", "full_name": "Alice", "email": "alice@example.com", "avatar_url": "", "username": "alice"},
+        "sender": {"id": 1, "login": "alice", "full_name": "Alice", "email": "alice@example.com", "avatar_url": "", "username": "alice"}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// A Gogs `create` body for a tag.
+pub fn gogs_create_tag(repo: &str, clone_url: &str, tag: &str, sha: &str) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(&gogs_push(repo, clone_url, "", ZEROS, sha, "")).expect("json");
+    let obj = v.as_object_mut().expect("object");
+    for k in ["before", "after", "compare_url", "commits", "pusher"] {
+        obj.remove(k);
+    }
+    obj.insert("ref".into(), tag.into());
+    obj.insert("ref_type".into(), "tag".into());
+    obj.insert("sha".into(), sha.into());
+    obj.insert("default_branch".into(), "main".into());
+    v.to_string().into_bytes()
+}
+
+/// Posts a delivery to `/hooks/gogs`, signed with `secret` unless it is `None`.
+pub fn deliver(d: &TestDaemon, event: &str, delivery: &str, body: &[u8], secret: Option<&str>) -> Response {
+    let sig = secret.map(|s| sign(s, body));
+    let mut headers = vec![
+        ("Content-Type", "application/json"),
+        ("X-Gogs-Event", event),
+        ("X-Gogs-Delivery", delivery),
+    ];
+    if let Some(sig) = &sig {
+        headers.push(("X-Gogs-Signature", sig.as_str()));
+    }
+    request(d.port, "POST", "/hooks/gogs", &headers, body)
+}
