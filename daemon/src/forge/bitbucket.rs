@@ -1,0 +1,293 @@
+//! Bitbucket Cloud deliveries: `repo:push` builds the first branch or tag change that has a new commit;
+//! pushes that only delete, and every other event, are ignored. The body has no clone URL: it is built.
+
+use serde::Deserialize;
+
+use super::names::{self, RefKind};
+use super::{HookError, Outcome, Push, parse_json, unsupported};
+
+#[derive(Debug, Deserialize)]
+struct Named {
+    name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Repository {
+    full_name: Option<String>,
+    mainbranch: Option<Named>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Actor {
+    nickname: Option<String>,
+    username: Option<String>,
+    display_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Target {
+    hash: Option<String>,
+    message: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RefState {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    name: Option<String>,
+    target: Option<Target>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Change {
+    new: Option<RefState>,
+    old: Option<RefState>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PushBody {
+    changes: Option<Vec<Change>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Payload {
+    push: Option<PushBody>,
+    repository: Option<Repository>,
+    actor: Option<Actor>,
+}
+
+fn kind_of(state: &RefState) -> Option<RefKind> {
+    match state.kind.as_deref() {
+        Some("branch") => Some(RefKind::Branch),
+        Some("tag") => Some(RefKind::Tag),
+        _ => None,
+    }
+}
+
+/// Decides a Bitbucket delivery.
+///
+/// - `repo:push`: the first entry of `push.changes` whose `new` is not null is built: `new.target.hash` at
+///   `refs/heads/<new.name>` (type `branch`) or `refs/tags/<new.name>` (type `tag`); other types (Mercurial
+///   `named_branch`, `bookmark`) are ignored. If every change is a deletion -> "branch deletion",
+///   "tag deletion" or "branch and tag deletion"; no changes at all -> "push without changes".
+///   Later changes in the same push are not built (one job per delivery).
+///   Clone URL `https://bitbucket.org/{full_name}.git`, SSH `git@bitbucket.org:{full_name}.git`;
+///   author `actor.nickname`, else `actor.username`, else `actor.display_name`.
+/// - anything else -> `unsupported event "<name>"`.
+pub(crate) fn interpret(event: &str, body: &[u8]) -> Result<Outcome, HookError> {
+    if event != "repo:push" {
+        return Ok(unsupported(event));
+    }
+    let p: Payload = parse_json(body)?;
+    let repository = p
+        .repository
+        .ok_or_else(|| HookError::missing("repository"))?;
+    let full_name = repository
+        .full_name
+        .ok_or_else(|| HookError::missing("repository.full_name"))?;
+    let repo = names::validate_repo_name("repository full_name", &full_name, false)?;
+    let changes = p
+        .push
+        .ok_or_else(|| HookError::missing("push"))?
+        .changes
+        .ok_or_else(|| HookError::missing("push.changes"))?;
+
+    let mut deleted = (false, false);
+    let mut chosen = None;
+    for change in changes {
+        match change.new {
+            Some(new) => {
+                chosen = Some(new);
+                break;
+            }
+            None => match change.old.as_ref().and_then(kind_of) {
+                Some(RefKind::Branch) => deleted.0 = true,
+                Some(RefKind::Tag) => deleted.1 = true,
+                None => {}
+            },
+        }
+    }
+    let Some(new) = chosen else {
+        return Ok(Outcome::Ignore(
+            match deleted {
+                (true, false) => "branch deletion",
+                (false, true) => "tag deletion",
+                (true, true) => "branch and tag deletion",
+                (false, false) => "push without changes",
+            }
+            .to_owned(),
+        ));
+    };
+    let Some(kind) = kind_of(&new) else {
+        return Ok(Outcome::Ignore(match new.kind {
+            Some(t) => format!("push to a {} (not a branch or tag)", names::quote(&t)),
+            None => "push to a ref without a type".to_owned(),
+        }));
+    };
+    let name = new
+        .name
+        .ok_or_else(|| HookError::missing("push.changes[].new.name"))?;
+    let git_ref = format!("{}{name}", kind.prefix());
+    names::validate_ref("push.changes[].new.name", &git_ref)?;
+    let target = new
+        .target
+        .ok_or_else(|| HookError::missing("push.changes[].new.target"))?;
+    let hash = target
+        .hash
+        .ok_or_else(|| HookError::missing("push.changes[].new.target.hash"))?;
+    let commit = names::validate_commit("push.changes[].new.target.hash", &hash)?;
+    let author = match p.actor {
+        Some(a) => names::pick_author([a.nickname, a.username, a.display_name]),
+        None => String::new(),
+    };
+    Ok(Outcome::Build(Push {
+        clone_url: format!("https://bitbucket.org/{repo}.git"),
+        ssh_url: Some(format!("git@bitbucket.org:{repo}.git")),
+        repo,
+        git_ref,
+        commit,
+        message: names::truncate_on_char_boundary(
+            target.message.unwrap_or_default(),
+            names::MAX_MESSAGE,
+        ),
+        author,
+        default_branch: names::sanitize_branch(repository.mainbranch.and_then(|m| m.name)),
+    }))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const H: &str = "141977FEDF5CF35AA290AC87D4B5177AC4CD9DE1";
+
+    fn change(new: Option<(&str, &str)>, old: Option<(&str, &str)>) -> String {
+        let state = |s: Option<(&str, &str)>| match s {
+            Some((kind, name)) => format!(
+                r#"{{"type":"{kind}","name":"{name}","target":{{"type":"commit","hash":"{H}","message":"Update README\n"}}}}"#
+            ),
+            None => "null".to_owned(),
+        };
+        format!(
+            r#"{{"new":{},"old":{},"created":{},"closed":{}}}"#,
+            state(new),
+            state(old),
+            old.is_none(),
+            new.is_none()
+        )
+    }
+
+    fn body(changes: &[String]) -> String {
+        format!(
+            r#"{{"push":{{"changes":[{}]}},
+            "repository":{{"full_name":"team/repo","mainbranch":{{"name":"main"}},
+              "links":{{"html":{{"href":"https://bitbucket.org/team/repo"}}}}}},
+            "actor":{{"display_name":"Ann Example","nickname":"ann"}}}}"#,
+            changes.join(",")
+        )
+    }
+
+    fn build(o: Outcome) -> Push {
+        match o {
+            Outcome::Build(p) => p,
+            other => panic!("expected Build, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn branch_push_builds() {
+        let b = body(&[change(Some(("branch", "main")), Some(("branch", "main")))]);
+        let p = build(interpret("repo:push", b.as_bytes()).unwrap());
+        assert_eq!(p.repo, "team/repo");
+        assert_eq!(p.clone_url, "https://bitbucket.org/team/repo.git");
+        assert_eq!(
+            p.ssh_url.as_deref(),
+            Some("git@bitbucket.org:team/repo.git")
+        );
+        assert_eq!(p.git_ref, "refs/heads/main");
+        assert_eq!(p.commit, H.to_ascii_lowercase());
+        assert_eq!(p.message, "Update README\n");
+        assert_eq!(p.author, "ann");
+        assert_eq!(p.default_branch.as_deref(), Some("main"));
+    }
+
+    #[test]
+    fn first_non_deletion_wins() {
+        let b = body(&[
+            change(None, Some(("branch", "old"))),
+            change(Some(("tag", "release/1")), None),
+            change(Some(("branch", "other")), None),
+        ]);
+        let p = build(interpret("repo:push", b.as_bytes()).unwrap());
+        assert_eq!(p.git_ref, "refs/tags/release/1");
+    }
+
+    #[test]
+    fn author_fallbacks() {
+        let b = body(&[change(Some(("branch", "main")), None)]).replace(r#","nickname":"ann""#, "");
+        assert_eq!(
+            build(interpret("repo:push", b.as_bytes()).unwrap()).author,
+            "Ann Example"
+        );
+    }
+
+    #[test]
+    fn ignored() {
+        let b = body(&[change(None, Some(("branch", "dev")))]);
+        assert_eq!(
+            interpret("repo:push", b.as_bytes()).unwrap(),
+            Outcome::Ignore("branch deletion".into())
+        );
+        let b = body(&[change(None, Some(("tag", "v1")))]);
+        assert_eq!(
+            interpret("repo:push", b.as_bytes()).unwrap(),
+            Outcome::Ignore("tag deletion".into())
+        );
+        let b = body(&[
+            change(None, Some(("tag", "v1"))),
+            change(None, Some(("branch", "x"))),
+        ]);
+        assert_eq!(
+            interpret("repo:push", b.as_bytes()).unwrap(),
+            Outcome::Ignore("branch and tag deletion".into())
+        );
+        let b = body(&[]);
+        assert_eq!(
+            interpret("repo:push", b.as_bytes()).unwrap(),
+            Outcome::Ignore("push without changes".into())
+        );
+        let b = body(&[change(Some(("bookmark", "x")), None)]);
+        assert!(matches!(
+            interpret("repo:push", b.as_bytes()).unwrap(),
+            Outcome::Ignore(_)
+        ));
+        assert_eq!(
+            interpret("pullrequest:created", b"{}").unwrap(),
+            Outcome::Ignore("unsupported event \"pullrequest:created\"".into())
+        );
+    }
+
+    #[test]
+    fn bad_requests() {
+        let m = interpret("repo:push", br#"{"push":{"changes":[]}}"#)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(m, "missing field \"repository\"");
+        let m = interpret("repo:push", br#"{"repository":{"full_name":"a/b"}}"#)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(m, "missing field \"push\"");
+        let b =
+            body(&[change(Some(("branch", "main")), None)]).replace("team/repo", "team/../repo");
+        let m = interpret("repo:push", b.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(m.contains("is not a valid repository name"), "{m}");
+        let b = body(&[change(Some(("branch", "a b")), None)]);
+        let m = interpret("repo:push", b.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(m.contains("not a valid git ref"), "{m}");
+    }
+}

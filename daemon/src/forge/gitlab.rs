@@ -1,0 +1,199 @@
+//! GitLab deliveries: `Push Hook` and `Tag Push Hook` build `checkout_sha`; deletions (after all zeros or
+//! `checkout_sha: null`) and every other hook are ignored. GitLab authenticates with a plain token.
+
+use serde::{Deserialize, Deserializer};
+
+use super::names::{self, RefKind};
+use super::{HookError, Outcome, Push, common, parse_json, unsupported};
+
+#[derive(Debug, Deserialize)]
+struct Project {
+    path_with_namespace: Option<String>,
+    git_http_url: Option<String>,
+    http_url: Option<String>,
+    git_ssh_url: Option<String>,
+    default_branch: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Commit {
+    id: Option<String>,
+    message: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PushPayload {
+    #[serde(rename = "ref")]
+    git_ref: Option<String>,
+    after: Option<String>,
+    /// Outer `None`: absent (old GitLab; use `after`). `Some(None)`: explicitly null (deletion).
+    #[serde(default, deserialize_with = "present")]
+    checkout_sha: Option<Option<String>>,
+    user_username: Option<String>,
+    user_name: Option<String>,
+    /// The annotated tag's message on `Tag Push Hook`.
+    message: Option<String>,
+    commits: Option<Vec<Commit>>,
+    project: Option<Project>,
+}
+
+/// Deserializes a field that is present (even as `null`) into `Some(..)`, so absent and null differ.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// Decides a GitLab delivery.
+///
+/// - `Push Hook` / `Tag Push Hook`: `after` all zeros -> "branch deletion"/"tag deletion";
+///   `checkout_sha: null` -> the same (GitLab's other sign of a deletion); otherwise build `checkout_sha`
+///   (the commit an annotated tag points at; `after` when the field is absent). Repository
+///   `project.path_with_namespace` (subgroups allowed), clone URL `project.git_http_url`, author
+///   `user_username`, else `user_name`. Message: the `commits[]` entry for the built commit, else the tag
+///   message, else empty. GitLab's "Test" button sends an ordinary push with sample data, which builds.
+/// - anything else (`System Hook`, `Merge Request Hook`, ...) -> `unsupported event "<name>"`.
+pub(crate) fn interpret(event: &str, body: &[u8]) -> Result<Outcome, HookError> {
+    let expected = match event {
+        "Push Hook" => RefKind::Branch,
+        "Tag Push Hook" => RefKind::Tag,
+        _ => return Ok(unsupported(event)),
+    };
+    let p: PushPayload = parse_json(body)?;
+    let project = p.project.ok_or_else(|| HookError::missing("project"))?;
+    let path = project
+        .path_with_namespace
+        .ok_or_else(|| HookError::missing("project.path_with_namespace"))?;
+    let repo = names::validate_repo_name("project path_with_namespace", &path, true)?;
+    let clone_url = project
+        .git_http_url
+        .or(project.http_url)
+        .ok_or_else(|| HookError::missing("project.git_http_url"))?;
+    let clone_url = names::validate_clone_url("project git_http_url", &clone_url)?;
+    let after = p.after.ok_or_else(|| HookError::missing("after"))?;
+    let git_ref = p.git_ref.ok_or_else(|| HookError::missing("ref"))?;
+    names::validate_ref("ref", &git_ref)?;
+    let kind = names::ref_kind(&git_ref);
+
+    let (field, sha) = match p.checkout_sha {
+        _ if names::is_zero_commit(&after) => return Ok(common::deletion(kind.or(Some(expected)))),
+        Some(None) => return Ok(common::deletion(kind.or(Some(expected)))),
+        Some(Some(sha)) => ("checkout_sha", sha),
+        None => ("after", after),
+    };
+    if kind.is_none() {
+        return Ok(common::not_branch_or_tag(&git_ref));
+    }
+    let commit = names::validate_commit(field, &sha)?;
+    let message = p
+        .commits
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| {
+            c.id.as_deref()
+                .is_some_and(|id| id.eq_ignore_ascii_case(&commit))
+        })
+        .and_then(|c| c.message)
+        .or(p.message)
+        .unwrap_or_default();
+    Ok(Outcome::Build(Push {
+        repo,
+        clone_url,
+        ssh_url: names::sanitize_ssh_url(project.git_ssh_url),
+        git_ref,
+        commit,
+        message: names::truncate_on_char_boundary(message, names::MAX_MESSAGE),
+        author: names::pick_author([p.user_username, p.user_name]),
+        default_branch: names::sanitize_branch(project.default_branch),
+    }))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const A: &str = "95790bf891e76fee5e1747ab589903a6a1f80f22";
+    const B: &str = "da1560886d4f094c3e6c9ef40349f7d38b5d27d7";
+    const Z: &str = "0000000000000000000000000000000000000000";
+
+    fn body(git_ref: &str, after: &str, checkout: &str) -> String {
+        format!(
+            r#"{{"object_kind":"push","ref":"{git_ref}","before":"{A}","after":"{after}",
+            "checkout_sha":{checkout},"user_name":"Jane Doe","user_username":"jdoe",
+            "project":{{"path_with_namespace":"grp/sub/app","git_http_url":"https://gl.local/grp/sub/app.git",
+              "git_ssh_url":"git@gl.local:grp/sub/app.git","default_branch":"main"}},
+            "commits":[{{"id":"{A}","message":"first"}},{{"id":"{B}","message":"second"}}],
+            "total_commits_count":2}}"#
+        )
+    }
+
+    fn build(o: Outcome) -> Push {
+        match o {
+            Outcome::Build(p) => p,
+            other => panic!("expected Build, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn push_hook_builds_checkout_sha() {
+        let b = body("refs/heads/main", B, &format!("\"{B}\""));
+        let p = build(interpret("Push Hook", b.as_bytes()).unwrap());
+        assert_eq!(p.repo, "grp/sub/app");
+        assert_eq!(p.clone_url, "https://gl.local/grp/sub/app.git");
+        assert_eq!(p.ssh_url.as_deref(), Some("git@gl.local:grp/sub/app.git"));
+        assert_eq!(p.commit, B);
+        assert_eq!(p.message, "second");
+        assert_eq!(p.author, "jdoe");
+        assert_eq!(p.default_branch.as_deref(), Some("main"));
+    }
+
+    #[test]
+    fn annotated_tag_builds_the_commit_not_the_tag_object() {
+        let b =
+            body("refs/tags/v1", A, &format!("\"{B}\"")).replace(r#""user_username":"jdoe","#, "");
+        let p = build(interpret("Tag Push Hook", b.as_bytes()).unwrap());
+        assert_eq!(p.git_ref, "refs/tags/v1");
+        assert_eq!(p.commit, B);
+        assert_eq!(p.author, "Jane Doe");
+    }
+
+    #[test]
+    fn absent_checkout_sha_uses_after() {
+        let b = body("refs/heads/main", B, "0").replace(r#""checkout_sha":0,"#, "");
+        assert_eq!(
+            build(interpret("Push Hook", b.as_bytes()).unwrap()).commit,
+            B
+        );
+    }
+
+    #[test]
+    fn deletions_and_other_hooks_are_ignored() {
+        let del = interpret("Push Hook", body("refs/heads/f", Z, "null").as_bytes()).unwrap();
+        assert_eq!(del, Outcome::Ignore("branch deletion".into()));
+        let del = interpret("Tag Push Hook", body("refs/tags/v1", Z, "null").as_bytes()).unwrap();
+        assert_eq!(del, Outcome::Ignore("tag deletion".into()));
+        let del = interpret("Push Hook", body("refs/heads/f", B, "null").as_bytes()).unwrap();
+        assert_eq!(del, Outcome::Ignore("branch deletion".into()));
+        assert_eq!(
+            interpret("System Hook", b"{}").unwrap(),
+            Outcome::Ignore("unsupported event \"System Hook\"".into())
+        );
+    }
+
+    #[test]
+    fn bad_requests() {
+        let m = interpret("Push Hook", br#"{"after":"x"}"#)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(m, "missing field \"project\"");
+        let b = body("refs/heads/main", B, "null").replace("grp/sub/app\"", "grp/../app\"");
+        let m = interpret("Push Hook", b.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(m.contains("is not a valid repository name"), "{m}");
+        let b = body("refs/heads/main", B, "\"nothex\"");
+        let m = interpret("Push Hook", b.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(m.contains("\"checkout_sha\""), "{m}");
+    }
+}
