@@ -62,8 +62,8 @@ async fn garbage_and_oversized_frames_close_only_that_connection() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn retry_and_run_create_new_jobs() {
-    let d = TestDaemon::start(Options::default());
     let repo = Repo::with_script("echo built $(git rev-parse HEAD 2>/dev/null || true)\n", None);
+    let d = TestDaemon::start(Options::for_repo(&repo));
     let first = push(&d, &repo, "d-1");
     let job = wait_final(&d.socket, first).await;
     assert_eq!(job.status, JobStatus::Succeed, "{job:?}");
@@ -101,6 +101,7 @@ async fn retry_and_run_create_new_jobs() {
 #[tokio::test(flavor = "multi_thread")]
 async fn status_reports_docker_unreachable_and_jobs_error_without_killing_the_daemon() {
     // A daemon pointed at a Docker socket that does not exist.
+    let repo = Repo::with_script("true\n", None);
     let dir = tempfile::Builder::new().prefix("mci").tempdir_in("/tmp").expect("tmp");
     let port = crate::support::daemon::free_port();
     let cfg = dir.path().join("config.toml");
@@ -108,11 +109,13 @@ async fn status_reports_docker_unreachable_and_jobs_error_without_killing_the_da
         &cfg,
         format!(
             "state_dir = \"{}/state\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n[control]\nsocket = \"{}/c.sock\"\n\
-             [docker]\nhost = \"unix://{}/no-docker.sock\"\ndefault_image = \"{}\"\n[webhook]\nsecret = \"s3cret\"\n",
+             [docker]\nhost = \"unix://{}/no-docker.sock\"\ndefault_image = \"{}\"\n[webhook]\nsecret = \"s3cret\"\n\
+             [[repo]]\nname = \"alice/app\"\nclone_url = \"{}\"\n",
             dir.path().display(),
             dir.path().display(),
             dir.path().display(),
             crate::support::daemon::IMAGE,
+            repo.url(),
         ),
     )
     .expect("config");
@@ -136,10 +139,9 @@ async fn status_reports_docker_unreachable_and_jobs_error_without_killing_the_da
         }
         other => panic!("{other:?}"),
     }
-    let repo = Repo::with_script("true\n", None);
     let body = crate::support::hooks::gogs_push(
         "alice/app",
-        &repo.url(),
+        crate::support::hooks::FORGE_URL,
         "refs/heads/main",
         crate::support::hooks::ZEROS,
         &repo.head(),

@@ -2,20 +2,20 @@
 
 use crate::support::control::wait_final;
 use crate::support::daemon::{Options, TestDaemon};
-use crate::support::hooks::{ZEROS, deliver, gogs_push};
+use crate::support::hooks::{FORGE_URL, ZEROS, deliver, gogs_push};
 use crate::support::repo::Repo;
 use crate::{log_text, push};
 use microci_proto::JobStatus;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn push_runs_the_pushed_commit_and_succeeds() {
-    let d = TestDaemon::start(Options::default());
     let repo = Repo::with_script("echo hello from $(cat /repo/marker.txt); echo to-stderr >&2\n", None);
+    let d = TestDaemon::start(Options::for_repo(&repo));
     repo.commit(&[("marker.txt", "first")], "one");
     let first = repo.head();
     // A newer commit exists, but the push names the older one: that one is built.
     repo.commit(&[("marker.txt", "second")], "two");
-    let body = gogs_push("alice/app", &repo.url(), "refs/heads/main", ZEROS, &first, "one");
+    let body = gogs_push("alice/app", FORGE_URL, "refs/heads/main", ZEROS, &first, "one");
     let resp = deliver(&d, "push", "d-1", &body, Some("s3cret"));
     assert_eq!(resp.status, 202, "{}", resp.text());
     assert_eq!(resp.json()["status"], "PENDING");
@@ -35,8 +35,8 @@ async fn push_runs_the_pushed_commit_and_succeeds() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn nonzero_exit_fails_with_the_code() {
-    let d = TestDaemon::start(Options::default());
     let repo = Repo::with_script("echo about to fail; exit 3\n", None);
+    let d = TestDaemon::start(Options::for_repo(&repo));
     let id = push(&d, &repo, "d-1");
     let job = wait_final(&d.socket, id).await;
     assert_eq!(job.status, JobStatus::Failed, "{job:?}");
@@ -47,11 +47,11 @@ async fn nonzero_exit_fails_with_the_code() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn exec_form_env_and_timeout_from_microci_json() {
-    let d = TestDaemon::start(Options::default());
     let repo = Repo::with_script(
         "",
         Some(r#"{"command": ["sh", "-c", "echo $GREETING; sleep 30"], "env": {"GREETING": "hi there"}, "timeout": "2s"}"#),
     );
+    let d = TestDaemon::start(Options::for_repo(&repo));
     let id = push(&d, &repo, "d-1");
     let job = wait_final(&d.socket, id).await;
     assert_eq!(job.status, JobStatus::Failed, "{job:?}");
@@ -61,8 +61,8 @@ async fn exec_form_env_and_timeout_from_microci_json() {
 }
 
 async fn errored_with(script: &str, json: Option<&str>, expect: &str) {
-    let d = TestDaemon::start(Options::default());
     let repo = Repo::with_script(script, json);
+    let d = TestDaemon::start(Options::for_repo(&repo));
     let id = push(&d, &repo, "d-1");
     let job = wait_final(&d.socket, id).await;
     assert_eq!(job.status, JobStatus::Errored, "{job:?}");
@@ -109,10 +109,10 @@ async fn unreachable_clone_url_errors() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn commit_that_does_not_exist_errors() {
-    let d = TestDaemon::start(Options::default());
     let repo = Repo::with_script("true", None);
+    let d = TestDaemon::start(Options::for_repo(&repo));
     let missing = "0123456789abcdef0123456789abcdef01234567";
-    let body = gogs_push("alice/app", &repo.url(), "refs/heads/main", ZEROS, missing, "x");
+    let body = gogs_push("alice/app", FORGE_URL, "refs/heads/main", ZEROS, missing, "x");
     let id = deliver(&d, "push", "d-1", &body, Some("s3cret")).json()["job_id"].as_i64().expect("id");
     let job = wait_final(&d.socket, id).await;
     assert_eq!(job.status, JobStatus::Errored, "{job:?}");
@@ -121,13 +121,13 @@ async fn commit_that_does_not_exist_errors() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_output_is_logged_verbatim() {
-    let d = TestDaemon::start(Options::default());
     // Binary garbage, a 1 MiB line without a newline, and 8 MiB of ordinary lines.
     let repo = Repo::with_script(
         "head -c 65536 /dev/urandom; printf '\\n'; head -c 1048576 /dev/zero | tr '\\0' x; \
          printf '\\nend-of-long-line\\n'; i=0; while [ $i -lt 8 ]; do head -c 1048576 /dev/zero | tr '\\0' '\\n'; i=$((i+1)); done; echo done\n",
         None,
     );
+    let d = TestDaemon::start(Options::for_repo(&repo));
     let id = push(&d, &repo, "d-1");
     let job = wait_final(&d.socket, id).await;
     assert_eq!(job.status, JobStatus::Succeed, "{job:?}");
@@ -140,7 +140,6 @@ async fn hostile_output_is_logged_verbatim() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn job_limits_apply_and_docker_socket_is_absent() {
-    let d = TestDaemon::start(Options::default());
     let repo = Repo::with_script(
         "set -e; test ! -e /var/run/docker.sock; test ! -e /run/docker.sock; \
          echo mem=$(cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes); \
@@ -148,6 +147,7 @@ async fn job_limits_apply_and_docker_socket_is_absent() {
          echo pwd=$(pwd); ls /repo; mount | grep -c ' /repo ' || true\n",
         None,
     );
+    let d = TestDaemon::start(Options::for_repo(&repo));
     let id = push(&d, &repo, "d-1");
     let job = wait_final(&d.socket, id).await;
     let log = log_text(&d, id).await;
@@ -160,11 +160,11 @@ async fn job_limits_apply_and_docker_socket_is_absent() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn copy_workspace_mode_gives_the_job_the_same_checkout() {
+    let repo = Repo::with_script("cat /repo/data/file.txt; mount | grep -c ' /repo ' || echo no-bind-mount\n", None);
     let d = TestDaemon::start(Options {
         workspace: "copy",
-        ..Options::default()
+        ..Options::for_repo(&repo)
     });
-    let repo = Repo::with_script("cat /repo/data/file.txt; mount | grep -c ' /repo ' || echo no-bind-mount\n", None);
     repo.commit(&[("data/file.txt", "copied in")], "data");
     let id = push(&d, &repo, "d-1");
     let job = wait_final(&d.socket, id).await;

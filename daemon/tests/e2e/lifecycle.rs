@@ -14,8 +14,8 @@ fn sleeper(secs: u32) -> Repo {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn max_jobs_queues_the_rest_in_arrival_order() {
-    let d = TestDaemon::start(Options { max_jobs: 1, ..Options::default() });
     let repo = Repo::with_script("sleep 1; echo ok\n", None);
+    let d = TestDaemon::start(Options { max_jobs: 1, ..Options::for_repo(&repo) });
     let a = push(&d, &repo, "d-1");
     let b = push(&d, &repo, "d-2");
     let c = push(&d, &repo, "d-3");
@@ -35,8 +35,8 @@ async fn max_jobs_queues_the_rest_in_arrival_order() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cancel_pending_and_running_jobs() {
-    let d = TestDaemon::start(Options { max_jobs: 1, ..Options::default() });
     let repo = sleeper(60);
+    let d = TestDaemon::start(Options { max_jobs: 1, ..Options::for_repo(&repo) });
     let running = push(&d, &repo, "d-1");
     let pending = push(&d, &repo, "d-2");
     wait_for(&d.socket, running, 60, |j| j.status == JobStatus::Started && j.log_size > 0).await;
@@ -69,17 +69,17 @@ async fn cancel_pending_and_running_jobs() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn restart_ends_interrupted_jobs_and_runs_pending_ones() {
-    let mut d = TestDaemon::start(Options { max_jobs: 1, ..Options::default() });
-    let slow = sleeper(120);
-    let fast = Repo::with_script("echo after restart\n", None);
-    let a = push(&d, &slow, "d-1");
+    let repo = sleeper(120);
+    let mut d = TestDaemon::start(Options { max_jobs: 1, ..Options::for_repo(&repo) });
+    let a = push(&d, &repo, "d-1");
     wait_for(&d.socket, a, 60, |j| j.status == JobStatus::Started).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     while d.containers().is_empty() {
         assert!(Instant::now() < deadline, "no container appeared");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let b = push(&d, &fast, "d-2");
+    repo.commit(&[("microci.sh", "echo after restart\n")], "fast now");
+    let b = push(&d, &repo, "d-2");
     d.crash();
     assert!(!d.containers().is_empty(), "the crash should leave the container behind");
     d.spawn();
@@ -94,8 +94,8 @@ async fn restart_ends_interrupted_jobs_and_runs_pending_ones() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn follow_streams_output_while_the_job_runs() {
-    let d = TestDaemon::start(Options::default());
     let repo = Repo::with_script("echo first-line; sleep 3; echo second-line\n", None);
+    let d = TestDaemon::start(Options::for_repo(&repo));
     let id = push(&d, &repo, "d-1");
     let mut c = Client::connect(&d.socket).await;
     let sub = c.send(Request::FollowLog { job: id, offset: 0 }).await;

@@ -10,12 +10,12 @@ mod lifecycle;
 mod webhook;
 
 use support::daemon::TestDaemon;
-use support::hooks::{ZEROS, deliver, gogs_push};
+use support::hooks::{FORGE_URL, ZEROS, deliver, gogs_push};
 use support::repo::Repo;
 
 /// Pushes the repository's HEAD to `refs/heads/main` as Gogs would; returns the new job id.
 fn push(d: &TestDaemon, repo: &Repo, delivery: &str) -> i64 {
-    let body = gogs_push("alice/app", &repo.url(), "refs/heads/main", ZEROS, &repo.head(), "a change");
+    let body = gogs_push("alice/app", FORGE_URL, "refs/heads/main", ZEROS, &repo.head(), "a change");
     let resp = deliver(d, "push", delivery, &body, Some("s3cret"));
     assert_eq!(resp.status, 202, "{}", resp.text());
     resp.json()["job_id"].as_i64().expect("job_id")

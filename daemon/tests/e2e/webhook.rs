@@ -2,7 +2,7 @@
 
 use crate::support::control::{Client, wait_final};
 use crate::support::daemon::{Options, TestDaemon};
-use crate::support::hooks::{ZEROS, deliver, gogs_create_tag, gogs_push, sign};
+use crate::support::hooks::{FORGE_URL, ZEROS, deliver, gogs_create_tag, gogs_push, sign};
 use crate::support::http::request;
 use crate::support::repo::Repo;
 use microci_proto::{JobQuery, JobStatus, Reply, Request};
@@ -16,7 +16,7 @@ async fn job_count(d: &TestDaemon) -> usize {
 }
 
 fn some_push() -> Vec<u8> {
-    gogs_push("alice/app", "/nonexistent", "refs/heads/main", ZEROS, &"b".repeat(40), "x")
+    gogs_push("alice/app", FORGE_URL, "refs/heads/main", ZEROS, &"b".repeat(40), "x")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -59,16 +59,16 @@ async fn events_that_build_nothing_answer_200_with_the_reason() {
     let d = TestDaemon::start(Options::default());
     let sha = "c".repeat(40);
     let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("push", gogs_push("alice/app", "/x", "refs/heads/gone", &sha, ZEROS, "")),
-        ("push", gogs_push("alice/app", "/x", "refs/heads/main", &sha, &sha, "test")),
+        ("push", gogs_push("alice/app", FORGE_URL, "refs/heads/gone", &sha, ZEROS, "")),
+        ("push", gogs_push("alice/app", FORGE_URL, "refs/heads/main", &sha, &sha, "test")),
         ("issues", br#"{"action":"opened","repository":{"full_name":"alice/app"}}"#.to_vec()),
         (
             "delete",
-            br#"{"ref":"main","ref_type":"branch","repository":{"full_name":"alice/app","clone_url":"/x"}}"#.to_vec(),
+            br#"{"ref":"main","ref_type":"branch","repository":{"full_name":"alice/app","clone_url":"https://forge.invalid/alice/app.git"}}"#.to_vec(),
         ),
         (
             "create",
-            br#"{"ref":"feature","ref_type":"branch","sha":"cccccccccccccccccccccccccccccccccccccccc","default_branch":"main","repository":{"full_name":"alice/app","clone_url":"/x"}}"#.to_vec(),
+            br#"{"ref":"feature","ref_type":"branch","sha":"cccccccccccccccccccccccccccccccccccccccc","default_branch":"main","repository":{"full_name":"alice/app","clone_url":"https://forge.invalid/alice/app.git"}}"#.to_vec(),
         ),
     ];
     for (i, (event, body)) in cases.iter().enumerate() {
@@ -82,11 +82,11 @@ async fn events_that_build_nothing_answer_200_with_the_reason() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tag_create_builds_the_tags_commit() {
-    let d = TestDaemon::start(Options::default());
     let repo = Repo::with_script("echo building tag\n", None);
+    let d = TestDaemon::start(Options::for_repo(&repo));
     repo.tag("v1.0");
     let sha = repo.head();
-    let body = gogs_create_tag("alice/app", &repo.url(), "v1.0", &sha);
+    let body = gogs_create_tag("alice/app", FORGE_URL, "v1.0", &sha);
     let r = deliver(&d, "create", "d-1", &body, Some("s3cret"));
     assert_eq!(r.status, 202, "{}", r.text());
     let job = wait_final(&d.socket, r.json()["job_id"].as_i64().expect("id")).await;
@@ -137,7 +137,7 @@ async fn malformed_deliveries_get_clear_errors() {
     assert!(r.text().contains("repository"), "{}", r.text());
 
     for bad in ["../etc", "alice/app; rm -rf /", "alice/../../x", "$(id)/x"] {
-        let body = gogs_push(bad, "/x", "refs/heads/main", ZEROS, &"d".repeat(40), "x");
+        let body = gogs_push(bad, FORGE_URL, "refs/heads/main", ZEROS, &"d".repeat(40), "x");
         let r = post(&body, "application/json");
         assert_eq!(r.status, 400, "{bad}: {}", r.text());
     }
@@ -174,7 +174,7 @@ async fn malformed_deliveries_get_clear_errors() {
 async fn long_multibyte_messages_are_kept_whole_or_cut_on_characters() {
     let d = TestDaemon::start(Options::default());
     let message = "😀 ünïcödé 漢字 ".repeat(3000);
-    let body = gogs_push("alice/app", "/x", "refs/heads/main", ZEROS, &"e".repeat(40), &message);
+    let body = gogs_push("alice/app", FORGE_URL, "refs/heads/main", ZEROS, &"e".repeat(40), &message);
     let r = deliver(&d, "push", "d-1", &body, Some("s3cret"));
     assert_eq!(r.status, 202, "{}", r.text());
     let mut c = Client::connect(&d.socket).await;

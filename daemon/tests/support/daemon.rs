@@ -19,6 +19,18 @@ pub struct Options {
     /// Extra TOML appended to the config (e.g. `[[repo]]` tables, `[git]`).
     pub extra: String,
     pub workspace: &'static str,
+    /// Clone `alice/app` from here (a `[[repo]] clone_url`), whatever the webhook says.
+    pub clone_url: Option<String>,
+}
+
+impl Options {
+    /// Defaults, with `alice/app` cloned from `repo`.
+    pub fn for_repo(repo: &super::repo::Repo) -> Options {
+        Options {
+            clone_url: Some(repo.url()),
+            ..Options::default()
+        }
+    }
 }
 
 impl Default for Options {
@@ -29,6 +41,7 @@ impl Default for Options {
             timeout: "5m",
             extra: String::new(),
             workspace: "bind",
+            clone_url: None,
         }
     }
 }
@@ -75,6 +88,10 @@ impl TestDaemon {
             .unwrap_or("mci")
             .to_string();
         let port = free_port();
+        let mut extra = opts.extra.clone();
+        if let Some(url) = &opts.clone_url {
+            extra.push_str(&format!("[[repo]]\nname = \"alice/app\"\nclone_url = \"{url}\"\n"));
+        }
         let socket = dir.path().join("c.sock");
         let config = dir.path().join("config.toml");
         let text = format!(
@@ -91,7 +108,7 @@ impl TestDaemon {
             timeout = opts.timeout,
             ws = opts.workspace,
             secret = opts.secret,
-            extra = opts.extra,
+            extra = extra,
         );
         std::fs::write(&config, text).expect("write config");
         let mut d = TestDaemon {

@@ -4,6 +4,9 @@ use super::daemon::TestDaemon;
 use super::http::{Response, request};
 use hmac::{KeyInit, Mac};
 
+/// The clone URL a forge would send; tests override it per repository in the config.
+pub const FORGE_URL: &str = "https://forge.invalid/alice/app.git";
+
 pub const ZEROS: &str = "0000000000000000000000000000000000000000";
 
 /// Bare lowercase hex HMAC-SHA256, as in `X-Gogs-Signature`.
