@@ -1,0 +1,286 @@
+//! The per-repository bare cache: naming, locking, opening, and fetching refs or commits into it; plus the
+//! public operations [`GitCache::checkout`], [`GitCache::resolve`] and [`GitCache::default_branch`].
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use git2::{AutotagOption, Direction, FetchOptions, Oid, Reference, Remote, Repository};
+use sha2::{Digest, Sha256};
+
+use super::auth::{self, AuthState};
+use super::url::{self, UrlInfo};
+use super::{Credentials, GitCache, GitError, checkout, classify, redact_url};
+
+/// Every tag, so that `git describe` works in checkouts.
+const TAGS_REFSPEC: &str = "+refs/tags/*:refs/tags/*";
+
+/// Directory name for `repo` inside the cache root: readable, confined to one path component, collision-free.
+pub(crate) fn safe_name(repo: &str) -> String {
+    let mut readable: String = repo
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' { c } else { '_' })
+        .take(64)
+        .collect();
+    if readable.is_empty() {
+        readable.push('_');
+    }
+    let digest = hex::encode(Sha256::digest(repo.as_bytes()));
+    format!("{readable}-{}", &digest[..12])
+}
+
+/// The mutex guarding one cache directory in this process (see the module documentation of `git`).
+fn dir_lock(dir: &Path) -> Arc<Mutex<()>> {
+    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> = OnceLock::new();
+    let mut map = LOCKS.get_or_init(|| Mutex::new(HashMap::new())).lock().unwrap_or_else(|e| e.into_inner());
+    map.entry(dir.to_path_buf()).or_default().clone()
+}
+
+/// `abc...` (40 lowercase hex) or `None`.
+fn full_commit_id(s: &str) -> Option<Oid> {
+    if s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit()) { Oid::from_str(s).ok() } else { None }
+}
+
+/// `main` -> `refs/heads/main`; full refs are kept; anything that is not a valid ref name is refused (this also
+/// keeps `:`, `*` and leading `+` out of the refspecs we build).
+fn full_ref(git_ref: &str) -> Result<String, GitError> {
+    let full = if git_ref.starts_with("refs/") { git_ref.to_string() } else { format!("refs/heads/{git_ref}") };
+    if Reference::is_valid_name(&full) {
+        Ok(full)
+    } else {
+        Err(GitError::InvalidInput(format!("invalid git ref {:?}", git_ref.chars().take(200).collect::<String>())))
+    }
+}
+
+/// One remote operation's context: the URL, what we parsed from it, the credentials and the callback state.
+struct Session<'a> {
+    url: &'a str,
+    info: UrlInfo,
+    creds: &'a Credentials,
+    state: Rc<RefCell<AuthState>>,
+}
+
+impl<'a> Session<'a> {
+    fn new(url: &'a str, creds: &'a Credentials) -> Result<Self, GitError> {
+        Ok(Session { url, info: url::parse(url)?, creds, state: Rc::default() })
+    }
+
+    fn callbacks(&self) -> git2::RemoteCallbacks<'_> {
+        auth::callbacks(self.creds, &self.info, self.url, self.state.clone())
+    }
+
+    fn fetch_options(&self) -> FetchOptions<'_> {
+        let mut fo = FetchOptions::new();
+        fo.remote_callbacks(self.callbacks());
+        fo.download_tags(AutotagOption::None);
+        fo.update_fetchhead(false);
+        fo
+    }
+
+    fn error(&self, err: &git2::Error) -> GitError {
+        classify(err, self.url, self.creds, &self.info, &self.state.borrow())
+    }
+
+    /// Fetches `refspecs` from the remote into `repo` over a fresh connection.
+    fn fetch(&self, repo: &Repository, refspecs: &[String]) -> Result<(), GitError> {
+        let mut remote = repo.remote_anonymous(self.url).map_err(|e| self.error(&e))?;
+        self.fetch_with(&mut remote, refspecs)
+    }
+
+    fn fetch_with(&self, remote: &mut Remote<'_>, refspecs: &[String]) -> Result<(), GitError> {
+        tracing::debug!(url = %redact_url(self.url), ?refspecs, "git fetch");
+        let mut fo = self.fetch_options();
+        remote.fetch(refspecs, Some(&mut fo), None).map_err(|e| self.error(&e))
+    }
+}
+
+fn has_commit(repo: &Repository, oid: Oid) -> bool {
+    repo.find_commit(oid).is_ok()
+}
+
+impl GitCache {
+    /// A cache rooted at `root` (created on first use); normally `<state_dir>/git`.
+    pub fn new(root: PathBuf) -> GitCache {
+        GitCache { root }
+    }
+
+    /// The bare repository directory used for `repo` (it may not exist yet); exposed for tests and cleanup.
+    pub fn cache_dir(&self, repo: &str) -> PathBuf {
+        self.root.join(format!("{}.git", safe_name(repo)))
+    }
+
+    /// Opens the cache for `dir`, creating it (or re-creating it if it is unreadable) as a bare repository.
+    fn open_or_init(&self, dir: &Path) -> Result<Repository, GitError> {
+        std::fs::create_dir_all(&self.root)
+            .map_err(|e| GitError::io(format!("creating git cache root {}", self.root.display()), e))?;
+        if dir.exists() {
+            match Repository::open_bare(dir) {
+                Ok(r) => return Ok(r),
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), error = %e, "git cache unusable; re-creating it");
+                    std::fs::remove_dir_all(dir)
+                        .map_err(|e| GitError::io(format!("removing broken git cache {}", dir.display()), e))?;
+                }
+            }
+        }
+        Repository::init_bare(dir).map_err(|e| GitError::Other {
+            url_redacted: String::new(),
+            detail: format!("creating git cache {}: {}", dir.display(), e.message()),
+        })
+    }
+
+    /// Ensures `commit` is in the bare cache for `repo` (clone on first use, incremental fetch after), then
+    /// writes a work tree with that commit checked out (detached) into `dest`, which must not exist or be
+    /// empty. Fetches `git_ref` (and tags) only when the commit is not cached yet; if the commit is still missing
+    /// after fetching the ref, fetches the commit by id (servers with `uploadpack.allowReachableSHA1InWant`)
+    /// and otherwise fails with [`GitError::CommitNotFound`].
+    pub fn checkout(
+        &self,
+        repo: &str,
+        url: &str,
+        creds: &Credentials,
+        git_ref: &str,
+        commit: &str,
+        dest: &Path,
+    ) -> Result<(), GitError> {
+        let session = Session::new(url, creds)?;
+        let oid = full_commit_id(commit)
+            .ok_or_else(|| GitError::InvalidInput(format!("not a full commit id: {:?}", commit.chars().take(80).collect::<String>())))?;
+        let full = full_ref(git_ref)?;
+        checkout::ensure_empty_dest(dest)?;
+
+        let dir = self.cache_dir(repo);
+        let lock = dir_lock(&dir);
+        let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = self.open_or_init(&dir)?;
+        if !has_commit(&cache, oid) {
+            session.fetch(&cache, &[format!("+{full}:{full}"), TAGS_REFSPEC.to_string()])?;
+        }
+        if !has_commit(&cache, oid) {
+            let by_id = format!("+{oid}:refs/microci/commits/{oid}");
+            if let Err(e) = session.fetch(&cache, &[by_id]) {
+                tracing::debug!(error = %e, "fetching commit by id failed");
+            }
+        }
+        if !has_commit(&cache, oid) {
+            return Err(GitError::CommitNotFound { commit: oid.to_string(), url_redacted: redact_url(url), fetched: full });
+        }
+        checkout::materialise(&dir, &cache, oid, url, dest)
+    }
+
+    /// Resolves a branch name, tag name, full ref or full commit id on the remote to a 40-hex commit id,
+    /// fetching it into the cache. Names are looked up as given if they start with `refs/` (or are `HEAD`),
+    /// else as `refs/heads/NAME` then `refs/tags/NAME`. Used for manual builds (`run REPO [REF]`).
+    pub fn resolve(&self, repo: &str, url: &str, creds: &Credentials, reference: &str) -> Result<String, GitError> {
+        let session = Session::new(url, creds)?;
+        if reference.is_empty() || reference.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(GitError::InvalidInput(format!("invalid ref {:?}", reference.chars().take(200).collect::<String>())));
+        }
+        let dir = self.cache_dir(repo);
+        let lock = dir_lock(&dir);
+        let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = self.open_or_init(&dir)?;
+
+        let mut remote = cache.remote_anonymous(url).map_err(|e| session.error(&e))?;
+        let (heads, head_target) = {
+            let conn = remote.connect_auth(Direction::Fetch, Some(session.callbacks()), None).map_err(|e| session.error(&e))?;
+            let heads: Vec<(String, Oid)> = conn
+                .list()
+                .map_err(|e| session.error(&e))?
+                .iter()
+                .map(|h| (h.name().to_string(), h.oid()))
+                .collect();
+            let head_target = conn.default_branch().ok().and_then(|b| b.as_str().ok().map(str::to_string));
+            (heads, head_target)
+        };
+        let candidates: Vec<String> = if reference == "HEAD" {
+            head_target.into_iter().collect()
+        } else if reference.starts_with("refs/") {
+            vec![reference.to_string()]
+        } else {
+            vec![format!("refs/heads/{reference}"), format!("refs/tags/{reference}")]
+        };
+        let found = candidates.into_iter().find(|c| heads.iter().any(|(n, _)| n == c) && Reference::is_valid_name(c));
+        if let Some(name) = found {
+            session.fetch_with(&mut remote, &[format!("+{name}:{name}"), TAGS_REFSPEC.to_string()])?;
+            let commit = cache
+                .find_reference(&name)
+                .and_then(|r| r.peel_to_commit())
+                .map_err(|e| GitError::Other { url_redacted: redact_url(url), detail: format!("{name}: {}", e.message()) })?;
+            return Ok(commit.id().to_string());
+        }
+        if let Some(oid) = full_commit_id(reference) {
+            if !has_commit(&cache, oid) {
+                let by_id = format!("+{oid}:refs/microci/commits/{oid}");
+                if let Err(e) = session.fetch_with(&mut remote, &[by_id]) {
+                    tracing::debug!(error = %e, "fetching commit by id failed");
+                }
+            }
+            if has_commit(&cache, oid) {
+                return Ok(oid.to_string());
+            }
+            return Err(GitError::CommitNotFound {
+                commit: oid.to_string(),
+                url_redacted: redact_url(url),
+                fetched: "the commit id".into(),
+            });
+        }
+        Err(GitError::RefNotFound { reference: reference.to_string(), url_redacted: redact_url(url) })
+    }
+
+    /// The remote's default branch name (what its `HEAD` points to, without `refs/heads/`), for `run REPO`
+    /// with no ref. Only lists the remote; nothing is fetched.
+    pub fn default_branch(&self, repo: &str, url: &str, creds: &Credentials) -> Result<String, GitError> {
+        let session = Session::new(url, creds)?;
+        let _ = repo;
+        let mut remote = Remote::create_detached(url).map_err(|e| session.error(&e))?;
+        let conn = remote.connect_auth(Direction::Fetch, Some(session.callbacks()), None).map_err(|e| session.error(&e))?;
+        let head = conn.default_branch().map_err(|e| match e.code() {
+            git2::ErrorCode::NotFound => GitError::RefNotFound { reference: "HEAD".into(), url_redacted: redact_url(url) },
+            _ => session.error(&e),
+        })?;
+        let head = head.as_str().unwrap_or_default();
+        match head.strip_prefix("refs/heads/") {
+            Some(b) if !b.is_empty() => Ok(b.to_string()),
+            _ => Err(GitError::RefNotFound { reference: "HEAD".into(), url_redacted: redact_url(url) }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_names_are_confined_and_distinct() {
+        let evil = safe_name("../../etc");
+        assert!(!evil.contains('/'));
+        assert!(evil.starts_with(".._.._etc-"), "{evil}");
+        assert_ne!(safe_name("a/b"), safe_name("a_b"));
+        assert!(safe_name("a/b").starts_with("a_b-"));
+        assert!(!safe_name("").is_empty());
+        assert_ne!(safe_name(".."), "..");
+        assert!(safe_name(&"x".repeat(500)).len() < 100);
+        let root = PathBuf::from("/cache");
+        let c = GitCache::new(root.clone());
+        for name in ["../../etc", "a/b", "/abs", "..", "a\0b", "ü/ß"] {
+            let d = c.cache_dir(name);
+            assert_eq!(d.parent(), Some(root.as_path()), "{name}");
+            assert!(d.file_name().is_some_and(|f| f.to_string_lossy().ends_with(".git")));
+        }
+    }
+
+    #[test]
+    fn refs_are_validated() {
+        assert_eq!(full_ref("main").ok().as_deref(), Some("refs/heads/main"));
+        assert_eq!(full_ref("refs/tags/v1").ok().as_deref(), Some("refs/tags/v1"));
+        assert!(full_ref("a:b").is_err());
+        assert!(full_ref("refs/heads/*").is_err());
+        assert!(full_ref("..").is_err());
+        assert!(full_commit_id("0123").is_none());
+        assert!(full_commit_id(&"g".repeat(40)).is_none());
+        assert!(full_commit_id(&"a".repeat(40)).is_some());
+    }
+}
