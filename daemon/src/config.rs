@@ -238,7 +238,11 @@ pub struct Secret(String);
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_empty() { "<none>" } else { "<redacted>" })
+        f.write_str(if self.0.is_empty() {
+            "<none>"
+        } else {
+            "<redacted>"
+        })
     }
 }
 
@@ -357,7 +361,10 @@ impl Config {
         let mut repos = HashMap::new();
         for (i, r) in raw.repo.into_iter().enumerate() {
             if r.name.is_empty() {
-                return Err(invalid(&format!("repo[{i}].name"), "must not be empty".into()));
+                return Err(invalid(
+                    &format!("repo[{i}].name"),
+                    "must not be empty".into(),
+                ));
             }
             if repos.contains_key(&r.name) {
                 return Err(invalid(
@@ -440,7 +447,11 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
-        Config::parse(Path::new("/etc/microci/config.toml"), text, &SystemdDirs::default())
+        Config::parse(
+            Path::new("/etc/microci/config.toml"),
+            text,
+            &SystemdDirs::default(),
+        )
     }
 
     #[test]
@@ -468,13 +479,19 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_key() {
-        let err = parse("[http]\nlisten = \"nowhere\"\n").unwrap_err().to_string();
+        let err = parse("[http]\nlisten = \"nowhere\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("http.listen"), "{err}");
-        let err = parse("[docker]\ntimeout = \"soon\"\n").unwrap_err().to_string();
+        let err = parse("[docker]\ntimeout = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("docker.timeout"), "{err}");
         let err = parse("[docker]\nmax_jobs = 0\n").unwrap_err().to_string();
         assert!(err.contains("docker.max_jobs"), "{err}");
-        let err = parse("[docker]\nmemory = \"lots\"\n").unwrap_err().to_string();
+        let err = parse("[docker]\nmemory = \"lots\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("docker.memory"), "{err}");
     }
 
@@ -488,7 +505,10 @@ mod tests {
         let c = Config::parse(Path::new("/c.toml"), "", &dirs).unwrap();
         assert_eq!(c.state_dir, PathBuf::from("/var/lib/microci-x"));
         assert_eq!(c.socket, PathBuf::from("/run/microci-x/control.sock"));
-        assert_eq!(dirs.config_path(None), PathBuf::from("/etc/microci-x/config.toml"));
+        assert_eq!(
+            dirs.config_path(None),
+            PathBuf::from("/etc/microci-x/config.toml")
+        );
         let c = Config::parse(Path::new("/c.toml"), "state_dir = \"/s\"", &dirs).unwrap();
         assert_eq!(c.state_dir, PathBuf::from("/s"));
     }

@@ -26,12 +26,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     let (writer, reader) = store::open(&config.state_dir)
         .with_context(|| format!("cannot open the database in {}", config.state_dir.display()))?;
-    let instance = format!("{}-{}", std::process::id(), time::OffsetDateTime::now_utc().unix_timestamp());
-    let engine = Arc::new(
-        DockerEngine::connect(config.docker.clone(), instance)
-            .await
-            .context("cannot set up the Docker client")?,
+    let instance = format!(
+        "{}-{}",
+        std::process::id(),
+        time::OffsetDateTime::now_utc().unix_timestamp()
     );
+    let engine = Arc::new(DockerEngine::new(config.docker.clone(), instance));
     let bus = Bus::new();
     let git = Arc::new(GitCache::new(config.state_dir.join("git")));
     let ctx = Arc::new(Context {
@@ -46,7 +46,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let activated = systemd::activated();
     let control = match activated.control {
-        Some(l) => ControlSocket::from_listener(l).context("cannot use the control socket systemd passed")?,
+        Some(l) => ControlSocket::from_listener(l)
+            .context("cannot use the control socket systemd passed")?,
         None => ControlSocket::bind(&config.socket, &config.socket_group)?,
     };
     let http_listener = match activated.http {
@@ -80,7 +81,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     tracing::info!(
         "listening on http://{} and {}",
-        http_listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        http_listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
         config.socket.display()
     );
     let http = {
@@ -126,7 +130,10 @@ async fn report_status(shared: Arc<Shared>, shutdown: CancellationToken) {
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
                 _ = term.recv() => {}

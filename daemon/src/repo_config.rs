@@ -121,7 +121,10 @@ impl RepoConfig {
             Some(s) => return Err(invalid(format!("\"dockerimg\" {s:?} is not an image name"))),
         };
         let env = raw.env.unwrap_or_default();
-        if let Some(k) = env.keys().find(|k| k.is_empty() || k.contains('=') || k.contains('\0')) {
+        if let Some(k) = env
+            .keys()
+            .find(|k| k.is_empty() || k.contains('=') || k.contains('\0'))
+        {
             return Err(invalid(format!("\"env\" key {k:?} is not a variable name")));
         }
         let timeout = match raw.timeout {
@@ -152,9 +155,7 @@ fn describe(e: &serde_json::Error) -> String {
     let msg = e.to_string();
     if let Some(rest) = msg.strip_prefix("unknown field `") {
         let key = rest.split('`').next().unwrap_or(rest);
-        return format!(
-            "unknown key \"{key}\" (known keys: dockerimg, command, env, timeout)"
-        );
+        return format!("unknown key \"{key}\" (known keys: dockerimg, command, env, timeout)");
     }
     match e.classify() {
         serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
@@ -190,8 +191,8 @@ mod tests {
 
     #[test]
     fn exec_form_env_and_timeout() {
-        let c = parse(r#"{"command": ["make", "test"], "env": {"A": "1"}, "timeout": "15m"}"#)
-            .unwrap();
+        let c =
+            parse(r#"{"command": ["make", "test"], "env": {"A": "1"}, "timeout": "15m"}"#).unwrap();
         assert_eq!(c.command.argv(), ["make", "test"]);
         assert_eq!(c.env["A"], "1");
         assert_eq!(c.timeout, Some(Duration::from_secs(900)));

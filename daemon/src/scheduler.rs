@@ -92,7 +92,10 @@ pub struct Context<E: Engine> {
 
 impl<E: Engine> Context<E> {
     fn workspace(&self, id: i64) -> PathBuf {
-        self.config.state_dir.join("workspaces").join(id.to_string())
+        self.config
+            .state_dir
+            .join("workspaces")
+            .join(id.to_string())
     }
 
     async fn finish(&self, t: Transition) {
@@ -107,7 +110,10 @@ impl<E: Engine> Context<E> {
 /// Starts the scheduler task. It first ends jobs a previous run left STARTED and removes their
 /// containers, then runs pending jobs in arrival order. It stops when `shutdown` fires, removing
 /// the containers of jobs still running and recording them as interrupted.
-pub fn spawn<E: Engine>(ctx: Arc<Context<E>>, shutdown: CancellationToken) -> (SchedulerHandle, tokio::task::JoinHandle<()>) {
+pub fn spawn<E: Engine>(
+    ctx: Arc<Context<E>>,
+    shutdown: CancellationToken,
+) -> (SchedulerHandle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let handle = SchedulerHandle { tx };
     let task = tokio::spawn(run(ctx, rx, shutdown));
@@ -127,7 +133,10 @@ pub async fn recover<E: Engine>(ctx: &Context<E>) {
     }
     match ctx.engine.reap_all().await {
         Ok(ids) if !ids.is_empty() => {
-            tracing::info!("removed {} leftover container(s) of jobs {ids:?}", ids.len())
+            tracing::info!(
+                "removed {} leftover container(s) of jobs {ids:?}",
+                ids.len()
+            )
         }
         Ok(_) => {}
         Err(e) => tracing::warn!("cannot remove leftover containers: {e}"),
@@ -280,7 +289,11 @@ fn end(id: i64, to: JobStatus, reason: Option<String>, exit_code: Option<i64>) -
 
 /// Runs one job and says how it ended. Never panics on the job's input; every path that is not
 /// the command's own result ends ERRORED with a reason a person can act on.
-async fn execute<E: Engine>(ctx: &Arc<Context<E>>, rec: &JobRecord, cancel: &CancellationToken) -> Transition {
+async fn execute<E: Engine>(
+    ctx: &Arc<Context<E>>,
+    rec: &JobRecord,
+    cancel: &CancellationToken,
+) -> Transition {
     let id = rec.job.id;
     let errored = |reason: String| end(id, JobStatus::Errored, Some(reason), None);
     let mut log = match LogWriter::open(ctx.reader.logs_dir(), id).await {
@@ -314,7 +327,10 @@ async fn execute<E: Engine>(ctx: &Arc<Context<E>>, rec: &JobRecord, cancel: &Can
         Ok(RunOutcome::TimedOut(after)) => end(
             id,
             JobStatus::Failed,
-            Some(format!("timed out after {}", humantime::format_duration(after))),
+            Some(format!(
+                "timed out after {}",
+                humantime::format_duration(after)
+            )),
             None,
         ),
         Ok(RunOutcome::Canceled) => end(id, JobStatus::Canceled, Some("canceled".into()), None),

@@ -116,16 +116,18 @@ impl Shared {
     }
 
     /// A manual build of a known repository at `reference` (default: its default branch).
-    pub async fn run(&self, repo: &str, reference: Option<&str>, who: &str) -> Result<i64, CreateError> {
+    pub async fn run(
+        &self,
+        repo: &str,
+        reference: Option<&str>,
+        who: &str,
+    ) -> Result<i64, CreateError> {
         let known = self.repos().await?;
-        let info = known
-            .into_iter()
-            .find(|r| r.name == repo)
-            .ok_or_else(|| {
-                CreateError::NotFound(format!(
-                    "unknown repository {repo:?}: configure it in a [[repo]] table or push to it once"
-                ))
-            })?;
+        let info = known.into_iter().find(|r| r.name == repo).ok_or_else(|| {
+            CreateError::NotFound(format!(
+                "unknown repository {repo:?}: configure it in a [[repo]] table or push to it once"
+            ))
+        })?;
         if info.clone_url.is_empty() {
             return Err(CreateError::Invalid(format!(
                 "repository {repo:?} has no clone URL yet: set clone_url in its [[repo]] table or push to it once"
@@ -169,7 +171,13 @@ impl Shared {
 
     /// Repositories from config and from webhooks, by name.
     pub async fn repos(&self) -> Result<Vec<RepoInfo>, StoreError> {
-        let mut seen: Vec<RepoInfo> = self.reader.repos().await?.into_iter().map(Into::into).collect();
+        let mut seen: Vec<RepoInfo> = self
+            .reader
+            .repos()
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect();
         for (name, r) in &self.config.repos {
             match seen.iter_mut().find(|s| &s.name == name) {
                 Some(s) => {
@@ -197,7 +205,12 @@ impl Shared {
     /// Which URL to clone a pushed repository from: the configured one, else the forge's SSH
     /// URL when SSH is chosen (or a deploy key is set and no protocol is), else its HTTP URL.
     fn clone_url(&self, repo: &str, http: &str, ssh: Option<&str>) -> String {
-        if let Some(url) = self.config.repos.get(repo).and_then(|r| r.clone_url.clone()) {
+        if let Some(url) = self
+            .config
+            .repos
+            .get(repo)
+            .and_then(|r| r.clone_url.clone())
+        {
             return url;
         }
         let auth = self.config.auth_for(repo);

@@ -74,13 +74,19 @@ pub fn with_umask<T>(mask: libc::mode_t, f: impl FnOnce() -> T) -> T {
 
 /// The numeric id of a group, from /etc/group.
 pub fn group_id(name: &str) -> Option<u32> {
-    lookup("/etc/group", |fields| (fields[0] == name).then(|| fields[2].parse().ok()).flatten())
+    lookup("/etc/group", |fields| {
+        (fields[0] == name)
+            .then(|| fields[2].parse().ok())
+            .flatten()
+    })
 }
 
 /// A user's name, from /etc/passwd.
 pub fn user_name(uid: u32) -> Option<String> {
     let uid = uid.to_string();
-    lookup("/etc/passwd", |fields| (fields[2] == uid).then(|| fields[0].to_string()))
+    lookup("/etc/passwd", |fields| {
+        (fields[2] == uid).then(|| fields[0].to_string())
+    })
 }
 
 fn lookup<T>(file: &str, f: impl Fn(&[&str]) -> Option<T>) -> Option<T> {

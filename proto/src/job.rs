@@ -60,7 +60,9 @@ impl fmt::Display for JobStatus {
 
 /// The error for a status name that is not one of the six.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown job status {0:?} (expected one of PENDING, STARTED, SUCCEED, FAILED, ERRORED, CANCELED)")]
+#[error(
+    "unknown job status {0:?} (expected one of PENDING, STARTED, SUCCEED, FAILED, ERRORED, CANCELED)"
+)]
 pub struct UnknownStatus(pub String);
 
 impl FromStr for JobStatus {

@@ -7,7 +7,7 @@ pub mod codec;
 pub mod job;
 pub mod message;
 
-pub use codec::{ClientCodec, FrameCodec, FrameError, ServerCodec, MAX_FRAME};
+pub use codec::{ClientCodec, FrameCodec, FrameError, MAX_FRAME, ServerCodec};
 pub use job::{Job, JobStatus, LogChunk, RepoInfo};
 pub use message::{
     ClientMessage, DaemonStatus, ErrorCode, Event, JobQuery, Reply, Request, ServerMessage,

@@ -225,7 +225,10 @@ mod tests {
             },
         };
         let text = serde_json::to_string(&msg).unwrap();
-        assert_eq!(text, r#"{"id":7,"type":"run","repo":"alice/app","ref":"main"}"#);
+        assert_eq!(
+            text,
+            r#"{"id":7,"type":"run","repo":"alice/app","ref":"main"}"#
+        );
         assert_eq!(serde_json::from_str::<ClientMessage>(&text).unwrap(), msg);
     }
 

@@ -69,7 +69,9 @@ pub(super) async fn serve(stream: UnixStream, shared: Arc<Shared>, shutdown: Can
 /// The connecting user's name (for manual builds' author), from the socket's peer credentials.
 fn peer_name(stream: &UnixStream) -> String {
     match stream.peer_cred() {
-        Ok(cred) => crate::systemd::user_name(cred.uid()).unwrap_or_else(|| format!("uid {}", cred.uid())),
+        Ok(cred) => {
+            crate::systemd::user_name(cred.uid()).unwrap_or_else(|| format!("uid {}", cred.uid()))
+        }
         Err(_) => "unknown".into(),
     }
 }

@@ -40,10 +40,13 @@ pub(super) async fn follow(
         // Drain what the file has beyond `offset`.
         loop {
             let logs = shared.reader.logs_dir().to_path_buf();
-            let chunk = tokio::task::spawn_blocking(move || read_chunk(&logs, job_id, offset, MAX_READ))
-                .await
-                .map_err(|e| Failure(ErrorCode::Internal, e.to_string()))?
-                .map_err(|e| Failure(ErrorCode::Internal, format!("cannot read the log: {e}")))?;
+            let chunk =
+                tokio::task::spawn_blocking(move || read_chunk(&logs, job_id, offset, MAX_READ))
+                    .await
+                    .map_err(|e| Failure(ErrorCode::Internal, e.to_string()))?
+                    .map_err(|e| {
+                        Failure(ErrorCode::Internal, format!("cannot read the log: {e}"))
+                    })?;
             if chunk.next_offset == offset {
                 break;
             }

@@ -38,9 +38,7 @@ pub(super) async fn handle(
 ) {
     let id = msg.id;
     let result = match msg.request {
-        Request::FollowLog { job, offset } => {
-            follow::follow(&shared, id, job, offset, &out).await
-        }
+        Request::FollowLog { job, offset } => follow::follow(&shared, id, job, offset, &out).await,
         Request::WatchJobs => watch(&shared, id, &out).await,
         other => answer(&shared, other, &who).await.map(Some),
     };
@@ -60,21 +58,34 @@ async fn answer(shared: &Shared, req: Request, who: &str) -> Result<Reply, Failu
             jobs: shared.reader.list(q).await?,
         },
         Request::GetJob { job } => Reply::Job {
-            job: shared.reader.job(job).await?.ok_or_else(|| not_found(job))?.job,
+            job: shared
+                .reader
+                .job(job)
+                .await?
+                .ok_or_else(|| not_found(job))?
+                .job,
         },
         Request::ReadLog { job, offset, max } => {
-            shared.reader.job(job).await?.ok_or_else(|| not_found(job))?;
+            shared
+                .reader
+                .job(job)
+                .await?
+                .ok_or_else(|| not_found(job))?;
             let logs = shared.reader.logs_dir().to_path_buf();
-            let chunk = tokio::task::spawn_blocking(move || crate::logs::read_chunk(&logs, job, offset, max))
-                .await
-                .map_err(|e| Failure(ErrorCode::Internal, e.to_string()))?
-                .map_err(|e| Failure(ErrorCode::Internal, format!("cannot read the log: {e}")))?;
+            let chunk = tokio::task::spawn_blocking(move || {
+                crate::logs::read_chunk(&logs, job, offset, max)
+            })
+            .await
+            .map_err(|e| Failure(ErrorCode::Internal, e.to_string()))?
+            .map_err(|e| Failure(ErrorCode::Internal, format!("cannot read the log: {e}")))?;
             Reply::Log(chunk)
         }
         Request::Cancel { job } => match shared.scheduler.cancel(job).await {
             Ok(job) => Reply::Job { job },
             Err(CancelError::NotFound(j)) => return Err(not_found(j)),
-            Err(e @ CancelError::Finished(..)) => return Err(Failure(ErrorCode::Conflict, e.to_string())),
+            Err(e @ CancelError::Finished(..)) => {
+                return Err(Failure(ErrorCode::Conflict, e.to_string()));
+            }
             Err(e) => return Err(Failure(ErrorCode::Internal, e.to_string())),
         },
         Request::Retry { job } => Reply::Created {

@@ -54,7 +54,9 @@ impl Drop for ControlSocket {
 
 impl ControlSocket {
     /// Uses a socket passed by systemd.
-    pub fn from_listener(listener: std::os::unix::net::UnixListener) -> Result<ControlSocket, std::io::Error> {
+    pub fn from_listener(
+        listener: std::os::unix::net::UnixListener,
+    ) -> Result<ControlSocket, std::io::Error> {
         listener.set_nonblocking(true)?;
         Ok(ControlSocket {
             listener: UnixListener::from_std(listener)?,
@@ -69,7 +71,10 @@ impl ControlSocket {
             path: path.to_path_buf(),
             source,
         };
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         if !dir.is_dir() {
             return Err(ControlError::NoDirectory(dir.to_path_buf()));
         }
@@ -86,7 +91,8 @@ impl ControlSocket {
             Err(e) => return Err(io(e)),
         }
         // Bind under a tight umask so the socket is never briefly open to everyone.
-        let listener = crate::systemd::with_umask(0o117, || UnixListener::bind(path)).map_err(io)?;
+        let listener =
+            crate::systemd::with_umask(0o117, || UnixListener::bind(path)).map_err(io)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(io)?;
         match crate::systemd::group_id(group) {
             Some(gid) => std::os::unix::fs::chown(path, None, Some(gid)).map_err(io)?,

@@ -27,7 +27,9 @@ where
     let Some(forge) = Forge::from_route(&route) else {
         return error(
             StatusCode::NOT_FOUND,
-            format!("unknown forge {route:?}; use gogs, gitea, forgejo, github, gitlab or bitbucket"),
+            format!(
+                "unknown forge {route:?}; use gogs, gitea, forgejo, github, gitlab or bitbucket"
+            ),
         );
     };
     let limit = shared.config.max_body;
@@ -83,7 +85,10 @@ where
         }
         Err(e) => {
             tracing::error!("cannot record a job: {e}");
-            error(StatusCode::SERVICE_UNAVAILABLE, "cannot record the job; try again")
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cannot record the job; try again",
+            )
         }
     }
 }
@@ -118,7 +123,8 @@ where
     let mut buf = BytesMut::with_capacity(declared.unwrap_or(8192).min(limit) as usize);
     let mut body = std::pin::pin!(body);
     while let Some(chunk) = body.next().await {
-        let mut chunk = chunk.map_err(|e| error(StatusCode::BAD_REQUEST, format!("cannot read body: {e}")))?;
+        let mut chunk =
+            chunk.map_err(|e| error(StatusCode::BAD_REQUEST, format!("cannot read body: {e}")))?;
         if buf.len() as u64 + chunk.remaining() as u64 > limit {
             return Err(too_large());
         }
@@ -153,11 +159,18 @@ fn payload(forge: Forge, headers: &HeaderMap, raw: &[u8]) -> Result<Vec<u8>, Res
             form_urlencoded::parse(raw)
                 .find(|(k, _)| k == "payload")
                 .map(|(_, v)| v.into_owned().into_bytes())
-                .ok_or_else(|| error(StatusCode::BAD_REQUEST, "form body has no \"payload\" field"))
+                .ok_or_else(|| {
+                    error(
+                        StatusCode::BAD_REQUEST,
+                        "form body has no \"payload\" field",
+                    )
+                })
         }
         other => Err(error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("content type {other:?} is not supported; set the webhook to send application/json"),
+            format!(
+                "content type {other:?} is not supported; set the webhook to send application/json"
+            ),
         )),
     }
 }

@@ -53,7 +53,9 @@ pub fn routes(
         .unify()
         .or(log)
         .unify()
-        .recover(|rejection: warp::Rejection| async move { Ok::<_, Infallible>(rejected(rejection)) })
+        .recover(
+            |rejection: warp::Rejection| async move { Ok::<_, Infallible>(rejected(rejection)) },
+        )
         .unify()
 }
 

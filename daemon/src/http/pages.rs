@@ -95,7 +95,10 @@ fn job_summary(j: &Job) -> String {
     [
         row("status", j.status.as_str()),
         row("reason", &opt(&j.reason)),
-        row("exit code", &j.exit_code.map(|c| c.to_string()).unwrap_or_default()),
+        row(
+            "exit code",
+            &j.exit_code.map(|c| c.to_string()).unwrap_or_default(),
+        ),
         row("repository", &j.repo),
         row("ref", &j.git_ref),
         row("commit", &j.commit),
@@ -127,7 +130,9 @@ pub(super) async fn job(id: i64, shared: Arc<Shared>) -> Response {
         _ => String::new(),
     };
     let cut = if start > 0 {
-        format!("<p>(showing the last {PAGE_TAIL} bytes; <a href=\"/jobs/{id}/log\">full log</a>)</p>")
+        format!(
+            "<p>(showing the last {PAGE_TAIL} bytes; <a href=\"/jobs/{id}/log\">full log</a>)</p>"
+        )
     } else {
         String::new()
     };
@@ -168,14 +173,18 @@ pub(super) async fn log(id: i64, q: LogQuery, shared: Arc<Shared>) -> Response {
         Ok(Ok((bytes, size))) => {
             use warp::Reply;
             let next = offset.min(size) + bytes.len() as u64;
-            let mut resp = warp::reply::with_header(bytes, "content-type", "text/plain; charset=utf-8")
-                .into_response();
+            let mut resp =
+                warp::reply::with_header(bytes, "content-type", "text/plain; charset=utf-8")
+                    .into_response();
             let h = resp.headers_mut();
             h.insert("x-log-next-offset", next.into());
             h.insert("x-log-size", size.into());
             resp
         }
-        Ok(Err(e)) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot read the log: {e}")),
+        Ok(Err(e)) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot read the log: {e}"),
+        ),
         Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }

@@ -23,9 +23,10 @@ pub const JOB_LABEL: &str = "microci.job";
 /// Label holding the daemon instance that started the container.
 pub const INSTANCE_LABEL: &str = "microci.instance";
 
-/// A Docker Engine and the limits every job gets.
+/// A Docker Engine and the limits every job gets. The connection is made on first use and
+/// again after a failure, so the daemon starts (and keeps serving) while Docker is down.
 pub struct DockerEngine {
-    docker: Docker,
+    docker: tokio::sync::Mutex<Option<Docker>>,
     settings: DockerSettings,
     instance: String,
 }
@@ -36,40 +37,65 @@ pub struct Container {
 }
 
 impl DockerEngine {
-    /// Connects (lazily: nothing is sent until the first call) and agrees on an API version
-    /// with the Engine when it answers; an older Engine is spoken to in its own version.
-    pub async fn connect(settings: DockerSettings, instance: String) -> Result<DockerEngine, EngineError> {
-        let docker = match settings.host.as_deref() {
-            None => Docker::connect_with_defaults(),
-            Some(h) if h.starts_with("unix://") || h.starts_with('/') => Docker::connect_with_socket(
-                h.trim_start_matches("unix://"),
-                120,
-                bollard::API_DEFAULT_VERSION,
-            ),
-            Some(h) => Docker::connect_with_http(h, 120, bollard::API_DEFAULT_VERSION),
-        }
-        .map_err(|e| EngineError::Engine(format!("cannot use the Docker Engine: {e}")))?;
-        let docker = match docker.clone().negotiate_version().await {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::warn!("Docker Engine did not answer a version check: {e}");
-                docker
-            }
-        };
-        Ok(DockerEngine {
-            docker,
+    /// An engine for `settings`; nothing is sent until the first call.
+    pub fn new(settings: DockerSettings, instance: String) -> DockerEngine {
+        DockerEngine {
+            docker: tokio::sync::Mutex::new(None),
             settings,
             instance,
-        })
+        }
+    }
+
+    /// The client, connecting (and agreeing on an API version: an older Engine is spoken to in
+    /// its own) when there is none yet.
+    async fn client(&self) -> Result<Docker, EngineError> {
+        let mut slot = self.docker.lock().await;
+        if let Some(d) = slot.as_ref() {
+            return Ok(d.clone());
+        }
+        let unreachable = |e: DockerError| {
+            EngineError::Engine(format!(
+                "cannot reach the Docker Engine: {}",
+                docker_message(&e)
+            ))
+        };
+        let docker = match self.settings.host.as_deref() {
+            None => Docker::connect_with_defaults(),
+            Some(h) if h.starts_with("unix://") || h.starts_with('/') => {
+                Docker::connect_with_socket(
+                    h.trim_start_matches("unix://"),
+                    120,
+                    bollard::API_DEFAULT_VERSION,
+                )
+            }
+            Some(h) => Docker::connect_with_http(h, 120, bollard::API_DEFAULT_VERSION),
+        }
+        .map_err(unreachable)?;
+        let docker = docker.negotiate_version().await.map_err(unreachable)?;
+        *slot = Some(docker.clone());
+        Ok(docker)
+    }
+
+    /// Forgets the connection after a transport failure, so the next call reconnects.
+    async fn forget(&self, e: &DockerError) {
+        if !matches!(
+            e,
+            DockerError::DockerResponseServerError { .. }
+                | DockerError::DockerContainerWaitError { .. }
+        ) {
+            *self.docker.lock().await = None;
+        }
     }
 
     async fn ensure_image(&self, image: &str) -> Result<(), EngineError> {
-        match self.docker.inspect_image(image).await {
+        let docker = self.client().await?;
+        match docker.inspect_image(image).await {
             Ok(_) => return Ok(()),
             Err(DockerError::DockerResponseServerError {
                 status_code: 404, ..
             }) => {}
             Err(e) => {
+                self.forget(&e).await;
                 return Err(engine_error(
                     &format!("the Docker Engine could not look up image {image:?}"),
                     e,
@@ -81,7 +107,7 @@ impl DockerEngine {
             from_image: Some(image.to_string()),
             ..Default::default()
         };
-        self.docker
+        docker
             .create_image(Some(options), None, None)
             .try_for_each(|_| async { Ok(()) })
             .await
@@ -145,11 +171,12 @@ impl DockerEngine {
         .map_err(|e| EngineError::Engine(format!("cannot pack the workspace: {e}")))?
         .map_err(|e| EngineError::Engine(format!("cannot pack the workspace: {e}")))?;
         let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(tarball));
+        let docker = self.client().await?;
         let options = UploadToContainerOptions {
             path: "/".into(),
             ..Default::default()
         };
-        self.docker
+        docker
             .upload_to_container(container, Some(options), bollard::body_try_stream(stream))
             .await
             .map_err(|e| engine_error("cannot copy the workspace into the container", e))
@@ -162,7 +189,8 @@ impl Engine for DockerEngine {
     async fn prepare(&self, spec: &JobSpec) -> Result<Container, EngineError> {
         self.ensure_image(&spec.image).await?;
         let created = self
-            .docker
+            .client()
+            .await?
             .create_container(None, self.container_body(spec))
             .await
             .map_err(|e| engine_error("cannot create the container", e))?;
@@ -188,12 +216,12 @@ impl Engine for DockerEngine {
             stderr: true,
             ..Default::default()
         };
-        let attached = self
-            .docker
+        let docker = self.client().await?;
+        let attached = docker
             .attach_container(&c.id, Some(options))
             .await
             .map_err(|e| engine_error("cannot attach to the container", e))?;
-        self.docker
+        docker
             .start_container(&c.id, None)
             .await
             .map_err(|e| engine_error("cannot start the container", e))?;
@@ -205,7 +233,8 @@ impl Engine for DockerEngine {
     }
 
     async fn wait(&self, c: &Container) -> Result<i64, EngineError> {
-        let mut waits = self.docker.wait_container(&c.id, None);
+        let docker = self.client().await?;
+        let mut waits = docker.wait_container(&c.id, None);
         match waits.next().await {
             Some(Ok(r)) => Ok(r.status_code),
             Some(Err(DockerError::DockerContainerWaitError { code, .. })) => Ok(code),
@@ -221,7 +250,12 @@ impl Engine for DockerEngine {
             t: Some(grace.as_secs().min(i32::MAX as u64) as i32),
             ..Default::default()
         };
-        match self.docker.stop_container(&c.id, Some(options)).await {
+        match self
+            .client()
+            .await?
+            .stop_container(&c.id, Some(options))
+            .await
+        {
             Ok(()) => Ok(()),
             // Already stopped or gone: that is what we wanted.
             Err(DockerError::DockerResponseServerError {
@@ -233,24 +267,27 @@ impl Engine for DockerEngine {
     }
 
     async fn teardown(&self, c: &Container) -> Result<(), EngineError> {
-        remove(&self.docker, &c.id).await
+        remove(&self.client().await?, &c.id).await
     }
 
     async fn reap_all(&self) -> Result<Vec<i64>, EngineError> {
         let options = ListContainersOptions {
             all: true,
-            filters: Some(HashMap::from([("label".to_string(), vec![JOB_LABEL.to_string()])])),
+            filters: Some(HashMap::from([(
+                "label".to_string(),
+                vec![JOB_LABEL.to_string()],
+            )])),
             ..Default::default()
         };
-        let found = self
-            .docker
+        let docker = self.client().await?;
+        let found = docker
             .list_containers(Some(options))
             .await
             .map_err(|e| engine_error("cannot list containers", e))?;
         let mut jobs = Vec::new();
         for c in found {
             let Some(id) = c.id else { continue };
-            remove(&self.docker, &id).await?;
+            remove(&docker, &id).await?;
             if let Some(job) = c
                 .labels
                 .as_ref()
@@ -264,11 +301,14 @@ impl Engine for DockerEngine {
     }
 
     async fn ping(&self) -> Result<(), EngineError> {
-        self.docker
-            .ping()
-            .await
-            .map(|_| ())
-            .map_err(|e| engine_error("the Docker Engine does not answer", e))
+        let docker = self.client().await?;
+        match docker.ping().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                self.forget(&e).await;
+                Err(engine_error("the Docker Engine does not answer", e))
+            }
+        }
     }
 }
 

@@ -82,7 +82,10 @@ pub trait Engine: Send + Sync + 'static {
         grace: Duration,
     ) -> impl Future<Output = Result<(), EngineError>> + Send;
     /// Removes it; idempotent.
-    fn teardown(&self, handle: &Self::Handle) -> impl Future<Output = Result<(), EngineError>> + Send;
+    fn teardown(
+        &self,
+        handle: &Self::Handle,
+    ) -> impl Future<Output = Result<(), EngineError>> + Send;
     /// Removes every container this daemon ever started that is still around; returns the
     /// job ids they belonged to.
     fn reap_all(&self) -> impl Future<Output = Result<Vec<i64>, EngineError>> + Send;

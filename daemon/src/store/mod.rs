@@ -121,7 +121,9 @@ pub fn db_path(state_dir: &Path) -> PathBuf {
 
 /// Now, as stored and sent: RFC 3339 UTC with whole seconds.
 pub fn now() -> String {
-    let t = time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    let t = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }

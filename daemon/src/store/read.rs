@@ -122,7 +122,11 @@ impl Reader {
     }
 
     /// The newest job of a repository (optionally on one ref), for badges.
-    pub async fn latest(&self, repo: String, git_ref: Option<String>) -> Result<Option<Job>, StoreError> {
+    pub async fn latest(
+        &self,
+        repo: String,
+        git_ref: Option<String>,
+    ) -> Result<Option<Job>, StoreError> {
         self.with(move |c, logs| {
             let q = JobQuery {
                 repo: Some(repo),
@@ -176,7 +180,10 @@ fn list_where(
             Box::new(format!("%{escaped}%")),
         );
     }
-    sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", q.limit.clamp(1, MAX_LIST)));
+    sql.push_str(&format!(
+        " ORDER BY id DESC LIMIT {}",
+        q.limit.clamp(1, MAX_LIST)
+    ));
     let mut st = c.prepare_cached(&sql)?;
     let params: Vec<&dyn ToSql> = args.iter().map(|b| b.as_ref()).collect();
     st.query_map(params.as_slice(), |r| row_to_record(r, logs).map(|r| r.job))?

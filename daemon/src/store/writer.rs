@@ -104,13 +104,22 @@ fn run(mut conn: Connection, logs: PathBuf, rx: mpsc::Receiver<Command>) {
 
 /// An answer held back until the transaction commits.
 enum Reply {
-    Insert(oneshot::Sender<Result<Inserted, StoreError>>, Result<Inserted, StoreError>),
+    Insert(
+        oneshot::Sender<Result<Inserted, StoreError>>,
+        Result<Inserted, StoreError>,
+    ),
     Transition(
         oneshot::Sender<Result<Option<Job>, StoreError>>,
         Result<Option<Job>, StoreError>,
     ),
-    Unit(oneshot::Sender<Result<(), StoreError>>, Result<(), StoreError>),
-    Jobs(oneshot::Sender<Result<Vec<Job>, StoreError>>, Result<Vec<Job>, StoreError>),
+    Unit(
+        oneshot::Sender<Result<(), StoreError>>,
+        Result<(), StoreError>,
+    ),
+    Jobs(
+        oneshot::Sender<Result<Vec<Job>, StoreError>>,
+        Result<Vec<Job>, StoreError>,
+    ),
 }
 
 impl Reply {
@@ -226,9 +235,15 @@ fn insert(c: &Connection, logs: &std::path::Path, j: &NewJob) -> rusqlite::Resul
     })
 }
 
-fn transition(c: &Connection, logs: &std::path::Path, t: &Transition) -> rusqlite::Result<Option<Job>> {
+fn transition(
+    c: &Connection,
+    logs: &std::path::Path,
+    t: &Transition,
+) -> rusqlite::Result<Option<Job>> {
     let current: Option<String> = c
-        .query_row("SELECT status FROM jobs WHERE id = ?1", [t.id], |r| r.get(0))
+        .query_row("SELECT status FROM jobs WHERE id = ?1", [t.id], |r| {
+            r.get(0)
+        })
         .optional()?;
     let Some(current) = current else {
         return Ok(None);
@@ -263,7 +278,11 @@ fn upsert_repo(c: &Connection, r: &RepoRow) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn fail_started(c: &Connection, logs: &std::path::Path, reason: &str) -> rusqlite::Result<Vec<Job>> {
+fn fail_started(
+    c: &Connection,
+    logs: &std::path::Path,
+    reason: &str,
+) -> rusqlite::Result<Vec<Job>> {
     let ids: Vec<i64> = c
         .prepare("SELECT id FROM jobs WHERE status = 'STARTED'")?
         .query_map([], |r| r.get(0))?

@@ -1,14 +1,16 @@
 //! The control socket under abuse, and retry / run / status through it.
 
+use crate::push;
 use crate::support::control::{Client, wait_final};
 use crate::support::daemon::{Options, TestDaemon};
 use crate::support::repo::Repo;
-use crate::push;
 use microci_proto::{ErrorCode, JobStatus, Reply, Request, ServerMessage};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn raw(d: &TestDaemon) -> tokio::net::UnixStream {
-    let mut s = tokio::net::UnixStream::connect(&d.socket).await.expect("connect");
+    let mut s = tokio::net::UnixStream::connect(&d.socket)
+        .await
+        .expect("connect");
     // Skip the hello frame.
     let len = s.read_u32().await.expect("hello length");
     let mut hello = vec![0; len as usize];
@@ -35,10 +37,15 @@ async fn garbage_and_oversized_frames_close_only_that_connection() {
         Some(ServerMessage::Error { code, .. }) => assert_eq!(code, ErrorCode::BadFrame),
         other => panic!("{other:?}"),
     }
-    assert!(read_frame(&mut s).await.is_none(), "connection should be closed");
+    assert!(
+        read_frame(&mut s).await.is_none(),
+        "connection should be closed"
+    );
 
     let mut s = raw(&d).await;
-    s.write_all(&(64u32 << 20).to_be_bytes()).await.expect("write");
+    s.write_all(&(64u32 << 20).to_be_bytes())
+        .await
+        .expect("write");
     match read_frame(&mut s).await {
         Some(ServerMessage::Error { code, message, .. }) => {
             assert_eq!(code, ErrorCode::BadFrame);
@@ -50,7 +57,9 @@ async fn garbage_and_oversized_frames_close_only_that_connection() {
     // Subscribe and vanish mid-stream.
     let mut s = raw(&d).await;
     let req = br#"{"id":1,"type":"watch_jobs"}"#;
-    s.write_all(&(req.len() as u32).to_be_bytes()).await.expect("write");
+    s.write_all(&(req.len() as u32).to_be_bytes())
+        .await
+        .expect("write");
     s.write_all(req).await.expect("write");
     drop(s);
 
@@ -62,7 +71,10 @@ async fn garbage_and_oversized_frames_close_only_that_connection() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn retry_and_run_create_new_jobs() {
-    let repo = Repo::with_script("echo built $(git rev-parse HEAD 2>/dev/null || true)\n", None);
+    let repo = Repo::with_script(
+        "echo built $(git rev-parse HEAD 2>/dev/null || true)\n",
+        None,
+    );
     let d = TestDaemon::start(Options::for_repo(&repo));
     let first = push(&d, &repo, "d-1");
     let job = wait_final(&d.socket, first).await;
@@ -75,11 +87,20 @@ async fn retry_and_run_create_new_jobs() {
     };
     assert_ne!(retried, first);
     let r = wait_final(&d.socket, retried).await;
-    assert_eq!((r.status, r.commit.as_str(), r.trigger.as_str()), (JobStatus::Succeed, job.commit.as_str(), "retry"));
+    assert_eq!(
+        (r.status, r.commit.as_str(), r.trigger.as_str()),
+        (JobStatus::Succeed, job.commit.as_str(), "retry")
+    );
 
     // A manual build of the default branch picks up the newest commit.
     let newest = repo.commit(&[("new.txt", "x")], "newer");
-    let manual = match c.call(Request::Run { repo: "alice/app".into(), git_ref: None }).await {
+    let manual = match c
+        .call(Request::Run {
+            repo: "alice/app".into(),
+            git_ref: None,
+        })
+        .await
+    {
         Ok(Reply::Created { job }) => job,
         other => panic!("{other:?}"),
     };
@@ -90,11 +111,17 @@ async fn retry_and_run_create_new_jobs() {
     assert_eq!(m.trigger, "manual");
 
     let err = c
-        .call(Request::Run { repo: "nobody/nothing".into(), git_ref: None })
+        .call(Request::Run {
+            repo: "nobody/nothing".into(),
+            git_ref: None,
+        })
         .await
         .expect_err("unknown repo");
     assert!(err.contains("unknown repository"), "{err}");
-    let err = c.call(Request::Retry { job: 999 }).await.expect_err("no job");
+    let err = c
+        .call(Request::Retry { job: 999 })
+        .await
+        .expect_err("no job");
     assert!(err.contains("no job 999"), "{err}");
 }
 
@@ -102,7 +129,10 @@ async fn retry_and_run_create_new_jobs() {
 async fn status_reports_docker_unreachable_and_jobs_error_without_killing_the_daemon() {
     // A daemon pointed at a Docker socket that does not exist.
     let repo = Repo::with_script("true\n", None);
-    let dir = tempfile::Builder::new().prefix("mci").tempdir_in("/tmp").expect("tmp");
+    let dir = tempfile::Builder::new()
+        .prefix("mci")
+        .tempdir_in("/tmp")
+        .expect("tmp");
     let port = crate::support::daemon::free_port();
     let cfg = dir.path().join("config.toml");
     std::fs::write(
@@ -128,7 +158,10 @@ async fn status_reports_docker_unreachable_and_jobs_error_without_killing_the_da
     let sock = dir.path().join("c.sock");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while std::os::unix::net::UnixStream::connect(&sock).is_err() {
-        assert!(std::time::Instant::now() < deadline, "daemon did not start without Docker");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "daemon did not start without Docker"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let mut c = Client::connect(&sock).await;
@@ -152,7 +185,11 @@ async fn status_reports_docker_unreachable_and_jobs_error_without_killing_the_da
         port,
         "POST",
         "/hooks/gogs",
-        &[("Content-Type", "application/json"), ("X-Gogs-Event", "push"), ("X-Gogs-Signature", &sig)],
+        &[
+            ("Content-Type", "application/json"),
+            ("X-Gogs-Event", "push"),
+            ("X-Gogs-Signature", &sig),
+        ],
         &body,
     );
     assert_eq!(r.status, 202, "{}", r.text());
@@ -161,7 +198,10 @@ async fn status_reports_docker_unreachable_and_jobs_error_without_killing_the_da
     let reason = job.reason.unwrap_or_default();
     assert!(reason.contains("Docker Engine"), "{reason}");
     // Still serving.
-    assert!(matches!(c.call(Request::Status).await, Ok(Reply::Status(_))));
+    assert!(matches!(
+        c.call(Request::Status).await,
+        Ok(Reply::Status(_))
+    ));
     let _ = child.kill();
     let _ = child.wait();
 }

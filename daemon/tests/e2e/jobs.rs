@@ -9,13 +9,23 @@ use microci_proto::JobStatus;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn push_runs_the_pushed_commit_and_succeeds() {
-    let repo = Repo::with_script("echo hello from $(cat /repo/marker.txt); echo to-stderr >&2\n", None);
+    let repo = Repo::with_script(
+        "echo hello from $(cat /repo/marker.txt); echo to-stderr >&2\n",
+        None,
+    );
     let d = TestDaemon::start(Options::for_repo(&repo));
     repo.commit(&[("marker.txt", "first")], "one");
     let first = repo.head();
     // A newer commit exists, but the push names the older one: that one is built.
     repo.commit(&[("marker.txt", "second")], "two");
-    let body = gogs_push("alice/app", FORGE_URL, "refs/heads/main", ZEROS, &first, "one");
+    let body = gogs_push(
+        "alice/app",
+        FORGE_URL,
+        "refs/heads/main",
+        ZEROS,
+        &first,
+        "one",
+    );
     let resp = deliver(&d, "push", "d-1", &body, Some("s3cret"));
     assert_eq!(resp.status, 202, "{}", resp.text());
     assert_eq!(resp.json()["status"], "PENDING");
@@ -30,7 +40,13 @@ async fn push_runs_the_pushed_commit_and_succeeds() {
     assert!(log.contains("to-stderr"), "{log}");
     assert!(job.started_at.is_some() && job.finished_at.is_some());
     assert!(d.containers().is_empty(), "container left behind");
-    assert!(!d.state_dir().join("workspaces").join(id.to_string()).exists(), "workspace left behind");
+    assert!(
+        !d.state_dir()
+            .join("workspaces")
+            .join(id.to_string())
+            .exists(),
+        "workspace left behind"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -49,7 +65,9 @@ async fn nonzero_exit_fails_with_the_code() {
 async fn exec_form_env_and_timeout_from_microci_json() {
     let repo = Repo::with_script(
         "",
-        Some(r#"{"command": ["sh", "-c", "echo $GREETING; sleep 30"], "env": {"GREETING": "hi there"}, "timeout": "2s"}"#),
+        Some(
+            r#"{"command": ["sh", "-c", "echo $GREETING; sleep 30"], "env": {"GREETING": "hi there"}, "timeout": "2s"}"#,
+        ),
     );
     let d = TestDaemon::start(Options::for_repo(&repo));
     let id = push(&d, &repo, "d-1");
@@ -67,13 +85,21 @@ async fn errored_with(script: &str, json: Option<&str>, expect: &str) {
     let job = wait_final(&d.socket, id).await;
     assert_eq!(job.status, JobStatus::Errored, "{job:?}");
     let reason = job.reason.unwrap_or_default();
-    assert!(reason.contains(expect), "reason {reason:?} lacks {expect:?}");
+    assert!(
+        reason.contains(expect),
+        "reason {reason:?} lacks {expect:?}"
+    );
     assert!(d.containers().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_key_in_microci_json_errors_naming_it() {
-    errored_with("true", Some(r#"{"dockerimage": "x"}"#), "unknown key \"dockerimage\"").await;
+    errored_with(
+        "true",
+        Some(r#"{"dockerimage": "x"}"#),
+        "unknown key \"dockerimage\"",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -88,7 +114,12 @@ async fn microci_json_with_wrong_types_errors() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn missing_image_errors_naming_it() {
-    errored_with("true", Some(r#"{"dockerimg": "microci-test/absent:1"}"#), "microci-test/absent:1").await;
+    errored_with(
+        "true",
+        Some(r#"{"dockerimg": "microci-test/absent:1"}"#),
+        "microci-test/absent:1",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -96,7 +127,14 @@ async fn unreachable_clone_url_errors() {
     let d = TestDaemon::start(Options::default());
     let port = crate::support::daemon::free_port();
     let url = format!("http://user:hunter2@127.0.0.1:{port}/alice/app.git");
-    let body = gogs_push("alice/app", &url, "refs/heads/main", ZEROS, &"a".repeat(40), "x");
+    let body = gogs_push(
+        "alice/app",
+        &url,
+        "refs/heads/main",
+        ZEROS,
+        &"a".repeat(40),
+        "x",
+    );
     let resp = deliver(&d, "push", "d-1", &body, Some("s3cret"));
     let id = resp.json()["job_id"].as_i64().expect("id");
     let job = wait_final(&d.socket, id).await;
@@ -104,7 +142,10 @@ async fn unreachable_clone_url_errors() {
     let reason = job.reason.unwrap_or_default();
     assert!(reason.contains("clone failed"), "{reason}");
     assert!(!reason.contains("hunter2"), "credential leaked: {reason}");
-    assert!(!log_text(&d, id).await.contains("hunter2"), "credential leaked into the log");
+    assert!(
+        !log_text(&d, id).await.contains("hunter2"),
+        "credential leaked into the log"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -112,8 +153,17 @@ async fn commit_that_does_not_exist_errors() {
     let repo = Repo::with_script("true", None);
     let d = TestDaemon::start(Options::for_repo(&repo));
     let missing = "0123456789abcdef0123456789abcdef01234567";
-    let body = gogs_push("alice/app", FORGE_URL, "refs/heads/main", ZEROS, missing, "x");
-    let id = deliver(&d, "push", "d-1", &body, Some("s3cret")).json()["job_id"].as_i64().expect("id");
+    let body = gogs_push(
+        "alice/app",
+        FORGE_URL,
+        "refs/heads/main",
+        ZEROS,
+        missing,
+        "x",
+    );
+    let id = deliver(&d, "push", "d-1", &body, Some("s3cret")).json()["job_id"]
+        .as_i64()
+        .expect("id");
     let job = wait_final(&d.socket, id).await;
     assert_eq!(job.status, JobStatus::Errored, "{job:?}");
     assert!(job.reason.unwrap_or_default().contains(missing));
@@ -131,8 +181,13 @@ async fn hostile_output_is_logged_verbatim() {
     let id = push(&d, &repo, "d-1");
     let job = wait_final(&d.socket, id).await;
     assert_eq!(job.status, JobStatus::Succeed, "{job:?}");
-    assert!(job.log_size > 9 * 1024 * 1024 + 65536, "log size {}", job.log_size);
-    let log = std::fs::read(d.state_dir().join("logs").join(format!("{id}.log"))).expect("log file");
+    assert!(
+        job.log_size > 9 * 1024 * 1024 + 65536,
+        "log size {}",
+        job.log_size
+    );
+    let log =
+        std::fs::read(d.state_dir().join("logs").join(format!("{id}.log"))).expect("log file");
     let text = String::from_utf8_lossy(&log);
     assert!(text.contains(&format!("{}\nend-of-long-line", "x".repeat(1000))));
     assert!(text.contains("done\n"));
@@ -160,7 +215,10 @@ async fn job_limits_apply_and_docker_socket_is_absent() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn copy_workspace_mode_gives_the_job_the_same_checkout() {
-    let repo = Repo::with_script("cat /repo/data/file.txt; mount | grep -c ' /repo ' || echo no-bind-mount\n", None);
+    let repo = Repo::with_script(
+        "cat /repo/data/file.txt; mount | grep -c ' /repo ' || echo no-bind-mount\n",
+        None,
+    );
     let d = TestDaemon::start(Options {
         workspace: "copy",
         ..Options::for_repo(&repo)
@@ -171,5 +229,8 @@ async fn copy_workspace_mode_gives_the_job_the_same_checkout() {
     let log = log_text(&d, id).await;
     assert_eq!(job.status, JobStatus::Succeed, "{job:?}\n{log}");
     assert!(log.contains("copied in"), "{log}");
-    assert!(log.contains("no-bind-mount") || log.contains("\n0\n"), "{log}");
+    assert!(
+        log.contains("no-bind-mount") || log.contains("\n0\n"),
+        "{log}"
+    );
 }

@@ -9,13 +9,19 @@ use std::time::{Duration, Instant};
 
 fn sleeper(secs: u32) -> Repo {
     // Ignores SIGTERM, as a badly behaved build would: cancel must still end it.
-    Repo::with_script(&format!("trap '' TERM; echo started; sleep {secs}; echo finished\n"), None)
+    Repo::with_script(
+        &format!("trap '' TERM; echo started; sleep {secs}; echo finished\n"),
+        None,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn max_jobs_queues_the_rest_in_arrival_order() {
     let repo = Repo::with_script("sleep 1; echo ok\n", None);
-    let d = TestDaemon::start(Options { max_jobs: 1, ..Options::for_repo(&repo) });
+    let d = TestDaemon::start(Options {
+        max_jobs: 1,
+        ..Options::for_repo(&repo)
+    });
     let a = push(&d, &repo, "d-1");
     let b = push(&d, &repo, "d-2");
     let c = push(&d, &repo, "d-3");
@@ -23,7 +29,11 @@ async fn max_jobs_queues_the_rest_in_arrival_order() {
     wait_for(&d.socket, a, 60, |j| j.status == JobStatus::Started).await;
     assert_eq!(client.job(b).await.status, JobStatus::Pending);
     assert_eq!(client.job(c).await.status, JobStatus::Pending);
-    let jobs = [wait_final(&d.socket, a).await, wait_final(&d.socket, b).await, wait_final(&d.socket, c).await];
+    let jobs = [
+        wait_final(&d.socket, a).await,
+        wait_final(&d.socket, b).await,
+        wait_final(&d.socket, c).await,
+    ];
     for j in &jobs {
         assert_eq!(j.status, JobStatus::Succeed, "{j:?}");
     }
@@ -36,10 +46,16 @@ async fn max_jobs_queues_the_rest_in_arrival_order() {
 #[tokio::test(flavor = "multi_thread")]
 async fn cancel_pending_and_running_jobs() {
     let repo = sleeper(60);
-    let d = TestDaemon::start(Options { max_jobs: 1, ..Options::for_repo(&repo) });
+    let d = TestDaemon::start(Options {
+        max_jobs: 1,
+        ..Options::for_repo(&repo)
+    });
     let running = push(&d, &repo, "d-1");
     let pending = push(&d, &repo, "d-2");
-    wait_for(&d.socket, running, 60, |j| j.status == JobStatus::Started && j.log_size > 0).await;
+    wait_for(&d.socket, running, 60, |j| {
+        j.status == JobStatus::Started && j.log_size > 0
+    })
+    .await;
     // Wait for the command itself to be running.
     let deadline = Instant::now() + Duration::from_secs(60);
     while !log_text(&d, running).await.contains("started") {
@@ -52,16 +68,28 @@ async fn cancel_pending_and_running_jobs() {
         other => panic!("{other:?}"),
     }
     let t = Instant::now();
-    c.call(Request::Cancel { job: running }).await.expect("cancel running");
+    c.call(Request::Cancel { job: running })
+        .await
+        .expect("cancel running");
     let job = wait_final(&d.socket, running).await;
     assert_eq!(job.status, JobStatus::Canceled, "{job:?}");
-    assert!(t.elapsed() < Duration::from_secs(20), "cancel took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "cancel took {:?}",
+        t.elapsed()
+    );
     let p = c.job(pending).await;
     assert_eq!(p.status, JobStatus::Canceled);
-    assert!(p.started_at.is_none(), "a cancelled pending job must never start");
+    assert!(
+        p.started_at.is_none(),
+        "a cancelled pending job must never start"
+    );
     assert!(!log_text(&d, running).await.contains("finished"));
     // Cancelling a finished job is refused with a reason.
-    let err = c.call(Request::Cancel { job: running }).await.expect_err("already ended");
+    let err = c
+        .call(Request::Cancel { job: running })
+        .await
+        .expect_err("already ended");
     assert!(err.contains("already ended"), "{err}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(d.containers().is_empty(), "container left after cancel");
@@ -70,7 +98,10 @@ async fn cancel_pending_and_running_jobs() {
 #[tokio::test(flavor = "multi_thread")]
 async fn restart_ends_interrupted_jobs_and_runs_pending_ones() {
     let repo = sleeper(120);
-    let mut d = TestDaemon::start(Options { max_jobs: 1, ..Options::for_repo(&repo) });
+    let mut d = TestDaemon::start(Options {
+        max_jobs: 1,
+        ..Options::for_repo(&repo)
+    });
     let a = push(&d, &repo, "d-1");
     wait_for(&d.socket, a, 60, |j| j.status == JobStatus::Started).await;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -81,11 +112,17 @@ async fn restart_ends_interrupted_jobs_and_runs_pending_ones() {
     repo.commit(&[("microci.sh", "echo after restart\n")], "fast now");
     let b = push(&d, &repo, "d-2");
     d.crash();
-    assert!(!d.containers().is_empty(), "the crash should leave the container behind");
+    assert!(
+        !d.containers().is_empty(),
+        "the crash should leave the container behind"
+    );
     d.spawn();
     let job_a = wait_final(&d.socket, a).await;
     assert_eq!(job_a.status, JobStatus::Errored);
-    assert_eq!(job_a.reason.as_deref(), Some("interrupted: daemon restarted"));
+    assert_eq!(
+        job_a.reason.as_deref(),
+        Some("interrupted: daemon restarted")
+    );
     let job_b = wait_final(&d.socket, b).await;
     assert_eq!(job_b.status, JobStatus::Succeed, "{job_b:?}");
     assert!(log_text(&d, b).await.contains("after restart"));
@@ -152,18 +189,30 @@ fn check_config_names_a_typo_and_the_daemon_refuses_it() {
         .arg(&cfg)
         .output()
         .expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn control_socket_is_0660_stale_sockets_are_replaced_and_other_files_kept() {
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
     let mut d = TestDaemon::start(Options::default());
-    let mode = std::fs::metadata(&d.socket).expect("socket").permissions().mode();
+    let mode = std::fs::metadata(&d.socket)
+        .expect("socket")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o660);
     // A crash leaves the socket file; the next start replaces it.
     d.crash();
-    assert!(std::fs::symlink_metadata(&d.socket).expect("stale").file_type().is_socket());
+    assert!(
+        std::fs::symlink_metadata(&d.socket)
+            .expect("stale")
+            .file_type()
+            .is_socket()
+    );
     d.spawn();
     d.stop();
     // A regular file in the way is never deleted: the daemon refuses to start.
@@ -175,5 +224,8 @@ fn control_socket_is_0660_stale_sockets_are_replaced_and_other_files_kept() {
         .expect("run");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a socket"));
-    assert_eq!(std::fs::read_to_string(&d.socket).expect("kept"), "precious");
+    assert_eq!(
+        std::fs::read_to_string(&d.socket).expect("kept"),
+        "precious"
+    );
 }

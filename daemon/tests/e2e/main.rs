@@ -15,7 +15,14 @@ use support::repo::Repo;
 
 /// Pushes the repository's HEAD to `refs/heads/main` as Gogs would; returns the new job id.
 fn push(d: &TestDaemon, repo: &Repo, delivery: &str) -> i64 {
-    let body = gogs_push("alice/app", FORGE_URL, "refs/heads/main", ZEROS, &repo.head(), "a change");
+    let body = gogs_push(
+        "alice/app",
+        FORGE_URL,
+        "refs/heads/main",
+        ZEROS,
+        &repo.head(),
+        "a change",
+    );
     let resp = deliver(d, "push", delivery, &body, Some("s3cret"));
     assert_eq!(resp.status, 202, "{}", resp.text());
     resp.json()["job_id"].as_i64().expect("job_id")
@@ -28,7 +35,11 @@ async fn log_text(d: &TestDaemon, id: i64) -> String {
     let mut offset = 0;
     loop {
         match c
-            .call(microci_proto::Request::ReadLog { job: id, offset, max: 256 * 1024 })
+            .call(microci_proto::Request::ReadLog {
+                job: id,
+                offset,
+                max: 256 * 1024,
+            })
             .await
         {
             Ok(microci_proto::Reply::Log(chunk)) => {

@@ -9,14 +9,27 @@ use microci_proto::{JobQuery, JobStatus, Reply, Request};
 
 async fn job_count(d: &TestDaemon) -> usize {
     let mut c = Client::connect(&d.socket).await;
-    match c.call(Request::ListJobs(JobQuery { limit: 100, ..JobQuery::default() })).await {
+    match c
+        .call(Request::ListJobs(JobQuery {
+            limit: 100,
+            ..JobQuery::default()
+        }))
+        .await
+    {
         Ok(Reply::Jobs { jobs }) => jobs.len(),
         other => panic!("{other:?}"),
     }
 }
 
 fn some_push() -> Vec<u8> {
-    gogs_push("alice/app", FORGE_URL, "refs/heads/main", ZEROS, &"b".repeat(40), "x")
+    gogs_push(
+        "alice/app",
+        FORGE_URL,
+        "refs/heads/main",
+        ZEROS,
+        &"b".repeat(40),
+        "x",
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -35,7 +48,11 @@ async fn bad_or_missing_signature_is_401_and_creates_nothing() {
         d.port,
         "POST",
         "/hooks/gogs",
-        &[("Content-Type", "application/json"), ("X-Gogs-Event", "push"), ("X-Gogs-Signature", &sig)],
+        &[
+            ("Content-Type", "application/json"),
+            ("X-Gogs-Event", "push"),
+            ("X-Gogs-Signature", &sig),
+        ],
         &tampered,
     );
     assert_eq!(r.status, 401);
@@ -50,8 +67,14 @@ async fn per_repository_secret_overrides_the_default() {
         ..Options::default()
     });
     let body = some_push();
-    assert_eq!(deliver(&d, "push", "d-1", &body, Some("s3cret")).status, 401);
-    assert_eq!(deliver(&d, "push", "d-2", &body, Some("repo-secret")).status, 202);
+    assert_eq!(
+        deliver(&d, "push", "d-1", &body, Some("s3cret")).status,
+        401
+    );
+    assert_eq!(
+        deliver(&d, "push", "d-2", &body, Some("repo-secret")).status,
+        202
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -117,7 +140,11 @@ async fn malformed_deliveries_get_clear_errors() {
             d.port,
             "POST",
             "/hooks/gogs",
-            &[("Content-Type", ctype), ("X-Gogs-Event", "push"), ("X-Gogs-Signature", &sig)],
+            &[
+                ("Content-Type", ctype),
+                ("X-Gogs-Event", "push"),
+                ("X-Gogs-Signature", &sig),
+            ],
             body,
         )
     };
@@ -137,7 +164,14 @@ async fn malformed_deliveries_get_clear_errors() {
     assert!(r.text().contains("repository"), "{}", r.text());
 
     for bad in ["../etc", "alice/app; rm -rf /", "alice/../../x", "$(id)/x"] {
-        let body = gogs_push(bad, FORGE_URL, "refs/heads/main", ZEROS, &"d".repeat(40), "x");
+        let body = gogs_push(
+            bad,
+            FORGE_URL,
+            "refs/heads/main",
+            ZEROS,
+            &"d".repeat(40),
+            "x",
+        );
         let r = post(&body, "application/json");
         assert_eq!(r.status, 400, "{bad}: {}", r.text());
     }
@@ -161,7 +195,11 @@ async fn malformed_deliveries_get_clear_errors() {
         d.port,
         "POST",
         "/hooks/gogs",
-        &[("Content-Type", "application/json"), ("X-Gogs-Event", "push"), ("Transfer-Encoding", "chunked")],
+        &[
+            ("Content-Type", "application/json"),
+            ("X-Gogs-Event", "push"),
+            ("Transfer-Encoding", "chunked"),
+        ],
         &chunked,
     );
     assert_eq!(r.status, 413, "{}", r.text());
@@ -174,13 +212,23 @@ async fn malformed_deliveries_get_clear_errors() {
 async fn long_multibyte_messages_are_kept_whole_or_cut_on_characters() {
     let d = TestDaemon::start(Options::default());
     let message = "😀 ünïcödé 漢字 ".repeat(3000);
-    let body = gogs_push("alice/app", FORGE_URL, "refs/heads/main", ZEROS, &"e".repeat(40), &message);
+    let body = gogs_push(
+        "alice/app",
+        FORGE_URL,
+        "refs/heads/main",
+        ZEROS,
+        &"e".repeat(40),
+        &message,
+    );
     let r = deliver(&d, "push", "d-1", &body, Some("s3cret"));
     assert_eq!(r.status, 202, "{}", r.text());
     let mut c = Client::connect(&d.socket).await;
     let job = c.job(r.json()["job_id"].as_i64().expect("id")).await;
     assert!(!job.message.is_empty());
-    assert!(message.starts_with(&job.message), "message was not cut on a character boundary");
+    assert!(
+        message.starts_with(&job.message),
+        "message was not cut on a character boundary"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -15,10 +15,14 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(path: &Path) -> Client {
-        let stream = UnixStream::connect(path).await.expect("connect control socket");
+        let stream = UnixStream::connect(path)
+            .await
+            .expect("connect control socket");
         let mut framed = Framed::new(stream, ClientCodec::default());
         match framed.next().await {
-            Some(Ok(ServerMessage::Hello { protocol, .. })) => assert_eq!(protocol, microci_proto::PROTOCOL_VERSION),
+            Some(Ok(ServerMessage::Hello { protocol, .. })) => {
+                assert_eq!(protocol, microci_proto::PROTOCOL_VERSION)
+            }
             other => panic!("expected hello, got {other:?}"),
         }
         Client { framed, next: 1 }
@@ -27,7 +31,10 @@ impl Client {
     pub async fn send(&mut self, request: Request) -> u64 {
         let id = self.next;
         self.next += 1;
-        self.framed.send(ClientMessage { id, request }).await.expect("send");
+        self.framed
+            .send(ClientMessage { id, request })
+            .await
+            .expect("send");
         id
     }
 
@@ -45,7 +52,9 @@ impl Client {
         loop {
             match self.recv().await {
                 Some(ServerMessage::Ok { id: i, reply }) if i == id => return Ok(reply),
-                Some(ServerMessage::Error { id: i, message, .. }) if i == id => return Err(message),
+                Some(ServerMessage::Error { id: i, message, .. }) if i == id => {
+                    return Err(message);
+                }
                 Some(_) => continue,
                 None => panic!("connection closed"),
             }
@@ -69,7 +78,10 @@ pub async fn wait_for(socket: &Path, id: i64, secs: u64, done: impl Fn(&Job) -> 
         if done(&job) {
             return job;
         }
-        assert!(tokio::time::Instant::now() < deadline, "job {id} stuck: {job:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "job {id} stuck: {job:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

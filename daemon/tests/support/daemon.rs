@@ -90,7 +90,9 @@ impl TestDaemon {
         let port = free_port();
         let mut extra = opts.extra.clone();
         if let Some(url) = &opts.clone_url {
-            extra.push_str(&format!("[[repo]]\nname = \"alice/app\"\nclone_url = \"{url}\"\n"));
+            extra.push_str(&format!(
+                "[[repo]]\nname = \"alice/app\"\nclone_url = \"{url}\"\n"
+            ));
         }
         let socket = dir.path().join("c.sock");
         let config = dir.path().join("config.toml");
@@ -151,7 +153,11 @@ impl TestDaemon {
             if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
                 panic!("microcid exited early ({status}):\n{}", self.log());
             }
-            assert!(Instant::now() < deadline, "microcid did not start:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "microcid did not start:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -159,7 +165,10 @@ impl TestDaemon {
     /// Sends SIGTERM and waits for the process to exit.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
             let deadline = Instant::now() + Duration::from_secs(20);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
@@ -230,7 +239,10 @@ impl Drop for TestDaemon {
         self.stop();
         let left = self.containers();
         if !left.is_empty() {
-            let _ = Command::new("docker").args(["rm", "-f"]).args(&left).output();
+            let _ = Command::new("docker")
+                .args(["rm", "-f"])
+                .args(&left)
+                .output();
         }
     }
 }

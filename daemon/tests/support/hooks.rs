@@ -17,7 +17,14 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
 }
 
 /// A Gogs `push` body.
-pub fn gogs_push(repo: &str, clone_url: &str, git_ref: &str, before: &str, after: &str, message: &str) -> Vec<u8> {
+pub fn gogs_push(
+    repo: &str,
+    clone_url: &str,
+    git_ref: &str,
+    before: &str,
+    after: &str,
+    message: &str,
+) -> Vec<u8> {
     let (owner, name) = repo.split_once('/').unwrap_or(("alice", repo));
     serde_json::json!({
         "ref": git_ref,
@@ -61,7 +68,8 @@ pub fn gogs_push(repo: &str, clone_url: &str, git_ref: &str, before: &str, after
 
 /// A Gogs `create` body for a tag.
 pub fn gogs_create_tag(repo: &str, clone_url: &str, tag: &str, sha: &str) -> Vec<u8> {
-    let mut v: serde_json::Value = serde_json::from_slice(&gogs_push(repo, clone_url, "", ZEROS, sha, "")).expect("json");
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&gogs_push(repo, clone_url, "", ZEROS, sha, "")).expect("json");
     let obj = v.as_object_mut().expect("object");
     for k in ["before", "after", "compare_url", "commits", "pusher"] {
         obj.remove(k);
@@ -74,7 +82,13 @@ pub fn gogs_create_tag(repo: &str, clone_url: &str, tag: &str, sha: &str) -> Vec
 }
 
 /// Posts a delivery to `/hooks/gogs`, signed with `secret` unless it is `None`.
-pub fn deliver(d: &TestDaemon, event: &str, delivery: &str, body: &[u8], secret: Option<&str>) -> Response {
+pub fn deliver(
+    d: &TestDaemon,
+    event: &str,
+    delivery: &str,
+    body: &[u8],
+    secret: Option<&str>,
+) -> Response {
     let sig = secret.map(|s| sign(s, body));
     let mut headers = vec![
         ("Content-Type", "application/json"),

@@ -11,18 +11,32 @@ fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
-        .args(["-c", "user.name=Alice", "-c", "user.email=alice@example.com", "-c", "commit.gpgsign=false"])
+        .args([
+            "-c",
+            "user.name=Alice",
+            "-c",
+            "user.email=alice@example.com",
+            "-c",
+            "commit.gpgsign=false",
+        ])
         .args(args)
         .output()
         .expect("run git");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 impl Repo {
     /// A repository on branch `main` with one commit holding `files`.
     pub fn new(files: &[(&str, &str)]) -> Repo {
-        let dir = tempfile::Builder::new().prefix("mci-repo").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("mci-repo")
+            .tempdir()
+            .expect("temp dir");
         git(dir.path(), &["init", "-q", "-b", "main"]);
         let r = Repo { dir };
         r.commit(files, "first commit");
@@ -49,7 +63,10 @@ impl Repo {
             std::fs::write(path, content).expect("write file");
         }
         git(self.dir.path(), &["add", "-A"]);
-        git(self.dir.path(), &["commit", "-q", "--allow-empty", "-m", message]);
+        git(
+            self.dir.path(),
+            &["commit", "-q", "--allow-empty", "-m", message],
+        );
         self.head()
     }
 
