@@ -68,6 +68,7 @@ impl<'a> Session<'a> {
     }
 
     fn callbacks(&self) -> git2::RemoteCallbacks<'_> {
+        self.state.borrow_mut().new_connection();
         auth::callbacks(self.creds, &self.info, self.url, self.state.clone())
     }
 
