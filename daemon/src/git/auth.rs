@@ -48,19 +48,30 @@ fn auth_error(msg: &str) -> git2::Error {
 /// (Gogs, Gitea, GitHub and GitLab accept any user name with a token); password is `creds.token`, else the
 /// URL's password. SSH: the deploy key `creds.ssh_key` with the URL's user (default `"git"`); ssh-agent and
 /// `~/.ssh` are never consulted, so the daemon only ever uses keys that were configured for the repository.
-pub(crate) fn callbacks<'a>(creds: &'a Credentials, info: &'a UrlInfo, url: &'a str, state: SharedState) -> RemoteCallbacks<'a> {
+pub(crate) fn callbacks<'a>(
+    creds: &'a Credentials,
+    info: &'a UrlInfo,
+    url: &'a str,
+    state: SharedState,
+) -> RemoteCallbacks<'a> {
     let mut cb = RemoteCallbacks::new();
     let st = state.clone();
     cb.credentials(move |_url, username_from_url, allowed| {
         let mut st = st.borrow_mut();
-        let ssh_user = username_from_url.or(info.username.as_deref()).unwrap_or("git");
+        let ssh_user = username_from_url
+            .or(info.username.as_deref())
+            .unwrap_or("git");
         if allowed.contains(CredentialType::SSH_KEY) {
             let Some(key) = creds.ssh_key.as_deref() else {
-                st.auth_failed = Some("the server wants an SSH key and no deploy key is configured".into());
+                st.auth_failed =
+                    Some("the server wants an SSH key and no deploy key is configured".into());
                 return Err(auth_error("no deploy key configured"));
             };
             if st.tried_ssh_key {
-                st.auth_failed = Some(format!("the server rejected the deploy key {}", key.display()));
+                st.auth_failed = Some(format!(
+                    "the server rejected the deploy key {}",
+                    key.display()
+                ));
                 return Err(auth_error("deploy key rejected"));
             }
             st.tried_ssh_key = true;
@@ -82,7 +93,8 @@ pub(crate) fn callbacks<'a>(creds: &'a Credentials, info: &'a UrlInfo, url: &'a 
         if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
             let password = creds.token.as_deref().or(info.password.as_deref());
             let Some(password) = password else {
-                st.auth_failed = Some("the server wants a user name and token and none is configured".into());
+                st.auth_failed =
+                    Some("the server wants a user name and token and none is configured".into());
                 return Err(auth_error("no token configured"));
             };
             if st.tried_userpass {
@@ -90,10 +102,17 @@ pub(crate) fn callbacks<'a>(creds: &'a Credentials, info: &'a UrlInfo, url: &'a 
                 return Err(auth_error("token rejected"));
             }
             st.tried_userpass = true;
-            let user = creds.username.as_deref().or(username_from_url).or(info.username.as_deref()).unwrap_or("git");
+            let user = creds
+                .username
+                .as_deref()
+                .or(username_from_url)
+                .or(info.username.as_deref())
+                .unwrap_or("git");
             return Cred::userpass_plaintext(user, password);
         }
-        st.auth_failed = Some(format!("the server asks for an unsupported kind of credentials ({allowed:?})"));
+        st.auth_failed = Some(format!(
+            "the server asks for an unsupported kind of credentials ({allowed:?})"
+        ));
         Err(auth_error("unsupported credential type"))
     });
     let known_hosts = creds.ssh_known_hosts.clone();
@@ -106,7 +125,11 @@ pub(crate) fn callbacks<'a>(creds: &'a Credentials, info: &'a UrlInfo, url: &'a 
             // X.509 (HTTPS): let libgit2/OpenSSL decide with the system trust store.
             return Ok(CertificateCheckStatus::CertificatePassthrough);
         };
-        let host = if host.is_empty() { cb_host.to_string() } else { host.clone() };
+        let host = if host.is_empty() {
+            cb_host.to_string()
+        } else {
+            host.clone()
+        };
         let fingerprint = match (hk.hostkey(), hk.hash_sha256()) {
             (Some(raw), _) => fingerprint(&Sha256::digest(raw)),
             (None, Some(h)) => fingerprint(h),
@@ -118,7 +141,9 @@ pub(crate) fn callbacks<'a>(creds: &'a Credentials, info: &'a UrlInfo, url: &'a 
                 Ok(CertificateCheckStatus::CertificateOk)
             }
             Some(path) => {
-                let accepted = hk.hostkey().is_some_and(|raw| known_hosts_match(path, &host, port, raw));
+                let accepted = hk
+                    .hostkey()
+                    .is_some_and(|raw| known_hosts_match(path, &host, port, raw));
                 if accepted {
                     Ok(CertificateCheckStatus::CertificateOk)
                 } else {
@@ -127,7 +152,11 @@ pub(crate) fn callbacks<'a>(creds: &'a Credentials, info: &'a UrlInfo, url: &'a 
                         path.display()
                     );
                     state.borrow_mut().hostkey_rejected = Some(msg.clone());
-                    Err(git2::Error::new(ErrorCode::Certificate, ErrorClass::Ssh, msg))
+                    Err(git2::Error::new(
+                        ErrorCode::Certificate,
+                        ErrorClass::Ssh,
+                        msg,
+                    ))
                 }
             }
         }
@@ -145,7 +174,10 @@ fn fingerprint(digest: &[u8]) -> String {
 fn log_fingerprint_once(host: &str, port: u16, fp: &str, url: &str) {
     static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
     let key = format!("{host}:{port} {fp}");
-    let mut seen = SEEN.get_or_init(|| Mutex::new(HashSet::new())).lock().unwrap_or_else(|e| e.into_inner());
+    let mut seen = SEEN
+        .get_or_init(|| Mutex::new(HashSet::new()))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     if seen.insert(key) {
         tracing::info!(
             host, port, fingerprint = fp, url = %redact_url(url),
@@ -164,7 +196,11 @@ pub(crate) fn known_hosts_match(path: &Path, host: &str, port: u16, raw: &[u8]) 
         tracing::warn!(path = %path.display(), "cannot read ssh_known_hosts file; rejecting host key");
         return false;
     };
-    let wanted = if port == 22 { host.to_string() } else { format!("[{host}]:{port}") };
+    let wanted = if port == 22 {
+        host.to_string()
+    } else {
+        format!("[{host}]:{port}")
+    };
     let mut ok = false;
     for line in text.lines() {
         let line = line.trim();
@@ -184,8 +220,12 @@ pub(crate) fn known_hosts_match(path: &Path, host: &str, port: u16, raw: &[u8]) 
             }
             first = fields.next().unwrap_or("");
         }
-        let (_ktype, Some(b64)) = (fields.next(), fields.next()) else { continue };
-        let Some(blob) = base64_decode(b64) else { continue };
+        let (_ktype, Some(b64)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        let Some(blob) = base64_decode(b64) else {
+            continue;
+        };
         if blob != raw || !hosts_field_matches(first, &wanted) {
             continue;
         }
@@ -230,7 +270,11 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 fn base64_encode(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -262,6 +306,7 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -297,6 +342,11 @@ mod tests {
         assert!(!known_hosts_match(&p, "127.0.0.1", 22, &key));
         assert!(known_hosts_match(&p, "a.wild.org", 22, &key));
         assert!(!known_hosts_match(&p, "bad.example", 22, &key));
-        assert!(!known_hosts_match(&dir.path().join("missing"), "example.com", 22, &key));
+        assert!(!known_hosts_match(
+            &dir.path().join("missing"),
+            "example.com",
+            22,
+            &key
+        ));
     }
 }

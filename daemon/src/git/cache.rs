@@ -21,7 +21,13 @@ const TAGS_REFSPEC: &str = "+refs/tags/*:refs/tags/*";
 pub(crate) fn safe_name(repo: &str) -> String {
     let mut readable: String = repo
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(64)
         .collect();
     if readable.is_empty() {
@@ -34,23 +40,37 @@ pub(crate) fn safe_name(repo: &str) -> String {
 /// The mutex guarding one cache directory in this process (see the module documentation of `git`).
 fn dir_lock(dir: &Path) -> Arc<Mutex<()>> {
     static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> = OnceLock::new();
-    let mut map = LOCKS.get_or_init(|| Mutex::new(HashMap::new())).lock().unwrap_or_else(|e| e.into_inner());
+    let mut map = LOCKS
+        .get_or_init(|| Mutex::new(HashMap::new()))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     map.entry(dir.to_path_buf()).or_default().clone()
 }
 
 /// `abc...` (40 lowercase hex) or `None`.
 fn full_commit_id(s: &str) -> Option<Oid> {
-    if s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit()) { Oid::from_str(s).ok() } else { None }
+    if s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Oid::from_str(s).ok()
+    } else {
+        None
+    }
 }
 
 /// `main` -> `refs/heads/main`; full refs are kept; anything that is not a valid ref name is refused (this also
 /// keeps `:`, `*` and leading `+` out of the refspecs we build).
 fn full_ref(git_ref: &str) -> Result<String, GitError> {
-    let full = if git_ref.starts_with("refs/") { git_ref.to_string() } else { format!("refs/heads/{git_ref}") };
+    let full = if git_ref.starts_with("refs/") {
+        git_ref.to_string()
+    } else {
+        format!("refs/heads/{git_ref}")
+    };
     if Reference::is_valid_name(&full) {
         Ok(full)
     } else {
-        Err(GitError::InvalidInput(format!("invalid git ref {:?}", git_ref.chars().take(200).collect::<String>())))
+        Err(GitError::InvalidInput(format!(
+            "invalid git ref {:?}",
+            git_ref.chars().take(200).collect::<String>()
+        )))
     }
 }
 
@@ -64,7 +84,12 @@ struct Session<'a> {
 
 impl<'a> Session<'a> {
     fn new(url: &'a str, creds: &'a Credentials) -> Result<Self, GitError> {
-        Ok(Session { url, info: url::parse(url)?, creds, state: Rc::default() })
+        Ok(Session {
+            url,
+            info: url::parse(url)?,
+            creds,
+            state: Rc::default(),
+        })
     }
 
     fn callbacks(&self) -> git2::RemoteCallbacks<'_> {
@@ -86,14 +111,18 @@ impl<'a> Session<'a> {
 
     /// Fetches `refspecs` from the remote into `repo` over a fresh connection.
     fn fetch(&self, repo: &Repository, refspecs: &[String]) -> Result<(), GitError> {
-        let mut remote = repo.remote_anonymous(self.url).map_err(|e| self.error(&e))?;
+        let mut remote = repo
+            .remote_anonymous(self.url)
+            .map_err(|e| self.error(&e))?;
         self.fetch_with(&mut remote, refspecs)
     }
 
     fn fetch_with(&self, remote: &mut Remote<'_>, refspecs: &[String]) -> Result<(), GitError> {
         tracing::debug!(url = %redact_url(self.url), ?refspecs, "git fetch");
         let mut fo = self.fetch_options();
-        remote.fetch(refspecs, Some(&mut fo), None).map_err(|e| self.error(&e))
+        remote
+            .fetch(refspecs, Some(&mut fo), None)
+            .map_err(|e| self.error(&e))
     }
 }
 
@@ -114,15 +143,20 @@ impl GitCache {
 
     /// Opens the cache for `dir`, creating it (or re-creating it if it is unreadable) as a bare repository.
     fn open_or_init(&self, dir: &Path) -> Result<Repository, GitError> {
-        std::fs::create_dir_all(&self.root)
-            .map_err(|e| GitError::io(format!("creating git cache root {}", self.root.display()), e))?;
+        std::fs::create_dir_all(&self.root).map_err(|e| {
+            GitError::io(
+                format!("creating git cache root {}", self.root.display()),
+                e,
+            )
+        })?;
         if dir.exists() {
             match Repository::open_bare(dir) {
                 Ok(r) => return Ok(r),
                 Err(e) => {
                     tracing::warn!(dir = %dir.display(), error = %e, "git cache unusable; re-creating it");
-                    std::fs::remove_dir_all(dir)
-                        .map_err(|e| GitError::io(format!("removing broken git cache {}", dir.display()), e))?;
+                    std::fs::remove_dir_all(dir).map_err(|e| {
+                        GitError::io(format!("removing broken git cache {}", dir.display()), e)
+                    })?;
                 }
             }
         }
@@ -147,8 +181,12 @@ impl GitCache {
         dest: &Path,
     ) -> Result<(), GitError> {
         let session = Session::new(url, creds)?;
-        let oid = full_commit_id(commit)
-            .ok_or_else(|| GitError::InvalidInput(format!("not a full commit id: {:?}", commit.chars().take(80).collect::<String>())))?;
+        let oid = full_commit_id(commit).ok_or_else(|| {
+            GitError::InvalidInput(format!(
+                "not a full commit id: {:?}",
+                commit.chars().take(80).collect::<String>()
+            ))
+        })?;
         let full = full_ref(git_ref)?;
         checkout::ensure_empty_dest(dest)?;
 
@@ -157,7 +195,10 @@ impl GitCache {
         let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
         let cache = self.open_or_init(&dir)?;
         if !has_commit(&cache, oid) {
-            session.fetch(&cache, &[format!("+{full}:{full}"), TAGS_REFSPEC.to_string()])?;
+            session.fetch(
+                &cache,
+                &[format!("+{full}:{full}"), TAGS_REFSPEC.to_string()],
+            )?;
         }
         if !has_commit(&cache, oid) {
             let by_id = format!("+{oid}:refs/microci/commits/{oid}");
@@ -166,7 +207,11 @@ impl GitCache {
             }
         }
         if !has_commit(&cache, oid) {
-            return Err(GitError::CommitNotFound { commit: oid.to_string(), url_redacted: redact_url(url), fetched: full });
+            return Err(GitError::CommitNotFound {
+                commit: oid.to_string(),
+                url_redacted: redact_url(url),
+                fetched: full,
+            });
         }
         checkout::materialise(&dir, &cache, oid, url, dest)
     }
@@ -174,10 +219,23 @@ impl GitCache {
     /// Resolves a branch name, tag name, full ref or full commit id on the remote to a 40-hex commit id,
     /// fetching it into the cache. Names are looked up as given if they start with `refs/` (or are `HEAD`),
     /// else as `refs/heads/NAME` then `refs/tags/NAME`. Used for manual builds (`run REPO [REF]`).
-    pub fn resolve(&self, repo: &str, url: &str, creds: &Credentials, reference: &str) -> Result<String, GitError> {
+    pub fn resolve(
+        &self,
+        repo: &str,
+        url: &str,
+        creds: &Credentials,
+        reference: &str,
+    ) -> Result<String, GitError> {
         let session = Session::new(url, creds)?;
-        if reference.is_empty() || reference.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return Err(GitError::InvalidInput(format!("invalid ref {:?}", reference.chars().take(200).collect::<String>())));
+        if reference.is_empty()
+            || reference
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace())
+        {
+            return Err(GitError::InvalidInput(format!(
+                "invalid ref {:?}",
+                reference.chars().take(200).collect::<String>()
+            )));
         }
         let dir = self.cache_dir(repo);
         let lock = dir_lock(&dir);
@@ -186,14 +244,19 @@ impl GitCache {
 
         let mut remote = cache.remote_anonymous(url).map_err(|e| session.error(&e))?;
         let (heads, head_target) = {
-            let conn = remote.connect_auth(Direction::Fetch, Some(session.callbacks()), None).map_err(|e| session.error(&e))?;
+            let conn = remote
+                .connect_auth(Direction::Fetch, Some(session.callbacks()), None)
+                .map_err(|e| session.error(&e))?;
             let heads: Vec<(String, Oid)> = conn
                 .list()
                 .map_err(|e| session.error(&e))?
                 .iter()
                 .map(|h| (h.name().to_string(), h.oid()))
                 .collect();
-            let head_target = conn.default_branch().ok().and_then(|b| b.as_str().ok().map(str::to_string));
+            let head_target = conn
+                .default_branch()
+                .ok()
+                .and_then(|b| b.as_str().ok().map(str::to_string));
             (heads, head_target)
         };
         let candidates: Vec<String> = if reference == "HEAD" {
@@ -201,15 +264,26 @@ impl GitCache {
         } else if reference.starts_with("refs/") {
             vec![reference.to_string()]
         } else {
-            vec![format!("refs/heads/{reference}"), format!("refs/tags/{reference}")]
+            vec![
+                format!("refs/heads/{reference}"),
+                format!("refs/tags/{reference}"),
+            ]
         };
-        let found = candidates.into_iter().find(|c| heads.iter().any(|(n, _)| n == c) && Reference::is_valid_name(c));
+        let found = candidates
+            .into_iter()
+            .find(|c| heads.iter().any(|(n, _)| n == c) && Reference::is_valid_name(c));
         if let Some(name) = found {
-            session.fetch_with(&mut remote, &[format!("+{name}:{name}"), TAGS_REFSPEC.to_string()])?;
+            session.fetch_with(
+                &mut remote,
+                &[format!("+{name}:{name}"), TAGS_REFSPEC.to_string()],
+            )?;
             let commit = cache
                 .find_reference(&name)
                 .and_then(|r| r.peel_to_commit())
-                .map_err(|e| GitError::Other { url_redacted: redact_url(url), detail: format!("{name}: {}", e.message()) })?;
+                .map_err(|e| GitError::Other {
+                    url_redacted: redact_url(url),
+                    detail: format!("{name}: {}", e.message()),
+                })?;
             return Ok(commit.id().to_string());
         }
         if let Some(oid) = full_commit_id(reference) {
@@ -228,29 +302,46 @@ impl GitCache {
                 fetched: "the commit id".into(),
             });
         }
-        Err(GitError::RefNotFound { reference: reference.to_string(), url_redacted: redact_url(url) })
+        Err(GitError::RefNotFound {
+            reference: reference.to_string(),
+            url_redacted: redact_url(url),
+        })
     }
 
     /// The remote's default branch name (what its `HEAD` points to, without `refs/heads/`), for `run REPO`
     /// with no ref. Only lists the remote; nothing is fetched.
-    pub fn default_branch(&self, repo: &str, url: &str, creds: &Credentials) -> Result<String, GitError> {
+    pub fn default_branch(
+        &self,
+        repo: &str,
+        url: &str,
+        creds: &Credentials,
+    ) -> Result<String, GitError> {
         let session = Session::new(url, creds)?;
         let _ = repo;
         let mut remote = Remote::create_detached(url).map_err(|e| session.error(&e))?;
-        let conn = remote.connect_auth(Direction::Fetch, Some(session.callbacks()), None).map_err(|e| session.error(&e))?;
+        let conn = remote
+            .connect_auth(Direction::Fetch, Some(session.callbacks()), None)
+            .map_err(|e| session.error(&e))?;
         let head = conn.default_branch().map_err(|e| match e.code() {
-            git2::ErrorCode::NotFound => GitError::RefNotFound { reference: "HEAD".into(), url_redacted: redact_url(url) },
+            git2::ErrorCode::NotFound => GitError::RefNotFound {
+                reference: "HEAD".into(),
+                url_redacted: redact_url(url),
+            },
             _ => session.error(&e),
         })?;
         let head = head.as_str().unwrap_or_default();
         match head.strip_prefix("refs/heads/") {
             Some(b) if !b.is_empty() => Ok(b.to_string()),
-            _ => Err(GitError::RefNotFound { reference: "HEAD".into(), url_redacted: redact_url(url) }),
+            _ => Err(GitError::RefNotFound {
+                reference: "HEAD".into(),
+                url_redacted: redact_url(url),
+            }),
         }
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -269,14 +360,20 @@ mod tests {
         for name in ["../../etc", "a/b", "/abs", "..", "a\0b", "ü/ß"] {
             let d = c.cache_dir(name);
             assert_eq!(d.parent(), Some(root.as_path()), "{name}");
-            assert!(d.file_name().is_some_and(|f| f.to_string_lossy().ends_with(".git")));
+            assert!(
+                d.file_name()
+                    .is_some_and(|f| f.to_string_lossy().ends_with(".git"))
+            );
         }
     }
 
     #[test]
     fn refs_are_validated() {
         assert_eq!(full_ref("main").ok().as_deref(), Some("refs/heads/main"));
-        assert_eq!(full_ref("refs/tags/v1").ok().as_deref(), Some("refs/tags/v1"));
+        assert_eq!(
+            full_ref("refs/tags/v1").ok().as_deref(),
+            Some("refs/tags/v1")
+        );
         assert!(full_ref("a:b").is_err());
         assert!(full_ref("refs/heads/*").is_err());
         assert!(full_ref("..").is_err());

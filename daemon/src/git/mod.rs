@@ -39,7 +39,7 @@ pub use url::redact_url;
 pub struct Credentials {
     /// Private key file (a deploy key) for `ssh://` and scp-like `user@host:path` URLs. The SSH user name
     /// comes from the URL (default `git`). Unencrypted keys only. RSA, ECDSA and Ed25519 keys work with the
-    /// libssh2 built here.
+    /// libssh2 built here (tested with Ed25519 and RSA); `KEY.pub` beside the key is used if present.
     pub ssh_key: Option<PathBuf>,
     /// OpenSSH known_hosts file the SSH host key must be listed in. `None` accepts any host key and logs its
     /// fingerprint once (see the module documentation for why).
@@ -145,7 +145,10 @@ pub enum GitError {
 
 impl GitError {
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> GitError {
-        GitError::Io { context: context.into(), source }
+        GitError::Io {
+            context: context.into(),
+            source,
+        }
     }
 }
 
@@ -157,14 +160,25 @@ pub(crate) fn classify(
     info: &url::UrlInfo,
     state: &auth::AuthState,
 ) -> GitError {
-    let secrets: Vec<&str> = creds.token.iter().chain(info.password.iter()).map(String::as_str).collect();
+    let secrets: Vec<&str> = creds
+        .token
+        .iter()
+        .chain(info.password.iter())
+        .map(String::as_str)
+        .collect();
     let url_redacted = redact_url(url);
     let detail = url::scrub(err.message(), url, &secrets);
     if let Some(msg) = &state.hostkey_rejected {
-        return GitError::HostKeyRejected { url_redacted, detail: url::scrub(msg, url, &secrets) };
+        return GitError::HostKeyRejected {
+            url_redacted,
+            detail: url::scrub(msg, url, &secrets),
+        };
     }
     if let Some(msg) = &state.auth_failed {
-        return GitError::AuthFailed { url_redacted, detail: msg.clone() };
+        return GitError::AuthFailed {
+            url_redacted,
+            detail: msg.clone(),
+        };
     }
     let lower = detail.to_ascii_lowercase();
     if err.code() == git2::ErrorCode::Auth
@@ -173,25 +187,45 @@ pub(crate) fn classify(
         || lower.contains("status code: 401")
         || lower.contains("status code: 403")
     {
-        return GitError::AuthFailed { url_redacted, detail };
+        return GitError::AuthFailed {
+            url_redacted,
+            detail,
+        };
     }
     match err.class() {
-        git2::ErrorClass::Net | git2::ErrorClass::Os | git2::ErrorClass::Ssh | git2::ErrorClass::Http
-        | git2::ErrorClass::Ssl => GitError::Unreachable { url_redacted, detail },
+        git2::ErrorClass::Net
+        | git2::ErrorClass::Os
+        | git2::ErrorClass::Ssh
+        | git2::ErrorClass::Http
+        | git2::ErrorClass::Ssl => GitError::Unreachable {
+            url_redacted,
+            detail,
+        },
         _ if lower.contains("failed to connect") || lower.contains("could not find repository") => {
-            GitError::Unreachable { url_redacted, detail }
+            GitError::Unreachable {
+                url_redacted,
+                detail,
+            }
         }
-        _ => GitError::Other { url_redacted, detail },
+        _ => GitError::Other {
+            url_redacted,
+            detail,
+        },
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn debug_hides_token() {
-        let c = Credentials { token: Some("hunter2-secret".into()), username: Some("bob".into()), ..Default::default() };
+        let c = Credentials {
+            token: Some("hunter2-secret".into()),
+            username: Some("bob".into()),
+            ..Default::default()
+        };
         let s = format!("{c:?}");
         assert!(!s.contains("hunter2"), "{s}");
         assert!(s.contains("redacted"), "{s}");

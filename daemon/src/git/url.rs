@@ -33,7 +33,11 @@ pub(crate) struct UrlInfo {
 fn split_scheme(url: &str) -> Option<(String, &str)> {
     let idx = url.find("://")?;
     let scheme = &url[..idx];
-    if scheme.is_empty() || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.') {
+    if scheme.is_empty()
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.')
+    {
         return None;
     }
     Some((scheme.to_ascii_lowercase(), &url[idx + 3..]))
@@ -74,7 +78,10 @@ fn split_host_port(hostport: &str) -> Result<(String, Option<u16>), String> {
         return Ok((host.to_string(), port));
     }
     match hostport.rsplit_once(':') {
-        Some((h, p)) if !p.is_empty() => Ok((h.to_string(), Some(p.parse::<u16>().map_err(|_| "bad port")?))),
+        Some((h, p)) if !p.is_empty() => Ok((
+            h.to_string(),
+            Some(p.parse::<u16>().map_err(|_| "bad port")?),
+        )),
         Some((h, _)) => Ok((h.to_string(), None)),
         None => Ok((hostport.to_string(), None)),
     }
@@ -85,7 +92,10 @@ fn split_host_port(hostport: &str) -> Result<(String, Option<u16>), String> {
 /// Rejected: control characters and whitespace, a leading `-` (option injection if the URL ever reaches a
 /// command line), unknown schemes (`ext::`, `fd::` and friends run commands in some git implementations).
 pub(crate) fn parse(url: &str) -> Result<UrlInfo, GitError> {
-    let bad = |reason: &str| GitError::InvalidUrl { url_redacted: redact_url(url), reason: reason.to_string() };
+    let bad = |reason: &str| GitError::InvalidUrl {
+        url_redacted: redact_url(url),
+        reason: reason.to_string(),
+    };
     if url.is_empty() {
         return Err(bad("empty URL"));
     }
@@ -116,14 +126,25 @@ pub(crate) fn parse(url: &str) -> Result<UrlInfo, GitError> {
                 if host.is_empty() {
                     return Err(bad("no host"));
                 }
-                UrlKind::Ssh { host, port: port.unwrap_or(22) }
+                UrlKind::Ssh {
+                    host,
+                    port: port.unwrap_or(22),
+                }
             }
-            _ => return Err(bad("unsupported scheme (use https, http, ssh, git or file)")),
+            _ => {
+                return Err(bad(
+                    "unsupported scheme (use https, http, ssh, git or file)",
+                ));
+            }
         };
         if matches!(kind, UrlKind::Git | UrlKind::Http) && hostport.is_empty() {
             return Err(bad("no host"));
         }
-        return Ok(UrlInfo { kind, username, password });
+        return Ok(UrlInfo {
+            kind,
+            username,
+            password,
+        });
     }
     if is_scp_like(url) {
         let colon = url.find(':').unwrap_or(0);
@@ -135,10 +156,21 @@ pub(crate) fn parse(url: &str) -> Result<UrlInfo, GitError> {
         if host.is_empty() {
             return Err(bad("no host"));
         }
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
-        return Ok(UrlInfo { kind: UrlKind::Ssh { host, port: 22 }, username, password: None });
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        return Ok(UrlInfo {
+            kind: UrlKind::Ssh { host, port: 22 },
+            username,
+            password: None,
+        });
     }
-    Ok(UrlInfo { kind: UrlKind::Local, username: None, password: None })
+    Ok(UrlInfo {
+        kind: UrlKind::Local,
+        username: None,
+        password: None,
+    })
 }
 
 /// Decodes `%XX` escapes (userinfo in URLs may be percent-encoded); invalid escapes are kept as written.
@@ -147,12 +179,14 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex_val(bytes[i + 1]), hex_val(bytes[i + 2])) {
-                out.push(h * 16 + l);
-                i += 3;
-                continue;
-            }
+        let escaped = match bytes.get(i..i + 3) {
+            Some([b'%', h, l]) => hex_val(*h).zip(hex_val(*l)),
+            _ => None,
+        };
+        if let Some((h, l)) = escaped {
+            out.push(h * 16 + l);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -175,7 +209,9 @@ pub fn redact_url(url: &str) -> String {
         let scheme_written = &url[..url.len() - rest.len()];
         let (userinfo, hostport, tail) = split_authority(rest);
         let keep_user = match userinfo {
-            Some(ui) if !ui.contains(':') && !matches!(scheme.as_str(), "http" | "https") => Some(ui),
+            Some(ui) if !ui.contains(':') && !matches!(scheme.as_str(), "http" | "https") => {
+                Some(ui)
+            }
             _ => None,
         };
         let tail = if matches!(scheme.as_str(), "http" | "https") {
@@ -213,17 +249,36 @@ pub(crate) fn scrub(text: &str, url: &str, secrets: &[&str]) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn redacts_userinfo() {
-        assert_eq!(redact_url("https://alice:s3cret@example.com/a.git"), "https://example.com/a.git");
-        assert_eq!(redact_url("https://tok123@example.com/a.git"), "https://example.com/a.git");
-        assert_eq!(redact_url("https://example.com/a.git?access_token=x#f"), "https://example.com/a.git");
-        assert_eq!(redact_url("ssh://git@127.0.0.1:2222/a.git"), "ssh://git@127.0.0.1:2222/a.git");
-        assert_eq!(redact_url("ssh://git:pw@127.0.0.1:2222/a.git"), "ssh://127.0.0.1:2222/a.git");
-        assert_eq!(redact_url("git@github.com:o/r.git"), "git@github.com:o/r.git");
+        assert_eq!(
+            redact_url("https://alice:s3cret@example.com/a.git"),
+            "https://example.com/a.git"
+        );
+        assert_eq!(
+            redact_url("https://tok123@example.com/a.git"),
+            "https://example.com/a.git"
+        );
+        assert_eq!(
+            redact_url("https://example.com/a.git?access_token=x#f"),
+            "https://example.com/a.git"
+        );
+        assert_eq!(
+            redact_url("ssh://git@127.0.0.1:2222/a.git"),
+            "ssh://git@127.0.0.1:2222/a.git"
+        );
+        assert_eq!(
+            redact_url("ssh://git:pw@127.0.0.1:2222/a.git"),
+            "ssh://127.0.0.1:2222/a.git"
+        );
+        assert_eq!(
+            redact_url("git@github.com:o/r.git"),
+            "git@github.com:o/r.git"
+        );
         assert_eq!(redact_url("/srv/git/a.git"), "/srv/git/a.git");
         assert_eq!(redact_url("http://u:p@h/x@y"), "http://h/x@y");
     }
@@ -235,9 +290,27 @@ mod tests {
         assert_eq!(k("https://h/a.git").ok(), Some(UrlKind::Http));
         assert_eq!(k("/tmp/a").ok(), Some(UrlKind::Local));
         assert_eq!(k("file:///tmp/a").ok(), Some(UrlKind::Local));
-        assert_eq!(k("ssh://git@h:2222/x").ok(), Some(UrlKind::Ssh { host: "h".into(), port: 2222 }));
-        assert_eq!(k("git@h:o/r.git").ok(), Some(UrlKind::Ssh { host: "h".into(), port: 22 }));
-        assert_eq!(k("ssh://[::1]:22/x").ok(), Some(UrlKind::Ssh { host: "::1".into(), port: 22 }));
+        assert_eq!(
+            k("ssh://git@h:2222/x").ok(),
+            Some(UrlKind::Ssh {
+                host: "h".into(),
+                port: 2222
+            })
+        );
+        assert_eq!(
+            k("git@h:o/r.git").ok(),
+            Some(UrlKind::Ssh {
+                host: "h".into(),
+                port: 22
+            })
+        );
+        assert_eq!(
+            k("ssh://[::1]:22/x").ok(),
+            Some(UrlKind::Ssh {
+                host: "::1".into(),
+                port: 22
+            })
+        );
         assert!(k("ext::sh -c id").is_err());
         assert!(k("ext::x").is_err());
         assert!(k("-uhttps://h").is_err());
@@ -245,14 +318,21 @@ mod tests {
         assert!(k("https://h/a b").is_err());
         assert!(k("").is_err());
         let info = parse("https://bob:p%40ss@h/a.git").ok();
-        assert_eq!(info.as_ref().and_then(|i| i.password.clone()).as_deref(), Some("p@ss"));
+        assert_eq!(
+            info.as_ref().and_then(|i| i.password.clone()).as_deref(),
+            Some("p@ss")
+        );
         assert_eq!(info.and_then(|i| i.username).as_deref(), Some("bob"));
     }
 
     #[test]
     fn scrub_removes_secrets() {
         let url = "https://u:tok@h/a.git";
-        let s = scrub("failed for https://u:tok@h/a.git with tokentoken", url, &["tokentoken"]);
+        let s = scrub(
+            "failed for https://u:tok@h/a.git with tokentoken",
+            url,
+            &["tokentoken"],
+        );
         assert!(!s.contains("tok@"));
         assert!(!s.contains("tokentoken"));
     }

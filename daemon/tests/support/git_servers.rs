@@ -44,8 +44,14 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
 }
 
 fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
-    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -89,7 +95,11 @@ pub fn make_repo(files: &[(&str, &[u8])]) -> TestRepo {
     git(&path, &["config", "user.name", "microci test"]);
     git(&path, &["config", "user.email", "test@microci.invalid"]);
     git(&path, &["config", "commit.gpgsign", "false"]);
-    let mut repo = TestRepo { dir, path, head: String::new() };
+    let mut repo = TestRepo {
+        dir,
+        path,
+        head: String::new(),
+    };
     repo.commit(files, "initial commit");
     repo
 }
@@ -101,7 +111,10 @@ impl TestRepo {
             self.write(name, content);
         }
         git(&self.path, &["add", "-A"]);
-        git(&self.path, &["commit", "-q", "--allow-empty", "-m", message]);
+        git(
+            &self.path,
+            &["commit", "-q", "--allow-empty", "-m", message],
+        );
         self.head = git(&self.path, &["rev-parse", "HEAD"]);
         self.head.clone()
     }
@@ -143,7 +156,16 @@ impl TestRepo {
     /// Makes a bare copy at `<base_dir>/<name>.git` (to serve), returns its path.
     pub fn publish(&self, base_dir: &Path, name: &str) -> PathBuf {
         let bare = base_dir.join(format!("{name}.git"));
-        git(base_dir, &["clone", "-q", "--bare", self.path.to_str().unwrap(), bare.to_str().unwrap()]);
+        git(
+            base_dir,
+            &[
+                "clone",
+                "-q",
+                "--bare",
+                self.path.to_str().unwrap(),
+                bare.to_str().unwrap(),
+            ],
+        );
         bare
     }
 
@@ -151,7 +173,14 @@ impl TestRepo {
     pub fn push_to(&self, bare: &Path) {
         git(
             &self.path,
-            &["push", "-q", "--force", bare.to_str().unwrap(), "refs/heads/*:refs/heads/*", "refs/tags/*:refs/tags/*"],
+            &[
+                "push",
+                "-q",
+                "--force",
+                bare.to_str().unwrap(),
+                "refs/heads/*:refs/heads/*",
+                "refs/tags/*:refs/tags/*",
+            ],
         );
     }
 }
@@ -182,7 +211,10 @@ impl GitDaemon {
             .spawn()
             .expect("spawning git daemon (Debian package `git`)");
         wait_port(port, &mut child, "git daemon");
-        GitDaemon { child: Some(child), port }
+        GitDaemon {
+            child: Some(child),
+            port,
+        }
     }
 
     /// `git://127.0.0.1:PORT/<name>.git`
@@ -244,7 +276,11 @@ impl HttpGit {
             if let Ok(Some(s)) = fcgiwrap.try_wait() {
                 panic!("fcgiwrap exited early with {s}");
             }
-            assert!(start.elapsed() < Duration::from_secs(10), "fcgiwrap did not create {}", sock.display());
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "fcgiwrap did not create {}",
+                sock.display()
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
 
@@ -304,7 +340,12 @@ http {{
             .spawn()
             .expect("spawning nginx");
         wait_port(port, &mut nginx, "nginx");
-        HttpGit { nginx: Some(nginx), fcgiwrap: Some(fcgiwrap), dir, port }
+        HttpGit {
+            nginx: Some(nginx),
+            fcgiwrap: Some(fcgiwrap),
+            dir,
+            port,
+        }
     }
 
     /// `http://127.0.0.1:PORT/<name>.git` (no credentials in it).
@@ -330,7 +371,8 @@ impl Drop for HttpGit {
 pub fn keygen(path: &Path, kind: &str) {
     require("/usr/bin/ssh-keygen", "openssh-client");
     let mut cmd = Command::new("/usr/bin/ssh-keygen");
-    cmd.args(["-q", "-t", kind, "-N", "", "-C", "microci-test", "-f"]).arg(path);
+    cmd.args(["-q", "-t", kind, "-N", "", "-C", "microci-test", "-f"])
+        .arg(path);
     if kind == "rsa" {
         cmd.args(["-b", "3072"]);
     }
@@ -381,16 +423,29 @@ impl Sshd {
             .arg("-f")
             .arg(d.join("sshd_config"))
             .stdin(Stdio::null())
-            .stderr(Stdio::from(std::fs::File::create(d.join("sshd.log")).unwrap()))
+            .stderr(Stdio::from(
+                std::fs::File::create(d.join("sshd.log")).unwrap(),
+            ))
             .spawn()
             .expect("spawning sshd");
         wait_port(port, &mut child, "sshd");
-        Sshd { child: Some(child), dir, port, user, base: base_dir.to_path_buf() }
+        Sshd {
+            child: Some(child),
+            dir,
+            port,
+            user,
+            base: base_dir.to_path_buf(),
+        }
     }
 
     /// `ssh://USER@127.0.0.1:PORT/<absolute base_dir>/<name>.git`.
     pub fn url(&self, name: &str) -> String {
-        format!("ssh://{}@127.0.0.1:{}{}/{name}.git", self.user, self.port, self.base.display())
+        format!(
+            "ssh://{}@127.0.0.1:{}{}/{name}.git",
+            self.user,
+            self.port,
+            self.base.display()
+        )
     }
 
     /// The authorised deploy key (private half).
@@ -402,7 +457,12 @@ impl Sshd {
     pub fn known_hosts_line(&self) -> String {
         let pubkey = std::fs::read_to_string(self.dir.path().join("host_key.pub")).unwrap();
         let mut f = pubkey.split_whitespace();
-        format!("[127.0.0.1]:{} {} {}\n", self.port, f.next().unwrap(), f.next().unwrap())
+        format!(
+            "[127.0.0.1]:{} {} {}\n",
+            self.port,
+            f.next().unwrap(),
+            f.next().unwrap()
+        )
     }
 
     /// sshd's log so far, for assertion messages.
