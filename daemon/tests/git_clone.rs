@@ -159,14 +159,17 @@ fn http_with_token_and_wrong_token() {
         token: Some(wrong_token.into()),
         ..Default::default()
     };
-    for (u, c) in [
+    for (i, (u, c)) in [
         (url.clone(), bad.clone()),
         (
             url.replace("http://", &format!("http://alice:{wrong_token}@")),
             Credentials::default(),
         ),
-    ] {
-        let fresh = GitCache::new(tempfile::tempdir().unwrap().path().join("c"));
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let fresh = GitCache::new(work.path().join(format!("cache-bad-{i}")));
         let err = fresh
             .checkout(
                 "alice/app",
