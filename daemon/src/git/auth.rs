@@ -28,6 +28,15 @@ pub(crate) struct AuthState {
 /// Shared handle to [`AuthState`] (callbacks run on the calling thread, so `Rc` suffices).
 pub(crate) type SharedState = Rc<RefCell<AuthState>>;
 
+impl AuthState {
+    /// Forgets which credentials were offered: each connection (ls-remote, then fetch) may offer them once.
+    pub(crate) fn new_connection(&mut self) {
+        self.tried_ssh_key = false;
+        self.tried_userpass = false;
+        self.username_offers = 0;
+    }
+}
+
 fn auth_error(msg: &str) -> git2::Error {
     git2::Error::new(ErrorCode::Auth, ErrorClass::Callback, msg)
 }
@@ -66,7 +75,12 @@ pub(crate) fn callbacks<'a>(
                 return Err(auth_error("deploy key rejected"));
             }
             st.tried_ssh_key = true;
-            return Cred::ssh_key(ssh_user, None, key, None);
+            // libssh2 cannot always derive the public key from an OpenSSH-format private key; use KEY.pub when
+            // it is there.
+            let mut public = key.as_os_str().to_owned();
+            public.push(".pub");
+            let public = Path::new(&public);
+            return Cred::ssh_key(ssh_user, public.is_file().then_some(public), key, None);
         }
         if allowed.contains(CredentialType::USERNAME) {
             st.username_offers += 1;
@@ -292,6 +306,7 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

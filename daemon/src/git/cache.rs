@@ -93,6 +93,7 @@ impl<'a> Session<'a> {
     }
 
     fn callbacks(&self) -> git2::RemoteCallbacks<'_> {
+        self.state.borrow_mut().new_connection();
         auth::callbacks(self.creds, &self.info, self.url, self.state.clone())
     }
 
@@ -340,6 +341,7 @@ impl GitCache {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -39,7 +39,7 @@ pub use url::redact_url;
 pub struct Credentials {
     /// Private key file (a deploy key) for `ssh://` and scp-like `user@host:path` URLs. The SSH user name
     /// comes from the URL (default `git`). Unencrypted keys only. RSA, ECDSA and Ed25519 keys work with the
-    /// libssh2 built here.
+    /// libssh2 built here (tested with Ed25519 and RSA); `KEY.pub` beside the key is used if present.
     pub ssh_key: Option<PathBuf>,
     /// OpenSSH known_hosts file the SSH host key must be listed in. `None` accepts any host key and logs its
     /// fingerprint once (see the module documentation for why).
@@ -215,6 +215,7 @@ pub(crate) fn classify(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

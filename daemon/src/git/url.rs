@@ -179,12 +179,14 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex_val(bytes[i + 1]), hex_val(bytes[i + 2])) {
-                out.push(h * 16 + l);
-                i += 3;
-                continue;
-            }
+        let escaped = match bytes.get(i..i + 3) {
+            Some([b'%', h, l]) => hex_val(*h).zip(hex_val(*l)),
+            _ => None,
+        };
+        if let Some((h, l)) = escaped {
+            out.push(h * 16 + l);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -247,6 +249,7 @@ pub(crate) fn scrub(text: &str, url: &str, secrets: &[&str]) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

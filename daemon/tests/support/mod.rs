@@ -1,8 +1,10 @@
-//! Test support: real daemons, real repositories, real HTTP and control-socket clients.
+//! Test support: real daemons, real repositories, real git servers, real HTTP and control-socket
+//! clients. Each test binary uses part of it.
 #![allow(dead_code)]
 
 pub mod control;
 pub mod daemon;
+pub mod git_servers;
 pub mod hooks;
 pub mod http;
 pub mod repo;
