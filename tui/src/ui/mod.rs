@@ -9,6 +9,9 @@ pub mod view;
 mod run;
 pub use run::run;
 
+#[cfg(test)]
+mod tests;
+
 /// Why the UI stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum UiError {

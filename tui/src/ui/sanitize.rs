@@ -64,6 +64,17 @@ pub fn sanitize_line(text: &str, no_color: bool, max_cols: usize) -> Line<'stati
     Line::from(p.spans)
 }
 
+/// Untrusted one-line text (a commit message, an author) as plain text: escape sequences
+/// removed, control characters dropped, at most `max_cols` columns.
+pub fn plain(text: &str, max_cols: usize) -> String {
+    let first = text.lines().next().unwrap_or("");
+    sanitize_line(first, true, max_cols)
+        .spans
+        .iter()
+        .map(|s| s.content.as_ref())
+        .collect()
+}
+
 /// Builds spans, starting a new one when the style changes.
 struct Painter {
     spans: Vec<Span<'static>>,

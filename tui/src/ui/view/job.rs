@@ -1,7 +1,7 @@
 //! The job view: details on top, the log below (sanitised, only the visible lines are drawn).
 
 use super::super::model::{HEADER_ROWS, JobView, Model};
-use super::super::sanitize::sanitize_line;
+use super::super::sanitize::{plain, sanitize_line};
 use super::{accent, hint, status_style};
 use crate::format;
 use ratatui::Frame;
@@ -14,6 +14,7 @@ pub fn render(m: &Model, v: &JobView, f: &mut Frame, area: Rect) {
     let [head, body] =
         Layout::vertical([Constraint::Length(HEADER_ROWS), Constraint::Fill(1)]).areas(area);
     let j = &v.job;
+    let body_width = area.width as usize;
     let now = time::OffsetDateTime::now_utc();
     let mut status = vec![
         Span::raw(" "),
@@ -35,8 +36,8 @@ pub fn render(m: &Model, v: &JobView, f: &mut Frame, area: Rect) {
         )),
         Line::from(format!(
             " {} — {}",
-            format::clean(&j.author),
-            format::first_line(&j.message)
+            plain(&j.author, 100),
+            plain(&j.message, body_width)
         )),
         Line::from(format!(
             " created {} · ran {} · {} · log {} bytes",

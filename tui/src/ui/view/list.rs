@@ -1,6 +1,7 @@
 //! The job list: newest first, status word in colour, live.
 
 use super::super::model::Model;
+use super::super::sanitize::plain;
 use super::{accent, highlight, hint, status_style};
 use crate::format;
 use ratatui::Frame;
@@ -47,8 +48,8 @@ pub fn render(m: &Model, f: &mut Frame, area: Rect) {
     let mut widths = vec![
         Constraint::Length(6),
         Constraint::Length(8),
-        Constraint::Length(16),
-        Constraint::Length(12),
+        Constraint::Length(14),
+        Constraint::Length(10),
     ];
     if wide {
         header.push("COMMIT");
@@ -68,17 +69,17 @@ pub fn render(m: &Model, f: &mut Frame, area: Rect) {
         let mut cells = vec![
             Cell::from(j.id.to_string()),
             Cell::from(Span::styled(j.status.as_str(), status_style(m, j.status))),
-            fit(format::clean(&j.repo), 16),
-            fit(format::short_ref(&j.git_ref), 12),
+            fit(plain(&j.repo, 200), 14),
+            fit(plain(&format::short_ref(&j.git_ref), 200), 10),
         ];
         if wide {
             cells.push(Cell::from(format::clean(
                 &j.commit.chars().take(7).collect::<String>(),
             )));
         }
-        cells.push(Cell::from(format::first_line(&j.message)));
+        cells.push(Cell::from(plain(&j.message, area.width as usize)));
         if wide {
-            cells.push(fit(format::clean(&j.author), 12));
+            cells.push(fit(plain(&j.author, 200), 12));
         }
         let age = format::age(&j.created_at, now);
         cells.push(Cell::from(age.trim_end_matches(" ago").to_string()));

@@ -132,6 +132,3 @@ pub(crate) fn accent(m: &Model) -> Style {
 pub(crate) fn hint(text: &str) -> Line<'static> {
     Line::from(text.to_string()).style(Style::new().add_modifier(Modifier::DIM))
 }
-
-#[cfg(test)]
-mod tests;
