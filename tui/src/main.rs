@@ -26,7 +26,8 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         match cli.command {
             Some(command) => Ok(commands::execute(&cli.socket, command).await?),
             None => {
-                anyhow::bail!("the interactive UI is not built yet; use a subcommand (see --help)")
+                microci_tui::ui::run(&cli.socket).await?;
+                Ok(Outcome::Success)
             }
         }
     })

@@ -246,10 +246,14 @@ impl LogWindow {
         Some(added)
     }
 
-    /// Drops whole chunks from the front until under the cap; returns the lines removed.
+    /// Once over the cap, drops whole chunks from the front down to three quarters of it (so a
+    /// fast log does not rebuild the lines on every chunk); returns the lines removed.
     pub fn trim_front(&mut self) -> usize {
+        if self.bytes() <= LOG_CAP {
+            return 0;
+        }
         let mut removed = 0;
-        while self.bytes() > LOG_CAP && self.chunks.len() > 1 {
+        while self.bytes() > LOG_CAP / 4 * 3 && self.chunks.len() > 1 {
             if let Some(c) = self.chunks.pop_front() {
                 removed += c.data.matches('\n').count();
                 self.base = c.next_offset;

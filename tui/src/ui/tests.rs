@@ -454,3 +454,24 @@ fn help_lists_keys() {
     update(&mut m, ch('x'));
     assert_eq!(m.overlay, Overlay::None);
 }
+
+#[test]
+fn log_window_stays_bounded() {
+    use super::model::{LOG_CAP, LogWindow};
+    let mut w = LogWindow::at(0);
+    let line = "y".repeat(1023) + "\n";
+    let mut at = 0;
+    let mut removed = 0;
+    for _ in 0..3000 {
+        assert!(w.push_back(chunk(at, &line)));
+        at += line.len() as u64;
+        removed += w.trim_front();
+        assert!(w.bytes() <= LOG_CAP + 1024);
+    }
+    assert_eq!(w.end(), 3000 * 1024);
+    assert_eq!(removed + w.line_count(), 3000);
+    assert!(w.lines.iter().take(w.line_count()).all(|l| l.len() == 1023));
+    // Repeats and gaps are refused.
+    assert!(!w.push_back(chunk(at - 1024, &line)));
+    assert!(!w.push_back(chunk(at + 10, &line)));
+}
