@@ -14,6 +14,13 @@ pub struct Cli {
     /// The daemon's control socket.
     #[arg(long, global = true, env = "MICROCI_SOCKET", default_value = DEFAULT_SOCKET)]
     pub socket: PathBuf,
+    /// Reach the daemon on [user@]host through ssh (Unix-socket forwarding); the ssh program
+    /// and its options come from MICROCI_SSH_COMMAND (default "ssh").
+    #[arg(long, global = true, value_name = "[USER@]HOST")]
+    pub ssh: Option<String>,
+    /// The control socket's path on the --ssh host.
+    #[arg(long, global = true, value_name = "PATH", default_value = DEFAULT_SOCKET)]
+    pub remote_socket: String,
     /// What to do; none opens the interactive UI.
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod format;
+pub mod ssh;
 pub mod ui;
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use clap::Parser;
 use microci_tui::cli::Cli;
 use microci_tui::commands::{self, Outcome};
+use microci_tui::ssh::SshTunnel;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -23,10 +24,21 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         .enable_all()
         .build()?;
     rt.block_on(async {
+        // Kept alive until the command or the UI ends; dropping it stops ssh.
+        let tunnel = match &cli.ssh {
+            Some(target) => {
+                let ssh_command = std::env::var("MICROCI_SSH_COMMAND").ok();
+                Some(SshTunnel::start(target, &cli.remote_socket, ssh_command.as_deref()).await?)
+            }
+            None => None,
+        };
+        let socket = tunnel
+            .as_ref()
+            .map_or(cli.socket.clone(), |t| t.local().to_path_buf());
         match cli.command {
-            Some(command) => Ok(commands::execute(&cli.socket, command).await?),
+            Some(command) => Ok(commands::execute(&socket, command).await?),
             None => {
-                microci_tui::ui::run(&cli.socket).await?;
+                microci_tui::ui::run(&socket).await?;
                 Ok(Outcome::Success)
             }
         }
