@@ -475,3 +475,61 @@ fn log_window_stays_bounded() {
     assert!(!w.push_back(chunk(at - 1024, &line)));
     assert!(!w.push_back(chunk(at + 10, &line)));
 }
+
+#[test]
+fn g_jumps_to_the_real_start_and_g_back_to_the_live_tail() {
+    let mut m = connected();
+    m.jobs[0].log_size = 10_000_000;
+    m.jobs[0].status = JobStatus::Started;
+    let cmds = update(&mut m, key(KeyCode::Enter));
+    let [Command::Send(follow_tag, Request::FollowLog { offset, .. })] = cmds.as_slice() else {
+        panic!("{cmds:?}")
+    };
+    let tail = "t\n".repeat(50);
+    update(
+        &mut m,
+        Msg::Event(follow_tag.clone(), Event::Log(chunk(*offset, &tail))),
+    );
+    let cmds = update(&mut m, ch('g'));
+    let [Command::Send(tag @ Tag::LogNewer { .. }, Request::ReadLog { offset: 0, .. })] =
+        cmds.as_slice()
+    else {
+        panic!("{cmds:?}")
+    };
+    update(
+        &mut m,
+        Msg::Reply(tag.clone(), Reply::Log(chunk(0, &"head\n".repeat(40)))),
+    );
+    let v = m.job_view.as_ref().unwrap();
+    assert_eq!((v.top, v.follow, v.log.detached), (0, false, true));
+    assert_eq!(v.log.lines[0], "head");
+    // Live output is not mixed into a window at the start of the log.
+    update(
+        &mut m,
+        Msg::Event(follow_tag.clone(), Event::Log(chunk(10_000_000, "live\n"))),
+    );
+    assert_eq!(m.job_view.as_ref().unwrap().log.line_count(), 40);
+    // Scrolling to the bottom of the window reads on.
+    let mut cmds = Vec::new();
+    for _ in 0..5 {
+        cmds.extend(update(&mut m, key(KeyCode::PageDown)));
+    }
+    assert!(
+        matches!(
+            cmds.as_slice(),
+            [Command::Send(
+                Tag::LogNewer { .. },
+                Request::ReadLog { offset: 200, .. }
+            )]
+        ),
+        "{cmds:?}"
+    );
+    // G goes back to the tail with a new follow from the furthest known offset.
+    let cmds = update(&mut m, ch('G'));
+    let [Command::Send(Tag::Follow { .. }, Request::FollowLog { offset, .. })] = cmds.as_slice()
+    else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(*offset, 10_000_005 - LOG_READ);
+    assert!(m.job_view.as_ref().unwrap().follow);
+}

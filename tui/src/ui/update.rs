@@ -513,6 +513,27 @@ fn job_key(m: &mut Model, k: KeyEvent) -> Vec<Command> {
         KeyCode::Down | KeyCode::Char('j') => top + 1,
         KeyCode::PageUp => top.saturating_sub(rows),
         KeyCode::PageDown | KeyCode::Char(' ') => top + rows,
+        KeyCode::Home | KeyCode::Char('g') if v.log.start() > 0 && connected => {
+            // The real start of the log, not of the window: start a window there and read on
+            // from it; the live stream is ignored until G/f.
+            let live_end = v.log.live_end;
+            v.log = LogWindow::at(0);
+            v.log.live_end = live_end;
+            v.log.detached = true;
+            v.log.pending_newer = true;
+            v.follow = false;
+            v.top = 0;
+            return vec![Command::Send(
+                Tag::LogNewer {
+                    generation: v.generation,
+                },
+                Request::ReadLog {
+                    job: v.job.id,
+                    offset: 0,
+                    max: LOG_READ as u32,
+                },
+            )];
+        }
         KeyCode::Home | KeyCode::Char('g') => 0,
         KeyCode::End | KeyCode::Char('G') | KeyCode::Char('f') => {
             v.follow = true;
