@@ -1,6 +1,7 @@
 //! The UI's run loop, where all its I/O lives: one `tokio::select!` over terminal input, frames
 //! from the daemon, the reconnect timer, a slow tick (status bar and ages) and SIGTERM/SIGHUP.
-//! It redraws after each wake-up and sleeps otherwise. Requests from `update` are sent here and
+//! It redraws after a wake-up that changed something (a burst of daemon frames is taken whole
+//! before one redraw) and sleeps otherwise. Requests from `update` are sent here and
 //! their ids remembered, so answers and events come back to `update` with the tag they were
 //! sent with. The terminal is restored on every exit path (`ratatui::init` also installs a panic
 //! hook that restores it).
@@ -10,7 +11,7 @@ use super::update::{Msg, update};
 use super::view::view;
 use crate::client::{ClientError, Connection};
 use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use microci_proto::{Event, Reply, ServerMessage};
 use std::collections::HashMap;
 use std::future::Future;
@@ -96,8 +97,12 @@ impl Loop {
         if self.apply(Msg::Connected { version }).await {
             return Ok(());
         }
+        let mut dirty = true;
         loop {
-            terminal.draw(|f| view(&self.model, f))?;
+            if dirty {
+                terminal.draw(|f| view(&self.model, f))?;
+            }
+            dirty = false;
             let waiting = self.conn.is_none() && connecting.is_none();
             let countdown_at = self
                 .next_attempt
@@ -155,8 +160,28 @@ impl Loop {
                     }
                 }
             };
+            dirty = true;
             if self.apply(msg).await {
                 return Ok(());
+            }
+            // Take a burst of daemon frames that are already here before drawing once.
+            for _ in 0..256 {
+                let Some(conn) = self.conn.as_mut() else {
+                    break;
+                };
+                let Some(r) = conn.recv().now_or_never() else {
+                    break;
+                };
+                let msg = match r {
+                    Ok(frame) => match self.route(frame) {
+                        Some(msg) => msg,
+                        None => continue,
+                    },
+                    Err(e) => self.lost(e.to_string()),
+                };
+                if self.apply(msg).await {
+                    return Ok(());
+                }
             }
         }
     }
