@@ -1,0 +1,125 @@
+//! Command-line arguments. The verbs and flags are a contract (design.md, "Control socket and
+//! CLI"); scripts depend on them.
+
+use crate::client::DEFAULT_SOCKET;
+use clap::{Parser, Subcommand};
+use microci_proto::JobStatus;
+use std::path::PathBuf;
+
+/// microci's terminal UI and command-line client. Without a subcommand it opens the
+/// interactive UI.
+#[derive(Debug, Parser)]
+#[command(name = "microci-tui", version, about)]
+pub struct Cli {
+    /// The daemon's control socket.
+    #[arg(long, global = true, env = "MICROCI_SOCKET", default_value = DEFAULT_SOCKET)]
+    pub socket: PathBuf,
+    /// Reach the daemon on [user@]host through ssh (Unix-socket forwarding); the ssh program
+    /// and its options come from MICROCI_SSH_COMMAND (default "ssh").
+    #[arg(long, global = true, value_name = "[USER@]HOST")]
+    pub ssh: Option<String>,
+    /// The control socket's path on the --ssh host.
+    #[arg(long, global = true, value_name = "PATH", default_value = DEFAULT_SOCKET)]
+    pub remote_socket: String,
+    /// What to do; none opens the interactive UI.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The scripting verbs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List jobs, newest first.
+    Jobs {
+        /// Only jobs in this state (PENDING, STARTED, SUCCEED, FAILED, ERRORED, CANCELED).
+        #[arg(long)]
+        status: Option<JobStatus>,
+        /// Only jobs of this repository (full name, e.g. alice/app).
+        #[arg(long)]
+        repo: Option<String>,
+        /// At most this many jobs.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// One JSON array of job objects instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one job.
+    Show {
+        /// Job id.
+        id: i64,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a job's log; exits 0 only if the job ended SUCCEED.
+    Logs {
+        /// Job id.
+        id: i64,
+        /// Keep streaming until the job ends.
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// Cancel a pending or running job.
+    Cancel {
+        /// Job id.
+        id: i64,
+    },
+    /// Start a new job for the same commit; prints its id.
+    Retry {
+        /// Job id.
+        id: i64,
+    },
+    /// Start a manual build; prints its id.
+    Run {
+        /// Repository full name, e.g. alice/app.
+        repo: String,
+        /// Branch, tag, full ref or commit (default: the repository's default branch).
+        #[arg(value_name = "REF")]
+        git_ref: Option<String>,
+    },
+    /// Daemon version, uptime, running/queued counts, Docker reachable.
+    Status {
+        /// The status object as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_contract_forms() {
+        let c = Cli::try_parse_from(["microci-tui", "jobs", "--status", "failed", "--limit", "5"])
+            .unwrap();
+        assert!(matches!(
+            c.command,
+            Some(Command::Jobs {
+                status: Some(JobStatus::Failed),
+                limit: 5,
+                json: false,
+                ..
+            })
+        ));
+        let c = Cli::try_parse_from(["microci-tui", "run", "alice/app", "main"]).unwrap();
+        assert!(matches!(
+            c.command,
+            Some(Command::Run {
+                git_ref: Some(_),
+                ..
+            })
+        ));
+        let c = Cli::try_parse_from(["microci-tui", "--socket", "/tmp/x", "logs", "3", "--follow"])
+            .unwrap();
+        assert_eq!(c.socket, PathBuf::from("/tmp/x"));
+        assert!(Cli::try_parse_from(["microci-tui", "jobs", "--status", "done"]).is_err());
+    }
+}

@@ -1,0 +1,88 @@
+//! The scripting subcommands, one file per verb. Each takes an open [`Connection`] and the
+//! writers to print to, so tests can run them against a fake daemon and read what they print.
+
+mod cancel;
+mod jobs;
+mod logs;
+mod retry;
+mod run;
+mod show;
+mod status;
+
+pub use cancel::cancel;
+pub use jobs::jobs;
+pub use logs::logs;
+pub use retry::retry;
+pub use run::run;
+pub use show::show;
+pub use status::status;
+
+use crate::cli::Command;
+use crate::client::{ClientError, Connection};
+use std::io::{self, Write};
+use std::path::Path;
+
+/// How a command ended when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit 0.
+    Success,
+    /// Exit 1: the job did not end SUCCEED (or has not ended).
+    JobNotSucceeded,
+}
+
+/// Why a command failed (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// Talking to the daemon failed.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// stdout or stderr could not be written.
+    #[error("cannot write output: {0}")]
+    Output(#[from] io::Error),
+    /// JSON output could not be produced.
+    #[error("cannot write JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Connects to `socket` and runs one verb, printing to stdout and stderr.
+pub async fn execute(socket: &Path, command: Command) -> Result<Outcome, CommandError> {
+    let mut conn = Connection::connect(socket).await?;
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let mut err = io::stderr();
+    let outcome = match command {
+        Command::Jobs {
+            status,
+            repo,
+            limit,
+            json,
+        } => jobs(&mut conn, status, repo, limit, json, &mut out).await?,
+        Command::Show { id, json } => show(&mut conn, id, json, &mut out).await?,
+        Command::Logs { id, follow } => logs(&mut conn, id, follow, &mut out, &mut err).await?,
+        Command::Cancel { id } => cancel(&mut conn, id, &mut out).await?,
+        Command::Retry { id } => retry(&mut conn, id, &mut out).await?,
+        Command::Run { repo, git_ref } => run(&mut conn, repo, git_ref, &mut out).await?,
+        Command::Status { json } => status(&mut conn, json, &mut out).await?,
+    };
+    match out.flush() {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => return Err(e.into()),
+        _ => {}
+    }
+    Ok(outcome)
+}
+
+/// Writes one JSON document and a newline.
+fn write_json<T: serde::Serialize>(out: &mut impl Write, value: &T) -> Result<(), CommandError> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
+/// A reply of the wrong kind for the request.
+fn unexpected(reply: microci_proto::Reply) -> CommandError {
+    ClientError::Unexpected(format!("{reply:?}")).into()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,326 @@
+//! Text for people: humanised times, truncation on character boundaries, the job table, and the
+//! plain-text forms of `show` and `status`. Everything here is pure so it can be tested exactly.
+//!
+//! Job fields come from webhooks and are untrusted; [`clean`] replaces control characters before
+//! they reach a terminal (the raw `logs` output is the one deliberate exception).
+
+use microci_proto::{DaemonStatus, Job};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use unicode_width::UnicodeWidthChar;
+
+/// Parses an RFC 3339 timestamp from the daemon.
+pub fn parse_ts(s: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(s, &Rfc3339).ok()
+}
+
+/// A duration the way a person says it: `45s`, `1m20s`, `2h05m`, `3d4h`.
+pub fn human_duration(secs: i64) -> String {
+    let secs = secs.max(0);
+    let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if d > 0 {
+        format!("{d}d{h}h")
+    } else if h > 0 {
+        format!("{h}h{m:02}m")
+    } else if m > 0 {
+        format!("{m}m{s:02}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// How long ago `ts` was: `just now`, `3m ago`, `2h ago`, `5d ago`.
+pub fn age(ts: &str, now: OffsetDateTime) -> String {
+    let Some(t) = parse_ts(ts) else {
+        return "?".into();
+    };
+    let secs = (now - t).whole_seconds().max(0);
+    if secs < 10 {
+        "just now".into()
+    } else if secs < 60 {
+        format!("{secs}s ago")
+    } else if secs < 3600 {
+        format!("{}m ago", secs / 60)
+    } else if secs < 86400 {
+        format!("{}h ago", secs / 3600)
+    } else {
+        format!("{}d ago", secs / 86400)
+    }
+}
+
+/// Run time of a job: start to finish, or start to now while it runs; `-` before it starts.
+pub fn job_duration(job: &Job, now: OffsetDateTime) -> String {
+    let Some(start) = job.started_at.as_deref().and_then(parse_ts) else {
+        return "-".into();
+    };
+    let end = job.finished_at.as_deref().and_then(parse_ts).unwrap_or(now);
+    human_duration((end - start).whole_seconds())
+}
+
+/// Replaces control characters (C0, DEL, C1) so untrusted text cannot drive the terminal.
+pub fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
+}
+
+/// The first line of a commit message, cleaned.
+pub fn first_line(s: &str) -> String {
+    clean(s.lines().next().unwrap_or("").trim_end())
+}
+
+/// Display width of `s` in terminal columns.
+pub fn width(s: &str) -> usize {
+    s.chars().map(|c| c.width().unwrap_or(0)).sum()
+}
+
+/// Cuts `s` to at most `max` columns on a character boundary, ending in `…` when cut.
+pub fn truncate(s: &str, max: usize) -> String {
+    if width(s) <= max {
+        return s.to_string();
+    }
+    if max == 0 {
+        return String::new();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w > max - 1 {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    out.push('…');
+    out
+}
+
+/// Pads `s` with spaces to `w` columns (no-op when wider).
+pub fn pad(s: &str, w: usize) -> String {
+    let have = width(s);
+    let mut out = s.to_string();
+    out.extend(std::iter::repeat_n(' ', w.saturating_sub(have)));
+    out
+}
+
+/// The commit shortened to 10 characters.
+pub fn short_commit(c: &str) -> String {
+    clean(&c.chars().take(10).collect::<String>())
+}
+
+/// A ref as people say it: `refs/heads/main` is `main`; tags and others stay whole.
+pub fn short_ref(r: &str) -> String {
+    clean(r.strip_prefix("refs/heads/").unwrap_or(r))
+}
+
+const MAX_REPO: usize = 30;
+const MAX_REF: usize = 24;
+const MAX_MESSAGE: usize = 50;
+
+/// The `jobs` table, newest first as given, with a header row. Column widths fit the content.
+pub fn jobs_table(jobs: &[Job], now: OffsetDateTime) -> String {
+    let header = [
+        "ID", "STATUS", "REPO", "REF", "COMMIT", "AGE", "DURATION", "MESSAGE",
+    ];
+    let mut rows: Vec<[String; 8]> = vec![header.map(String::from)];
+    for j in jobs {
+        rows.push([
+            j.id.to_string(),
+            j.status.to_string(),
+            truncate(&clean(&j.repo), MAX_REPO),
+            truncate(&short_ref(&j.git_ref), MAX_REF),
+            short_commit(&j.commit),
+            age(&j.created_at, now),
+            job_duration(j, now),
+            truncate(&first_line(&j.message), MAX_MESSAGE),
+        ]);
+    }
+    let mut widths = [0usize; 8];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(width(cell));
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            if i == 7 {
+                line.push_str(cell);
+            } else {
+                line.push_str(&pad(cell, widths[i]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `show`: one job as labelled lines, then the full (cleaned) commit message.
+pub fn job_details(job: &Job, now: OffsetDateTime) -> String {
+    let opt = |o: &Option<String>| o.as_deref().map(clean).unwrap_or_else(|| "-".into());
+    let mut out = String::new();
+    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<10}{v}\n"));
+    line("id", job.id.to_string());
+    line("status", job.status.to_string());
+    if let Some(r) = &job.reason {
+        line("reason", clean(r));
+    }
+    if let Some(c) = job.exit_code {
+        line("exit code", c.to_string());
+    }
+    line("repo", clean(&job.repo));
+    line("ref", clean(&job.git_ref));
+    line("commit", clean(&job.commit));
+    line("author", clean(&job.author));
+    line("trigger", clean(&job.trigger));
+    line(
+        "created",
+        format!("{} ({})", clean(&job.created_at), age(&job.created_at, now)),
+    );
+    line("started", opt(&job.started_at));
+    line("finished", opt(&job.finished_at));
+    line("duration", job_duration(job, now));
+    line("log size", format!("{} bytes", job.log_size));
+    out.push('\n');
+    for l in job.message.lines() {
+        out.push_str("    ");
+        out.push_str(&clean(l));
+        out.push('\n');
+    }
+    out
+}
+
+/// `status`: daemon health as labelled lines.
+pub fn status_text(s: &DaemonStatus) -> String {
+    let docker = if s.docker_reachable {
+        "reachable".to_string()
+    } else {
+        match &s.docker_error {
+            Some(e) => format!("UNREACHABLE: {}", clean(e)),
+            None => "UNREACHABLE".to_string(),
+        }
+    };
+    format!(
+        "version   {}\nuptime    {}\nrunning   {} of {}\nqueued    {}\ndocker    {}\n",
+        clean(&s.version),
+        human_duration(s.uptime_secs as i64),
+        s.running,
+        s.max_jobs,
+        s.queued,
+        docker
+    )
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use microci_proto::JobStatus;
+    use time::macros::datetime;
+
+    pub(crate) fn job(id: i64, status: JobStatus) -> Job {
+        Job {
+            id,
+            repo: "alice/app".into(),
+            git_ref: "refs/heads/main".into(),
+            commit: "0123456789abcdef0123456789abcdef01234567".into(),
+            message: "Fix the thing\n\nLonger body".into(),
+            author: "alice".into(),
+            status,
+            reason: None,
+            exit_code: None,
+            created_at: "2026-01-01T12:00:00Z".into(),
+            started_at: Some("2026-01-01T12:00:05Z".into()),
+            finished_at: Some("2026-01-01T12:01:25Z".into()),
+            trigger: "webhook".into(),
+            log_size: 10,
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(human_duration(0), "0s");
+        assert_eq!(human_duration(45), "45s");
+        assert_eq!(human_duration(80), "1m20s");
+        assert_eq!(human_duration(3600 + 5 * 60), "1h05m");
+        assert_eq!(human_duration(3 * 86400 + 4 * 3600), "3d4h");
+        assert_eq!(human_duration(-5), "0s");
+        let now = datetime!(2026-01-01 12:03:00 UTC);
+        assert_eq!(age("2026-01-01T12:00:00Z", now), "3m ago");
+        assert_eq!(age("2026-01-01T12:02:55Z", now), "just now");
+        assert_eq!(age("garbage", now), "?");
+        assert_eq!(job_duration(&job(1, JobStatus::Succeed), now), "1m20s");
+        let mut running = job(2, JobStatus::Started);
+        running.finished_at = None;
+        assert_eq!(job_duration(&running, now), "2m55s");
+        running.started_at = None;
+        assert_eq!(job_duration(&running, now), "-");
+    }
+
+    #[test]
+    fn truncation_keeps_char_boundaries() {
+        assert_eq!(truncate("héllo wörld", 20), "héllo wörld");
+        assert_eq!(truncate("héllo wörld", 6), "héllo…");
+        assert_eq!(truncate("ééééé", 3), "éé…");
+        // Wide characters count two columns and are never split.
+        assert_eq!(truncate("日本語テキスト", 5), "日本…");
+        assert_eq!(width(&truncate("日本語テキスト", 5)), 5);
+        assert_eq!(truncate("🦀🦀🦀", 4), "🦀…");
+        assert_eq!(truncate("abc", 0), "");
+        assert_eq!(short_commit("ä123456789abcdef"), "ä123456789");
+    }
+
+    #[test]
+    fn control_characters_are_neutralised() {
+        assert_eq!(
+            first_line("evil\x1b]0;pwned\x07 title\nmore"),
+            "evil\u{FFFD}]0;pwned\u{FFFD} title"
+        );
+        assert!(!clean("a\x1b[2Jb\u{9b}c").chars().any(|c| c.is_control()));
+    }
+
+    #[test]
+    fn table_layout() {
+        let now = datetime!(2026-01-01 12:03:00 UTC);
+        let mut b = job(9, JobStatus::Failed);
+        b.repo = "bob/very-long-repository-name-that-goes-on".into();
+        b.message = "Ünïcödé message that is rather long and will need truncation somewhere".into();
+        let table = jobs_table(&[b, job(8, JobStatus::Succeed)], now);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(
+            lines[0],
+            "ID  STATUS   REPO                            REF   COMMIT      AGE     DURATION  MESSAGE"
+        );
+        assert_eq!(
+            lines[1],
+            "9   FAILED   bob/very-long-repository-name…  main  0123456789  3m ago  1m20s     Ünïcödé message that is rather long and will need…"
+        );
+        assert_eq!(
+            lines[2],
+            "8   SUCCEED  alice/app                       main  0123456789  3m ago  1m20s     Fix the thing"
+        );
+    }
+
+    #[test]
+    fn status_lines() {
+        let s = DaemonStatus {
+            version: "0.1.0".into(),
+            uptime_secs: 80,
+            running: 1,
+            queued: 3,
+            max_jobs: 2,
+            docker_reachable: false,
+            docker_error: Some("connection refused".into()),
+        };
+        assert_eq!(
+            status_text(&s),
+            "version   0.1.0\nuptime    1m20s\nrunning   1 of 2\nqueued    3\ndocker    UNREACHABLE: connection refused\n"
+        );
+    }
+}

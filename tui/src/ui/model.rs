@@ -1,0 +1,368 @@
+//! What the interactive UI knows: the job list with its filter, the open job and the window of
+//! its log that is kept, overlays (help, confirm, prompts), the connection and daemon status.
+//! Plain data; [`super::update`] changes it and [`super::view`] draws it.
+
+use microci_proto::{DaemonStatus, Job, JobQuery, JobStatus, LogChunk, RepoInfo, Request};
+use std::collections::VecDeque;
+
+/// Jobs asked for per page of the list.
+pub const PAGE: u32 = 100;
+/// Bytes asked for per log read (the daemon caps reads at 256 KiB).
+pub const LOG_READ: u64 = 64 * 1024;
+/// Bytes of log a job view keeps; older or newer parts are dropped and re-read when needed.
+pub const LOG_CAP: u64 = 1024 * 1024;
+/// Rows the job view's header takes (details box).
+pub const HEADER_ROWS: u16 = 6;
+
+/// What a request was for, so its answer can be routed back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tag {
+    /// Daemon status for the status bar.
+    Status,
+    /// A page of the list; `generation` drops answers to a filter that has since changed.
+    Jobs {
+        /// The list generation the page belongs to.
+        generation: u64,
+        /// A page before the last job shown (appended) rather than the first (replaces).
+        older: bool,
+    },
+    /// The `WatchJobs` subscription.
+    Watch,
+    /// A job's details, for the open job view.
+    Job,
+    /// A `FollowLog` subscription; `generation` drops events after the view moved on.
+    Follow {
+        /// The job-view follow generation.
+        generation: u64,
+    },
+    /// A `ReadLog` for the part above the window.
+    LogOlder {
+        /// The job-view follow generation.
+        generation: u64,
+    },
+    /// A `ReadLog` for the part below the window (when detached from the live tail).
+    LogNewer {
+        /// The job-view follow generation.
+        generation: u64,
+    },
+    /// Cancel, retry or run: the answer becomes a message in the status line.
+    Action,
+    /// The repository list for a new run.
+    Repos,
+}
+
+/// What `update` asks the run loop to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Send a request; route its answers with the tag.
+    Send(Tag, Request),
+    /// Leave the UI.
+    Quit,
+}
+
+/// The connection to the daemon as the status bar tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conn {
+    /// First connect in progress.
+    Connecting,
+    /// Greeted.
+    Connected {
+        /// The daemon's release from its hello.
+        version: String,
+    },
+    /// Lost or never made; a retry is scheduled.
+    Disconnected {
+        /// Why.
+        error: String,
+        /// Seconds until the next attempt.
+        retry_in: u64,
+    },
+}
+
+/// List filters; the daemon applies them, and live updates are checked locally.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Only this state (`s` cycles).
+    pub status: Option<JobStatus>,
+    /// Only this repository (`R`).
+    pub repo: Option<String>,
+    /// Free text (`/`).
+    pub search: Option<String>,
+}
+
+impl Filter {
+    /// The daemon query for a page before `before`.
+    pub fn query(&self, before: Option<i64>) -> JobQuery {
+        JobQuery {
+            status: self.status,
+            repo: self.repo.clone(),
+            search: self.search.clone(),
+            before,
+            limit: PAGE,
+        }
+    }
+
+    /// Whether a job changed live belongs in the list.
+    pub fn matches(&self, j: &Job) -> bool {
+        if self.status.is_some_and(|s| s != j.status) {
+            return false;
+        }
+        if self.repo.as_ref().is_some_and(|r| *r != j.repo) {
+            return false;
+        }
+        if let Some(q) = &self.search {
+            let q = q.to_lowercase();
+            let hay = [&j.repo, &j.git_ref, &j.commit, &j.message, &j.author];
+            if !hay.iter().any(|h| h.to_lowercase().contains(&q)) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// A line prompt being typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromptKind {
+    /// Free-text filter.
+    Search,
+    /// Repository filter.
+    Repo,
+    /// The ref for a new run of this repository.
+    Ref {
+        /// Repository full name.
+        repo: String,
+    },
+}
+
+/// What sits on top of the screen, taking the keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Overlay {
+    /// Nothing.
+    #[default]
+    None,
+    /// The key list.
+    Help,
+    /// "Cancel job N? y/n".
+    ConfirmCancel(i64),
+    /// A text prompt.
+    Prompt {
+        /// What is asked.
+        kind: PromptKind,
+        /// Typed so far.
+        text: String,
+    },
+    /// Choosing the repository for a new run.
+    PickRepo {
+        /// From `ListRepos` (empty while loading).
+        repos: Vec<RepoInfo>,
+        /// Highlighted row.
+        selected: usize,
+    },
+}
+
+/// The part of a job's log kept in memory: contiguous chunks with their exact byte offsets, and
+/// the lines they make.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogWindow {
+    /// Where the window starts when it has no chunks yet.
+    pub base: u64,
+    /// Contiguous chunks, oldest first.
+    pub chunks: VecDeque<LogChunk>,
+    /// The window's text split on `\n` (the last entry is the unfinished line, maybe empty).
+    pub lines: Vec<String>,
+    /// The live stream went past the window's end and is being ignored until re-followed.
+    pub detached: bool,
+    /// The furthest offset the live stream has reached.
+    pub live_end: u64,
+    /// A read above the window is in flight.
+    pub pending_older: bool,
+    /// A read below the window is in flight.
+    pub pending_newer: bool,
+}
+
+impl LogWindow {
+    /// A window that starts (empty) at `base`.
+    pub fn at(base: u64) -> LogWindow {
+        LogWindow {
+            base,
+            live_end: base,
+            lines: vec![String::new()],
+            ..LogWindow::default()
+        }
+    }
+
+    /// First byte kept.
+    pub fn start(&self) -> u64 {
+        self.chunks.front().map_or(self.base, |c| c.offset)
+    }
+
+    /// Byte just past the window.
+    pub fn end(&self) -> u64 {
+        self.chunks.back().map_or(self.base, |c| c.next_offset)
+    }
+
+    /// Bytes kept.
+    pub fn bytes(&self) -> u64 {
+        self.end() - self.start()
+    }
+
+    /// Lines a person sees (a trailing empty line after the last `\n` is not one).
+    pub fn line_count(&self) -> usize {
+        match self.lines.last() {
+            Some(l) if l.is_empty() => self.lines.len() - 1,
+            _ => self.lines.len(),
+        }
+    }
+
+    /// Appends a chunk that continues the window; false when it does not (repeat or gap).
+    pub fn push_back(&mut self, c: LogChunk) -> bool {
+        if c.next_offset <= self.end() || c.offset > self.end() {
+            return false;
+        }
+        let mut parts = c.data.split('\n');
+        if let (Some(first), Some(last)) = (parts.next(), self.lines.last_mut()) {
+            last.push_str(first);
+        }
+        self.lines.extend(parts.map(String::from));
+        self.chunks.push_back(c);
+        true
+    }
+
+    /// Prepends a chunk that ends where the window starts (or a few bytes before, when the
+    /// daemon cut on a character boundary); returns the number of lines added above.
+    pub fn push_front(&mut self, c: LogChunk) -> Option<usize> {
+        if c.next_offset > self.start() || c.next_offset + 4 < self.start() || c.data.is_empty() {
+            return None;
+        }
+        let mut new: Vec<String> = c.data.split('\n').map(String::from).collect();
+        let added = new.len() - 1;
+        if let Some(last) = new.last_mut() {
+            last.push_str(self.lines.first().map_or("", String::as_str));
+        }
+        new.extend(self.lines.drain(..).skip(1));
+        self.lines = new;
+        self.chunks.push_front(c);
+        Some(added)
+    }
+
+    /// Once over the cap, drops whole chunks from the front down to three quarters of it (so a
+    /// fast log does not rebuild the lines on every chunk); returns the lines removed.
+    pub fn trim_front(&mut self) -> usize {
+        if self.bytes() <= LOG_CAP {
+            return 0;
+        }
+        let mut removed = 0;
+        while self.bytes() > LOG_CAP / 4 * 3 && self.chunks.len() > 1 {
+            if let Some(c) = self.chunks.pop_front() {
+                removed += c.data.matches('\n').count();
+                self.base = c.next_offset;
+            }
+        }
+        self.rebuild();
+        removed
+    }
+
+    /// Drops whole chunks from the back until under the cap.
+    pub fn trim_back(&mut self) {
+        let mut trimmed = false;
+        while self.bytes() > LOG_CAP && self.chunks.len() > 1 {
+            self.chunks.pop_back();
+            trimmed = true;
+        }
+        if trimmed {
+            self.detached = true;
+            self.rebuild();
+        }
+    }
+
+    fn rebuild(&mut self) {
+        let text: String = self.chunks.iter().map(|c| c.data.as_str()).collect();
+        self.lines = text.split('\n').map(String::from).collect();
+    }
+}
+
+/// The open job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobView {
+    /// The job as last seen.
+    pub job: Job,
+    /// The kept part of its log.
+    pub log: LogWindow,
+    /// Stick to the end of the log.
+    pub follow: bool,
+    /// First line shown when not following.
+    pub top: usize,
+    /// Generation of the current follow subscription and reads.
+    pub generation: u64,
+}
+
+/// Everything the UI shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Model {
+    /// Connection state.
+    pub conn: ConnOpt,
+    /// Last daemon status.
+    pub status: Option<DaemonStatus>,
+    /// Jobs shown, newest first.
+    pub jobs: Vec<Job>,
+    /// Highlighted row.
+    pub selected: usize,
+    /// Current filter.
+    pub filter: Filter,
+    /// Bumped when the filter changes; answers for older generations are dropped.
+    pub list_generation: u64,
+    /// A page is in flight.
+    pub loading: bool,
+    /// The daemon may have older jobs than the last one shown.
+    pub more_older: bool,
+    /// The open job, if any.
+    pub job_view: Option<JobView>,
+    /// Generations handed out to job views.
+    pub follow_generation: u64,
+    /// Overlay taking the keys.
+    pub overlay: Overlay,
+    /// One line of feedback (errors, "job 12 created").
+    pub message: Option<String>,
+    /// NO_COLOR is set.
+    pub no_color: bool,
+    /// Terminal size (columns, rows).
+    pub size: (u16, u16),
+}
+
+/// [`Conn`] with a default, so the model can derive `Default`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnOpt(pub Conn);
+
+impl Default for ConnOpt {
+    fn default() -> Self {
+        ConnOpt(Conn::Connecting)
+    }
+}
+
+impl Model {
+    /// A fresh model for a terminal of `size`.
+    pub fn new(size: (u16, u16), no_color: bool) -> Model {
+        Model {
+            size,
+            no_color,
+            more_older: true,
+            ..Model::default()
+        }
+    }
+
+    /// Rows available for log lines in the job view (minus details, message line, status bar).
+    pub fn log_rows(&self) -> usize {
+        self.size.1.saturating_sub(HEADER_ROWS + 2) as usize
+    }
+
+    /// Rows available for jobs in the list (minus title, header row, message line, status bar).
+    pub fn list_rows(&self) -> usize {
+        self.size.1.saturating_sub(4) as usize
+    }
+
+    /// Whether the daemon is connected.
+    pub fn connected(&self) -> bool {
+        matches!(self.conn.0, Conn::Connected { .. })
+    }
+}

@@ -1,0 +1,81 @@
+//! The job view: details on top, the log below (sanitised, only the visible lines are drawn).
+
+use super::super::model::{HEADER_ROWS, JobView, Model};
+use super::super::sanitize::{plain, sanitize_line};
+use super::{accent, hint, status_style};
+use crate::format;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+
+/// Draws the job details and the visible part of its log into `area`.
+pub fn render(m: &Model, v: &JobView, f: &mut Frame, area: Rect) {
+    let [head, body] =
+        Layout::vertical([Constraint::Length(HEADER_ROWS), Constraint::Fill(1)]).areas(area);
+    let j = &v.job;
+    let body_width = area.width as usize;
+    let now = time::OffsetDateTime::now_utc();
+    let mut status = vec![
+        Span::raw(" "),
+        Span::styled(j.status.as_str(), status_style(m, j.status)),
+    ];
+    if let Some(r) = &j.reason {
+        status.push(Span::raw(format!(" — {}", format::clean(r))));
+    }
+    if let Some(c) = j.exit_code {
+        status.push(Span::raw(format!(" (exit {c})")));
+    }
+    let lines = vec![
+        Line::from(status),
+        Line::from(format!(
+            " {} @ {}  {}",
+            format::clean(&j.repo),
+            format::short_ref(&j.git_ref),
+            format::short_commit(&j.commit)
+        )),
+        Line::from(format!(
+            " {} — {}",
+            plain(&j.author, 100),
+            plain(&j.message, body_width)
+        )),
+        Line::from(format!(
+            " created {} · ran {} · {} · log {} bytes",
+            format::age(&j.created_at, now),
+            format::job_duration(j, now),
+            format::clean(&j.trigger),
+            j.log_size.max(v.log.live_end)
+        )),
+    ];
+    let follow = if v.follow {
+        " following "
+    } else {
+        " f: follow "
+    };
+    let block = Block::bordered()
+        .title(Line::from(format!(" job {} ", j.id)).style(accent(m)))
+        .title(Line::from(follow).right_aligned());
+    f.render_widget(Paragraph::new(lines).block(block), head);
+
+    let rows = body.height as usize;
+    let count = v.log.line_count();
+    if count == 0 || (count == 1 && v.log.lines[0].is_empty()) {
+        let text = if v.log.start() > 0 || v.log.pending_older {
+            hint(" loading…")
+        } else if j.status.is_final() {
+            hint(" (empty log)")
+        } else {
+            hint(" waiting for output…")
+        };
+        f.render_widget(Paragraph::new(text), body);
+        return;
+    }
+    let bottom = count.saturating_sub(rows);
+    let top = if v.follow { bottom } else { v.top.min(bottom) };
+    let width = body.width as usize;
+    let shown: Vec<Line<'static>> = v.log.lines[top..(top + rows).min(count)]
+        .iter()
+        .map(|l| sanitize_line(l, m.no_color, width))
+        .collect();
+    f.render_widget(Paragraph::new(shown), body);
+}

@@ -1,0 +1,134 @@
+//! `view(&Model, &mut Frame)`: draws the model, nothing else. The screen is the list or the open
+//! job, a message line, and the status bar; overlays (help, confirm, prompts, repo picker) are
+//! drawn on top.
+
+mod help;
+mod job;
+mod list;
+mod status_bar;
+
+use super::model::{Model, Overlay, PromptKind};
+use crate::format;
+use microci_proto::JobStatus;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Clear, List, ListItem, ListState, Paragraph};
+
+/// Draws the whole screen.
+pub fn view(m: &Model, f: &mut Frame) {
+    let [main, msg, bar] = Layout::vertical([
+        Constraint::Fill(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(f.area());
+    match &m.job_view {
+        Some(v) => job::render(m, v, f, main),
+        None => list::render(m, f, main),
+    }
+    if let Some(text) = &m.message {
+        f.render_widget(Paragraph::new(format::clean(text)), msg);
+    }
+    status_bar::render(m, f, bar);
+    match &m.overlay {
+        Overlay::None => {}
+        Overlay::Help => help::render(m, f),
+        Overlay::ConfirmCancel(id) => {
+            let line = format!("Cancel job {id}? y/n");
+            prompt_line(m, f, msg, &line);
+        }
+        Overlay::Prompt { kind, text } => {
+            let label = match kind {
+                PromptKind::Search => "search: ".to_string(),
+                PromptKind::Repo => "repository (empty: all): ".to_string(),
+                PromptKind::Ref { repo } => format!("run {} at ref: ", format::clean(repo)),
+            };
+            let line = format!("{label}{}", format::clean(text));
+            prompt_line(m, f, msg, &line);
+            let x = msg.x + (format::width(&line) as u16).min(msg.width.saturating_sub(1));
+            f.set_cursor_position((x, msg.y));
+        }
+        Overlay::PickRepo { repos, selected } => pick_repo(m, f, repos, *selected),
+    }
+}
+
+fn prompt_line(m: &Model, f: &mut Frame, area: Rect, text: &str) {
+    f.render_widget(Clear, area);
+    f.render_widget(Paragraph::new(text.to_string()).style(accent(m)), area);
+}
+
+fn pick_repo(m: &Model, f: &mut Frame, repos: &[microci_proto::RepoInfo], selected: usize) {
+    let area = centered(f.area(), 60, (repos.len() as u16 + 2).clamp(3, 16));
+    f.render_widget(Clear, area);
+    let block = Block::bordered().title(" New run: repository (Enter, Esc) ");
+    if repos.is_empty() {
+        f.render_widget(Paragraph::new("loading…").block(block), area);
+        return;
+    }
+    let items: Vec<ListItem<'_>> = repos
+        .iter()
+        .map(|r| ListItem::new(format::clean(&r.name)))
+        .collect();
+    let list = List::new(items)
+        .block(block)
+        .highlight_symbol("> ")
+        .highlight_style(highlight(m));
+    let mut state = ListState::default().with_selected(Some(selected));
+    f.render_stateful_widget(list, area, &mut state);
+}
+
+/// A rectangle of at most `w`×`h` in the middle of `area`.
+pub(crate) fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}
+
+/// The style of a job state's word.
+pub(crate) fn status_style(m: &Model, s: JobStatus) -> Style {
+    if m.no_color {
+        return match s {
+            JobStatus::Failed | JobStatus::Errored => Style::new().add_modifier(Modifier::BOLD),
+            _ => Style::new(),
+        };
+    }
+    let c = match s {
+        JobStatus::Pending => Color::DarkGray,
+        JobStatus::Started => Color::Yellow,
+        JobStatus::Succeed => Color::Green,
+        JobStatus::Failed => Color::Red,
+        JobStatus::Errored => Color::Magenta,
+        JobStatus::Canceled => Color::Gray,
+    };
+    Style::new().fg(c)
+}
+
+/// The highlighted row.
+pub(crate) fn highlight(m: &Model) -> Style {
+    if m.no_color {
+        Style::new().add_modifier(Modifier::REVERSED)
+    } else {
+        Style::new().bg(Color::Blue).fg(Color::White)
+    }
+}
+
+/// Titles and prompts.
+pub(crate) fn accent(m: &Model) -> Style {
+    if m.no_color {
+        Style::new().add_modifier(Modifier::BOLD)
+    } else {
+        Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)
+    }
+}
+
+/// Key hints in one line, e.g. for empty screens.
+pub(crate) fn hint(text: &str) -> Line<'static> {
+    Line::from(text.to_string()).style(Style::new().add_modifier(Modifier::DIM))
+}
