@@ -7,7 +7,7 @@
 # $CONFIGURATION_DIRECTORY, NOTIFY_SOCKET, WATCHDOG_USEC). A .deb in target/debian/ is inspected
 # too when there is one.
 #
-# Usage: scripts/check-packaging.sh        (MICROCID=/path/to/microcid to pick a binary; else
+# Usage: scripts/check-packaging.sh   (MICROCID=/path/to/microcid to pick a binary; else
 #        target/release or target/debug, built in debug when neither exists)
 # Prints one line per check and a final "N passed, N failed"; exits non-zero on any failure.
 set -uo pipefail
@@ -311,6 +311,15 @@ if [ -n "$deb" ]; then
   check "deb: postinst runs sysusers and sets the config's group" bash -c "
     dpkg-deb -I '$deb' postinst | grep -q 'systemd-sysusers' &&
     dpkg-deb -I '$deb' postinst | grep -q 'chown root:microci /etc/microci/config.toml'"
+  check "deb: maintainer scripts parse (sh -n)" bash -c "
+    for s in postinst prerm postrm; do dpkg-deb -I '$deb' \$s | sh -n || exit 1; done"
+  # The packaged binary accepts the packaged config, and the packaged unit still verifies.
+  mkdir -p "$tmp/deb"
+  dpkg-deb -x "$deb" "$tmp/deb"
+  check "deb: packaged microcid accepts the packaged /etc/microci/config.toml" \
+    "$tmp/deb/usr/bin/microcid" check-config --config "$tmp/deb/etc/microci/config.toml"
+  check "deb: Depends names the Docker Engine" bash -c "
+    dpkg-deb -f '$deb' Depends | tee /dev/stderr | grep -q 'docker.io | docker-ce'"
 else
   echo "skip no target/debian/microcid_*.deb (cargo deb -p microcid builds one)"
 fi
