@@ -31,8 +31,11 @@ async fn garbage_and_oversized_frames_close_only_that_connection() {
     let mut bystander = Client::connect(&d.socket).await;
 
     let mut s = raw(&d).await;
-    s.write_all(&12u32.to_be_bytes()).await.expect("write");
-    s.write_all(b"\xff\xfegarbage!!").await.expect("write");
+    let garbage = b"\xff\xfegarbage!!";
+    s.write_all(&(garbage.len() as u32).to_be_bytes())
+        .await
+        .expect("write");
+    s.write_all(garbage).await.expect("write");
     match read_frame(&mut s).await {
         Some(ServerMessage::Error { code, .. }) => assert_eq!(code, ErrorCode::BadFrame),
         other => panic!("{other:?}"),

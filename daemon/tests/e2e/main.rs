@@ -4,6 +4,8 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod cli;
+mod clone;
 mod control;
 mod jobs;
 mod lifecycle;

@@ -55,12 +55,7 @@ pub struct TestDaemon {
     child: Option<Child>,
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
+pub use super::git_servers::free_port;
 
 /// Path of a workspace binary built next to the test binary's own package binaries.
 pub fn bin(name: &str) -> PathBuf {

@@ -1,50 +1,25 @@
-//! Throwaway git repositories made with the real `git` CLI.
+//! The repositories the end-to-end tests push: a [`TestRepo`] with the job's script in it and a
+//! clone URL the daemon can use.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use super::git_servers::{TestRepo, make_repo};
+use std::path::PathBuf;
+use std::sync::Mutex;
 
 pub struct Repo {
-    pub dir: tempfile::TempDir,
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args([
-            "-c",
-            "user.name=Alice",
-            "-c",
-            "user.email=alice@example.com",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .output()
-        .expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    inner: Mutex<TestRepo>,
 }
 
 impl Repo {
-    /// A repository on branch `main` with one commit holding `files`.
+    /// A repository on `main` with one commit holding `files`.
     pub fn new(files: &[(&str, &str)]) -> Repo {
-        let dir = tempfile::Builder::new()
-            .prefix("mci-repo")
-            .tempdir()
-            .expect("temp dir");
-        git(dir.path(), &["init", "-q", "-b", "main"]);
-        let r = Repo { dir };
-        r.commit(files, "first commit");
-        r
+        let files: Vec<(&str, &[u8])> = files.iter().map(|(n, c)| (*n, c.as_bytes())).collect();
+        Repo {
+            inner: Mutex::new(make_repo(&files)),
+        }
     }
 
-    /// A repository whose job runs `script` via the first microci's `microci.sh` convention,
-    /// with `.microci.json` as given (or none).
+    /// A repository whose job runs `script` through the first microci's `microci.sh`
+    /// convention, with `.microci.json` as given (or none).
     pub fn with_script(script: &str, microci_json: Option<&str>) -> Repo {
         let mut files = vec![("microci.sh", script)];
         if let Some(j) = microci_json {
@@ -53,29 +28,27 @@ impl Repo {
         Repo::new(&files)
     }
 
+    fn repo(&self) -> std::sync::MutexGuard<'_, TestRepo> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Writes files and commits; returns the commit id.
     pub fn commit(&self, files: &[(&str, &str)], message: &str) -> String {
-        for (name, content) in files {
-            let path = self.dir.path().join(name);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).expect("mkdir");
-            }
-            std::fs::write(path, content).expect("write file");
-        }
-        git(self.dir.path(), &["add", "-A"]);
-        git(
-            self.dir.path(),
-            &["commit", "-q", "--allow-empty", "-m", message],
-        );
-        self.head()
+        let files: Vec<(&str, &[u8])> = files.iter().map(|(n, c)| (*n, c.as_bytes())).collect();
+        self.repo().commit(&files, message)
     }
 
     pub fn head(&self) -> String {
-        git(self.dir.path(), &["rev-parse", "HEAD"])
+        self.repo().head.clone()
     }
 
     pub fn tag(&self, name: &str) {
-        git(self.dir.path(), &["tag", name]);
+        self.repo().tag(name, None);
+    }
+
+    /// Makes a bare copy under `base` named `name` (to serve from a git server).
+    pub fn publish(&self, base: &std::path::Path, name: &str) -> PathBuf {
+        self.repo().publish(base, name)
     }
 
     /// The clone URL: the plain path (libgit2 clones local paths).
@@ -84,6 +57,6 @@ impl Repo {
     }
 
     pub fn path(&self) -> PathBuf {
-        self.dir.path().to_path_buf()
+        self.repo().path.clone()
     }
 }

@@ -1,0 +1,87 @@
+//! Private and public repositories cloned the way a Gogs user sets them up: HTTP with a token,
+//! SSH with a deploy key, git:// — through the daemon, from webhook to finished job.
+
+use crate::log_text;
+use crate::support::control::wait_final;
+use crate::support::daemon::{Options, TestDaemon};
+use crate::support::git_servers::{GitDaemon, HttpGit, Sshd};
+use crate::support::hooks::{ZEROS, deliver, gogs_push};
+use crate::support::repo::Repo;
+use microci_proto::JobStatus;
+
+async fn build(d: &TestDaemon, repo: &Repo, clone_url: &str) -> microci_proto::Job {
+    let body = gogs_push(
+        "alice/app",
+        clone_url,
+        "refs/heads/main",
+        ZEROS,
+        &repo.head(),
+        "x",
+    );
+    let r = deliver(d, "push", "d-1", &body, Some("s3cret"));
+    assert_eq!(r.status, 202, "{}", r.text());
+    wait_final(&d.socket, r.json()["job_id"].as_i64().expect("id")).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn private_repository_over_http_with_a_token() {
+    let base = tempfile::tempdir().expect("tmp");
+    let repo = Repo::with_script("echo cloned over http\n", None);
+    repo.publish(base.path(), "app");
+    let server = HttpGit::start(base.path(), "deploy", "tok-123");
+    // The webhook's own clone_url is used; the token comes from the config.
+    let d = TestDaemon::start(Options {
+        extra: "[git]\nusername = \"deploy\"\ntoken = \"tok-123\"\n".into(),
+        ..Options::default()
+    });
+    let job = build(&d, &repo, &server.url("app")).await;
+    assert_eq!(job.status, JobStatus::Succeed, "{job:?}");
+    assert!(log_text(&d, job.id).await.contains("cloned over http"));
+
+    // A wrong token: ERRORED, saying authentication failed, never showing the token.
+    let d2 = TestDaemon::start(Options {
+        extra: "[git]\nusername = \"deploy\"\ntoken = \"wrong-token\"\n".into(),
+        ..Options::default()
+    });
+    let job = build(&d2, &repo, &server.url("app")).await;
+    assert_eq!(job.status, JobStatus::Errored, "{job:?}");
+    let reason = job.reason.unwrap_or_default();
+    assert!(reason.contains("authentication failed"), "{reason}");
+    assert!(
+        !reason.contains("wrong-token") && !log_text(&d2, job.id).await.contains("wrong-token")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn private_repository_over_ssh_with_a_deploy_key() {
+    let base = tempfile::tempdir().expect("tmp");
+    let repo = Repo::with_script("echo cloned over ssh\n", None);
+    repo.publish(base.path(), "app");
+    let sshd = Sshd::start(base.path());
+    let d = TestDaemon::start(Options {
+        extra: format!(
+            "[[repo]]\nname = \"alice/app\"\nclone_url = \"{}\"\nssh_key = \"{}\"\n",
+            sshd.url("app"),
+            sshd.deploy_key().display()
+        ),
+        ..Options::default()
+    });
+    let job = build(&d, &repo, "https://forge.invalid/alice/app.git").await;
+    assert_eq!(job.status, JobStatus::Succeed, "{job:?}\n{}", d.log());
+    assert!(log_text(&d, job.id).await.contains("cloned over ssh"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn public_repository_over_git_protocol() {
+    let base = tempfile::tempdir().expect("tmp");
+    let repo = Repo::with_script("echo cloned over git\n", None);
+    repo.publish(base.path(), "app");
+    let server = GitDaemon::start(base.path());
+    let d = TestDaemon::start(Options {
+        clone_url: Some(server.url("app")),
+        ..Options::default()
+    });
+    let job = build(&d, &repo, "https://forge.invalid/alice/app.git").await;
+    assert_eq!(job.status, JobStatus::Succeed, "{job:?}");
+    assert!(log_text(&d, job.id).await.contains("cloned over git"));
+}
