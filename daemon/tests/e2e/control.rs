@@ -132,42 +132,11 @@ async fn retry_and_run_create_new_jobs() {
 async fn status_reports_docker_unreachable_and_jobs_error_without_killing_the_daemon() {
     // A daemon pointed at a Docker socket that does not exist.
     let repo = Repo::with_script("true\n", None);
-    let dir = tempfile::Builder::new()
-        .prefix("mci")
-        .tempdir_in("/tmp")
-        .expect("tmp");
-    let port = crate::support::daemon::free_port();
-    let cfg = dir.path().join("config.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "state_dir = \"{}/state\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n[control]\nsocket = \"{}/c.sock\"\n\
-             [docker]\nhost = \"unix://{}/no-docker.sock\"\ndefault_image = \"{}\"\n[webhook]\nsecret = \"s3cret\"\n\
-             [[repo]]\nname = \"alice/app\"\nclone_url = \"{}\"\n",
-            dir.path().display(),
-            dir.path().display(),
-            dir.path().display(),
-            crate::support::daemon::IMAGE,
-            repo.url(),
-        ),
-    )
-    .expect("config");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_microcid"))
-        .arg("--config")
-        .arg(&cfg)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let sock = dir.path().join("c.sock");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "daemon did not start without Docker"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let mut c = Client::connect(&sock).await;
+    let d = TestDaemon::start(Options {
+        docker_host: Some("unix:///nonexistent/docker.sock".into()),
+        ..Options::for_repo(&repo)
+    });
+    let mut c = Client::connect(&d.socket).await;
     match c.call(Request::Status).await {
         Ok(Reply::Status(st)) => {
             assert!(!st.docker_reachable);
@@ -175,36 +144,37 @@ async fn status_reports_docker_unreachable_and_jobs_error_without_killing_the_da
         }
         other => panic!("{other:?}"),
     }
-    let body = crate::support::hooks::gogs_push(
-        "alice/app",
-        crate::support::hooks::FORGE_URL,
-        "refs/heads/main",
-        crate::support::hooks::ZEROS,
-        &repo.head(),
-        "x",
-    );
-    let sig = crate::support::hooks::sign("s3cret", &body);
-    let r = crate::support::http::request(
-        port,
-        "POST",
-        "/hooks/gogs",
-        &[
-            ("Content-Type", "application/json"),
-            ("X-Gogs-Event", "push"),
-            ("X-Gogs-Signature", &sig),
-        ],
-        &body,
-    );
-    assert_eq!(r.status, 202, "{}", r.text());
-    let job = wait_final(&sock, r.json()["job_id"].as_i64().expect("id")).await;
+    let job = wait_final(&d.socket, push(&d, &repo, "d-1")).await;
     assert_eq!(job.status, JobStatus::Errored, "{job:?}");
     let reason = job.reason.unwrap_or_default();
     assert!(reason.contains("Docker Engine"), "{reason}");
     // Still serving.
-    assert!(matches!(
-        c.call(Request::Status).await,
-        Ok(Reply::Status(_))
-    ));
-    let _ = child.kill();
-    let _ = child.wait();
+    assert!(matches!(c.call(Request::Status).await, Ok(Reply::Status(_))));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_vanishing_mid_job_errors_the_job_and_the_daemon_keeps_serving() {
+    let repo = Repo::with_script("echo started; sleep 60\n", None);
+    let proxy_dir = tempfile::Builder::new().prefix("mci").tempdir_in("/tmp").expect("tmp");
+    let proxy = crate::support::docker_proxy::DockerProxy::start(proxy_dir.path());
+    let d = TestDaemon::start(Options {
+        docker_host: Some(format!("unix://{}", proxy.path.display())),
+        ..Options::for_repo(&repo)
+    });
+    let id = push(&d, &repo, "d-1");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !crate::log_text(&d, id).await.contains("started") {
+        assert!(std::time::Instant::now() < deadline, "job never started");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    proxy.cut();
+    let job = wait_final(&d.socket, id).await;
+    assert_eq!(job.status, JobStatus::Errored, "{job:?}");
+    let reason = job.reason.unwrap_or_default();
+    assert!(reason.contains("Docker Engine"), "{reason}");
+    let mut c = Client::connect(&d.socket).await;
+    match c.call(Request::Status).await {
+        Ok(Reply::Status(st)) => assert!(!st.docker_reachable),
+        other => panic!("{other:?}"),
+    }
 }

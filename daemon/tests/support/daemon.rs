@@ -21,6 +21,8 @@ pub struct Options {
     pub workspace: &'static str,
     /// Clone `alice/app` from here (a `[[repo]] clone_url`), whatever the webhook says.
     pub clone_url: Option<String>,
+    /// `docker.host`, when not the local Engine.
+    pub docker_host: Option<String>,
 }
 
 impl Options {
@@ -42,6 +44,7 @@ impl Default for Options {
             extra: String::new(),
             workspace: "bind",
             clone_url: None,
+            docker_host: None,
         }
     }
 }
@@ -97,7 +100,7 @@ impl TestDaemon {
              [control]\nsocket = \"{sock}\"\n\
              [docker]\nmax_jobs = {max}\ndefault_image = \"{IMAGE}\"\ntimeout = \"{timeout}\"\n\
              stop_grace = \"1s\"\nmemory = \"256m\"\npids = 256\nworkspace = \"{ws}\"\n\
-             labels = {{ \"{TEST_LABEL}\" = \"{tag}\" }}\n\
+             labels = {{ \"{TEST_LABEL}\" = \"{tag}\" }}\n{host}\
              [webhook]\nsecret = \"{secret}\"\n{extra}\n",
             state = dir.path().join("state").display(),
             sock = socket.display(),
@@ -106,6 +109,11 @@ impl TestDaemon {
             ws = opts.workspace,
             secret = opts.secret,
             extra = extra,
+            host = opts
+                .docker_host
+                .as_ref()
+                .map(|h| format!("host = \"{h}\"\n"))
+                .unwrap_or_default(),
         );
         std::fs::write(&config, text).expect("write config");
         let mut d = TestDaemon {

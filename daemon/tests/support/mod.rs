@@ -4,6 +4,7 @@
 
 pub mod control;
 pub mod daemon;
+pub mod docker_proxy;
 pub mod git_servers;
 pub mod hooks;
 pub mod http;
