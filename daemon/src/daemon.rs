@@ -19,11 +19,12 @@ use tokio_util::sync::CancellationToken;
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let started = Instant::now();
     let config = Arc::new(config);
-    for dir in ["logs", "workspaces", "git"] {
+    for dir in ["logs", "workspaces", "git", "git-config"] {
         let path = config.state_dir.join(dir);
         std::fs::create_dir_all(&path)
             .with_context(|| format!("cannot create {}", path.display()))?;
     }
+    crate::git::isolate_config(&config.state_dir.join("git-config"))?;
     let (writer, reader) = store::open(&config.state_dir)
         .with_context(|| format!("cannot open the database in {}", config.state_dir.display()))?;
     let instance = format!(

@@ -312,9 +312,9 @@ async fn execute<E: Engine>(
         .await;
 
     let workspace = ctx.workspace(id);
-    let outcome = prepare_and_run(ctx, rec, &workspace, &mut log, cancel).await;
-    let ws = workspace.clone();
-    let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(ws)).await;
+    let mut image = None;
+    let outcome = prepare_and_run(ctx, rec, &workspace, &mut log, cancel, &mut image).await;
+    remove_workspace(ctx, &workspace, image.as_deref()).await;
 
     let transition = match outcome {
         Ok(RunOutcome::Exited(0)) => end(id, JobStatus::Succeed, None, Some(0)),
@@ -352,6 +352,7 @@ async fn prepare_and_run<E: Engine>(
     workspace: &std::path::Path,
     log: &mut LogWriter,
     cancel: &CancellationToken,
+    image: &mut Option<String>,
 ) -> Result<RunOutcome, String> {
     let id = rec.job.id;
     let creds = credentials(&ctx.config, &rec.job.repo);
@@ -385,6 +386,7 @@ async fn prepare_and_run<E: Engine>(
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
     let timeout = repo_config.timeout.unwrap_or(ctx.config.docker.timeout);
+    *image = Some(repo_config.image.clone());
     let spec = JobSpec {
         id,
         image: repo_config.image.clone(),
@@ -413,6 +415,34 @@ async fn prepare_and_run<E: Engine>(
         cancel,
     )
     .await)
+}
+
+/// Removes a job's workspace. When the job left files the daemon may not delete (it ran as root
+/// in its container, the daemon does not), they are removed from inside a container of the
+/// job's own image first.
+async fn remove_workspace<E: Engine>(ctx: &Context<E>, dir: &std::path::Path, image: Option<&str>) {
+    let remove = |d: PathBuf| async move {
+        tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&d) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        })
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    };
+    match remove(dir.to_path_buf()).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && image.is_some() => {
+            if let Some(image) = image
+                && let Err(e) = ctx.engine.scrub(image, dir).await
+            {
+                tracing::warn!("cannot clean workspace {} with {image}: {e}", dir.display());
+            }
+            if let Err(e) = remove(dir.to_path_buf()).await {
+                tracing::warn!("cannot remove workspace {}: {e}", dir.display());
+            }
+        }
+        Err(e) => tracing::warn!("cannot remove workspace {}: {e}", dir.display()),
+    }
 }
 
 /// Clone credentials for a repository from the config.

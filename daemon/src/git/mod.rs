@@ -30,7 +30,7 @@ mod checkout;
 mod url;
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use url::redact_url;
 
@@ -231,4 +231,27 @@ mod tests {
         assert!(s.contains("redacted"), "{s}");
         assert!(s.contains("bob"));
     }
+}
+
+/// Makes libgit2 read no system, global (`~/.gitconfig`) or XDG configuration: jobs must not
+/// depend on the administrator's git settings (an `insteadOf` rewrite, a credential helper), and a
+/// service user's unreadable or missing home must not break clones. Call once at start-up, before
+/// any other git call.
+#[allow(unsafe_code)]
+pub fn isolate_config(empty_dir: &Path) -> Result<(), GitError> {
+    use git2::ConfigLevel;
+    for level in [
+        ConfigLevel::System,
+        ConfigLevel::Global,
+        ConfigLevel::XDG,
+        ConfigLevel::ProgramData,
+    ] {
+        // SAFETY: called once during start-up, before any thread uses libgit2, so nothing reads
+        // the search path while it changes.
+        unsafe { git2::opts::set_search_path(level, empty_dir) }.map_err(|e| GitError::Other {
+            url_redacted: String::new(),
+            detail: format!("cannot isolate git configuration: {}", e.message()),
+        })?;
+    }
+    Ok(())
 }

@@ -300,6 +300,42 @@ impl Engine for DockerEngine {
         Ok(jobs)
     }
 
+    async fn scrub(&self, image: &str, dir: &Path) -> Result<(), EngineError> {
+        let docker = self.client().await?;
+        let mut labels = self.settings.labels.clone();
+        labels.insert(INSTANCE_LABEL.to_string(), self.instance.clone());
+        labels.insert(JOB_LABEL.to_string(), "scrub".into());
+        let body = ContainerCreateBody {
+            image: Some(image.to_string()),
+            entrypoint: Some(vec!["/bin/sh".into(), "-c".into()]),
+            cmd: Some(vec!["rm -rf /repo/* /repo/.[!.]* /repo/..?*".into()]),
+            user: Some("0:0".into()),
+            labels: Some(labels),
+            network_disabled: Some(true),
+            host_config: Some(HostConfig {
+                binds: Some(vec![format!("{}:/repo", dir.display())]),
+                security_opt: Some(vec!["no-new-privileges".into()]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let created = docker
+            .create_container(None, body)
+            .await
+            .map_err(|e| engine_error("cannot create the clean-up container", e))?;
+        let c = Container { id: created.id };
+        let result = async {
+            docker
+                .start_container(&c.id, None)
+                .await
+                .map_err(|e| engine_error("cannot start the clean-up container", e))?;
+            self.wait(&c).await
+        }
+        .await;
+        let _ = self.teardown(&c).await;
+        result.map(|_| ())
+    }
+
     async fn ping(&self) -> Result<(), EngineError> {
         let docker = self.client().await?;
         match docker.ping().await {

@@ -89,6 +89,13 @@ pub trait Engine: Send + Sync + 'static {
     /// Removes every container this daemon ever started that is still around; returns the
     /// job ids they belonged to.
     fn reap_all(&self) -> impl Future<Output = Result<Vec<i64>, EngineError>> + Send;
+    /// Empties `dir` from inside a container of `image`: files a job created as root in a
+    /// bind-mounted workspace cannot be removed by a daemon that runs as its own user.
+    fn scrub(
+        &self,
+        image: &str,
+        dir: &std::path::Path,
+    ) -> impl Future<Output = Result<(), EngineError>> + Send;
     /// Whether the engine answers.
     fn ping(&self) -> impl Future<Output = Result<(), EngineError>> + Send;
 }

@@ -149,13 +149,19 @@ async fn status_reports_docker_unreachable_and_jobs_error_without_killing_the_da
     let reason = job.reason.unwrap_or_default();
     assert!(reason.contains("Docker Engine"), "{reason}");
     // Still serving.
-    assert!(matches!(c.call(Request::Status).await, Ok(Reply::Status(_))));
+    assert!(matches!(
+        c.call(Request::Status).await,
+        Ok(Reply::Status(_))
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn docker_vanishing_mid_job_errors_the_job_and_the_daemon_keeps_serving() {
     let repo = Repo::with_script("echo started; sleep 60\n", None);
-    let proxy_dir = tempfile::Builder::new().prefix("mci").tempdir_in("/tmp").expect("tmp");
+    let proxy_dir = tempfile::Builder::new()
+        .prefix("mci")
+        .tempdir_in("/tmp")
+        .expect("tmp");
     let proxy = crate::support::docker_proxy::DockerProxy::start(proxy_dir.path());
     let d = TestDaemon::start(Options {
         docker_host: Some(format!("unix://{}", proxy.path.display())),

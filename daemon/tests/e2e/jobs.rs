@@ -234,3 +234,25 @@ async fn copy_workspace_mode_gives_the_job_the_same_checkout() {
         "{log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn daemon_as_its_own_user_removes_workspaces_a_root_job_wrote_to() {
+    let repo = Repo::with_script(
+        "mkdir -p /repo/build/deep && echo x > /repo/build/deep/out && touch /repo/.hidden\n",
+        None,
+    );
+    let base = tempfile::tempdir().expect("tmp");
+    repo.publish(base.path(), "app");
+    let server = crate::support::git_servers::GitDaemon::start(base.path());
+    let d = TestDaemon::start(Options {
+        run_as: Some(65534),
+        clone_url: Some(server.url("app")),
+        ..Options::default()
+    });
+    let id = push(&d, &repo, "d-1");
+    let job = wait_final(&d.socket, id).await;
+    assert_eq!(job.status, JobStatus::Succeed, "{job:?}\n{}", d.log());
+    let ws = d.state_dir().join("workspaces").join(id.to_string());
+    assert!(!ws.exists(), "workspace left behind: {}", d.log());
+    assert!(d.containers().is_empty(), "clean-up container left behind");
+}

@@ -23,6 +23,8 @@ pub struct Options {
     pub clone_url: Option<String>,
     /// `docker.host`, when not the local Engine.
     pub docker_host: Option<String>,
+    /// Run the daemon as this uid, in the `docker` group (as the packaged service runs).
+    pub run_as: Option<u32>,
 }
 
 impl Options {
@@ -45,6 +47,7 @@ impl Default for Options {
             workspace: "bind",
             clone_url: None,
             docker_host: None,
+            run_as: None,
         }
     }
 }
@@ -56,6 +59,7 @@ pub struct TestDaemon {
     pub config: PathBuf,
     pub tag: String,
     child: Option<Child>,
+    run_as: Option<u32>,
 }
 
 pub use super::git_servers::free_port;
@@ -116,6 +120,11 @@ impl TestDaemon {
                 .unwrap_or_default(),
         );
         std::fs::write(&config, text).expect("write config");
+        if opts.run_as.is_some() {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
+                .expect("chmod temp dir");
+        }
         let mut d = TestDaemon {
             dir,
             socket,
@@ -123,6 +132,7 @@ impl TestDaemon {
             config,
             tag,
             child: None,
+            run_as: opts.run_as,
         };
         d.spawn();
         d
@@ -136,7 +146,18 @@ impl TestDaemon {
             .append(true)
             .open(self.dir.path().join("daemon.log"))
             .expect("daemon log");
-        let child = Command::new(env!("CARGO_BIN_EXE_microcid"))
+        let mut cmd = match self.run_as {
+            None => Command::new(env!("CARGO_BIN_EXE_microcid")),
+            Some(uid) => {
+                let mut c = Command::new("setpriv");
+                c.arg(format!("--reuid={uid}"))
+                    .arg(format!("--regid={uid}"))
+                    .arg("--groups=docker")
+                    .arg(env!("CARGO_BIN_EXE_microcid"));
+                c
+            }
+        };
+        let child = cmd
             .arg("--config")
             .arg(&self.config)
             .env("MICROCI_LOG", "debug")

@@ -29,7 +29,11 @@ impl DockerProxy {
                 list.lock().expect("lock").push(task);
             }
         });
-        DockerProxy { path, accept, conns }
+        DockerProxy {
+            path,
+            accept,
+            conns,
+        }
     }
 
     /// The Engine "goes away": no new connections, every open one is cut.
