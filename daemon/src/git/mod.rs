@@ -214,25 +214,6 @@ pub(crate) fn classify(
     }
 }
 
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn debug_hides_token() {
-        let c = Credentials {
-            token: Some("hunter2-secret".into()),
-            username: Some("bob".into()),
-            ..Default::default()
-        };
-        let s = format!("{c:?}");
-        assert!(!s.contains("hunter2"), "{s}");
-        assert!(s.contains("redacted"), "{s}");
-        assert!(s.contains("bob"));
-    }
-}
-
 /// Makes libgit2 read no system, global (`~/.gitconfig`) or XDG configuration: jobs must not
 /// depend on the administrator's git settings (an `insteadOf` rewrite, a credential helper), and a
 /// service user's unreadable or missing home must not break clones. Call once at start-up, before
@@ -254,4 +235,23 @@ pub fn isolate_config(empty_dir: &Path) -> Result<(), GitError> {
         })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_token() {
+        let c = Credentials {
+            token: Some("hunter2-secret".into()),
+            username: Some("bob".into()),
+            ..Default::default()
+        };
+        let s = format!("{c:?}");
+        assert!(!s.contains("hunter2"), "{s}");
+        assert!(s.contains("redacted"), "{s}");
+        assert!(s.contains("bob"));
+    }
 }
