@@ -300,16 +300,16 @@ async fn execute<E: Engine>(
         Ok(l) => l,
         Err(e) => return errored(format!("cannot create the job's log: {e}")),
     };
-    let note = |text: String| format!("[microci] {text}\n");
-    let _ = log
-        .append(
-            note(format!(
-                "job {id}: {} {} at {}",
-                rec.job.repo, rec.job.git_ref, rec.job.commit
-            ))
-            .as_bytes(),
-        )
-        .await;
+    say(
+        &ctx.bus,
+        &mut log,
+        id,
+        &format!(
+            "job {id}: {} {} at {}",
+            rec.job.repo, rec.job.git_ref, rec.job.commit
+        ),
+    )
+    .await;
 
     let workspace = ctx.workspace(id);
     let mut image = None;
@@ -340,9 +340,7 @@ async fn execute<E: Engine>(
         Some(r) => format!("{}: {r}", transition.to),
         None => transition.to.to_string(),
     };
-    if let Ok(size) = log.append(note(summary).as_bytes()).await {
-        ctx.bus.publish(crate::events::BusEvent::Log { id, size });
-    }
+    say(&ctx.bus, &mut log, id, &summary).await;
     transition
 }
 
@@ -364,9 +362,8 @@ async fn prepare_and_run<E: Engine>(
         rec.job.commit.clone(),
         workspace.to_path_buf(),
     );
-    let _ = log
-        .append(format!("[microci] fetching {}\n", crate::git::redact_url(&url)).as_bytes())
-        .await;
+    let fetching = format!("fetching {}", crate::git::redact_url(&url));
+    say(&ctx.bus, log, id, &fetching).await;
     let checkout = tokio::task::spawn_blocking(move || {
         let _ = std::fs::remove_dir_all(&dest);
         git.checkout(&repo, &url, &creds, &git_ref, &commit, &dest)
@@ -394,17 +391,13 @@ async fn prepare_and_run<E: Engine>(
         env: repo_config.env.into_iter().collect(),
         workspace: workspace.to_path_buf(),
     };
-    let _ = log
-        .append(
-            format!(
-                "[microci] running {:?} in {} (timeout {})\n",
-                spec.argv,
-                spec.image,
-                humantime::format_duration(timeout)
-            )
-            .as_bytes(),
-        )
-        .await;
+    let running = format!(
+        "running {:?} in {} (timeout {})",
+        spec.argv,
+        spec.image,
+        humantime::format_duration(timeout)
+    );
+    say(&ctx.bus, log, id, &running).await;
     Ok(runner::run(
         ctx.engine.as_ref(),
         &spec,
@@ -415,6 +408,13 @@ async fn prepare_and_run<E: Engine>(
         cancel,
     )
     .await)
+}
+
+/// Writes one `[microci]` line of the daemon's own into the job's log and tells followers.
+async fn say(bus: &crate::events::Bus, log: &mut LogWriter, id: i64, text: &str) {
+    if let Ok(size) = log.append(format!("[microci] {text}\n").as_bytes()).await {
+        bus.publish(crate::events::BusEvent::Log { id, size });
+    }
 }
 
 /// Removes a job's workspace. When the job left files the daemon may not delete (it ran as root

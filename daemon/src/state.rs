@@ -143,8 +143,7 @@ impl Shared {
                 Some(r) => r,
                 None => git.default_branch(&name, &url, &creds)?,
             };
-            let commit = git.resolve(&name, &url, &creds, &reference)?;
-            Ok::<_, crate::git::GitError>((full_ref(&reference, &commit), commit))
+            git.resolve_ref(&name, &url, &creds, &reference)
         })
         .await
         .map_err(|e| CreateError::Invalid(e.to_string()))?
@@ -238,17 +237,5 @@ impl Shared {
             docker_reachable: docker.is_ok(),
             docker_error: docker.err(),
         })
-    }
-}
-
-/// Stores a manual build's ref in full form: branches as `refs/heads/…`, a bare commit id as
-/// itself.
-fn full_ref(reference: &str, commit: &str) -> String {
-    if reference.starts_with("refs/") {
-        reference.to_string()
-    } else if reference.eq_ignore_ascii_case(commit) {
-        commit.to_string()
-    } else {
-        format!("refs/heads/{reference}")
     }
 }

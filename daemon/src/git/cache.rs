@@ -226,6 +226,20 @@ impl GitCache {
         creds: &Credentials,
         reference: &str,
     ) -> Result<String, GitError> {
+        self.resolve_ref(repo, url, creds, reference)
+            .map(|(_, commit)| commit)
+    }
+
+    /// Like [`GitCache::resolve`], also naming what was found: the full ref
+    /// (`refs/heads/x`, `refs/tags/x`) or, for a commit id, the id itself. A manual build records
+    /// it as the job's ref.
+    pub fn resolve_ref(
+        &self,
+        repo: &str,
+        url: &str,
+        creds: &Credentials,
+        reference: &str,
+    ) -> Result<(String, String), GitError> {
         let session = Session::new(url, creds)?;
         if reference.is_empty()
             || reference
@@ -284,7 +298,7 @@ impl GitCache {
                     url_redacted: redact_url(url),
                     detail: format!("{name}: {}", e.message()),
                 })?;
-            return Ok(commit.id().to_string());
+            return Ok((name, commit.id().to_string()));
         }
         if let Some(oid) = full_commit_id(reference) {
             if !has_commit(&cache, oid) {
@@ -294,7 +308,7 @@ impl GitCache {
                 }
             }
             if has_commit(&cache, oid) {
-                return Ok(oid.to_string());
+                return Ok((oid.to_string(), oid.to_string()));
             }
             return Err(GitError::CommitNotFound {
                 commit: oid.to_string(),

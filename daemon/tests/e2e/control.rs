@@ -113,6 +113,24 @@ async fn retry_and_run_create_new_jobs() {
     assert_eq!(m.git_ref, "refs/heads/main");
     assert_eq!(m.trigger, "manual");
 
+    // A tag name is recorded as the tag's full ref.
+    repo.tag("v1.0");
+    let tagged = match c
+        .call(Request::Run {
+            repo: "alice/app".into(),
+            git_ref: Some("v1.0".into()),
+        })
+        .await
+    {
+        Ok(Reply::Created { job }) => job,
+        other => panic!("{other:?}"),
+    };
+    let t = wait_final(&d.socket, tagged).await;
+    assert_eq!(
+        (t.git_ref.as_str(), t.commit.as_str()),
+        ("refs/tags/v1.0", newest.as_str())
+    );
+
     let err = c
         .call(Request::Run {
             repo: "nobody/nothing".into(),
