@@ -175,3 +175,22 @@ pub(crate) fn ref_type_kind(ref_type: Option<&str>) -> Option<RefKind> {
         _ => None,
     }
 }
+
+/// A `create` event of a forge whose push event also fires for the new ref: nothing to build.
+pub(crate) fn ignore_creation(body: &[u8]) -> Result<Outcome, HookError> {
+    let p: RefPayload = super::parse_json(body)?;
+    Ok(Outcome::Ignore(
+        match ref_type_kind(p.ref_type.as_deref()) {
+            Some(RefKind::Tag) => "tag creation (the push event builds it)",
+            Some(RefKind::Branch) => "branch creation (the push event builds it)",
+            None => "ref creation (the push event builds it)",
+        }
+        .to_owned(),
+    ))
+}
+
+/// A `delete` event: nothing to build.
+pub(crate) fn ignore_deletion(body: &[u8]) -> Result<Outcome, HookError> {
+    let p: RefPayload = super::parse_json(body)?;
+    Ok(deletion(ref_type_kind(p.ref_type.as_deref())))
+}

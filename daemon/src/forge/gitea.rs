@@ -1,8 +1,7 @@
 //! Gitea and Forgejo deliveries (same payloads): only `push` builds, including tag pushes; `create` and
 //! `delete` are ignored because Gitea also sends a `push` for every tag created or deleted.
 
-use super::common::{self, PushRules, RefPayload};
-use super::names::RefKind;
+use super::common::{self, PushRules};
 use super::{HookError, Outcome, parse_json, unsupported};
 
 /// Gitea and Forgejo test deliveries are pushes with `before == after` (a fake all-zero commit nowadays).
@@ -20,23 +19,8 @@ const RULES: PushRules = PushRules {
 pub(crate) fn interpret(event: &str, body: &[u8]) -> Result<Outcome, HookError> {
     match event {
         "push" => common::interpret_push(parse_json(body)?, &RULES),
-        "create" => {
-            let p: RefPayload = parse_json(body)?;
-            Ok(Outcome::Ignore(
-                match common::ref_type_kind(p.ref_type.as_deref()) {
-                    Some(RefKind::Tag) => "tag creation (the push event builds it)",
-                    Some(RefKind::Branch) => "branch creation (the push event builds it)",
-                    None => "ref creation (the push event builds it)",
-                }
-                .to_owned(),
-            ))
-        }
-        "delete" => {
-            let p: RefPayload = parse_json(body)?;
-            Ok(common::deletion(common::ref_type_kind(
-                p.ref_type.as_deref(),
-            )))
-        }
+        "create" => common::ignore_creation(body),
+        "delete" => common::ignore_deletion(body),
         _ => Ok(unsupported(event)),
     }
 }

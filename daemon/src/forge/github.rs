@@ -1,8 +1,7 @@
 //! GitHub deliveries: `push` builds (branches and tags alike), `ping` and deletions are ignored, and the
 //! `create`/`delete` events are ignored because GitHub also sends a `push` for each.
 
-use super::common::{self, PushRules, RefPayload};
-use super::names::RefKind;
+use super::common::{self, PushRules};
 use super::{HookError, Outcome, parse_json, unsupported};
 
 /// GitHub has no `before == after` test delivery (its test is `ping`).
@@ -22,23 +21,8 @@ pub(crate) fn interpret(event: &str, body: &[u8]) -> Result<Outcome, HookError> 
     match event {
         "ping" => Ok(Outcome::Ignore("ping".to_owned())),
         "push" => common::interpret_push(parse_json(body)?, &RULES),
-        "create" => {
-            let p: RefPayload = parse_json(body)?;
-            Ok(Outcome::Ignore(
-                match common::ref_type_kind(p.ref_type.as_deref()) {
-                    Some(RefKind::Tag) => "tag creation (the push event builds it)",
-                    Some(RefKind::Branch) => "branch creation (the push event builds it)",
-                    None => "ref creation (the push event builds it)",
-                }
-                .to_owned(),
-            ))
-        }
-        "delete" => {
-            let p: RefPayload = parse_json(body)?;
-            Ok(common::deletion(common::ref_type_kind(
-                p.ref_type.as_deref(),
-            )))
-        }
+        "create" => common::ignore_creation(body),
+        "delete" => common::ignore_deletion(body),
         _ => Ok(unsupported(event)),
     }
 }

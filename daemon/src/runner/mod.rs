@@ -160,15 +160,11 @@ async fn run_prepared<E: Engine>(
             code = &mut wait => break code,
             _ = &mut deadline, if stopping.is_none() => {
                 stopping = Some(RunOutcome::TimedOut(timeout));
-                if let Err(e) = engine.stop(handle, grace).await {
-                    tracing::warn!(job = id, "could not stop timed-out container: {e}");
-                }
+                stop(engine, handle, grace, id).await;
             }
             _ = cancel.cancelled(), if stopping.is_none() => {
                 stopping = Some(RunOutcome::Canceled);
-                if let Err(e) = engine.stop(handle, grace).await {
-                    tracing::warn!(job = id, "could not stop cancelled container: {e}");
-                }
+                stop(engine, handle, grace, id).await;
             }
         }
     };
@@ -188,6 +184,13 @@ async fn run_prepared<E: Engine>(
         (Err(e), _) => RunOutcome::Errored(e.to_string()),
         (Ok(_), Some(e)) => RunOutcome::Errored(e),
         (Ok(code), None) => RunOutcome::Exited(code),
+    }
+}
+
+/// Stops a container that ran out of time or was cancelled; the wait then returns.
+async fn stop<E: Engine>(engine: &E, handle: &E::Handle, grace: Duration, id: i64) {
+    if let Err(e) = engine.stop(handle, grace).await {
+        tracing::warn!(job = id, "could not stop the container: {e}");
     }
 }
 
