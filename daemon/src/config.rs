@@ -358,6 +358,13 @@ impl Config {
         let timeout = duration("docker.timeout", d.timeout, Duration::from_secs(3600))?;
         let stop_grace = duration("docker.stop_grace", d.stop_grace, Duration::from_secs(10))?;
 
+        let labels = d.labels.unwrap_or_default();
+        if let Some(k) = labels.keys().find(|k| k.starts_with("microci.")) {
+            return Err(invalid(
+                "docker.labels",
+                format!("{k:?}: labels starting with \"microci.\" are the daemon's own"),
+            ));
+        }
         let mut repos = HashMap::new();
         for (i, r) in raw.repo.into_iter().enumerate() {
             if r.name.is_empty() {
@@ -395,7 +402,7 @@ impl Config {
                 timeout,
                 stop_grace,
                 network: d.network,
-                labels: d.labels.unwrap_or_default(),
+                labels,
             },
             webhook_secret: Secret(raw.webhook.secret.unwrap_or_default()),
             git: raw.git,

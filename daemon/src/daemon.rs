@@ -32,7 +32,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         std::process::id(),
         time::OffsetDateTime::now_utc().unix_timestamp()
     );
-    let engine = Arc::new(DockerEngine::new(config.docker.clone(), instance));
+    let engine = Arc::new(DockerEngine::new(
+        config.docker.clone(),
+        owner_id(&config),
+        instance,
+    ));
     let bus = Bus::new();
     let git = Arc::new(GitCache::new(config.state_dir.join("git")));
     let ctx = Arc::new(Context {
@@ -110,6 +114,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let _ = http_task.await;
     let _ = status_task.await;
     Ok(())
+}
+
+/// Names this installation: the host and the state directory, hashed. Stable across restarts,
+/// different for two daemons sharing one Docker Engine.
+fn owner_id(config: &Config) -> String {
+    use sha2::Digest;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let state =
+        std::fs::canonicalize(&config.state_dir).unwrap_or_else(|_| config.state_dir.clone());
+    let digest = sha2::Sha256::digest(format!("{}\0{}", host.trim(), state.display()).as_bytes());
+    hex::encode(&digest[..8])
 }
 
 /// Keeps `systemctl status` current and pets the watchdog while the scheduler answers.

@@ -20,8 +20,11 @@ use std::time::Duration;
 
 /// Label holding the job id.
 pub const JOB_LABEL: &str = "microci.job";
-/// Label holding the daemon instance that started the container.
+/// Label holding the daemon run (process) that started the container.
 pub const INSTANCE_LABEL: &str = "microci.instance";
+/// Label naming the daemon installation (stable across restarts): only its own containers are
+/// ever reaped, even when several daemons share one Engine.
+pub const OWNER_LABEL: &str = "microci.owner";
 
 /// A Docker Engine and the limits every job gets. The connection is made on first use and
 /// again after a failure, so the daemon starts (and keeps serving) while Docker is down.
@@ -29,6 +32,7 @@ pub struct DockerEngine {
     docker: tokio::sync::Mutex<Option<Docker>>,
     settings: DockerSettings,
     instance: String,
+    owner: String,
 }
 
 /// A created container.
@@ -37,13 +41,23 @@ pub struct Container {
 }
 
 impl DockerEngine {
-    /// An engine for `settings`; nothing is sent until the first call.
-    pub fn new(settings: DockerSettings, instance: String) -> DockerEngine {
+    /// An engine for `settings`; nothing is sent until the first call. `owner` names this
+    /// installation (see [`OWNER_LABEL`]), `instance` this run of it.
+    pub fn new(settings: DockerSettings, owner: String, instance: String) -> DockerEngine {
         DockerEngine {
             docker: tokio::sync::Mutex::new(None),
             settings,
             instance,
+            owner,
         }
+    }
+
+    fn labels(&self, job: &str) -> HashMap<String, String> {
+        let mut labels = self.settings.labels.clone();
+        labels.insert(JOB_LABEL.to_string(), job.to_string());
+        labels.insert(INSTANCE_LABEL.to_string(), self.instance.clone());
+        labels.insert(OWNER_LABEL.to_string(), self.owner.clone());
+        labels
     }
 
     /// The client, connecting (and agreeing on an API version: an older Engine is spoken to in
@@ -119,9 +133,7 @@ impl DockerEngine {
 
     fn container_body(&self, spec: &JobSpec) -> ContainerCreateBody {
         let s = &self.settings;
-        let mut labels = s.labels.clone();
-        labels.insert(JOB_LABEL.to_string(), spec.id.to_string());
-        labels.insert(INSTANCE_LABEL.to_string(), self.instance.clone());
+        let labels = self.labels(&spec.id.to_string());
         let binds = (s.workspace == WorkspaceMode::Bind)
             .then(|| vec![format!("{}:/repo", spec.workspace.display())]);
         ContainerCreateBody {
@@ -302,9 +314,7 @@ impl Engine for DockerEngine {
 
     async fn scrub(&self, image: &str, dir: &Path) -> Result<(), EngineError> {
         let docker = self.client().await?;
-        let mut labels = self.settings.labels.clone();
-        labels.insert(INSTANCE_LABEL.to_string(), self.instance.clone());
-        labels.insert(JOB_LABEL.to_string(), "scrub".into());
+        let labels = self.labels("scrub");
         let body = ContainerCreateBody {
             image: Some(image.to_string()),
             entrypoint: Some(vec!["/bin/sh".into(), "-c".into()]),

@@ -229,3 +229,28 @@ fn control_socket_is_0660_stale_sockets_are_replaced_and_other_files_kept() {
         "precious"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restarting_daemon_leaves_another_daemons_containers_alone() {
+    let repo = sleeper(60);
+    let a = TestDaemon::start(Options::for_repo(&repo));
+    let job = push(&a, &repo, "d-1");
+    wait_for(&a.socket, job, 60, |j| j.status == JobStatus::Started).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while a.containers().is_empty() {
+        assert!(Instant::now() < deadline, "no container appeared");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Another installation on the same Engine starts, crashes and starts again (reaping its own).
+    let mut b = TestDaemon::start(Options::default());
+    b.crash();
+    b.spawn();
+    b.stop();
+    assert_eq!(
+        a.containers().len(),
+        1,
+        "the other daemon removed this one's container"
+    );
+    let mut c = Client::connect(&a.socket).await;
+    assert_eq!(c.job(job).await.status, JobStatus::Started);
+}
