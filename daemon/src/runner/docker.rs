@@ -287,7 +287,10 @@ impl Engine for DockerEngine {
             all: true,
             filters: Some(HashMap::from([(
                 "label".to_string(),
-                vec![JOB_LABEL.to_string()],
+                vec![
+                    JOB_LABEL.to_string(),
+                    format!("{OWNER_LABEL}={}", self.owner),
+                ],
             )])),
             ..Default::default()
         };
@@ -299,6 +302,7 @@ impl Engine for DockerEngine {
         let mut jobs = Vec::new();
         for c in found {
             let Some(id) = c.id else { continue };
+            tracing::debug!(container = %id, labels = ?c.labels, "removing leftover container");
             remove(&docker, &id).await?;
             if let Some(job) = c
                 .labels

@@ -261,6 +261,9 @@ pub fn containers_labelled(label: &str) -> Vec<String> {
 impl Drop for TestDaemon {
     fn drop(&mut self) {
         self.stop();
+        if std::thread::panicking() {
+            eprintln!("---- microcid log ({}) ----\n{}", self.tag, self.log());
+        }
         let left = self.containers();
         if !left.is_empty() {
             let _ = Command::new("docker")
