@@ -6,7 +6,7 @@ use super::{Engine, EngineError, JobSpec};
 use crate::config::{DockerSettings, WorkspaceMode};
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
-use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
 use bollard::query_parameters::{
     AttachContainerOptions, CreateImageOptions, ListContainersOptions, RemoveContainerOptions,
     StopContainerOptions, UploadToContainerOptions,
@@ -159,6 +159,15 @@ impl DockerEngine {
                 privileged: Some(false),
                 security_opt: Some(vec!["no-new-privileges".into()]),
                 network_mode: s.network.clone(),
+                // The daemon reads output through attach and keeps its own log; the Engine's
+                // copy is only a bounded tail, so a 1 GB log is not stored twice.
+                log_config: Some(HostConfigLogConfig {
+                    typ: Some("json-file".into()),
+                    config: Some(HashMap::from([
+                        ("max-size".to_string(), "16m".to_string()),
+                        ("max-file".to_string(), "1".to_string()),
+                    ])),
+                }),
                 ..Default::default()
             }),
             ..Default::default()

@@ -140,9 +140,19 @@ async fn run_prepared<E: Engine>(
         Ok(o) => o,
         Err(e) => return RunOutcome::Errored(e.to_string()),
     };
-    let deadline = tokio::time::sleep(timeout);
-    tokio::pin!(deadline);
-    let mut stopping: Option<RunOutcome> = None;
+    // Why the job is being stopped, once it is. The stop request runs beside the output copy:
+    // the Engine only lets a container that is flooding its output die once that output is read.
+    let stopping: std::sync::OnceLock<RunOutcome> = std::sync::OnceLock::new();
+    let stopper = async {
+        let why = tokio::select! {
+            _ = tokio::time::sleep(timeout) => RunOutcome::TimedOut(timeout),
+            _ = cancel.cancelled() => RunOutcome::Canceled,
+        };
+        let _ = stopping.set(why);
+        stop(engine, handle, grace, id).await;
+    };
+    tokio::pin!(stopper);
+    let mut stopper_done = false;
     let mut output_done = false;
     let mut log_error: Option<String> = None;
     let wait = engine.wait(handle);
@@ -158,14 +168,7 @@ async fn run_prepared<E: Engine>(
                 None => output_done = true,
             },
             code = &mut wait => break code,
-            _ = &mut deadline, if stopping.is_none() => {
-                stopping = Some(RunOutcome::TimedOut(timeout));
-                stop(engine, handle, grace, id).await;
-            }
-            _ = cancel.cancelled(), if stopping.is_none() => {
-                stopping = Some(RunOutcome::Canceled);
-                stop(engine, handle, grace, id).await;
-            }
+            _ = &mut stopper, if !stopper_done => stopper_done = true,
         }
     };
     // The container is gone: take the rest of its output (bounded, in case the stream hangs).
@@ -177,8 +180,8 @@ async fn run_prepared<E: Engine>(
         };
         let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
     }
-    if let Some(outcome) = stopping {
-        return outcome;
+    if let Some(outcome) = stopping.get() {
+        return outcome.clone();
     }
     match (exit, log_error) {
         (Err(e), _) => RunOutcome::Errored(e.to_string()),

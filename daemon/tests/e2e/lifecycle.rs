@@ -254,3 +254,21 @@ async fn a_restarting_daemon_leaves_another_daemons_containers_alone() {
     let mut c = Client::connect(&a.socket).await;
     assert_eq!(c.job(job).await.status, JobStatus::Started);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_a_job_that_floods_its_output() {
+    let repo = Repo::with_script("yes 'a line of output that never ends'\n", None);
+    let d = TestDaemon::start(Options::for_repo(&repo));
+    let id = push(&d, &repo, "d-1");
+    wait_for(&d.socket, id, 60, |j| j.log_size > 1024 * 1024).await;
+    let t = Instant::now();
+    let mut c = Client::connect(&d.socket).await;
+    c.call(Request::Cancel { job: id }).await.expect("cancel");
+    let job = wait_for(&d.socket, id, 30, |j| j.status.is_final()).await;
+    assert_eq!(job.status, JobStatus::Canceled, "{job:?}");
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "cancel took {:?}",
+        t.elapsed()
+    );
+}
