@@ -283,8 +283,19 @@ fn job_view_follows_from_the_tail_and_pages_up() {
         ),
     );
     assert_eq!(m.job_view.as_ref().unwrap().log.line_count(), 103);
-    update(&mut m, ch('q'));
+    // Leaving the job ends its follow subscription.
+    assert_eq!(
+        update(&mut m, ch('q')),
+        [Command::Unsubscribe(Tag::Follow { generation: g })]
+    );
     assert!(m.job_view.is_none());
+    // Its answer (or a not-found from a race with the follow's own end) shows nothing.
+    update(&mut m, Msg::Reply(Tag::Unsubscribe, Reply::Done));
+    update(
+        &mut m,
+        Msg::Failed(Tag::Unsubscribe, "no open subscription".into()),
+    );
+    assert_eq!(m.message, None);
 }
 
 #[test]
@@ -524,12 +535,16 @@ fn g_jumps_to_the_real_start_and_g_back_to_the_live_tail() {
         ),
         "{cmds:?}"
     );
-    // G goes back to the tail with a new follow from the furthest known offset.
+    // G goes back to the tail with a new follow from the furthest known offset, ending the old.
     let cmds = update(&mut m, ch('G'));
-    let [Command::Send(Tag::Follow { .. }, Request::FollowLog { offset, .. })] = cmds.as_slice()
+    let [
+        Command::Unsubscribe(old),
+        Command::Send(Tag::Follow { .. }, Request::FollowLog { offset, .. }),
+    ] = cmds.as_slice()
     else {
         panic!("{cmds:?}")
     };
+    assert_eq!(old, follow_tag);
     assert_eq!(*offset, 10_000_005 - LOG_READ);
     assert!(m.job_view.as_ref().unwrap().follow);
 }
