@@ -8,3 +8,4 @@ pub mod git_servers;
 pub mod hooks;
 pub mod http;
 pub mod repo;
+pub mod tmux;

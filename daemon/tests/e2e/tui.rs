@@ -1,0 +1,219 @@
+//! The real `microci-tui` in a real terminal (tmux) against the real daemon and real Docker jobs:
+//! what a person at the keyboard sees.
+
+use crate::push;
+use crate::support::control::{wait_final, wait_for};
+use crate::support::daemon::{Options, TestDaemon};
+use crate::support::repo::Repo;
+use crate::support::tmux::Tmux;
+use microci_proto::JobStatus;
+
+/// A starting microcid removes every container labelled `microci.job` on the Docker host, not
+/// only those of its own state directory, so a daemon restart kills the jobs of every other test
+/// daemon running at that moment. Tests here that run jobs hold this for reading; the one that
+/// restarts a daemon holds it for writing.
+static RESTARTS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// The screen's last line (the status bar).
+fn status_bar(screen: &str) -> &str {
+    screen.lines().last().unwrap_or("")
+}
+
+/// The list row of job `id`, if shown.
+fn row(screen: &str, id: i64) -> Option<&str> {
+    let id = id.to_string();
+    screen
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(id.as_str()) && l.contains("alice/app"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn push_appears_log_streams_and_cancel_shows_canceled() {
+    let _jobs = RESTARTS.read().await;
+    let repo = Repo::with_script(
+        "echo first line; sleep 2; echo second line; sleep 120; echo never\n",
+        None,
+    );
+    let d = TestDaemon::start(Options::for_repo(&repo));
+    let t = Tmux::tui(&d.socket);
+    let s = t.wait_text("no jobs yet");
+    assert!(status_bar(&s).contains("microcid"), "{s}");
+
+    // A push appears without a key press.
+    let id = push(&d, &repo, "d-tui-1");
+    t.wait(&format!("job {id} in the list"), |s| row(s, id).is_some());
+    wait_for(&d.socket, id, 60, |j| j.status == JobStatus::Started).await;
+    t.wait(&format!("job {id} STARTED in the list"), |s| {
+        row(s, id).is_some_and(|r| r.contains("STARTED"))
+    });
+
+    // Its log streams while it runs: the first line is there before the second is written.
+    t.keys(&["Enter"]);
+    let s = t.wait_text("first line");
+    assert!(s.contains(&format!("job {id}")), "{s}");
+    let mut saw_first_only = !s.contains("second line");
+    let s = t.wait("the second line", |s| {
+        if s.contains("first line") && !s.contains("second line") {
+            saw_first_only = true;
+        }
+        s.contains("second line")
+    });
+    assert!(
+        saw_first_only,
+        "the log never showed the first line alone:\n{s}"
+    );
+    assert!(s.contains("following"), "{s}");
+
+    // c asks, y cancels; the job view and then the list show CANCELED.
+    t.keys(&["c"]);
+    t.wait_text(&format!("Cancel job {id}? y/n"));
+    t.keys(&["y"]);
+    let s = t.wait("CANCELED in the job view", |s| {
+        s.lines().take(3).any(|l| l.contains("CANCELED"))
+    });
+    assert!(!s.contains("never"), "{s}");
+    let job = wait_final(&d.socket, id).await;
+    assert_eq!(job.status, JobStatus::Canceled, "{job:?}");
+    t.keys(&["q"]);
+    t.wait("CANCELED in the list", |s| {
+        row(s, id).is_some_and(|r| r.contains("CANCELED"))
+    });
+
+    // q on the list quits and leaves the terminal to the shell.
+    t.keys(&["q"]);
+    let s = t.wait_text("EXITED 0");
+    assert!(
+        !s.contains("microcid"),
+        "the UI left its screen behind:\n{s}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_log_leaves_the_screen_intact() {
+    let _jobs = RESTARTS.read().await;
+    let long = "L".repeat(5000);
+    let script = format!(
+        "printf 'BEFORE-MARK\\n'\n\
+         printf '\\033[10;10Hmoved-text\\n'\n\
+         printf '\\033]0;pwned\\007title-text\\n'\n\
+         printf '\\033]2;pwned\\033\\\\osc-st-text\\n'\n\
+         printf '\\033[2Jcleared-text\\033[H\\033[K\\n'\n\
+         printf '\\033[31mred-text\\033[0m\\n'\n\
+         printf '{long}END-OF-LONG\\n'\n\
+         printf 'bad \\377\\376 utf8-text\\n'\n\
+         printf '\\033[?1049h\\033[?25l\\033c\\033[5A\\rcr-text\\n'\n\
+         printf 'AFTER-MARK\\n'\n"
+    );
+    let repo = Repo::with_script(&script, None);
+    let d = TestDaemon::start(Options::for_repo(&repo));
+    let id = push(&d, &repo, "d-tui-hostile");
+    let job = wait_final(&d.socket, id).await;
+    assert_eq!(job.status, JobStatus::Succeed, "{job:?}");
+
+    let t = Tmux::tui(&d.socket);
+    t.wait(&format!("job {id} in the list"), |s| row(s, id).is_some());
+    t.keys(&["Enter"]);
+    let s = t.wait_text("AFTER-MARK");
+
+    // Everything in order, where the log pane puts it.
+    let order = [
+        "BEFORE-MARK",
+        "moved-text",
+        "title-text",
+        "osc-st-text",
+        "cleared-text",
+        "red-text",
+        "utf8-text",
+        "cr-text",
+        "AFTER-MARK",
+    ];
+    let mut at = 0;
+    for word in order {
+        let pos = s[at..]
+            .find(word)
+            .unwrap_or_else(|| panic!("{word} missing or out of order:\n{s}"));
+        at += pos + word.len();
+    }
+    assert!(!s.contains("pwned"), "{s}");
+    assert!(!s.contains("END-OF-LONG"), "a long line was not cut:\n{s}");
+    assert!(s.contains("bad \u{fffd}\u{fffd} utf8-text"), "{s}");
+    // The header is still on top, the status bar at the bottom, and no line is over 120 cols.
+    assert!(
+        s.lines()
+            .next()
+            .unwrap_or("")
+            .contains(&format!("job {id}")),
+        "{s}"
+    );
+    assert!(status_bar(&s).contains("microcid"), "{s}");
+    assert!(status_bar(&s).contains("? help"), "{s}");
+    assert_eq!(s.lines().count(), 40, "{s}");
+    assert!(s.lines().all(|l| l.chars().count() <= 120), "{s}");
+    let long_row = s
+        .lines()
+        .find(|l| l.starts_with("LLLL"))
+        .unwrap_or_else(|| panic!("no long line:\n{s}"));
+    assert_eq!(long_row.trim_end().chars().count(), 120, "{s}");
+    assert_ne!(t.display("#{pane_title}"), "pwned");
+    assert_eq!(
+        t.display("#{alternate_on}"),
+        "1",
+        "still on the UI's screen"
+    );
+    // Back to the list: it is drawn whole again.
+    t.keys(&["q"]);
+    let s = t.wait(&format!("job {id} SUCCEED in the list"), |s| {
+        row(s, id).is_some_and(|r| r.contains("SUCCEED"))
+    });
+    assert!(
+        s.lines().next().unwrap_or("").contains("microci jobs"),
+        "{s}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn daemon_restart_shows_disconnected_then_reconnects() {
+    let _restarts = RESTARTS.write().await;
+    let repo = Repo::with_script("echo done\n", None);
+    let mut d = TestDaemon::start(Options::for_repo(&repo));
+    let first = push(&d, &repo, "d-tui-r1");
+    wait_final(&d.socket, first).await;
+    let t = Tmux::tui(&d.socket);
+    t.wait(&format!("job {first} in the list"), |s| {
+        row(s, first).is_some_and(|r| r.contains("SUCCEED"))
+    });
+
+    d.stop();
+    let s = t.wait("disconnected in the status bar", |s| {
+        status_bar(s).contains("disconnected")
+    });
+    // What it showed is kept.
+    assert!(row(&s, first).is_some(), "{s}");
+
+    d.spawn();
+    let s = t.wait("reconnected", |s| {
+        let bar = status_bar(s);
+        bar.contains("microcid") && !bar.contains("disconnected") && bar.contains("running")
+    });
+    assert!(row(&s, first).is_some(), "{s}");
+    // Live again: a new push appears without a key press.
+    let second = push(&d, &repo, "d-tui-r2");
+    t.wait(&format!("job {second} in the list"), |s| {
+        row(s, second).is_some()
+    });
+
+    // A crash (no clean shutdown, stale socket) is survived the same way.
+    d.crash();
+    t.wait("disconnected after a crash", |s| {
+        status_bar(s).contains("disconnected")
+    });
+    d.spawn();
+    t.wait_for(
+        "reconnected after a crash",
+        std::time::Duration::from_secs(40),
+        |s| {
+            let bar = status_bar(s);
+            bar.contains("microcid") && !bar.contains("disconnected")
+        },
+    );
+}
