@@ -217,3 +217,138 @@ async fn daemon_restart_shows_disconnected_then_reconnects() {
         },
     );
 }
+
+/// Processes whose command line contains `needle`, as (pid, argv).
+fn processes_with(needle: &str) -> Vec<(u32, Vec<String>)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let argv: Vec<String> = raw
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if argv.iter().any(|a| a.contains(needle)) {
+            found.push((pid, argv));
+        }
+    }
+    found
+}
+
+/// ssh processes forwarding a local socket to `remote`.
+fn tunnels(remote: &str) -> Vec<(u32, Vec<String>)> {
+    processes_with(&format!(":{remote}"))
+        .into_iter()
+        .filter(|(_, argv)| {
+            argv.first().is_some_and(|a| a.ends_with("ssh"))
+                && argv.iter().any(|a| a.ends_with(&format!(":{remote}")))
+        })
+        .collect()
+}
+
+/// `MICROCI_SSH_COMMAND` for the test sshd: its port, its key, no host-key bookkeeping.
+fn ssh_command(sshd: &crate::support::git_servers::Sshd) -> String {
+    format!(
+        "ssh -p {} -i {} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes",
+        sshd.port,
+        sshd.deploy_key().display()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ssh_forward_lists_jobs_and_runs_the_ui_and_cleans_up() {
+    let _restarts = RESTARTS.write().await;
+    let repo = Repo::with_script("echo over ssh\n", None);
+    let mut d = TestDaemon::start(Options::for_repo(&repo));
+    let sshd = crate::support::git_servers::Sshd::start(d.path());
+    let id = push(&d, &repo, "d-tui-ssh");
+    wait_final(&d.socket, id).await;
+    let target = format!("{}@127.0.0.1", sshd.user);
+    let remote = d.socket.display().to_string();
+    let ssh = ssh_command(&sshd);
+
+    // A scripting verb through the forward.
+    let out = std::process::Command::new(crate::support::daemon::bin("microci-tui"))
+        .args(["--ssh", &target, "--remote-socket", &remote, "jobs"])
+        .env("MICROCI_SSH_COMMAND", &ssh)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run microci-tui");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}\nsshd:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        sshd.log()
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("alice/app") && l.contains("SUCCEED")),
+        "{stdout}"
+    );
+    assert!(tunnels(&remote).is_empty(), "ssh left running");
+
+    // The interactive UI through the forward.
+    let bin = crate::support::daemon::bin("microci-tui");
+    let t = Tmux::start(
+        &format!("{} --ssh {target} --remote-socket {remote}", bin.display()),
+        &[("MICROCI_SSH_COMMAND", &ssh)],
+    );
+    let s = t.wait(&format!("job {id} over ssh"), |s| {
+        row(s, id).is_some_and(|r| r.contains("SUCCEED"))
+    });
+    assert!(status_bar(&s).contains("microcid"), "{s}");
+    let open = tunnels(&remote);
+    assert_eq!(open.len(), 1, "one ssh forward: {open:?}");
+    let local = open[0]
+        .1
+        .iter()
+        .find_map(|a| a.strip_suffix(&format!(":{remote}")))
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| panic!("no -L argument: {open:?}"));
+    assert!(local.exists(), "{}", local.display());
+
+    // A daemon restart behind the forward: ssh's complaints must not reach the screen.
+    d.stop();
+    t.wait("disconnected over ssh", |s| {
+        status_bar(s).contains("disconnected")
+    });
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    d.spawn();
+    let s = t.wait_for(
+        "reconnected over ssh",
+        std::time::Duration::from_secs(40),
+        |s| {
+            let bar = status_bar(s);
+            bar.contains("running") && !bar.contains("disconnected")
+        },
+    );
+    assert!(!s.contains("channel"), "ssh wrote into the UI:\n{s}");
+    assert!(!s.contains("open failed"), "ssh wrote into the UI:\n{s}");
+    assert!(row(&s, id).is_some(), "{s}");
+
+    // q quits; ssh and the local socket are gone.
+    t.keys(&["q"]);
+    t.wait_text("EXITED 0");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !tunnels(&remote).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ssh still running after quit: {:?}",
+            tunnels(&remote)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!local.exists(), "{} left behind", local.display());
+    assert!(
+        !local.parent().is_some_and(|p| p.exists()),
+        "{} left behind",
+        local.display()
+    );
+}

@@ -62,7 +62,7 @@ pub fn render(m: &Model, f: &mut Frame, area: Rect) {
         widths.push(Constraint::Length(12));
     }
     header.extend(["AGE", "TIME"]);
-    widths.extend([Constraint::Length(7), Constraint::Length(6)]);
+    widths.extend([Constraint::Length(8), Constraint::Length(6)]);
 
     let rows = m.jobs.iter().map(|j| {
         let fit = |s: String, w: usize| Cell::from(format::truncate(&s, w));
