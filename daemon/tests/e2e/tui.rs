@@ -352,3 +352,113 @@ async fn ssh_forward_lists_jobs_and_runs_the_ui_and_cleans_up() {
         local.display()
     );
 }
+
+/// Seconds since boot from `/proc/uptime` (the same clock inside a container: not namespaced).
+fn uptime() -> f64 {
+    std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|u| u.parse().ok()))
+        .unwrap_or(0.0)
+}
+
+/// utime + stime of `pid` in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+}
+
+/// Numbers for docs/benchmarks-tui.md, not a pass/fail test:
+/// `cargo test -p microcid --test e2e tui::numbers -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark; run by hand"]
+async fn numbers_log_latency_over_ssh_and_idle_cpu() {
+    let _restarts = RESTARTS.write().await;
+    let repo = Repo::with_script(
+        "i=0; while [ $i -lt 60 ]; do read up idle < /proc/uptime; echo \"LAT$i $up\"; i=$((i+1)); sleep 0.25; done\nsleep 40\n",
+        None,
+    );
+    let d = TestDaemon::start(Options::for_repo(&repo));
+    let sshd = crate::support::git_servers::Sshd::start(d.path());
+    let remote = d.socket.display().to_string();
+    let bin = crate::support::daemon::bin("microci-tui");
+    let t = Tmux::start(
+        &format!(
+            "{} --ssh {}@127.0.0.1 --remote-socket {remote}",
+            bin.display(),
+            sshd.user
+        ),
+        &[("MICROCI_SSH_COMMAND", &ssh_command(&sshd))],
+    );
+    t.wait_text("no jobs yet");
+    let id = push(&d, &repo, "d-numbers");
+    t.wait(&format!("job {id}"), |s| row(s, id).is_some());
+    t.keys(&["Enter"]);
+    // Poll the pane as fast as tmux answers; a line's latency is the host clock when it first
+    // shows minus the container clock when it was written.
+    let mut seen = std::collections::HashSet::new();
+    let mut lat = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while seen.len() < 60 && std::time::Instant::now() < deadline {
+        let s = t.screen();
+        let now = uptime();
+        for l in s.lines() {
+            let mut w = l.split_whitespace();
+            if let (Some(tag), Some(at)) = (w.next(), w.next())
+                && let Some(n) = tag.strip_prefix("LAT")
+                && let (Ok(n), Ok(at)) = (n.parse::<u32>(), at.parse::<f64>())
+                && seen.insert(n)
+                && n > 0
+            {
+                lat.push(now - at);
+            }
+        }
+    }
+    lat.sort_by(f64::total_cmp);
+    let poll = {
+        let t0 = std::time::Instant::now();
+        for _ in 0..20 {
+            t.screen();
+        }
+        t0.elapsed().as_secs_f64() / 20.0
+    };
+    println!(
+        "log line container -> screen over ssh: n={} median {:.0} ms, p90 {:.0} ms, max {:.0} ms \
+         (clock resolution 10 ms; one capture-pane takes {:.1} ms)",
+        lat.len(),
+        lat[lat.len() / 2] * 1e3,
+        lat[lat.len() * 9 / 10] * 1e3,
+        lat[lat.len() - 1] * 1e3,
+        poll * 1e3
+    );
+    // Idle: the job is in its silent `sleep 40`, the UI shows its log.
+    wait_for(&d.socket, id, 60, |j| j.log_size > 0).await;
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let pid = processes_with(&bin.display().to_string())
+        .into_iter()
+        .find(|(_, argv)| argv.first().is_some_and(|a| a.ends_with("microci-tui")))
+        .map(|(p, _)| p)
+        .expect("microci-tui pid");
+    let ticks = |p| cpu_ticks(p);
+    let (a, ssh_pid) = (ticks(pid), tunnels(&remote)[0].0);
+    let sa = ticks(ssh_pid);
+    std::thread::sleep(std::time::Duration::from_secs(10));
+    let (b, sb) = (ticks(pid), ticks(ssh_pid));
+    println!(
+        "idle 10 s with a running silent job: microci-tui {} ticks ({} ms CPU), ssh {} ticks (ticks are 10 ms)",
+        b - a,
+        (b - a) * 10,
+        sb - sa
+    );
+    let job = crate::support::control::Client::connect(&d.socket)
+        .await
+        .job(id)
+        .await;
+    assert_eq!(
+        job.status,
+        JobStatus::Started,
+        "the job was not running throughout"
+    );
+}
