@@ -548,3 +548,21 @@ fn g_jumps_to_the_real_start_and_g_back_to_the_live_tail() {
     assert_eq!(*offset, 10_000_005 - LOG_READ);
     assert!(m.job_view.as_ref().unwrap().follow);
 }
+
+#[test]
+fn a_long_list_draws_the_window_around_the_highlight() {
+    let mut m = connected();
+    m.jobs = jobs((1..=100_000).rev());
+    m.selected = 50_000;
+    let (rows, _) = screen(&m);
+    // 24 rows: title, header, 20 jobs, message line, status bar; the highlight is the last job.
+    let ids: Vec<&str> = rows[2..22]
+        .iter()
+        .map(|r| r.split_whitespace().next().unwrap_or(""))
+        .collect();
+    assert_eq!(ids.first(), Some(&"50019"), "{rows:#?}");
+    assert_eq!(ids.last(), Some(&"50000"), "{rows:#?}");
+    m.selected = 3;
+    let (rows, _) = screen(&m);
+    assert!(rows[2].starts_with("100000"), "{rows:#?}");
+}
