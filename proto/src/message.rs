@@ -86,6 +86,13 @@ pub enum Request {
     },
     /// The repositories the daemon knows.
     ListRepos,
+    /// Ends the `follow_log` or `watch_jobs` subscription opened on this connection by request
+    /// id `subscription`. Its `done` reply comes after the subscription's last event: nothing
+    /// with that id follows it.
+    Unsubscribe {
+        /// The id of the request that opened the subscription.
+        subscription: u64,
+    },
 }
 
 /// The daemon's frames.
@@ -154,6 +161,8 @@ pub enum Reply {
         /// Known repositories, by name.
         repos: Vec<RepoInfo>,
     },
+    /// For `unsubscribe`: carried out, nothing to return.
+    Done,
 }
 
 /// Things pushed to a subscriber.
@@ -243,6 +252,26 @@ mod tests {
                 ..JobQuery::default()
             })
         );
+    }
+
+    #[test]
+    fn unsubscribe_wire_shape() {
+        let msg = ClientMessage {
+            id: 12,
+            request: Request::Unsubscribe { subscription: 9 },
+        };
+        let text = serde_json::to_string(&msg).unwrap();
+        assert_eq!(text, r#"{"id":12,"type":"unsubscribe","subscription":9}"#);
+        assert_eq!(serde_json::from_str::<ClientMessage>(&text).unwrap(), msg);
+        let ok = ServerMessage::Ok {
+            id: 12,
+            reply: Reply::Done,
+        };
+        let text = serde_json::to_string(&ok).unwrap();
+        assert_eq!(text, r#"{"type":"ok","id":12,"reply":{"type":"done"}}"#);
+        assert_eq!(serde_json::from_str::<ServerMessage>(&text).unwrap(), ok);
+        // A subscription id is required.
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"id":1,"type":"unsubscribe"}"#).is_err());
     }
 
     #[test]

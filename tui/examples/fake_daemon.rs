@@ -207,6 +207,7 @@ async fn main() -> std::io::Result<()> {
                     }
                     Request::WatchJobs => ok(Reply::Subscribed),
                     Request::Retry { .. } | Request::Run { .. } => ok(Reply::Created { job: 251 }),
+                    Request::Unsubscribe { .. } => ok(Reply::Done),
                     Request::ListRepos => ok(Reply::Repos {
                         repos: ["alice/app", "bob/lib"]
                             .map(|n| RepoInfo {

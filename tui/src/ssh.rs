@@ -7,12 +7,18 @@
 //! or `/tmp`; ssh is a child that is killed, and the directory removed, when the tunnel drops.
 //! `MICROCI_SSH_COMMAND` (e.g. `ssh -p 2222 -i ~/.ssh/ci`) replaces `ssh`; it is split on
 //! whitespace, never given to a shell.
+//!
+//! ssh's stderr is a pipe: until the forward is up its lines are copied to ours (so a refused
+//! key or an unknown host is explained before the UI starts); after that they are kept out of
+//! the terminal, where the UI owns the screen — ssh complains on stderr each time a forwarded
+//! connection fails (e.g. while the daemon restarts), which would scroll the UI's screen.
 
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::process::{Child, Command};
 
@@ -130,7 +136,7 @@ impl SshTunnel {
             // Prompts use /dev/tty; stdin stays with the UI.
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn();
         let child = match spawned {
@@ -143,13 +149,30 @@ impl SshTunnel {
                 });
             }
         };
+        let mut child = child;
+        let quiet = Arc::new(AtomicBool::new(false));
+        if let Some(stderr) = child.stderr.take() {
+            let quiet = quiet.clone();
+            tokio::spawn(async move {
+                use tokio::io::AsyncBufReadExt;
+                let mut lines = tokio::io::BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if !quiet.load(Ordering::Relaxed) {
+                        eprintln!("{line}");
+                    }
+                }
+            });
+        }
         let mut tunnel = SshTunnel { child, dir, local };
         let deadline = tokio::time::Instant::now() + SETUP_TIMEOUT;
         loop {
             if tunnel.local.exists() {
+                quiet.store(true, Ordering::Relaxed);
                 return Ok(tunnel);
             }
             if let Ok(Some(status)) = tunnel.child.try_wait() {
+                // Let its last words reach the terminal before ours.
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 return Err(SshError::Exited {
                     target: target.into(),
                     remote: remote.into(),

@@ -1,14 +1,20 @@
 //! One control connection: hello first, then requests (each answered by id, several may be in
 //! flight) and subscriptions streaming events. Garbage or an oversized frame gets one error
 //! frame and the connection closes; nothing else notices.
+//!
+//! Each subscription (`follow_log`, `watch_jobs`) runs with a stop slot kept here by its request
+//! id; `unsubscribe` fills that slot with its own id, and the subscription task stops at its next
+//! await and sends the `done` reply itself — so that reply is the last frame with anything to do
+//! with the subscription, and no event of it can overtake it.
 
 use super::handlers;
 use crate::state::Shared;
 use futures_util::{SinkExt, StreamExt};
-use microci_proto::{ErrorCode, PROTOCOL_VERSION, ServerCodec, ServerMessage};
+use microci_proto::{ErrorCode, PROTOCOL_VERSION, Reply, Request, ServerCodec, ServerMessage};
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::net::UnixStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 
@@ -37,14 +43,54 @@ pub(super) async fn serve(stream: UnixStream, shared: Arc<Shared>, shutdown: Can
         return;
     }
     let mut requests = tokio::task::JoinSet::new();
+    // Open subscriptions by request id: send the unsubscribe request's id to stop one.
+    let mut subscriptions: HashMap<u64, oneshot::Sender<u64>> = HashMap::new();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             frame = frames.next() => match frame {
                 None => break,
-                Some(Ok(msg)) => {
-                    requests.spawn(handlers::handle(msg, shared.clone(), tx.clone(), who.clone()));
-                }
+                Some(Ok(msg)) => match msg.request {
+                    Request::Unsubscribe { subscription } => {
+                        let stopped = subscriptions
+                            .remove(&subscription)
+                            .is_some_and(|stop| stop.send(msg.id).is_ok());
+                        if !stopped {
+                            let tx = tx.clone();
+                            requests.spawn(async move {
+                                let _ = tx
+                                    .send(ServerMessage::Error {
+                                        id: msg.id,
+                                        code: ErrorCode::NotFound,
+                                        message: format!(
+                                            "no open subscription {subscription} on this connection"
+                                        ),
+                                    })
+                                    .await;
+                            });
+                        }
+                    }
+                    Request::FollowLog { .. } | Request::WatchJobs => {
+                        // Forget subscriptions that ended by themselves.
+                        subscriptions.retain(|_, stop| !stop.is_closed());
+                        let (stop, stopped) = oneshot::channel();
+                        subscriptions.insert(msg.id, stop);
+                        let (shared, tx, who) = (shared.clone(), tx.clone(), who.clone());
+                        requests.spawn(async move {
+                            let id = msg.id;
+                            tokio::select! {
+                                () = handlers::handle(msg, shared, tx.clone(), who) => {}
+                                Ok(by) = stopped => {
+                                    tracing::debug!("subscription {id} ended by request {by}");
+                                    let _ = tx.send(ServerMessage::Ok { id: by, reply: Reply::Done }).await;
+                                }
+                            }
+                        });
+                    }
+                    _ => {
+                        requests.spawn(handlers::handle(msg, shared.clone(), tx.clone(), who.clone()));
+                    }
+                },
                 Some(Err(e)) => {
                     tracing::debug!("control client sent a bad frame: {e}");
                     let _ = tx

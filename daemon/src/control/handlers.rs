@@ -97,7 +97,7 @@ async fn answer(shared: &Shared, req: Request, who: &str) -> Result<Reply, Failu
         Request::ListRepos => Reply::Repos {
             repos: shared.repos().await?,
         },
-        Request::FollowLog { .. } | Request::WatchJobs => {
+        Request::FollowLog { .. } | Request::WatchJobs | Request::Unsubscribe { .. } => {
             return Err(Failure(ErrorCode::Invalid, "not a plain request".into()));
         }
     })

@@ -202,3 +202,128 @@ async fn docker_vanishing_mid_job_errors_the_job_and_the_daemon_keeps_serving() 
         other => panic!("{other:?}"),
     }
 }
+
+/// Frames that arrive within `window`.
+async fn frames_for(c: &mut Client, window: std::time::Duration) -> Vec<ServerMessage> {
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + window;
+    while let Ok(Some(m)) = tokio::time::timeout_at(deadline, c.recv()).await {
+        got.push(m);
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unsubscribe_ends_follow_and_watch_and_nothing_of_them_follows() {
+    let repo = Repo::with_script(
+        "i=0; while [ $i -lt 300 ]; do echo tick $i; i=$((i+1)); sleep 0.05; done\n",
+        None,
+    );
+    let d = TestDaemon::start(Options::for_repo(&repo));
+    let id = push(&d, &repo, "d-unsub");
+    crate::support::control::wait_for(&d.socket, id, 60, |j| j.status == JobStatus::Started).await;
+    let mut c = Client::connect(&d.socket).await;
+    let follow = c.send(Request::FollowLog { job: id, offset: 0 }).await;
+    let watch = c.send(Request::WatchJobs).await;
+    // Wait until the follow streams.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        assert!(tokio::time::Instant::now() < deadline, "no log event");
+        if let Some(ServerMessage::Event { id: i, .. }) = c.recv().await
+            && i == follow
+        {
+            break;
+        }
+    }
+    let unsub = c
+        .send(Request::Unsubscribe {
+            subscription: follow,
+        })
+        .await;
+    // Everything up to `done` may still carry the follow's id; nothing after it may.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        assert!(tokio::time::Instant::now() < deadline, "no done reply");
+        match c.recv().await {
+            Some(ServerMessage::Ok {
+                id: i,
+                reply: Reply::Done,
+            }) if i == unsub => break,
+            Some(ServerMessage::Event { id: i, event }) => {
+                assert!(i == follow || i == watch, "{i} {event:?}");
+                assert_ne!(event, microci_proto::Event::End, "unsubscribe sends no end");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let after = frames_for(&mut c, std::time::Duration::from_millis(1500)).await;
+    assert!(
+        !after
+            .iter()
+            .any(|m| matches!(m, ServerMessage::Event { id, .. } if *id == follow)),
+        "events of the ended follow after done: {after:?}"
+    );
+    // The job is still running and printing, so the follow would have had more to send.
+    let job = c.job(id).await;
+    assert_eq!(job.status, JobStatus::Started, "{job:?}");
+
+    // A second unsubscribe of the same id, or of an id that never subscribed, is not_found.
+    for sub in [follow, 999] {
+        let u = c.send(Request::Unsubscribe { subscription: sub }).await;
+        match frames_until(&mut c, u).await {
+            ServerMessage::Error { code, .. } => assert_eq!(code, ErrorCode::NotFound),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    // Ending the watch: the cancel below changes the job, and no job event for it arrives.
+    let u = c
+        .send(Request::Unsubscribe {
+            subscription: watch,
+        })
+        .await;
+    assert!(matches!(
+        frames_until(&mut c, u).await,
+        ServerMessage::Ok {
+            reply: Reply::Done,
+            ..
+        }
+    ));
+    assert!(matches!(
+        c.call(Request::Cancel { job: id }).await,
+        Ok(Reply::Job { .. })
+    ));
+    let job = wait_final(&d.socket, id).await;
+    assert_eq!(job.status, JobStatus::Canceled, "{job:?}");
+    let after = frames_for(&mut c, std::time::Duration::from_millis(500)).await;
+    assert!(
+        !after
+            .iter()
+            .any(|m| matches!(m, ServerMessage::Event { .. })),
+        "events after both subscriptions ended: {after:?}"
+    );
+    // The connection is still fine.
+    assert!(matches!(
+        c.call(Request::Status).await,
+        Ok(Reply::Status(_))
+    ));
+}
+
+/// Skips frames until the answer to request `id`.
+async fn frames_until(c: &mut Client, id: u64) -> ServerMessage {
+    loop {
+        match c.recv().await {
+            Some(m @ (ServerMessage::Ok { .. } | ServerMessage::Error { .. })) => {
+                let (ServerMessage::Ok { id: i, .. } | ServerMessage::Error { id: i, .. }) = &m
+                else {
+                    unreachable!()
+                };
+                if *i == id {
+                    return m;
+                }
+            }
+            Some(_) => continue,
+            None => panic!("connection closed"),
+        }
+    }
+}

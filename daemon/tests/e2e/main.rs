@@ -9,6 +9,7 @@ mod clone;
 mod control;
 mod jobs;
 mod lifecycle;
+mod tui;
 mod webhook;
 
 use support::daemon::TestDaemon;

@@ -9,3 +9,4 @@ pub mod git_servers;
 pub mod hooks;
 pub mod http;
 pub mod repo;
+pub mod tmux;

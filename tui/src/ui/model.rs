@@ -49,6 +49,8 @@ pub enum Tag {
     Action,
     /// The repository list for a new run.
     Repos,
+    /// An `Unsubscribe`; its answer is not shown.
+    Unsubscribe,
 }
 
 /// What `update` asks the run loop to do.
@@ -56,6 +58,8 @@ pub enum Tag {
 pub enum Command {
     /// Send a request; route its answers with the tag.
     Send(Tag, Request),
+    /// End the subscription(s) sent with this tag, if still open (the run loop knows the ids).
+    Unsubscribe(Tag),
     /// Leave the UI.
     Quit,
 }

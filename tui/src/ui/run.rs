@@ -12,7 +12,7 @@ use super::view::view;
 use crate::client::{ClientError, Connection};
 use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
 use futures_util::{FutureExt, StreamExt};
-use microci_proto::{Event, Reply, ServerMessage};
+use microci_proto::{Event, Reply, Request, ServerMessage};
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -228,23 +228,40 @@ impl Loop {
     async fn apply(&mut self, msg: Msg) -> bool {
         let mut queue = vec![msg];
         while let Some(msg) = queue.pop() {
+            let mut sends = Vec::new();
             for cmd in update(&mut self.model, msg) {
                 match cmd {
                     Command::Quit => return true,
-                    Command::Send(tag, request) => {
-                        let Some(conn) = self.conn.as_mut() else {
-                            continue;
-                        };
-                        match conn.send(request).await {
-                            Ok(id) => {
-                                self.routes.insert(id, tag);
-                            }
-                            Err(e) => {
-                                let m = self.lost(e.to_string());
-                                queue.push(m);
-                                break;
-                            }
+                    Command::Send(tag, request) => sends.push((tag, request)),
+                    Command::Unsubscribe(tag) => {
+                        let ids: Vec<u64> = self
+                            .routes
+                            .iter()
+                            .filter(|(_, t)| **t == tag)
+                            .map(|(id, _)| *id)
+                            .collect();
+                        for id in ids {
+                            self.routes.remove(&id);
+                            sends.push((
+                                Tag::Unsubscribe,
+                                Request::Unsubscribe { subscription: id },
+                            ));
                         }
+                    }
+                }
+            }
+            for (tag, request) in sends {
+                let Some(conn) = self.conn.as_mut() else {
+                    break;
+                };
+                match conn.send(request).await {
+                    Ok(id) => {
+                        self.routes.insert(id, tag);
+                    }
+                    Err(e) => {
+                        let m = self.lost(e.to_string());
+                        queue.push(m);
+                        break;
                     }
                 }
             }

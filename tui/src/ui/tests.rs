@@ -283,8 +283,19 @@ fn job_view_follows_from_the_tail_and_pages_up() {
         ),
     );
     assert_eq!(m.job_view.as_ref().unwrap().log.line_count(), 103);
-    update(&mut m, ch('q'));
+    // Leaving the job ends its follow subscription.
+    assert_eq!(
+        update(&mut m, ch('q')),
+        [Command::Unsubscribe(Tag::Follow { generation: g })]
+    );
     assert!(m.job_view.is_none());
+    // Its answer (or a not-found from a race with the follow's own end) shows nothing.
+    update(&mut m, Msg::Reply(Tag::Unsubscribe, Reply::Done));
+    update(
+        &mut m,
+        Msg::Failed(Tag::Unsubscribe, "no open subscription".into()),
+    );
+    assert_eq!(m.message, None);
 }
 
 #[test]
@@ -524,12 +535,34 @@ fn g_jumps_to_the_real_start_and_g_back_to_the_live_tail() {
         ),
         "{cmds:?}"
     );
-    // G goes back to the tail with a new follow from the furthest known offset.
+    // G goes back to the tail with a new follow from the furthest known offset, ending the old.
     let cmds = update(&mut m, ch('G'));
-    let [Command::Send(Tag::Follow { .. }, Request::FollowLog { offset, .. })] = cmds.as_slice()
+    let [
+        Command::Unsubscribe(old),
+        Command::Send(Tag::Follow { .. }, Request::FollowLog { offset, .. }),
+    ] = cmds.as_slice()
     else {
         panic!("{cmds:?}")
     };
+    assert_eq!(old, follow_tag);
     assert_eq!(*offset, 10_000_005 - LOG_READ);
     assert!(m.job_view.as_ref().unwrap().follow);
+}
+
+#[test]
+fn a_long_list_draws_the_window_around_the_highlight() {
+    let mut m = connected();
+    m.jobs = jobs((1..=100_000).rev());
+    m.selected = 50_000;
+    let (rows, _) = screen(&m);
+    // 24 rows: title, header, 20 jobs, message line, status bar; the highlight is the last job.
+    let ids: Vec<&str> = rows[2..22]
+        .iter()
+        .map(|r| r.split_whitespace().next().unwrap_or(""))
+        .collect();
+    assert_eq!(ids.first(), Some(&"50019"), "{rows:#?}");
+    assert_eq!(ids.last(), Some(&"50000"), "{rows:#?}");
+    m.selected = 3;
+    let (rows, _) = screen(&m);
+    assert!(rows[2].starts_with("100000"), "{rows:#?}");
 }

@@ -81,6 +81,8 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Command> {
         Msg::Reply(tag, reply) => on_reply(m, tag, reply),
         Msg::Failed(tag, error) => {
             match tag {
+                // Raced the subscription's own end; nothing to tell.
+                Tag::Unsubscribe => return Vec::new(),
                 Tag::Jobs { .. } => m.loading = false,
                 Tag::LogOlder { .. } | Tag::LogNewer { .. } => {
                     if let Some(v) = &mut m.job_view {
@@ -129,13 +131,20 @@ fn maybe_page(m: &mut Model) -> Vec<Command> {
     )]
 }
 
-/// Opens (or re-opens) a follow subscription for the job view from the tail of its log.
+/// Opens (or re-opens) a follow subscription for the job view from the tail of its log; the
+/// one it replaces, if any, is ended.
 fn refollow(m: &mut Model) -> Vec<Command> {
     m.follow_generation += 1;
     let generation = m.follow_generation;
     let Some(v) = &mut m.job_view else {
         return Vec::new();
     };
+    let mut cmds = Vec::new();
+    if v.generation != 0 {
+        cmds.push(Command::Unsubscribe(Tag::Follow {
+            generation: v.generation,
+        }));
+    }
     // A detached window starts over at the tail; an attached one continues where it ends, so
     // a reconnect neither repeats nor skips anything.
     let from = if v.log.detached {
@@ -150,13 +159,14 @@ fn refollow(m: &mut Model) -> Vec<Command> {
     };
     v.generation = generation;
     v.log.detached = false;
-    vec![Command::Send(
+    cmds.push(Command::Send(
         Tag::Follow { generation },
         Request::FollowLog {
             job: v.job.id,
             offset: from,
         },
-    )]
+    ));
+    cmds
 }
 
 fn open_job(m: &mut Model, job: Job) -> Vec<Command> {
@@ -241,7 +251,7 @@ fn on_reply(m: &mut Model, tag: Tag, reply: Reply) -> Vec<Command> {
                 }
             }
         }
-        (_, Reply::Subscribed) => {}
+        (_, Reply::Subscribed) | (Tag::Unsubscribe, Reply::Done) => {}
         (tag, reply) => m.message = Some(format!("unexpected answer for {tag:?}: {reply:?}")),
     }
     Vec::new()
@@ -506,8 +516,10 @@ fn job_key(m: &mut Model, k: KeyEvent) -> Vec<Command> {
     let top = if v.follow { bottom } else { v.top.min(bottom) };
     let new_top = match k.code {
         KeyCode::Char('q') | KeyCode::Esc => {
+            let generation = v.generation;
             m.job_view = None;
-            return Vec::new();
+            // The daemon would otherwise keep streaming a log nobody looks at.
+            return vec![Command::Unsubscribe(Tag::Follow { generation })];
         }
         KeyCode::Up | KeyCode::Char('k') => top.saturating_sub(1),
         KeyCode::Down | KeyCode::Char('j') => top + 1,

@@ -62,9 +62,15 @@ pub fn render(m: &Model, f: &mut Frame, area: Rect) {
         widths.push(Constraint::Length(12));
     }
     header.extend(["AGE", "TIME"]);
-    widths.extend([Constraint::Length(7), Constraint::Length(6)]);
+    widths.extend([Constraint::Length(8), Constraint::Length(6)]);
 
-    let rows = m.jobs.iter().map(|j| {
+    // Only the rows that fit are built (the history may hold 100,000 jobs): the window that a
+    // fresh TableState would scroll to, with the highlight on its last row once past the first
+    // screen.
+    let visible = (body.height as usize).saturating_sub(1).max(1);
+    let first = m.selected.saturating_sub(visible - 1);
+    let shown = &m.jobs[first.min(m.jobs.len())..(first + visible).min(m.jobs.len())];
+    let rows = shown.iter().map(|j| {
         let fit = |s: String, w: usize| Cell::from(format::truncate(&s, w));
         let mut cells = vec![
             Cell::from(j.id.to_string()),
@@ -89,6 +95,6 @@ pub fn render(m: &Model, f: &mut Frame, area: Rect) {
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(Style::new().add_modifier(Modifier::BOLD)))
         .row_highlight_style(highlight(m));
-    let mut state = TableState::default().with_selected(Some(m.selected));
+    let mut state = TableState::default().with_selected(Some(m.selected - first));
     f.render_stateful_widget(table, body, &mut state);
 }
