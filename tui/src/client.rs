@@ -64,6 +64,9 @@ pub enum ClientError {
     /// The daemon closed the connection.
     #[error("the daemon closed the connection")]
     Closed,
+    /// The `--ssh` forward could not be started again.
+    #[error("ssh forward: {0}")]
+    Tunnel(String),
     /// The daemon answered the request with an error.
     #[error("{message}")]
     Daemon {

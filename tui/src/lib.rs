@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod client;
 pub mod commands;
+pub mod endpoint;
 pub mod format;
 pub mod ssh;
 pub mod ui;

@@ -4,6 +4,7 @@
 use clap::Parser;
 use microci_tui::cli::Cli;
 use microci_tui::commands::{self, Outcome};
+use microci_tui::endpoint::Endpoint;
 use microci_tui::ssh::SshTunnel;
 use std::process::ExitCode;
 
@@ -25,20 +26,37 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         .build()?;
     rt.block_on(async {
         // Kept alive until the command or the UI ends; dropping it stops ssh.
-        let tunnel = match &cli.ssh {
+        let endpoint = match &cli.ssh {
             Some(target) => {
                 let ssh_command = std::env::var("MICROCI_SSH_COMMAND").ok();
-                Some(SshTunnel::start(target, &cli.remote_socket, ssh_command.as_deref()).await?)
+                let tunnel =
+                    SshTunnel::start(target, &cli.remote_socket, ssh_command.as_deref(), false)
+                        .await?;
+                Endpoint::ssh(
+                    target.clone(),
+                    cli.remote_socket.clone(),
+                    ssh_command,
+                    tunnel,
+                )
             }
-            None => None,
+            None => Endpoint::Socket(cli.socket.clone()),
         };
-        let socket = tunnel
-            .as_ref()
-            .map_or(cli.socket.clone(), |t| t.local().to_path_buf());
         match cli.command {
-            Some(command) => Ok(commands::execute(&socket, command).await?),
+            Some(command) => {
+                let socket = match &endpoint {
+                    Endpoint::Socket(path) => path.clone(),
+                    Endpoint::Ssh(forward) => forward
+                        .lock()
+                        .await
+                        .tunnel
+                        .as_ref()
+                        .map(|t| t.local().to_path_buf())
+                        .unwrap_or_default(),
+                };
+                Ok(commands::execute(&socket, command).await?)
+            }
             None => {
-                microci_tui::ui::run(&socket).await?;
+                microci_tui::ui::run(endpoint).await?;
                 Ok(Outcome::Success)
             }
         }

@@ -103,11 +103,13 @@ pub fn ssh_argv(
 }
 
 impl SshTunnel {
-    /// Starts ssh and waits until the local socket exists.
+    /// Starts ssh and waits until the local socket exists. ssh's own messages reach the
+    /// terminal until then, unless `quiet` (the UI is drawing on it).
     pub async fn start(
         target: &str,
         remote: &str,
         ssh_command: Option<&str>,
+        quiet: bool,
     ) -> Result<SshTunnel, SshError> {
         let base = std::env::var_os("XDG_RUNTIME_DIR")
             .map(PathBuf::from)
@@ -150,7 +152,7 @@ impl SshTunnel {
             }
         };
         let mut child = child;
-        let quiet = Arc::new(AtomicBool::new(false));
+        let quiet = Arc::new(AtomicBool::new(quiet));
         if let Some(stderr) = child.stderr.take() {
             let quiet = quiet.clone();
             tokio::spawn(async move {
@@ -192,6 +194,11 @@ impl SshTunnel {
     pub fn local(&self) -> &Path {
         &self.local
     }
+
+    /// Whether ssh has exited (the forward is gone and must be started again).
+    pub fn has_exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
 }
 
 impl Drop for SshTunnel {
@@ -227,7 +234,7 @@ mod tests {
     #[tokio::test]
     async fn ssh_failing_early_is_reported() {
         // `false` stands in for an ssh that cannot log in.
-        let e = SshTunnel::start("host", "/r", Some("false"))
+        let e = SshTunnel::start("host", "/r", Some("false"), false)
             .await
             .unwrap_err();
         assert!(e.to_string().starts_with("ssh to host ended"), "{e}");

@@ -333,6 +333,33 @@ async fn ssh_forward_lists_jobs_and_runs_the_ui_and_cleans_up() {
     assert!(!s.contains("open failed"), "ssh wrote into the UI:\n{s}");
     assert!(row(&s, id).is_some(), "{s}");
 
+    // ssh itself dies (a network hiccup): the UI starts a new forward and reconnects.
+    let ssh_pid = tunnels(&remote)[0].0;
+    let _ = std::process::Command::new("kill")
+        .arg(ssh_pid.to_string())
+        .status();
+    t.wait("disconnected after ssh died", |s| {
+        status_bar(s).contains("disconnected")
+    });
+    let s = t.wait_for(
+        "reconnected through a new forward",
+        std::time::Duration::from_secs(40),
+        |s| {
+            let bar = status_bar(s);
+            bar.contains("running") && !bar.contains("disconnected")
+        },
+    );
+    assert!(row(&s, id).is_some(), "{s}");
+    let open = tunnels(&remote);
+    assert_eq!(open.len(), 1, "one new ssh forward: {open:?}");
+    assert_ne!(open[0].0, ssh_pid);
+    let local = open[0]
+        .1
+        .iter()
+        .find_map(|a| a.strip_suffix(&format!(":{remote}")))
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| panic!("no -L argument: {open:?}"));
+
     // q quits; ssh and the local socket are gone.
     t.keys(&["q"]);
     t.wait_text("EXITED 0");

@@ -10,12 +10,12 @@ use super::model::{Command, Model, Tag};
 use super::update::{Msg, update};
 use super::view::view;
 use crate::client::{ClientError, Connection};
+use crate::endpoint::Endpoint;
 use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
 use futures_util::{FutureExt, StreamExt};
 use microci_proto::{Event, Reply, Request, ServerMessage};
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
@@ -42,8 +42,8 @@ enum Wake {
 ///
 /// The first connection is made before the terminal is taken over, so a wrong socket path or a
 /// protocol mismatch is an ordinary error message; later drops are retried with backoff.
-pub async fn run(socket: &Path) -> Result<(), super::UiError> {
-    let conn = Connection::connect(socket).await?;
+pub async fn run(endpoint: Endpoint) -> Result<(), super::UiError> {
+    let conn = endpoint.connect().await?;
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
@@ -59,7 +59,7 @@ pub async fn run(socket: &Path) -> Result<(), super::UiError> {
         .map(|s| (s.width, s.height))
         .unwrap_or((80, 24));
     let mut lp = Loop {
-        socket: socket.to_path_buf(),
+        endpoint,
         model: Model::new(size, no_color),
         conn: None,
         routes: HashMap::new(),
@@ -72,7 +72,7 @@ pub async fn run(socket: &Path) -> Result<(), super::UiError> {
 }
 
 struct Loop {
-    socket: PathBuf,
+    endpoint: Endpoint,
     model: Model,
     conn: Option<Connection>,
     routes: HashMap<u64, Tag>,
@@ -149,9 +149,8 @@ impl Loop {
                     let at = self.next_attempt.unwrap_or_else(Instant::now);
                     let left = at.saturating_duration_since(Instant::now());
                     if left.is_zero() {
-                        let path = self.socket.clone();
-                        connecting =
-                            Some(Box::pin(async move { Connection::connect(&path).await }));
+                        let endpoint = self.endpoint.clone();
+                        connecting = Some(Box::pin(async move { endpoint.connect().await }));
                         continue;
                     }
                     Msg::Disconnected {
