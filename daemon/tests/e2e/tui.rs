@@ -489,3 +489,46 @@ async fn numbers_log_latency_over_ssh_and_idle_cpu() {
         "the job was not running throughout"
     );
 }
+
+/// SIGTERM ends the UI and gives the terminal back (main screen, cursor shown); a resize to
+/// 80×24 reflows the list instead of breaking it.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_restores_the_terminal_and_resizing_reflows() {
+    let repo = crate::support::repo::Repo::with_script("echo hi\n", None);
+    let d =
+        crate::support::daemon::TestDaemon::start(crate::support::daemon::Options::for_repo(&repo));
+    let id = crate::push(&d, &repo, "d-1");
+    let t = Tmux::tui(&d.socket);
+    t.wait(&format!("job {id} listed"), |s| row(s, id).is_some());
+    assert_eq!(
+        t.display("#{alternate_on}"),
+        "1",
+        "the UI draws on the alternate screen"
+    );
+    t.resize(80, 24);
+    assert_eq!(t.display("#{window_width}x#{window_height}"), "80x24");
+    let s = t.wait("reflowed to 80 columns", |s| {
+        row(s, id).is_some() && s.lines().all(|l| l.chars().count() <= 80)
+    });
+    assert!(status_bar(&s).contains("microcid"), "{s}");
+    let ui = processes_with("microci-tui")
+        .into_iter()
+        .find(|(_, argv)| argv.iter().any(|a| a == &d.socket.display().to_string()))
+        .map(|(pid, _)| pid)
+        .expect("microci-tui process");
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(ui.to_string())
+        .status();
+    t.wait_text("EXITED");
+    assert_eq!(
+        t.display("#{alternate_on}"),
+        "0",
+        "alternate screen left on after SIGTERM"
+    );
+    assert_eq!(
+        t.display("#{cursor_flag}"),
+        "1",
+        "cursor left hidden after SIGTERM"
+    );
+}

@@ -111,6 +111,17 @@ impl Tmux {
         self.wait(&format!("{text:?} on screen"), |s| s.contains(text))
     }
 
+    /// Resizes the window (as a person resizing their terminal).
+    pub fn resize(&self, width: u16, height: u16) {
+        self.tmux(&[
+            "resize-window",
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+        ]);
+    }
+
     /// The pid of the process running in the pane (the `sh -c` wrapper).
     pub fn pane_pid(&self) -> u32 {
         self.display("#{pane_pid}").parse().expect("pane pid")
