@@ -9,9 +9,11 @@
 //! container carries the label `microci-bench.daemon=<tag>` and every container left with that
 //! label is removed when the daemon is dropped. Every loop is bounded in count and in time.
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use futures_util::{SinkExt, StreamExt};
-use hmac::{KeyInit, Mac};
 use microci_proto::{ClientCodec, ClientMessage, Reply, Request, ServerMessage};
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
@@ -417,53 +419,19 @@ fn median_f(v: &[f64]) -> f64 {
 // Webhooks and HTTP
 
 fn sign(body: &[u8]) -> Result<String> {
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes())
-        .map_err(|e| anyhow!("hmac key: {e}"))?;
-    mac.update(body);
-    Ok(hex::encode(mac.finalize().into_bytes()))
+    Ok(support::hooks::sign(SECRET, body))
 }
 
-/// A Gogs `push` body in the shape Gogs documents.
+/// A Gogs `push` body in the shape Gogs documents (the same one the end-to-end tests send).
 fn gogs_push(after: &str) -> Vec<u8> {
-    let repo = "alice/app";
-    serde_json::json!({
-        "ref": "refs/heads/main",
-        "before": "0123456789012345678901234567890123456789",
-        "after": after,
-        "compare_url": "",
-        "commits": [{
-            "id": after,
-            "message": "bench commit\n\nwith a body",
-            "url": format!("http://forge.invalid/{repo}/commit/{after}"),
-            "author": {"name": "Alice", "email": "alice@example.com", "username": "alice"},
-            "committer": {"name": "Alice", "email": "alice@example.com", "username": "alice"},
-            "timestamp": "2026-11-28T10:00:00Z"
-        }],
-        "repository": {
-            "id": 1,
-            "owner": {"id": 1, "login": "alice", "full_name": "alice", "email": "", "avatar_url": "", "username": "alice"},
-            "name": "app",
-            "full_name": repo,
-            "description": "",
-            "private": true,
-            "fork": false,
-            "html_url": format!("http://forge.invalid/{repo}"),
-            "ssh_url": format!("ssh://git@forge.invalid/{repo}.git"),
-            "clone_url": "https://forge.invalid/alice/app.git",
-            "website": "",
-            "stars_count": 0,
-            "forks_count": 0,
-            "watchers_count": 0,
-            "open_issues_count": 0,
-            "default_branch": "main",
-            "created_at": "2026-11-01T10:00:00Z",
-            "updated_at": "2026-11-28T10:00:00Z"
-        },
-        "pusher": {"id": 1, "login": "alice", "full_name": "Alice", "email": "alice@example.com", "avatar_url": "", "username": "alice"},
-        "sender": {"id": 1, "login": "alice", "full_name": "Alice", "email": "alice@example.com", "avatar_url": "", "username": "alice"}
-    })
-    .to_string()
-    .into_bytes()
+    support::hooks::gogs_push(
+        "alice/app",
+        support::hooks::FORGE_URL,
+        "refs/heads/main",
+        "0123456789012345678901234567890123456789",
+        after,
+        "bench commit\n\nwith a body",
+    )
 }
 
 /// The bytes of one signed delivery on a keep-alive connection.
