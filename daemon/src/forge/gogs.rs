@@ -184,6 +184,22 @@ mod tests {
     }
 
     #[test]
+    fn two_thousand_multibyte_chars() {
+        // 2000 four-byte chars (8,000 bytes) fit in a message but not in an author (256 bytes).
+        let emoji = "😀".repeat(2000);
+        let body = push("refs/heads/main", A, B)
+            .replace("older", &emoji)
+            .replace(
+                r#""login":"","#,
+                &format!(r#""login":"{}","#, "漢".repeat(2000)),
+            );
+        let p = build(interpret("push", body.as_bytes()).unwrap());
+        assert_eq!(p.message, emoji);
+        assert_eq!(p.author.len(), 255);
+        assert_eq!(p.author, "漢".repeat(85));
+    }
+
+    #[test]
     fn create_tag_builds_its_sha() {
         let body = format!(
             r#"{{"ref":"v1.0","ref_type":"tag","sha":"{A}","default_branch":"main",
