@@ -122,7 +122,7 @@ impl Shared {
         reference: Option<&str>,
         who: &str,
     ) -> Result<i64, CreateError> {
-        let known = self.repos().await?;
+        let known = self.known_repos().await?;
         let info = known.into_iter().find(|r| r.name == repo).ok_or_else(|| {
             CreateError::NotFound(format!(
                 "unknown repository {repo:?}: configure it in a [[repo]] table or push to it once"
@@ -168,8 +168,19 @@ impl Shared {
         Ok(inserted.job.id)
     }
 
-    /// Repositories from config and from webhooks, by name.
+    /// Repositories from config and from webhooks, by name, as shown to clients: clone URLs
+    /// without credentials.
     pub async fn repos(&self) -> Result<Vec<RepoInfo>, StoreError> {
+        let mut repos = self.known_repos().await?;
+        for r in &mut repos {
+            r.clone_url = crate::git::redact_url(&r.clone_url);
+        }
+        Ok(repos)
+    }
+
+    /// Repositories from config and from webhooks, by name, with the URLs to clone from as
+    /// configured (a manual build must keep credentials written into a URL).
+    async fn known_repos(&self) -> Result<Vec<RepoInfo>, StoreError> {
         let mut seen: Vec<RepoInfo> = self
             .reader
             .repos()
@@ -195,9 +206,6 @@ impl Shared {
             }
         }
         seen.sort_by(|a, b| a.name.cmp(&b.name));
-        for r in &mut seen {
-            r.clone_url = crate::git::redact_url(&r.clone_url);
-        }
         Ok(seen)
     }
 

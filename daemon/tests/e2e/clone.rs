@@ -85,3 +85,41 @@ async fn public_repository_over_git_protocol() {
     assert_eq!(job.status, JobStatus::Succeed, "{job:?}");
     assert!(log_text(&d, job.id).await.contains("cloned over git"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn manual_build_keeps_credentials_written_into_the_configured_url() {
+    use crate::support::control::Client;
+    use microci_proto::{Reply, Request};
+    let base = tempfile::tempdir().expect("tmp");
+    let repo = Repo::with_script("echo manual over http\n", None);
+    repo.publish(base.path(), "app");
+    let server = HttpGit::start(base.path(), "deploy", "tok-456");
+    let url = server
+        .url("app")
+        .replace("http://", "http://deploy:tok-456@");
+    let d = TestDaemon::start(Options {
+        clone_url: Some(url),
+        ..Options::default()
+    });
+    let mut c = Client::connect(&d.socket).await;
+    match c.call(Request::ListRepos).await {
+        Ok(Reply::Repos { repos }) => {
+            assert_eq!(repos.len(), 1, "{repos:?}");
+            assert!(!repos[0].clone_url.contains("tok-456"), "{repos:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let id = match c
+        .call(Request::Run {
+            repo: "alice/app".into(),
+            git_ref: None,
+        })
+        .await
+    {
+        Ok(Reply::Created { job }) => job,
+        other => panic!("{other:?}"),
+    };
+    let job = wait_final(&d.socket, id).await;
+    assert_eq!(job.status, JobStatus::Succeed, "{job:?}");
+    assert!(log_text(&d, id).await.contains("manual over http"));
+}
