@@ -2,7 +2,7 @@
 //! The bus only says "the log grew"; the bytes are read from the file, so a follower that falls
 //! behind simply reads more at once and never misses or repeats a byte.
 
-use super::handlers::Failure;
+use super::handlers::{Failure, subscribed};
 use crate::events::BusEvent;
 use crate::logs::{MAX_READ, read_chunk};
 use crate::state::Shared;
@@ -26,14 +26,7 @@ pub(super) async fn follow(
         .ok_or_else(|| Failure(ErrorCode::NotFound, format!("no job {job_id}")))?
         .job;
     let send = |event: Event| out.send(ServerMessage::Event { id, event });
-    if out
-        .send(ServerMessage::Ok {
-            id,
-            reply: Reply::Subscribed,
-        })
-        .await
-        .is_err()
-    {
+    if !subscribed(out, id).await {
         return Ok(None);
     }
     loop {

@@ -103,6 +103,16 @@ async fn answer(shared: &Shared, req: Request, who: &str) -> Result<Reply, Failu
     })
 }
 
+/// Tells the client its subscription `id` is open; false when the client is gone.
+pub(super) async fn subscribed(out: &mpsc::Sender<ServerMessage>, id: u64) -> bool {
+    out.send(ServerMessage::Ok {
+        id,
+        reply: Reply::Subscribed,
+    })
+    .await
+    .is_ok()
+}
+
 /// Streams every job change until the connection closes.
 async fn watch(
     shared: &Shared,
@@ -110,14 +120,7 @@ async fn watch(
     out: &mpsc::Sender<ServerMessage>,
 ) -> Result<Option<Reply>, Failure> {
     let mut events = shared.bus.subscribe();
-    if out
-        .send(ServerMessage::Ok {
-            id,
-            reply: Reply::Subscribed,
-        })
-        .await
-        .is_err()
-    {
+    if !subscribed(out, id).await {
         return Ok(None);
     }
     loop {
