@@ -244,6 +244,7 @@ impl Shared {
             max_jobs: self.config.docker.max_jobs as u64,
             docker_reachable: docker.is_ok(),
             docker_error: docker.err(),
+            warnings: Vec::new(),
         })
     }
 }

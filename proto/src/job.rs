@@ -109,6 +109,14 @@ pub struct Job {
     pub trigger: String,
     /// Bytes in the job's log so far; clients page the log by offset up to here.
     pub log_size: u64,
+    /// Output bytes the daemon did not store because the log reached `docker.max_log`; 0 when
+    /// the log is complete. Absent from older daemons' frames.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub log_dropped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A slice of a job's log. Text is the log's bytes decoded as UTF-8 with invalid sequences

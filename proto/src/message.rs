@@ -202,6 +202,10 @@ pub struct DaemonStatus {
     /// Why not, when it did not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docker_error: Option<String>,
+    /// Settings an administrator should know are weakening the daemon (for example
+    /// `webhook.allow_unsigned`), one sentence each; empty when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Error classes a client can act on.

@@ -34,6 +34,7 @@ fn job(id: i64) -> Job {
             .then(|| "2026-11-28T10:00:09Z".to_string()),
         trigger: "webhook".into(),
         log_size: 5120,
+        log_dropped: 0,
     }
 }
 

@@ -40,6 +40,7 @@ fn job(id: i64) -> Job {
         finished_at: Some("2026-01-01T12:01:30Z".into()),
         trigger: "webhook".into(),
         log_size: 0,
+        log_dropped: 0,
     }
 }
 
@@ -109,6 +110,7 @@ async fn main() -> std::io::Result<()> {
                         max_jobs: 2,
                         docker_reachable: true,
                         docker_error: None,
+                        warnings: Vec::new(),
                     })),
                     Request::ListJobs(q) => {
                         let s = state.lock().expect("lock");

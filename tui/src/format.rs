@@ -239,6 +239,7 @@ pub(crate) mod tests {
             finished_at: Some("2026-01-01T12:01:25Z".into()),
             trigger: "webhook".into(),
             log_size: 10,
+            log_dropped: 0,
         }
     }
 
@@ -317,6 +318,7 @@ pub(crate) mod tests {
             max_jobs: 2,
             docker_reachable: false,
             docker_error: Some("connection refused".into()),
+            warnings: Vec::new(),
         };
         assert_eq!(
             status_text(&s),

@@ -211,6 +211,7 @@ pub(crate) fn row_to_record(r: &Row<'_>, logs: &Path) -> rusqlite::Result<JobRec
             finished_at: r.get(11)?,
             trigger: r.get(12)?,
             log_size: log_size(logs, id),
+            log_dropped: 0,
         },
         clone_url: r.get(13)?,
     })

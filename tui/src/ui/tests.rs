@@ -63,6 +63,7 @@ fn connected() -> Model {
                 max_jobs: 2,
                 docker_reachable: true,
                 docker_error: None,
+                warnings: Vec::new(),
             }),
         ),
     );
