@@ -24,7 +24,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         std::fs::create_dir_all(&path)
             .with_context(|| format!("cannot create {}", path.display()))?;
     }
-    crate::git::isolate_config(&config.state_dir.join("git-config"))?;
+    crate::git::init(&config.state_dir.join("git-config"), config.git.timeouts)?;
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
     let (writer, reader) = store::open(&config.state_dir)
         .with_context(|| format!("cannot open the database in {}", config.state_dir.display()))?;
     let instance = format!(
@@ -60,9 +63,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             l.set_nonblocking(true)?;
             tokio::net::TcpListener::from_std(l)?
         }
-        None => tokio::net::TcpListener::bind(config.listen)
+        None => tokio::net::TcpListener::bind(config.http.listen)
             .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?,
+            .with_context(|| format!("cannot listen on {}", config.http.listen))?,
     };
     let shutdown = CancellationToken::new();
     let (sched, sched_task) = scheduler::spawn(ctx, shutdown.clone());
@@ -92,14 +95,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .unwrap_or_default(),
         config.socket.display()
     );
-    let http = {
-        let stop = shutdown.clone();
-        warp::serve(crate::http::routes(shared.clone()))
-            .incoming(http_listener)
-            .graceful(async move { stop.cancelled().await })
-            .run()
+    let http_task = {
+        let (routes, stop, limits) = (
+            crate::http::routes(shared.clone()),
+            shutdown.clone(),
+            config.http.clone(),
+        );
+        tokio::spawn(async move { crate::http::serve(http_listener, routes, &limits, stop).await })
     };
-    let http_task = tokio::spawn(http);
     let control_task = tokio::spawn(control.serve(shared.clone(), shutdown.clone()));
     let status_task = tokio::spawn(report_status(shared.clone(), shutdown.clone()));
     systemd::ready();

@@ -55,29 +55,59 @@ fn utf8_safe_len(buf: &[u8]) -> usize {
     n
 }
 
-/// Appends to one job's log file.
+/// Appends to one job's log file, keeping at most `limit` bytes of the job's own output so one
+/// job cannot fill the disk; the daemon's own lines always go in.
 pub struct LogWriter {
     file: tokio::fs::File,
     written: u64,
+    /// Output bytes still accepted (`u64::MAX` when there is no limit).
+    room: u64,
+    dropped: u64,
 }
 
 impl LogWriter {
-    /// Opens (creating) the log of job `id` for appending.
-    pub async fn open(logs_dir: &Path, id: i64) -> std::io::Result<LogWriter> {
+    /// Opens (creating, mode 0640) the log of job `id` for appending; `limit` caps the job's
+    /// output in it (0: no cap).
+    pub async fn open(logs_dir: &Path, id: i64, limit: u64) -> std::io::Result<LogWriter> {
         tokio::fs::create_dir_all(logs_dir).await?;
         let file = tokio::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(crate::store::FILE_MODE)
             .open(crate::store::log_path(logs_dir, id))
             .await?;
         let written = file.metadata().await?.len();
-        Ok(LogWriter { file, written })
+        let room = if limit == 0 {
+            u64::MAX
+        } else {
+            limit.saturating_sub(written)
+        };
+        Ok(LogWriter {
+            file,
+            written,
+            room,
+            dropped: 0,
+        })
     }
 
-    /// Appends bytes; returns the new size of the log.
+    /// Appends the job's output, as much as the limit still allows, and counts the rest as
+    /// dropped; returns the new size of the log.
     pub async fn append(&mut self, bytes: &[u8]) -> std::io::Result<u64> {
-        self.file.write_all(bytes).await?;
-        self.written += bytes.len() as u64;
+        let keep = bytes.len().min(self.room.min(usize::MAX as u64) as usize);
+        self.dropped += (bytes.len() - keep) as u64;
+        self.room -= keep as u64;
+        self.note(&bytes[..keep]).await
+    }
+
+    /// Appends the daemon's own text, whatever the limit; returns the new size of the log.
+    pub async fn note(&mut self, bytes: &[u8]) -> std::io::Result<u64> {
+        if !bytes.is_empty() {
+            self.file.write_all(bytes).await?;
+            // tokio hands the write to a blocking thread and returns; flushing waits for it, so
+            // a reader told "the log grew" finds the bytes in the file.
+            self.file.flush().await?;
+            self.written += bytes.len() as u64;
+        }
         Ok(self.written)
     }
 
@@ -85,12 +115,41 @@ impl LogWriter {
     pub fn size(&self) -> u64 {
         self.written
     }
+
+    /// Output bytes not kept because of the limit.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn output_past_the_limit_is_counted_not_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = LogWriter::open(dir.path(), 3, 10).await.unwrap();
+        log.note(b"[microci] hi\n").await.unwrap();
+        assert_eq!(log.append(b"0123456").await.unwrap(), 20);
+        assert_eq!(log.append(b"789abcdef").await.unwrap(), 23);
+        assert_eq!(log.append(b"more").await.unwrap(), 23);
+        assert_eq!(log.dropped(), 10);
+        assert_eq!(log.note(b"end\n").await.unwrap(), 27);
+        let text = std::fs::read_to_string(crate::store::log_path(dir.path(), 3)).unwrap();
+        assert_eq!(text, "[microci] hi\n0123456789end\n");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(crate::store::log_path(dir.path(), 3))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o077,
+            mode & 0o040,
+            "group may read, others nothing: {mode:o}"
+        );
+    }
 
     #[test]
     fn windows_never_split_characters() {

@@ -41,6 +41,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_logging();
+    microcid::systemd::restrict_umask();
     match run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

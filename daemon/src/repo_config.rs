@@ -127,6 +127,12 @@ impl RepoConfig {
         {
             return Err(invalid(format!("\"env\" key {k:?} is not a variable name")));
         }
+        if let Some(k) = env.keys().find(|k| is_reserved(k)) {
+            return Err(invalid(format!(
+                "\"env\" key {k:?} is set by microci and cannot be overridden \
+                 (CI and MICROCI_* are reserved)"
+            )));
+        }
         let timeout = match raw.timeout {
             None => None,
             Some(t) => Some(humantime::parse_duration(&t).map_err(|_| {
@@ -140,6 +146,12 @@ impl RepoConfig {
             timeout,
         })
     }
+}
+
+/// Variables microci sets itself: a job must not be able to pretend it runs elsewhere or as
+/// another job.
+fn is_reserved(key: &str) -> bool {
+    key.eq_ignore_ascii_case("CI") || key.to_ascii_uppercase().starts_with("MICROCI_")
 }
 
 /// A plausible image reference: no whitespace or control characters, not empty, bounded.
@@ -220,5 +232,16 @@ mod tests {
         assert!(e.contains("\"dockerimg\""), "{e}");
         let e = parse("[]").unwrap_err().to_string();
         assert!(e.contains(".microci.json"), "{e}");
+    }
+
+    #[test]
+    fn reserved_variables_cannot_be_overridden() {
+        for key in ["CI", "ci", "MICROCI_JOB", "microci_anything"] {
+            let e = parse(&format!(r#"{{"env": {{"{key}": "x"}}}}"#))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("reserved") && e.contains(key), "{key}: {e}");
+        }
+        assert!(parse(r#"{"env": {"CIRCLE": "1", "MY_MICROCI_X": "2"}}"#).is_ok());
     }
 }

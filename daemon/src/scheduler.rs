@@ -4,7 +4,7 @@
 
 use crate::config::Config;
 use crate::events::Bus;
-use crate::git::{Credentials, GitCache};
+use crate::git::GitCache;
 use crate::logs::LogWriter;
 use crate::repo_config::RepoConfig;
 use crate::runner::{self, Engine, JobSpec, RunOutcome};
@@ -216,13 +216,11 @@ async fn fill<E: Engine>(
     for rec in pending {
         let started = ctx
             .writer
-            .transition(Transition {
-                id: rec.job.id,
-                from: vec![JobStatus::Pending],
-                to: JobStatus::Started,
-                reason: None,
-                exit_code: None,
-            })
+            .transition(Transition::new(
+                rec.job.id,
+                &[JobStatus::Pending],
+                JobStatus::Started,
+            ))
             .await;
         let job = match started {
             Ok(Some(job)) => job,
@@ -239,8 +237,11 @@ async fn fill<E: Engine>(
         let rec = JobRecord { job, ..rec };
         tasks.spawn(async move {
             let id = rec.job.id;
-            let end = execute(&ctx, &rec, &token).await;
+            let (end, image_ran) = execute(&ctx, &rec, &token).await;
+            // The job's end is recorded before its workspace is cleaned: clean-up is the
+            // daemon's business (bounded, see `remove_workspace`), not the job's time.
             ctx.finish(end).await;
+            remove_workspace(&ctx, &ctx.workspace(id), image_ran).await;
             id
         });
     }
@@ -252,20 +253,22 @@ async fn cancel<E: Engine>(
     id: i64,
 ) -> Result<Job, CancelError> {
     if let Some(token) = running.get(&id) {
-        token.cancel();
-        return ctx
+        let job = ctx
             .reader
             .job(id)
             .await?
             .map(|r| r.job)
-            .ok_or(CancelError::NotFound(id));
+            .ok_or(CancelError::NotFound(id))?;
+        // A job in its clean-up has already ended: nothing of it to cancel.
+        if job.status.is_final() {
+            return Err(CancelError::Finished(id, job.status));
+        }
+        token.cancel();
+        return Ok(job);
     }
     let t = Transition {
-        id,
-        from: vec![JobStatus::Pending],
-        to: JobStatus::Canceled,
         reason: Some("canceled before it started".into()),
-        exit_code: None,
+        ..Transition::new(id, &[JobStatus::Pending], JobStatus::Canceled)
     };
     if let Some(job) = ctx.writer.transition(t).await? {
         ctx.bus.job(&job);
@@ -279,26 +282,26 @@ async fn cancel<E: Engine>(
 
 fn end(id: i64, to: JobStatus, reason: Option<String>, exit_code: Option<i64>) -> Transition {
     Transition {
-        id,
-        from: vec![JobStatus::Started],
-        to,
         reason,
         exit_code,
+        ..Transition::new(id, &[JobStatus::Started], to)
     }
 }
 
-/// Runs one job and says how it ended. Never panics on the job's input; every path that is not
-/// the command's own result ends ERRORED with a reason a person can act on.
+/// Runs one job and says how it ended, and whether a container of it ran (its workspace may then
+/// hold files the daemon cannot delete itself). Never panics on the job's input; every path that
+/// is not the command's own result ends ERRORED with a reason a person can act on.
 async fn execute<E: Engine>(
     ctx: &Arc<Context<E>>,
     rec: &JobRecord,
     cancel: &CancellationToken,
-) -> Transition {
+) -> (Transition, bool) {
     let id = rec.job.id;
     let errored = |reason: String| end(id, JobStatus::Errored, Some(reason), None);
-    let mut log = match LogWriter::open(ctx.reader.logs_dir(), id).await {
+    let mut log = match LogWriter::open(ctx.reader.logs_dir(), id, ctx.config.docker.max_log).await
+    {
         Ok(l) => l,
-        Err(e) => return errored(format!("cannot create the job's log: {e}")),
+        Err(e) => return (errored(format!("cannot create the job's log: {e}")), false),
     };
     say(
         &ctx.bus,
@@ -312,11 +315,10 @@ async fn execute<E: Engine>(
     .await;
 
     let workspace = ctx.workspace(id);
-    let mut image = None;
-    let outcome = prepare_and_run(ctx, rec, &workspace, &mut log, cancel, &mut image).await;
-    remove_workspace(ctx, &workspace, image.as_deref()).await;
+    let mut image_ran = false;
+    let outcome = prepare_and_run(ctx, rec, &workspace, &mut log, cancel, &mut image_ran).await;
 
-    let transition = match outcome {
+    let mut transition = match outcome {
         Ok(RunOutcome::Exited(0)) => end(id, JobStatus::Succeed, None, Some(0)),
         Ok(RunOutcome::Exited(code)) => end(
             id,
@@ -336,12 +338,31 @@ async fn execute<E: Engine>(
         Ok(RunOutcome::Canceled) => end(id, JobStatus::Canceled, Some("canceled".into()), None),
         Ok(RunOutcome::Errored(reason)) | Err(reason) => errored(reason),
     };
+    transition.log_dropped = log.dropped();
+    if log.dropped() > 0 {
+        let note = format!(
+            "output over docker.max_log ({}): {} bytes dropped",
+            bytes_text(ctx.config.docker.max_log),
+            log.dropped()
+        );
+        say(&ctx.bus, &mut log, id, &note).await;
+    }
     let summary = match &transition.reason {
-        Some(r) => format!("{}: {r}", transition.to),
+        Some(r) => format!("{}: {}", transition.to, crate::store::clean_reason(r)),
         None => transition.to.to_string(),
     };
     say(&ctx.bus, &mut log, id, &summary).await;
-    transition
+    (transition, image_ran)
+}
+
+/// `67108864` → `64 MiB`, for the people reading a log.
+fn bytes_text(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 && n % (1 << 30) == 0 => format!("{} GiB", n >> 30),
+        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
+        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{} KiB", n >> 10),
+        n => format!("{n} bytes"),
+    }
 }
 
 async fn prepare_and_run<E: Engine>(
@@ -350,13 +371,12 @@ async fn prepare_and_run<E: Engine>(
     workspace: &std::path::Path,
     log: &mut LogWriter,
     cancel: &CancellationToken,
-    image: &mut Option<String>,
+    image_ran: &mut bool,
 ) -> Result<RunOutcome, String> {
     let id = rec.job.id;
-    let creds = credentials(&ctx.config, &rec.job.repo);
-    let (git, repo, url, git_ref, commit, dest) = (
-        ctx.git.clone(),
-        rec.job.repo.clone(),
+    let docker = &ctx.config.docker;
+    let creds = ctx.config.credentials_for(&rec.job.repo);
+    let (url, git_ref, commit, dest) = (
         rec.clone_url.clone(),
         rec.job.git_ref.clone(),
         rec.job.commit.clone(),
@@ -364,26 +384,45 @@ async fn prepare_and_run<E: Engine>(
     );
     let fetching = format!("fetching {}", crate::git::redact_url(&url));
     say(&ctx.bus, log, id, &fetching).await;
-    let checkout = tokio::task::spawn_blocking(move || {
-        let _ = std::fs::remove_dir_all(&dest);
-        git.checkout(&repo, &url, &creds, &git_ref, &commit, &dest)
-    });
-    tokio::select! {
-        r = checkout => match r {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(format!("clone failed: {e}")),
-            Err(e) => return Err(format!("clone failed: {e}")),
-        },
-        _ = cancel.cancelled() => return Ok(RunOutcome::Canceled),
+    // The clone is the job's work too: it stops when the job is cancelled, and it gets at most
+    // the default job timeout (a server that trickles bytes cannot hold a slot for ever).
+    let clone_cancel = cancel.child_token();
+    let repo = rec.job.repo.clone();
+    let checkout = ctx
+        .git
+        .locked(&rec.job.repo, &clone_cancel, move |git, token| {
+            let _ = std::fs::remove_dir_all(&dest);
+            git.checkout(&repo, &url, &creds, &git_ref, &commit, &dest, token)
+        });
+    match tokio::time::timeout(docker.timeout, checkout).await {
+        Ok(Ok(())) => {}
+        Ok(Err(crate::git::GitError::Canceled)) => return Ok(RunOutcome::Canceled),
+        Ok(Err(e)) => return Err(format!("clone failed: {e}")),
+        Err(_) => {
+            clone_cancel.cancel();
+            return Err(format!(
+                "clone failed: timed out after {}",
+                humantime::format_duration(docker.timeout)
+            ));
+        }
     }
-    let default_image = ctx.config.docker.default_image.clone();
+    let default_image = docker.default_image.clone();
     let ws = workspace.to_path_buf();
     let repo_config = tokio::task::spawn_blocking(move || RepoConfig::load(&ws, &default_image))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
-    let timeout = repo_config.timeout.unwrap_or(ctx.config.docker.timeout);
-    *image = Some(repo_config.image.clone());
+    let timeout = match repo_config.timeout {
+        None => docker.timeout,
+        Some(t) if t <= docker.max_timeout => t,
+        Some(t) => {
+            return Err(format!(
+                ".microci.json: \"timeout\" {} is over docker.max_timeout ({})",
+                humantime::format_duration(t),
+                humantime::format_duration(docker.max_timeout)
+            ));
+        }
+    };
     let spec = JobSpec {
         id,
         image: repo_config.image.clone(),
@@ -398,13 +437,14 @@ async fn prepare_and_run<E: Engine>(
         humantime::format_duration(timeout)
     );
     say(&ctx.bus, log, id, &running).await;
+    *image_ran = true;
     Ok(runner::run(
         ctx.engine.as_ref(),
         &spec,
         log,
         &ctx.bus,
         timeout,
-        ctx.config.docker.stop_grace,
+        docker.stop_grace,
         cancel,
     )
     .await)
@@ -412,15 +452,15 @@ async fn prepare_and_run<E: Engine>(
 
 /// Writes one `[microci]` line of the daemon's own into the job's log and tells followers.
 async fn say(bus: &crate::events::Bus, log: &mut LogWriter, id: i64, text: &str) {
-    if let Ok(size) = log.append(format!("[microci] {text}\n").as_bytes()).await {
+    if let Ok(size) = log.note(format!("[microci] {text}\n").as_bytes()).await {
         bus.publish(crate::events::BusEvent::Log { id, size });
     }
 }
 
 /// Removes a job's workspace. When the job left files the daemon may not delete (it ran as root
-/// in its container, the daemon does not), they are removed from inside a container of the
-/// job's own image first.
-async fn remove_workspace<E: Engine>(ctx: &Context<E>, dir: &std::path::Path, image: Option<&str>) {
+/// in its container, the daemon does not), they are removed from inside a helper container first
+/// (the trusted `docker.helper_image`, never the job's own, with limits and a deadline).
+async fn remove_workspace<E: Engine>(ctx: &Context<E>, dir: &std::path::Path, image_ran: bool) {
     let remove = |d: PathBuf| async move {
         tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&d) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -431,27 +471,14 @@ async fn remove_workspace<E: Engine>(ctx: &Context<E>, dir: &std::path::Path, im
     };
     match remove(dir.to_path_buf()).await {
         Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && image.is_some() => {
-            if let Some(image) = image
-                && let Err(e) = ctx.engine.scrub(image, dir).await
-            {
-                tracing::warn!("cannot clean workspace {} with {image}: {e}", dir.display());
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && image_ran => {
+            if let Err(e) = ctx.engine.scrub(dir).await {
+                tracing::warn!("cannot clean workspace {}: {e}", dir.display());
             }
             if let Err(e) = remove(dir.to_path_buf()).await {
                 tracing::warn!("cannot remove workspace {}: {e}", dir.display());
             }
         }
         Err(e) => tracing::warn!("cannot remove workspace {}: {e}", dir.display()),
-    }
-}
-
-/// Clone credentials for a repository from the config.
-pub fn credentials(config: &Config, repo: &str) -> Credentials {
-    let auth = config.auth_for(repo);
-    Credentials {
-        ssh_key: auth.ssh_key,
-        ssh_known_hosts: auth.known_hosts,
-        username: auth.username,
-        token: auth.token,
     }
 }

@@ -2,12 +2,12 @@
 //! and the few operations that create jobs (a push, a retry, a manual run) so both front doors
 //! create them the same way.
 
-use crate::config::{CloneProtocol, Config};
+use crate::config::Config;
 use crate::events::Bus;
 use crate::forge::Push;
 use crate::git::GitCache;
-use crate::scheduler::{SchedulerHandle, credentials};
-use crate::store::{Inserted, NewJob, Reader, RepoRow, StoreError, Writer};
+use crate::scheduler::SchedulerHandle;
+use crate::store::{Inserted, NewJob, Reader, RepoRow, StoreError, Visible, Writer};
 use futures_util::future::BoxFuture;
 use microci_proto::{DaemonStatus, RepoInfo};
 use std::sync::Arc;
@@ -58,12 +58,15 @@ impl Shared {
         delivery_id: Option<String>,
         push: Push,
     ) -> Result<Inserted, StoreError> {
-        let clone_url = self.clone_url(&push.repo, &push.clone_url, push.ssh_url.as_deref());
+        let clone_url =
+            self.config
+                .clone_url_for(&push.repo, &push.clone_url, push.ssh_url.as_deref());
         self.writer
             .upsert_repo(RepoRow {
                 name: push.repo.clone(),
                 clone_url: clone_url.clone(),
                 default_branch: push.default_branch.clone(),
+                public: push.public,
             })
             .await?;
         let inserted = self
@@ -79,6 +82,7 @@ impl Shared {
                 forge: Some(forge.to_string()),
                 delivery_id,
                 retry_of: None,
+                dedupe_active: true,
             })
             .await?;
         if !inserted.duplicate {
@@ -108,6 +112,7 @@ impl Shared {
                 forge: None,
                 delivery_id: None,
                 retry_of: Some(id),
+                dedupe_active: false,
             })
             .await?;
         self.bus.job(&inserted.job);
@@ -122,7 +127,7 @@ impl Shared {
         reference: Option<&str>,
         who: &str,
     ) -> Result<i64, CreateError> {
-        let known = self.known_repos().await?;
+        let known = self.repos().await?;
         let info = known.into_iter().find(|r| r.name == repo).ok_or_else(|| {
             CreateError::NotFound(format!(
                 "unknown repository {repo:?}: configure it in a [[repo]] table or push to it once"
@@ -133,21 +138,25 @@ impl Shared {
                 "repository {repo:?} has no clone URL yet: set clone_url in its [[repo]] table or push to it once"
             )));
         }
-        let creds = credentials(&self.config, repo);
-        let (git, name, url) = (self.git.clone(), repo.to_string(), info.clone_url.clone());
+        let creds = self.config.credentials_for(repo);
+        let (name, url) = (repo.to_string(), info.clone_url.clone());
         let wanted = reference
             .map(str::to_string)
             .or_else(|| (!info.default_branch.is_empty()).then(|| info.default_branch.clone()));
-        let (git_ref, commit) = tokio::task::spawn_blocking(move || {
+        // A person waits for this answer: bound it like a clone, by the default job timeout.
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let _stop = cancel.clone().drop_guard();
+        let resolve = self.git.locked(repo, &cancel, move |git, cancel| {
             let reference = match wanted {
                 Some(r) => r,
-                None => git.default_branch(&name, &url, &creds)?,
+                None => git.default_branch(&url, &creds, cancel)?,
             };
-            git.resolve_ref(&name, &url, &creds, &reference)
-        })
-        .await
-        .map_err(|e| CreateError::Invalid(e.to_string()))?
-        .map_err(|e| CreateError::Invalid(format!("cannot resolve the ref: {e}")))?;
+            git.resolve_ref(&name, &url, &creds, &reference, cancel)
+        });
+        let (git_ref, commit) = tokio::time::timeout(self.config.docker.timeout, resolve)
+            .await
+            .map_err(|_| CreateError::Invalid("resolving the ref timed out".into()))?
+            .map_err(|e| CreateError::Invalid(format!("cannot resolve the ref: {e}")))?;
         let inserted = self
             .writer
             .insert(NewJob {
@@ -161,6 +170,7 @@ impl Shared {
                 forge: None,
                 delivery_id: None,
                 retry_of: None,
+                dedupe_active: false,
             })
             .await?;
         self.bus.job(&inserted.job);
@@ -168,19 +178,9 @@ impl Shared {
         Ok(inserted.job.id)
     }
 
-    /// Repositories from config and from webhooks, by name, as shown to clients: clone URLs
-    /// without credentials.
+    /// Repositories from config and from webhooks, by name, with the URLs they are cloned from
+    /// (never carrying credentials: those stay in the config).
     pub async fn repos(&self) -> Result<Vec<RepoInfo>, StoreError> {
-        let mut repos = self.known_repos().await?;
-        for r in &mut repos {
-            r.clone_url = crate::git::redact_url(&r.clone_url);
-        }
-        Ok(repos)
-    }
-
-    /// Repositories from config and from webhooks, by name, with the URLs to clone from as
-    /// configured (a manual build must keep credentials written into a URL).
-    async fn known_repos(&self) -> Result<Vec<RepoInfo>, StoreError> {
         let mut seen: Vec<RepoInfo> = self
             .reader
             .repos()
@@ -209,27 +209,30 @@ impl Shared {
         Ok(seen)
     }
 
-    /// Which URL to clone a pushed repository from: the configured one, else the forge's SSH
-    /// URL when SSH is chosen (or a deploy key is set and no protocol is), else its HTTP URL.
-    fn clone_url(&self, repo: &str, http: &str, ssh: Option<&str>) -> String {
-        if let Some(url) = self
-            .config
-            .repos
-            .get(repo)
-            .and_then(|r| r.clone_url.clone())
-        {
-            return url;
+    /// Whether the public web pages may show a repository's jobs: its `[[repo]] public` when set,
+    /// else what the forge last said; unknown means private.
+    pub async fn is_public(&self, repo: &str) -> Result<bool, StoreError> {
+        if let Some(p) = self.config.repos.get(repo).and_then(|r| r.public) {
+            return Ok(p);
         }
-        let auth = self.config.auth_for(repo);
-        let use_ssh = match auth.protocol {
-            Some(CloneProtocol::Ssh) => true,
-            Some(CloneProtocol::Http) => false,
-            None => auth.ssh_key.is_some() && auth.token.is_none(),
-        };
-        match ssh {
-            Some(s) if use_ssh && !s.is_empty() => s.to_string(),
-            _ => http.to_string(),
+        Ok(self
+            .reader
+            .forge_public(repo.to_string())
+            .await?
+            .unwrap_or(false))
+    }
+
+    /// The `[[repo]] public` settings, for listing what the public pages may show.
+    pub fn visible(&self) -> Visible {
+        let mut v = Visible::default();
+        for r in self.config.repos.values() {
+            match r.public {
+                Some(true) => v.also.push(r.name.clone()),
+                Some(false) => v.never.push(r.name.clone()),
+                None => {}
+            }
         }
+        v
     }
 
     /// Daemon health for `status`.
@@ -244,7 +247,7 @@ impl Shared {
             max_jobs: self.config.docker.max_jobs as u64,
             docker_reachable: docker.is_ok(),
             docker_error: docker.err(),
-            warnings: Vec::new(),
+            warnings: self.config.warnings.clone(),
         })
     }
 }

@@ -61,6 +61,16 @@ pub fn activated() -> Activated {
     got
 }
 
+/// Keeps everything the daemon creates (database, logs, caches, workspaces) out of reach of other
+/// users, whatever umask it was started with: at most `rwxr-x---`.
+#[allow(unsafe_code)]
+pub fn restrict_umask() {
+    // SAFETY: umask only swaps a process-wide integer; read and re-set at start-up.
+    let old = unsafe { libc::umask(0o027) };
+    // SAFETY: as above.
+    unsafe { libc::umask(old | 0o027) };
+}
+
 /// Runs `f` with the process umask set to `mask`, restoring it after.
 #[allow(unsafe_code)]
 pub fn with_umask<T>(mask: libc::mode_t, f: impl FnOnce() -> T) -> T {

@@ -8,8 +8,23 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use microcid::git::{Credentials, GitCache, GitError};
+use microcid::git::{Credentials, GitCache, GitError, Origin};
 use support::git_servers::{GitDaemon, HttpGit, Sshd, free_port, git, keygen, make_repo};
+use tokio_util::sync::CancellationToken;
+
+/// A cancellation nobody fires.
+fn never() -> CancellationToken {
+    CancellationToken::new()
+}
+
+/// Where test credentials may go: the loopback server at `url`, over plain http too.
+fn bound_to(url: &str, creds: Credentials) -> Credentials {
+    Credentials {
+        origins: Origin::of_url(url).into_iter().collect(),
+        allow_insecure_http: true,
+        ..creds
+    }
+}
 
 fn sample_repo() -> support::git_servers::TestRepo {
     let mut repo = make_repo(&[("README.md", b"hello\n"), ("src/lib.txt", b"lib\n")]);
@@ -62,7 +77,15 @@ fn git_daemon_checkout_then_incremental_fetch_then_offline() {
 
     let dest1 = work.path().join("job1");
     cache
-        .checkout("alice/app", &url, &creds, "refs/heads/main", &first, &dest1)
+        .checkout(
+            "alice/app",
+            &url,
+            &creds,
+            "refs/heads/main",
+            &first,
+            &dest1,
+            &never(),
+        )
         .unwrap();
     assert_checkout(&dest1, &first);
     assert_eq!(git(&dest1, &["describe", "--tags"]), "v1");
@@ -80,7 +103,7 @@ fn git_daemon_checkout_then_incremental_fetch_then_offline() {
     repo.push_to(&bare);
     let dest2 = work.path().join("job2");
     cache
-        .checkout("alice/app", &url, &creds, "main", &second, &dest2)
+        .checkout("alice/app", &url, &creds, "main", &second, &dest2, &never())
         .unwrap();
     assert_eq!(std::fs::read(dest2.join("new.txt")).unwrap(), b"new\n");
     assert_eq!(git(&dest2, &["rev-parse", "HEAD"]), second);
@@ -93,7 +116,15 @@ fn git_daemon_checkout_then_incremental_fetch_then_offline() {
     drop(server);
     let dest3 = work.path().join("job3");
     cache
-        .checkout("alice/app", &url, &creds, "refs/heads/main", &first, &dest3)
+        .checkout(
+            "alice/app",
+            &url,
+            &creds,
+            "refs/heads/main",
+            &first,
+            &dest3,
+            &never(),
+        )
         .unwrap();
     assert_checkout(&dest3, &first);
     assert!(!dest3.join("new.txt").exists());
@@ -113,7 +144,7 @@ fn http_with_token_and_wrong_token() {
     let good = Credentials {
         username: Some("alice".into()),
         token: Some(token.into()),
-        ..Default::default()
+        ..bound_to(&url, Credentials::default())
     };
     let dest = work.path().join("ok");
     cache
@@ -124,11 +155,14 @@ fn http_with_token_and_wrong_token() {
             "refs/heads/main",
             &repo.head,
             &dest,
+            &never(),
         )
         .unwrap_or_else(|e| panic!("{e}\nnginx log:\n{}", server.error_log()));
     assert_checkout(&dest, &repo.head);
     assert_eq!(
-        cache.resolve("alice/app", &url, &good, "main").unwrap(),
+        cache
+            .resolve("alice/app", &url, &good, "main", &never())
+            .unwrap(),
         repo.head
     );
 
@@ -144,6 +178,7 @@ fn http_with_token_and_wrong_token() {
             "main",
             &repo.head,
             &dest,
+            &never(),
         )
         .unwrap_or_else(|e| panic!("{e}\nnginx log:\n{}", server.error_log()));
     assert!(!git(&dest, &["remote", "get-url", "origin"]).contains(token));
@@ -157,7 +192,7 @@ fn http_with_token_and_wrong_token() {
     let bad = Credentials {
         username: Some("alice".into()),
         token: Some(wrong_token.into()),
-        ..Default::default()
+        ..bound_to(&url, Credentials::default())
     };
     for (i, (u, c)) in [
         (url.clone(), bad.clone()),
@@ -178,6 +213,7 @@ fn http_with_token_and_wrong_token() {
                 "main",
                 &repo.head,
                 &work.path().join("bad"),
+                &never(),
             )
             .unwrap_err();
         let text = err.to_string();
@@ -196,7 +232,7 @@ fn http_with_token_and_wrong_token() {
     }
 
     let err = cache
-        .resolve("alice/app", &url, &Credentials::default(), "main")
+        .resolve("alice/app", &url, &Credentials::default(), "main", &never())
         .unwrap_err();
     assert!(
         matches!(err, GitError::AuthFailed { .. }),
@@ -216,7 +252,7 @@ fn ssh_with_deploy_key_wrong_key_and_known_hosts() {
 
     let creds = Credentials {
         ssh_key: Some(sshd.deploy_key()),
-        ..Default::default()
+        ..bound_to(&url, Credentials::default())
     };
     let dest = work.path().join("ok");
     cache
@@ -227,11 +263,12 @@ fn ssh_with_deploy_key_wrong_key_and_known_hosts() {
             "refs/heads/main",
             &repo.head,
             &dest,
+            &never(),
         )
         .unwrap_or_else(|e| panic!("{e}\nsshd log:\n{}", sshd.log()));
     assert_checkout(&dest, &repo.head);
     assert_eq!(
-        cache.default_branch("alice/app", &url, &creds).unwrap(),
+        cache.default_branch(&url, &creds, &never()).unwrap(),
         "main"
     );
 
@@ -240,7 +277,7 @@ fn ssh_with_deploy_key_wrong_key_and_known_hosts() {
     std::fs::copy(sshd.deploy_key(), &alone).unwrap();
     let alone_creds = Credentials {
         ssh_key: Some(alone),
-        ..Default::default()
+        ..bound_to(&url, Credentials::default())
     };
     GitCache::new(work.path().join("cache-alone"))
         .checkout(
@@ -250,6 +287,7 @@ fn ssh_with_deploy_key_wrong_key_and_known_hosts() {
             "main",
             &repo.head,
             &work.path().join("alone"),
+            &never(),
         )
         .unwrap_or_else(|e| panic!("private key without .pub: {e}"));
 
@@ -261,7 +299,9 @@ fn ssh_with_deploy_key_wrong_key_and_known_hosts() {
         ..creds.clone()
     };
     assert_eq!(
-        cache.resolve("alice/app", &url, &pinned, "v1").unwrap(),
+        cache
+            .resolve("alice/app", &url, &pinned, "v1", &never())
+            .unwrap(),
         repo.head
     );
     keygen(&work.path().join("other_host"), "ed25519");
@@ -283,7 +323,7 @@ fn ssh_with_deploy_key_wrong_key_and_known_hosts() {
         ..creds.clone()
     };
     let err = cache
-        .resolve("alice/app", &url, &mismatched, "main")
+        .resolve("alice/app", &url, &mismatched, "main", &never())
         .unwrap_err();
     assert!(matches!(err, GitError::HostKeyRejected { .. }), "{err:?}");
 
@@ -291,7 +331,7 @@ fn ssh_with_deploy_key_wrong_key_and_known_hosts() {
     keygen(&work.path().join("stranger"), "ed25519");
     let wrong = Credentials {
         ssh_key: Some(work.path().join("stranger")),
-        ..Default::default()
+        ..bound_to(&url, Credentials::default())
     };
     let fresh = GitCache::new(work.path().join("cache-wrong"));
     let err = fresh
@@ -302,6 +342,7 @@ fn ssh_with_deploy_key_wrong_key_and_known_hosts() {
             "main",
             &repo.head,
             &work.path().join("bad"),
+            &never(),
         )
         .unwrap_err();
     assert!(
@@ -316,7 +357,7 @@ fn ssh_with_deploy_key_wrong_key_and_known_hosts() {
 
     // No key at all.
     let err = fresh
-        .resolve("alice/app", &url, &Credentials::default(), "main")
+        .resolve("alice/app", &url, &Credentials::default(), "main", &never())
         .unwrap_err();
     assert!(
         matches!(err, GitError::AuthFailed { .. }),
@@ -334,7 +375,7 @@ fn ssh_with_rsa_deploy_key() {
     let cache = GitCache::new(work.path().join("cache"));
     let creds = Credentials {
         ssh_key: Some(sshd.deploy_key()),
-        ..Default::default()
+        ..bound_to(&sshd.url("app"), Credentials::default())
     };
     cache
         .checkout(
@@ -344,6 +385,7 @@ fn ssh_with_rsa_deploy_key() {
             "main",
             &repo.head,
             &work.path().join("d"),
+            &never(),
         )
         .unwrap_or_else(|e| panic!("{e}\nsshd log:\n{}", sshd.log()));
 }
@@ -372,6 +414,7 @@ fn missing_commit_and_fetch_by_id() {
             "refs/heads/main",
             absent,
             &work.path().join("x"),
+            &never(),
         )
         .unwrap_err();
     assert!(matches!(err, GitError::CommitNotFound { .. }), "{err:?}");
@@ -389,6 +432,7 @@ fn missing_commit_and_fetch_by_id() {
             "refs/heads/main",
             &feature,
             &work.path().join("y"),
+            &never(),
         )
         .unwrap_err();
     assert!(matches!(err, GitError::CommitNotFound { .. }), "{err:?}");
@@ -399,7 +443,15 @@ fn missing_commit_and_fetch_by_id() {
     );
     let dest = work.path().join("z");
     cache
-        .checkout("r", &url, &creds, "refs/heads/main", &feature, &dest)
+        .checkout(
+            "r",
+            &url,
+            &creds,
+            "refs/heads/main",
+            &feature,
+            &dest,
+            &never(),
+        )
         .unwrap();
     assert_eq!(git(&dest, &["rev-parse", "HEAD"]), feature);
     assert!(dest.join("f.txt").exists());
@@ -425,6 +477,7 @@ fn unreachable_server_fails_fast_and_clearly() {
                 "main",
                 &"a".repeat(40),
                 &work.path().join("d"),
+                &never(),
             )
             .unwrap_err();
         assert!(
@@ -464,36 +517,48 @@ fn resolve_refs_and_default_branch() {
     let cache = GitCache::new(work.path().join("cache"));
     let c = Credentials::default();
 
-    assert_eq!(cache.resolve("r", &url, &c, "main").unwrap(), later);
     assert_eq!(
-        cache.resolve("r", &url, &c, "refs/heads/main").unwrap(),
+        cache.resolve("r", &url, &c, "main", &never()).unwrap(),
         later
     );
     assert_eq!(
-        cache.resolve("r", &url, &c, "v1").unwrap(),
+        cache
+            .resolve("r", &url, &c, "refs/heads/main", &never())
+            .unwrap(),
+        later
+    );
+    assert_eq!(
+        cache.resolve("r", &url, &c, "v1", &never()).unwrap(),
         tagged,
         "annotated tag peels to its commit"
     );
     assert_eq!(
-        cache.resolve("r", &url, &c, "refs/tags/light").unwrap(),
+        cache
+            .resolve("r", &url, &c, "refs/tags/light", &never())
+            .unwrap(),
         tagged
     );
-    assert_eq!(cache.resolve("r", &url, &c, "HEAD").unwrap(), later);
     assert_eq!(
-        cache.resolve("r", &url, &c, &tagged).unwrap(),
+        cache.resolve("r", &url, &c, "HEAD", &never()).unwrap(),
+        later
+    );
+    assert_eq!(
+        cache.resolve("r", &url, &c, &tagged, &never()).unwrap(),
         tagged,
         "a cached commit id resolves to itself"
     );
-    let err = cache.resolve("r", &url, &c, "no-such-branch").unwrap_err();
+    let err = cache
+        .resolve("r", &url, &c, "no-such-branch", &never())
+        .unwrap_err();
     assert!(matches!(err, GitError::RefNotFound { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
         format!("ref no-such-branch not found in {url}")
     );
 
-    assert_eq!(cache.default_branch("r", &url, &c).unwrap(), "main");
+    assert_eq!(cache.default_branch(&url, &c, &never()).unwrap(), "main");
     git(&bare, &["symbolic-ref", "HEAD", "refs/heads/develop"]);
-    assert_eq!(cache.default_branch("r", &url, &c).unwrap(), "develop");
+    assert_eq!(cache.default_branch(&url, &c, &never()).unwrap(), "develop");
 }
 
 #[test]
@@ -511,7 +576,15 @@ fn concurrent_checkouts_of_one_repo_and_local_paths() {
                     (&cache, &url, &repo.head, work.path().join(format!("d{i}")));
                 s.spawn(move || {
                     cache
-                        .checkout("app", url, &Credentials::default(), "main", head, &dest)
+                        .checkout(
+                            "app",
+                            url,
+                            &Credentials::default(),
+                            "main",
+                            head,
+                            &dest,
+                            &never(),
+                        )
                         .map(|()| dest)
                 })
             })
@@ -530,6 +603,7 @@ fn concurrent_checkouts_of_one_repo_and_local_paths() {
             "main",
             &repo.head,
             &dest,
+            &never(),
         )
         .unwrap();
     assert_checkout(&dest, &repo.head);
@@ -543,6 +617,7 @@ fn concurrent_checkouts_of_one_repo_and_local_paths() {
             "main",
             &repo.head,
             &dest,
+            &never(),
         )
         .unwrap_err();
     assert!(matches!(err, GitError::InvalidInput(_)), "{err:?}");
@@ -555,6 +630,7 @@ fn concurrent_checkouts_of_one_repo_and_local_paths() {
             "main:refs/heads/x",
             &repo.head,
             &work.path().join("n"),
+            &never(),
         )
         .unwrap_err();
     assert!(matches!(err, GitError::InvalidInput(_)), "{err:?}");

@@ -56,23 +56,25 @@ pub(super) async fn serve(stream: UnixStream, shared: Arc<Shared>, shutdown: Can
                             .remove(&subscription)
                             .is_some_and(|stop| stop.send(msg.id).is_ok());
                         if !stopped {
-                            let tx = tx.clone();
-                            requests.spawn(async move {
-                                let _ = tx
-                                    .send(ServerMessage::Error {
-                                        id: msg.id,
-                                        code: ErrorCode::NotFound,
-                                        message: format!(
-                                            "no open subscription {subscription} on this connection"
-                                        ),
-                                    })
-                                    .await;
-                            });
+                            let message =
+                                format!("no open subscription {subscription} on this connection");
+                            refuse(&mut requests, &tx, msg.id, ErrorCode::NotFound, message);
                         }
                     }
                     Request::FollowLog { .. } | Request::WatchJobs => {
                         // Forget subscriptions that ended by themselves.
                         subscriptions.retain(|_, stop| !stop.is_closed());
+                        if subscriptions.contains_key(&msg.id) {
+                            // Replacing it would orphan the first: its events would carry an
+                            // id the client now means for something else, with no way to stop it.
+                            let message = format!(
+                                "request id {} already names an open subscription on this \
+                                 connection; use a new id",
+                                msg.id
+                            );
+                            refuse(&mut requests, &tx, msg.id, ErrorCode::Invalid, message);
+                            continue;
+                        }
                         let (stop, stopped) = oneshot::channel();
                         subscriptions.insert(msg.id, stop);
                         let (shared, tx, who) = (shared.clone(), tx.clone(), who.clone());
@@ -110,6 +112,20 @@ pub(super) async fn serve(stream: UnixStream, shared: Arc<Shared>, shutdown: Can
     drop(tx);
     // Let the error frame (if any) go out, but never hang on a client that stopped reading.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), writer).await;
+}
+
+/// Answers request `id` with an error, through the outbox like every other answer.
+fn refuse(
+    requests: &mut tokio::task::JoinSet<()>,
+    tx: &mpsc::Sender<ServerMessage>,
+    id: u64,
+    code: ErrorCode,
+    message: String,
+) {
+    let tx = tx.clone();
+    requests.spawn(async move {
+        let _ = tx.send(ServerMessage::Error { id, code, message }).await;
+    });
 }
 
 /// The connecting user's name (for manual builds' author), from the socket's peer credentials.

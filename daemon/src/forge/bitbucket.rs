@@ -15,6 +15,7 @@ struct Named {
 struct Repository {
     full_name: Option<String>,
     mainbranch: Option<Named>,
+    is_private: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -152,6 +153,7 @@ pub(crate) fn interpret(event: &str, body: &[u8]) -> Result<Outcome, HookError> 
         ),
         author,
         default_branch: names::sanitize_branch(repository.mainbranch.and_then(|m| m.name)),
+        public: repository.is_private.map(|p| !p),
     }))
 }
 

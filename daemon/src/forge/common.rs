@@ -13,6 +13,7 @@ pub(crate) struct Repository {
     pub clone_url: Option<String>,
     pub ssh_url: Option<String>,
     pub default_branch: Option<String>,
+    pub private: Option<bool>,
 }
 
 /// `pusher` / `sender`: Gogs/Gitea users have `login`, `username`, `full_name`; GitHub's pusher has `name`.
@@ -66,12 +67,13 @@ pub(crate) struct PushRules {
     pub before_equals_after_is_test: bool,
 }
 
-/// Validated repository fields: (full name, clone URL, ssh URL, default branch).
+/// Validated repository fields.
 pub(crate) struct RepoFields {
     pub name: String,
     pub clone_url: String,
     pub ssh_url: Option<String>,
     pub default_branch: Option<String>,
+    pub public: Option<bool>,
 }
 
 /// Requires `repository`, `repository.full_name` (valid) and `repository.clone_url` (http/https).
@@ -90,6 +92,7 @@ pub(crate) fn repo_fields(repo: Option<Repository>) -> Result<RepoFields, HookEr
         clone_url,
         ssh_url: names::sanitize_ssh_url(repo.ssh_url),
         default_branch: names::sanitize_branch(repo.default_branch),
+        public: repo.private.map(|p| !p),
     })
 }
 
@@ -164,6 +167,7 @@ pub(crate) fn interpret_push(p: PushPayload, rules: &PushRules) -> Result<Outcom
         message: names::truncate_on_char_boundary(message, names::MAX_MESSAGE),
         author: author_of(p.pusher, p.sender),
         default_branch: repo.default_branch,
+        public: repo.public,
     }))
 }
 

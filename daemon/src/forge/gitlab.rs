@@ -13,6 +13,8 @@ struct Project {
     http_url: Option<String>,
     git_ssh_url: Option<String>,
     default_branch: Option<String>,
+    /// 0 private, 10 internal (any signed-in user), 20 public.
+    visibility_level: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -103,6 +105,7 @@ pub(crate) fn interpret(event: &str, body: &[u8]) -> Result<Outcome, HookError> 
         message: names::truncate_on_char_boundary(message, names::MAX_MESSAGE),
         author: names::pick_author([p.user_username, p.user_name]),
         default_branch: names::sanitize_branch(project.default_branch),
+        public: project.visibility_level.map(|level| level == 20),
     }))
 }
 

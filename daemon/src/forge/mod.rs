@@ -140,6 +140,10 @@ pub struct Push {
     pub author: String,
     /// The repository's default branch (short name) when sent and valid.
     pub default_branch: Option<String>,
+    /// Whether the forge says the repository is public (`private: false`, GitLab visibility
+    /// level 20, Bitbucket `is_private: false`); `None` when it did not say. Decides what the
+    /// public web pages show.
+    pub public: Option<bool>,
 }
 
 /// Why a delivery was refused; the message is safe to show (it never contains a secret).

@@ -133,9 +133,9 @@ pub fn validate_commit(field: &str, sha: &str) -> Result<String, HookError> {
 pub fn validate_ref(field: &str, git_ref: &str) -> Result<(), HookError> {
     let bad = git_ref.is_empty()
         || git_ref.len() > MAX_REF
-        || git_ref
-            .chars()
-            .any(|c| c.is_control() || c.is_whitespace() || "~^:?*[\\".contains(c))
+        || git_ref.chars().any(|c| {
+            c.is_control() || c.is_whitespace() || is_bidi_control(c) || "~^:?*[\\".contains(c)
+        })
         || git_ref.contains("..")
         || git_ref.contains("@{")
         || git_ref.contains("//")
@@ -153,6 +153,12 @@ pub fn validate_ref(field: &str, git_ref: &str) -> Result<(), HookError> {
     } else {
         Ok(())
     }
+}
+
+/// Unicode's bidirectional formatting characters: they make text display in another order than
+/// it is stored (`main\u{202E}exe.sh` shows as `mainhs.exe`), so a name could look like another.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Whether a full ref is a branch or a tag (with a non-empty name), or neither.
@@ -230,13 +236,17 @@ pub fn sanitize_branch(name: Option<String>) -> Option<String> {
         .map(|()| name)
 }
 
-/// The first non-empty candidate, cut to [`MAX_AUTHOR`] bytes; empty if none.
+/// The first non-empty candidate without control or bidirectional characters, cut to
+/// [`MAX_AUTHOR`] bytes; empty if none.
 pub fn pick_author<I: IntoIterator<Item = Option<String>>>(candidates: I) -> String {
-    let first = candidates
+    let first: String = candidates
         .into_iter()
         .flatten()
         .find(|s| !s.trim().is_empty())
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .chars()
+        .filter(|&c| !c.is_control() && !is_bidi_control(c))
+        .collect();
     truncate_on_char_boundary(first, MAX_AUTHOR)
 }
 
@@ -324,9 +334,18 @@ mod tests {
             "refs/heads/a~1",
             "refs/heads/a:b",
             "refs/heads//a",
+            "refs/heads/main\u{202E}hs.exe",
+            "refs/heads/\u{2066}x",
+            "refs/tags/v1\u{200F}",
+            "refs/heads/a\u{9b}2J",
         ] {
             assert!(validate_ref("ref", bad).is_err(), "{bad:?}");
         }
+        assert!(validate_ref("ref", "refs/heads/fix-für-äöü").is_ok());
+        assert_eq!(
+            pick_author([Some("mal\u{202E}lory\x1b]0;x\x07".into())]),
+            "mallory]0;x"
+        );
         assert_eq!(ref_kind("refs/heads/main"), Some(RefKind::Branch));
         assert_eq!(ref_kind("refs/tags/v1"), Some(RefKind::Tag));
         assert_eq!(ref_kind("refs/heads/"), None);

@@ -10,8 +10,9 @@ use std::sync::{Mutex, OnceLock};
 use git2::{CertificateCheckStatus, Cred, CredentialType, ErrorClass, ErrorCode, RemoteCallbacks};
 use sha2::{Digest, Sha256};
 
-use super::Credentials;
 use super::url::{UrlInfo, UrlKind, redact_url};
+use super::{Credentials, Origin};
+use tokio_util::sync::CancellationToken;
 
 /// What the callbacks saw during one remote operation; read afterwards to classify an error.
 #[derive(Debug, Default)]
@@ -41,23 +42,65 @@ fn auth_error(msg: &str) -> git2::Error {
     git2::Error::new(ErrorCode::Auth, ErrorClass::Callback, msg)
 }
 
+fn canceled_error() -> git2::Error {
+    git2::Error::new(ErrorCode::User, ErrorClass::Callback, "canceled")
+}
+
+/// Whether `creds` may be offered to the server at `asked` (the URL libgit2 is talking to, after
+/// any redirect); the reason, in words, when not.
+fn may_offer(creds: &Credentials, asked: &str, what: &str) -> Result<(), String> {
+    let Some(origin) = Origin::of_url(asked) else {
+        return Err(format!(
+            "the {what} is not offered to {}: not a network URL",
+            redact_url(asked)
+        ));
+    };
+    if !creds.origins.contains(&origin) {
+        let bound: Vec<String> = creds.origins.iter().map(Origin::to_string).collect();
+        return Err(if bound.is_empty() {
+            format!("the {what} is not offered to {origin}: no host is configured for it")
+        } else {
+            format!(
+                "the {what} is not offered to {origin}: it belongs to {}",
+                bound.join(", ")
+            )
+        });
+    }
+    if origin.scheme == "http" && !creds.allow_insecure_http {
+        return Err(format!(
+            "refusing to send the {what} to {origin} over plain http:// \
+             (set git.allow_insecure_http = true to allow it)"
+        ));
+    }
+    Ok(())
+}
+
 /// Builds the callbacks for one remote operation against `url`.
 ///
 /// Credentials are offered once per kind: libgit2 calls the callback again after a rejection, and offering the
-/// same secret forever would loop. HTTP(S): user name is `creds.username`, else the URL's user, else `"git"`
-/// (Gogs, Gitea, GitHub and GitLab accept any user name with a token); password is `creds.token`, else the
-/// URL's password. SSH: the deploy key `creds.ssh_key` with the URL's user (default `"git"`); ssh-agent and
-/// `~/.ssh` are never consulted, so the daemon only ever uses keys that were configured for the repository.
+/// same secret forever would loop. They are offered only to a server whose origin (scheme, host, port) is in
+/// `creds.origins`, and a token never over plain `http://` unless `creds.allow_insecure_http`: libgit2 asks
+/// with the URL it is talking to, so a redirect to another host, or a webhook naming another host, gets
+/// nothing. HTTP(S): user name is `creds.username`, else the URL's user, else `"git"` (Gogs, Gitea, GitHub
+/// and GitLab accept any user name with a token); password is `creds.token`. SSH: the deploy key
+/// `creds.ssh_key` with the URL's user (default `"git"`); ssh-agent and `~/.ssh` are never consulted, so the
+/// daemon only ever uses keys that were configured for the repository.
+///
+/// Every callback checks `cancel`: a cancelled job's fetch stops at the next bit of progress.
 pub(crate) fn callbacks<'a>(
     creds: &'a Credentials,
     info: &'a UrlInfo,
     url: &'a str,
     state: SharedState,
+    cancel: &'a CancellationToken,
 ) -> RemoteCallbacks<'a> {
     let mut cb = RemoteCallbacks::new();
     let st = state.clone();
-    cb.credentials(move |_url, username_from_url, allowed| {
+    cb.credentials(move |asked, username_from_url, allowed| {
         let mut st = st.borrow_mut();
+        if cancel.is_cancelled() {
+            return Err(canceled_error());
+        }
         let ssh_user = username_from_url
             .or(info.username.as_deref())
             .unwrap_or("git");
@@ -67,6 +110,10 @@ pub(crate) fn callbacks<'a>(
                     Some("the server wants an SSH key and no deploy key is configured".into());
                 return Err(auth_error("no deploy key configured"));
             };
+            if let Err(why) = may_offer(creds, asked, "deploy key") {
+                st.auth_failed = Some(why);
+                return Err(auth_error("deploy key not offered to this server"));
+            }
             if st.tried_ssh_key {
                 st.auth_failed = Some(format!(
                     "the server rejected the deploy key {}",
@@ -91,12 +138,15 @@ pub(crate) fn callbacks<'a>(
             return Cred::username(ssh_user);
         }
         if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
-            let password = creds.token.as_deref().or(info.password.as_deref());
-            let Some(password) = password else {
+            let Some(password) = creds.token.as_deref() else {
                 st.auth_failed =
                     Some("the server wants a user name and token and none is configured".into());
                 return Err(auth_error("no token configured"));
             };
+            if let Err(why) = may_offer(creds, asked, "token") {
+                st.auth_failed = Some(why);
+                return Err(auth_error("token not offered to this server"));
+            }
             if st.tried_userpass {
                 st.auth_failed = Some("the server rejected the user name and token".into());
                 return Err(auth_error("token rejected"));
@@ -115,12 +165,17 @@ pub(crate) fn callbacks<'a>(
         ));
         Err(auth_error("unsupported credential type"))
     });
+    cb.transfer_progress(move |_| !cancel.is_cancelled());
+    cb.sideband_progress(move |_| !cancel.is_cancelled());
     let known_hosts = creds.ssh_known_hosts.clone();
     let (host, port) = match &info.kind {
         UrlKind::Ssh { host, port } => (host.clone(), *port),
         _ => (String::new(), 0),
     };
     cb.certificate_check(move |cert, cb_host| {
+        if cancel.is_cancelled() {
+            return Err(canceled_error());
+        }
         let Some(hk) = cert.as_hostkey() else {
             // X.509 (HTTPS): let libgit2/OpenSSL decide with the system trust store.
             return Ok(CertificateCheckStatus::CertificatePassthrough);

@@ -2,17 +2,16 @@
 //! public operations [`GitCache::checkout`], [`GitCache::resolve`] and [`GitCache::default_branch`].
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::{Arc, Mutex, OnceLock};
 
 use git2::{AutotagOption, Direction, FetchOptions, Oid, Reference, Remote, Repository};
 use sha2::{Digest, Sha256};
 
 use super::auth::{self, AuthState};
 use super::url::{self, UrlInfo};
-use super::{Credentials, GitCache, GitError, checkout, classify, redact_url};
+use super::{Credentials, GitCache, GitError, Origin, checkout, classify, redact_url};
+use tokio_util::sync::CancellationToken;
 
 /// Every tag, so that `git describe` works in checkouts.
 const TAGS_REFSPEC: &str = "+refs/tags/*:refs/tags/*";
@@ -35,16 +34,6 @@ pub(crate) fn safe_name(repo: &str) -> String {
     }
     let digest = hex::encode(Sha256::digest(repo.as_bytes()));
     format!("{readable}-{}", &digest[..12])
-}
-
-/// The mutex guarding one cache directory in this process (see the module documentation of `git`).
-fn dir_lock(dir: &Path) -> Arc<Mutex<()>> {
-    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> = OnceLock::new();
-    let mut map = LOCKS
-        .get_or_init(|| Mutex::new(HashMap::new()))
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    map.entry(dir.to_path_buf()).or_default().clone()
 }
 
 /// `abc...` (40 lowercase hex) or `None`.
@@ -74,27 +63,52 @@ fn full_ref(git_ref: &str) -> Result<String, GitError> {
     }
 }
 
-/// One remote operation's context: the URL, what we parsed from it, the credentials and the callback state.
+/// One remote operation's context: the URL libgit2 is given (without a password), what we parsed
+/// from it, the credentials, the callback state and the cancellation that stops it.
 struct Session<'a> {
-    url: &'a str,
+    url: String,
     info: UrlInfo,
-    creds: &'a Credentials,
+    creds: Credentials,
     state: Rc<RefCell<AuthState>>,
+    cancel: &'a CancellationToken,
 }
 
 impl<'a> Session<'a> {
-    fn new(url: &'a str, creds: &'a Credentials) -> Result<Self, GitError> {
+    /// A password written into the URL never reaches libgit2 inside the URL: it becomes the token
+    /// (unless one is configured), offered only to that URL's own origin like any other.
+    fn new(
+        url: &str,
+        creds: &Credentials,
+        cancel: &'a CancellationToken,
+    ) -> Result<Self, GitError> {
+        let info = url::parse(url)?;
+        let (clean, user, secret) = url::split_userinfo(url);
+        let mut creds = creds.clone();
+        if let Some(secret) = secret
+            && creds.token.is_none()
+        {
+            creds.token = Some(secret);
+            creds.username = creds.username.or(user);
+            creds.origins.extend(Origin::of_url(&clean));
+        }
         Ok(Session {
-            url,
-            info: url::parse(url)?,
+            url: clean,
+            info,
             creds,
             state: Rc::default(),
+            cancel,
         })
     }
 
     fn callbacks(&self) -> git2::RemoteCallbacks<'_> {
         self.state.borrow_mut().new_connection();
-        auth::callbacks(self.creds, &self.info, self.url, self.state.clone())
+        auth::callbacks(
+            &self.creds,
+            &self.info,
+            &self.url,
+            self.state.clone(),
+            self.cancel,
+        )
     }
 
     fn fetch_options(&self) -> FetchOptions<'_> {
@@ -106,19 +120,28 @@ impl<'a> Session<'a> {
     }
 
     fn error(&self, err: &git2::Error) -> GitError {
-        classify(err, self.url, self.creds, &self.info, &self.state.borrow())
+        if self.cancel.is_cancelled() {
+            return GitError::Canceled;
+        }
+        classify(
+            err,
+            &self.url,
+            &self.creds,
+            &self.info,
+            &self.state.borrow(),
+        )
     }
 
     /// Fetches `refspecs` from the remote into `repo` over a fresh connection.
     fn fetch(&self, repo: &Repository, refspecs: &[String]) -> Result<(), GitError> {
         let mut remote = repo
-            .remote_anonymous(self.url)
+            .remote_anonymous(&self.url)
             .map_err(|e| self.error(&e))?;
         self.fetch_with(&mut remote, refspecs)
     }
 
     fn fetch_with(&self, remote: &mut Remote<'_>, refspecs: &[String]) -> Result<(), GitError> {
-        tracing::debug!(url = %redact_url(self.url), ?refspecs, "git fetch");
+        tracing::debug!(url = %redact_url(&self.url), ?refspecs, "git fetch");
         let mut fo = self.fetch_options();
         remote
             .fetch(refspecs, Some(&mut fo), None)
@@ -133,7 +156,10 @@ fn has_commit(repo: &Repository, oid: Oid) -> bool {
 impl GitCache {
     /// A cache rooted at `root` (created on first use); normally `<state_dir>/git`.
     pub fn new(root: PathBuf) -> GitCache {
-        GitCache { root }
+        GitCache {
+            root,
+            locks: Default::default(),
+        }
     }
 
     /// The bare repository directory used for `repo` (it may not exist yet); exposed for tests and cleanup.
@@ -179,8 +205,9 @@ impl GitCache {
         git_ref: &str,
         commit: &str,
         dest: &Path,
+        cancel: &CancellationToken,
     ) -> Result<(), GitError> {
-        let session = Session::new(url, creds)?;
+        let session = Session::new(url, creds, cancel)?;
         let oid = full_commit_id(commit).ok_or_else(|| {
             GitError::InvalidInput(format!(
                 "not a full commit id: {:?}",
@@ -191,8 +218,6 @@ impl GitCache {
         checkout::ensure_empty_dest(dest)?;
 
         let dir = self.cache_dir(repo);
-        let lock = dir_lock(&dir);
-        let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
         let cache = self.open_or_init(&dir)?;
         if !has_commit(&cache, oid) {
             session.fetch(
@@ -213,6 +238,9 @@ impl GitCache {
                 fetched: full,
             });
         }
+        if cancel.is_cancelled() {
+            return Err(GitError::Canceled);
+        }
         checkout::materialise(&dir, &cache, oid, url, dest)
     }
 
@@ -225,8 +253,9 @@ impl GitCache {
         url: &str,
         creds: &Credentials,
         reference: &str,
+        cancel: &CancellationToken,
     ) -> Result<String, GitError> {
-        self.resolve_ref(repo, url, creds, reference)
+        self.resolve_ref(repo, url, creds, reference, cancel)
             .map(|(_, commit)| commit)
     }
 
@@ -239,8 +268,9 @@ impl GitCache {
         url: &str,
         creds: &Credentials,
         reference: &str,
+        cancel: &CancellationToken,
     ) -> Result<(String, String), GitError> {
-        let session = Session::new(url, creds)?;
+        let session = Session::new(url, creds, cancel)?;
         if reference.is_empty()
             || reference
                 .chars()
@@ -252,11 +282,11 @@ impl GitCache {
             )));
         }
         let dir = self.cache_dir(repo);
-        let lock = dir_lock(&dir);
-        let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
         let cache = self.open_or_init(&dir)?;
 
-        let mut remote = cache.remote_anonymous(url).map_err(|e| session.error(&e))?;
+        let mut remote = cache
+            .remote_anonymous(&session.url)
+            .map_err(|e| session.error(&e))?;
         let (heads, head_target) = {
             let conn = remote
                 .connect_auth(Direction::Fetch, Some(session.callbacks()), None)
@@ -326,13 +356,13 @@ impl GitCache {
     /// with no ref. Only lists the remote; nothing is fetched.
     pub fn default_branch(
         &self,
-        repo: &str,
         url: &str,
         creds: &Credentials,
+        cancel: &CancellationToken,
     ) -> Result<String, GitError> {
-        let session = Session::new(url, creds)?;
-        let _ = repo;
-        let mut remote = Remote::create_detached(url).map_err(|e| session.error(&e))?;
+        let session = Session::new(url, creds, cancel)?;
+        let mut remote =
+            Remote::create_detached(session.url.as_str()).map_err(|e| session.error(&e))?;
         let conn = remote
             .connect_auth(Direction::Fetch, Some(session.callbacks()), None)
             .map_err(|e| session.error(&e))?;

@@ -1,16 +1,21 @@
 //! Git access for jobs: a bare cache per repository (clone once, fetch incrementally) and checkouts of one
 //! commit into a job's workspace, over git://, HTTP(S) with a token, SSH with a deploy key, or local paths.
 //!
-//! Everything here is blocking (libgit2); the scheduler calls it from `tokio::task::spawn_blocking`.
+//! The operations are blocking (libgit2); the daemon runs them through [`GitCache::locked`], which holds
+//! the repository's lock on the async side and runs the work on a blocking thread, so that a cancelled
+//! job lets go of its repository at once (the abandoned libgit2 call stops at its next callback).
 //!
 //! Decisions:
 //! - **Cache layout**: `<root>/<safe-name>.git`, a bare repository whose `refs/heads/*` and `refs/tags/*` mirror
 //!   what was fetched from the remote. `safe-name` is the repository name reduced to `[A-Za-z0-9._-]` (`/`
 //!   becomes `_`) plus `-` and the first 12 hex digits of SHA-256 of the full name, so an untrusted name can
 //!   neither escape the root nor collide with another (`a/b` and `a_b` differ by hash).
-//! - **Concurrency**: a process-wide map of per-cache-directory mutexes serialises every operation on one cache
-//!   (fetch and the copy of its objects into a checkout); different repositories proceed in parallel. This
-//!   relies on one daemon owning `state_dir`, which the daemon already requires for SQLite and logs.
+//! - **Concurrency**: one async lock per cache directory serialises every operation on one cache (fetch and
+//!   the copy of its objects into a checkout); different repositories proceed in parallel. This relies on one
+//!   daemon owning `state_dir`, which the daemon already requires for SQLite and logs. A cancelled operation
+//!   releases the lock at once; its blocking thread aborts at libgit2's next callback (progress, credentials,
+//!   certificate) or at the I/O timeout, and libgit2 writes packs to temporary files before renaming them, so
+//!   the next job's fetch is not disturbed.
 //! - **Checkout**: the destination is a real git work tree (`.git` directory, HEAD detached at the commit,
 //!   tags copied from the cache, `origin` set to the redacted URL) so `git describe`/`git log` work inside the
 //!   job. Objects are *copied* from the cache (not hard-linked, not shared through alternates): the job runs
@@ -19,7 +24,7 @@
 //!   per job. Submodules are not checked out. Git LFS files stay pointer files.
 //! - **Network**: the ref and all tags are fetched when the commit is not in the cache yet; a commit already in
 //!   the cache needs no network at all (retries and rebuilds are fast; tags may then be slightly stale).
-//!   libgit2's connect timeout is left at its default (setting it needs `unsafe` global options).
+//!   Connect and I/O timeouts ([`Timeouts`]) are set once at start-up (`git.connect_timeout`, `git.io_timeout`).
 //! - **Host keys**: with `ssh_known_hosts` set, the server's key must be listed there (plain, non-hashed host
 //!   names). Without it any host key is accepted and its SHA-256 fingerprint is logged once per host and key:
 //!   deploy keys are read-only and the commit id is checked, so the risk is a man in the middle reading code.
@@ -27,12 +32,19 @@
 mod auth;
 mod cache;
 mod checkout;
+mod lock;
+mod origin;
 mod url;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+pub use origin::{BadHostEntry, Origin};
 pub use url::redact_url;
+pub(crate) use url::split_userinfo;
 
 /// How to authenticate to a repository's remote (per repository, from configuration).
 #[derive(Clone, Default)]
@@ -49,6 +61,20 @@ pub struct Credentials {
     pub username: Option<String>,
     /// HTTP(S) password or access token. Never shown: not in errors, logs or `Debug` output.
     pub token: Option<String>,
+    /// Where the deploy key and the token may be offered: the scheme, host and port of each. A
+    /// server anywhere else (another host in a webhook's URL, a redirect target) asking for
+    /// credentials gets none. Empty: they are offered nowhere.
+    pub origins: Vec<Origin>,
+    /// Whether the token may cross plain `http://` (cleartext); off unless the administrator
+    /// says otherwise (`git.allow_insecure_http`).
+    pub allow_insecure_http: bool,
+}
+
+impl Credentials {
+    /// True when there is a key or a token to protect.
+    pub fn is_empty(&self) -> bool {
+        self.ssh_key.is_none() && self.token.is_none()
+    }
 }
 
 impl fmt::Debug for Credentials {
@@ -58,6 +84,8 @@ impl fmt::Debug for Credentials {
             .field("ssh_known_hosts", &self.ssh_known_hosts)
             .field("username", &self.username)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("origins", &self.origins)
+            .field("allow_insecure_http", &self.allow_insecure_http)
             .finish()
     }
 }
@@ -66,6 +94,8 @@ impl fmt::Debug for Credentials {
 #[derive(Debug, Clone)]
 pub struct GitCache {
     root: PathBuf,
+    /// One async lock per cache directory, held by the job that uses it (see [`GitCache::locked`]).
+    locks: Arc<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 /// Why a git operation failed, in words a person can act on; never contains credentials.
@@ -133,6 +163,9 @@ pub enum GitError {
         #[source]
         source: std::io::Error,
     },
+    /// The operation was cancelled (the job was cancelled or timed out).
+    #[error("canceled")]
+    Canceled,
     /// Anything else libgit2 reported (already scrubbed of credentials).
     #[error("git error for {url_redacted}: {detail}")]
     Other {
@@ -214,13 +247,27 @@ pub(crate) fn classify(
     }
 }
 
-/// Makes libgit2 read no system, global (`~/.gitconfig`) or XDG configuration: jobs must not
-/// depend on the administrator's git settings (an `insteadOf` rewrite, a credential helper), and a
-/// service user's unreadable or missing home must not break clones. Call once at start-up, before
-/// any other git call.
+/// How long libgit2 waits on a server: to connect, and for each read or write once connected. A
+/// server that stops answering fails the clone after `io` instead of holding the job forever.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Connecting (TCP and TLS).
+    pub connect: Duration,
+    /// Each read or write on an open connection.
+    pub io: Duration,
+}
+
+/// Sets libgit2's process-wide options: no system, global (`~/.gitconfig`) or XDG configuration
+/// is read — jobs must not depend on the administrator's git settings (an `insteadOf` rewrite, a
+/// credential helper), and a service user's unreadable or missing home must not break clones —
+/// and the server timeouts apply. Call once at start-up, before any other git call.
 #[allow(unsafe_code)]
-pub fn isolate_config(empty_dir: &Path) -> Result<(), GitError> {
+pub fn init(empty_dir: &Path, timeouts: Timeouts) -> Result<(), GitError> {
     use git2::ConfigLevel;
+    let failed = |what: &str, e: git2::Error| GitError::Other {
+        url_redacted: String::new(),
+        detail: format!("cannot {what}: {}", e.message()),
+    };
     for level in [
         ConfigLevel::System,
         ConfigLevel::Global,
@@ -229,10 +276,16 @@ pub fn isolate_config(empty_dir: &Path) -> Result<(), GitError> {
     ] {
         // SAFETY: called once during start-up, before any thread uses libgit2, so nothing reads
         // the search path while it changes.
-        unsafe { git2::opts::set_search_path(level, empty_dir) }.map_err(|e| GitError::Other {
-            url_redacted: String::new(),
-            detail: format!("cannot isolate git configuration: {}", e.message()),
-        })?;
+        unsafe { git2::opts::set_search_path(level, empty_dir) }
+            .map_err(|e| failed("isolate git configuration", e))?;
+    }
+    let millis = |d: Duration| d.as_millis().clamp(1, i32::MAX as u128) as i32;
+    // SAFETY: as above: start-up, before any remote operation reads these options.
+    unsafe {
+        git2::opts::set_server_connect_timeout_in_milliseconds(millis(timeouts.connect))
+            .map_err(|e| failed("set the git connect timeout", e))?;
+        git2::opts::set_server_timeout_in_milliseconds(millis(timeouts.io))
+            .map_err(|e| failed("set the git I/O timeout", e))?;
     }
     Ok(())
 }

@@ -54,7 +54,7 @@ fn split_authority(rest: &str) -> (Option<&str>, &str, &str) {
 }
 
 /// Whether `url` is scp-like (`[user@]host:path`), the form `git` accepts for SSH without a scheme.
-fn is_scp_like(url: &str) -> bool {
+pub(crate) fn is_scp_like(url: &str) -> bool {
     if url.contains("://") || url.starts_with('/') || url.starts_with('.') {
         return false;
     }
@@ -234,6 +234,40 @@ pub fn redact_url(url: &str) -> String {
     url.to_string()
 }
 
+/// Takes the credentials out of a URL: `(url without them, user name, password or token)`.
+///
+/// HTTP(S): `user:password@` gives both; a lone `token@` is a token (forges accept a token as the user
+/// name, and any user name with a token as password). Other schemes keep their user name (the SSH login)
+/// and lose any password (SSH passwords are never used). URLs without userinfo come back unchanged.
+pub(crate) fn split_userinfo(url: &str) -> (String, Option<String>, Option<String>) {
+    let Some((scheme, rest)) = split_scheme(url) else {
+        return (url.to_string(), None, None);
+    };
+    let scheme_written = &url[..url.len() - rest.len()];
+    let (userinfo, hostport, tail) = split_authority(rest);
+    let Some(userinfo) = userinfo else {
+        return (url.to_string(), None, None);
+    };
+    let (user, password) = match userinfo.split_once(':') {
+        Some((u, p)) => (percent_decode(u), Some(percent_decode(p))),
+        None => (percent_decode(userinfo), None),
+    };
+    if matches!(scheme.as_str(), "http" | "https") {
+        let clean = format!("{scheme_written}{hostport}{tail}");
+        return match password {
+            Some(p) => (clean, (!user.is_empty()).then_some(user), Some(p)),
+            None => (clean, None, (!user.is_empty()).then_some(user)),
+        };
+    }
+    let login = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+    let clean = if login.is_empty() {
+        format!("{scheme_written}{hostport}{tail}")
+    } else {
+        format!("{scheme_written}{login}@{hostport}{tail}")
+    };
+    (clean, None, None)
+}
+
 /// Removes every secret we know about from a free-text message (libgit2 error text may quote the URL).
 pub(crate) fn scrub(text: &str, url: &str, secrets: &[&str]) -> String {
     let mut out = text.to_string();
@@ -323,6 +357,34 @@ mod tests {
             Some("p@ss")
         );
         assert_eq!(info.and_then(|i| i.username).as_deref(), Some("bob"));
+    }
+
+    #[test]
+    fn userinfo_is_split_off() {
+        assert_eq!(
+            split_userinfo("https://ci:t%40k@h:3000/a.git"),
+            (
+                "https://h:3000/a.git".to_string(),
+                Some("ci".into()),
+                Some("t@k".into())
+            )
+        );
+        assert_eq!(
+            split_userinfo("https://tok@h/a.git"),
+            ("https://h/a.git".to_string(), None, Some("tok".into()))
+        );
+        assert_eq!(
+            split_userinfo("ssh://git:pw@h/a.git"),
+            ("ssh://git@h/a.git".to_string(), None, None)
+        );
+        assert_eq!(
+            split_userinfo("git@h:o/r.git"),
+            ("git@h:o/r.git".to_string(), None, None)
+        );
+        assert_eq!(
+            split_userinfo("https://h/a.git"),
+            ("https://h/a.git".to_string(), None, None)
+        );
     }
 
     #[test]

@@ -32,10 +32,20 @@ where
             ),
         );
     };
-    let limit = shared.config.max_body;
-    let raw = match read_limited(&headers, body, limit).await {
-        Ok(b) => b,
-        Err(resp) => return resp,
+    let config = &shared.config;
+    let read = read_limited(&headers, body, config.http.max_body);
+    let raw = match tokio::time::timeout(config.http.body_timeout, read).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(resp)) => return resp,
+        Err(_) => {
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the body did not arrive within {}",
+                    humantime::format_duration(config.http.body_timeout)
+                ),
+            );
+        }
     };
     let payload = match payload(forge, &headers, &raw) {
         Ok(p) => p,
@@ -45,17 +55,32 @@ where
         Ok(d) => d,
         Err(e) => return hook_error(e),
     };
-    let secret = shared.config.secret_for(delivery.repo.as_deref());
-    if !secret.is_empty() {
+    let secret = config.secret_for(delivery.repo.as_deref()).expose();
+    if !(secret.is_empty() && config.webhook.allow_unsigned) {
+        // No secret applies (an unlisted repository, and every listed one has its own): check
+        // against a key nobody has, so the answer is the same 401 a wrong signature gets and
+        // does not tell which repositories are configured.
+        let key = if secret.is_empty() {
+            unguessable()
+        } else {
+            secret
+        };
         // GitHub and Bitbucket sign the bytes on the wire; Gogs-family forges sign the JSON.
         let signed: &[u8] = match forge {
             Forge::Github | Forge::Bitbucket => &raw,
             _ => &payload,
         };
-        if let Err(e) = forge::verify(forge, &headers, signed, secret) {
+        if let Err(e) = forge::verify(forge, &headers, signed, key) {
             tracing::warn!(forge = forge.name(), "rejected delivery: {e}");
             return hook_error(e);
         }
+    }
+    let listed = delivery
+        .repo
+        .as_deref()
+        .is_some_and(|r| config.is_listed(r));
+    if !listed && !config.webhook.allow_unlisted && delivery.repo.is_some() {
+        return error(StatusCode::FORBIDDEN, "repository not configured");
     }
     let push = match forge::interpret(forge, &delivery, &payload) {
         Ok(Outcome::Build(push)) => push,
@@ -64,6 +89,19 @@ where
         }
         Err(e) => return hook_error(e),
     };
+    if !config.is_listed(&push.repo) {
+        let url = config.clone_url_for(&push.repo, &push.clone_url, push.ssh_url.as_deref());
+        if !config.webhook.allow_unlisted {
+            return error(StatusCode::FORBIDDEN, "repository not configured");
+        }
+        if !config.webhook.clone_host_allowed(&url) {
+            tracing::warn!(repo = %push.repo, url = %url, "refused a clone URL outside webhook.clone_hosts");
+            return error(
+                StatusCode::FORBIDDEN,
+                "the clone URL's host is not in webhook.clone_hosts",
+            );
+        }
+    }
     match shared
         .submit_push(forge.name(), delivery.delivery_id, push)
         .await
@@ -93,6 +131,23 @@ where
     }
 }
 
+/// A key no forge can sign with: 32 random bytes, fixed for the life of the process.
+fn unguessable() -> &'static str {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        use std::io::Read;
+        let mut bytes = [0u8; 32];
+        let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+        if read.is_err() {
+            // No /dev/urandom: the address of a fresh allocation and the clock, hashed.
+            use sha2::Digest;
+            let seed = format!("{:?}{:p}", std::time::SystemTime::now(), &bytes);
+            bytes.copy_from_slice(&sha2::Sha256::digest(seed.as_bytes()));
+        }
+        hex::encode(bytes)
+    })
+}
+
 fn hook_error(e: HookError) -> Response {
     match e {
         HookError::Unauthorized(m) => error(StatusCode::UNAUTHORIZED, m),
@@ -120,7 +175,8 @@ where
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let mut buf = BytesMut::with_capacity(declared.unwrap_or(8192).min(limit) as usize);
+    // Grows with what arrives: a Content-Length is a claim, not memory to hand out up front.
+    let mut buf = BytesMut::with_capacity(declared.unwrap_or(8192).min(limit).min(8192) as usize);
     let mut body = std::pin::pin!(body);
     while let Some(chunk) = body.next().await {
         let mut chunk =

@@ -3,6 +3,9 @@
 
 mod hooks;
 mod pages;
+mod server;
+
+pub use server::serve;
 
 use crate::state::Shared;
 use std::convert::Infallible;
@@ -35,13 +38,16 @@ pub fn routes(
         .and(warp::path::end())
         .and(with.clone())
         .then(pages::index);
+    // Ids and queries are parsed by the handlers, so a bad one gets 404 or 400 naming it
+    // rather than whatever rejection warp would rank first.
+    let query = warp::query::raw().or(warp::any().map(String::new)).unify();
     let job = warp::get()
-        .and(warp::path!("jobs" / i64))
+        .and(warp::path!("jobs" / String))
         .and(with.clone())
         .then(pages::job);
     let log = warp::get()
-        .and(warp::path!("jobs" / i64 / "log"))
-        .and(warp::query::<pages::LogQuery>())
+        .and(warp::path!("jobs" / String / "log"))
+        .and(query)
         .and(with.clone())
         .then(pages::log);
     hooks

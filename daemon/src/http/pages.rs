@@ -1,7 +1,10 @@
 //! The read-only status pages: recent jobs, one job with its log, and the raw log. Everything
-//! from a job (names, messages, output) is untrusted and HTML-escaped.
+//! from a job (names, messages, output) is untrusted and HTML-escaped. They are public: by
+//! default (`http.pages = "public"`) they show only jobs of public repositories, and a private
+//! repository's job answers 404 as if it did not exist.
 
 use super::{error, text};
+use crate::config::Pages;
 use crate::state::Shared;
 use microci_proto::{Job, JobQuery};
 use std::fmt::Write;
@@ -14,14 +17,8 @@ const LOG_PAGE: u64 = 4 * 1024 * 1024;
 /// How much of the log's end the job page shows.
 const PAGE_TAIL: u64 = 256 * 1024;
 
-/// `?offset=N` for the raw log.
-#[derive(Debug, serde::Deserialize)]
-pub(super) struct LogQuery {
-    #[serde(default)]
-    offset: u64,
-}
-
-/// Escapes text for HTML element content and attribute values.
+/// Escapes text for HTML element content and attribute values. Bidirectional controls are
+/// written out as `<U+202E>`: they would otherwise reorder what the reader sees.
 pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -31,10 +28,36 @@ pub(crate) fn escape(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            c if crate::forge::names::is_bidi_control(c) => {
+                out.push_str(&format!("&lt;U+{:04X}&gt;", c as u32));
+            }
             c => out.push(c),
         }
     }
     out
+}
+
+/// The job a public request may see: `Err` is the 404 (or 500) to answer. A job id that is not
+/// a number, a job that does not exist and a private repository's job all look the same.
+async fn visible_job(id: &str, shared: &Shared) -> Result<crate::store::JobRecord, Response> {
+    let not_found = || error(StatusCode::NOT_FOUND, "no such job");
+    let Ok(id) = id.parse::<i64>() else {
+        return Err(not_found());
+    };
+    let rec = match shared.reader.job(id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return Err(not_found()),
+        Err(e) => return Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+    };
+    match shared.config.http.pages {
+        Pages::Off => Err(not_found()),
+        Pages::All => Ok(rec),
+        Pages::Public => match shared.is_public(&rec.job.repo).await {
+            Ok(true) => Ok(rec),
+            Ok(false) => Err(not_found()),
+            Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+        },
+    }
 }
 
 fn html(status: StatusCode, title: &str, body: &str) -> Response {
@@ -53,16 +76,18 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
 }
 
-/// `GET /`: the newest jobs.
+/// `GET /`: the newest jobs the pages may show.
 pub(super) async fn index(shared: Arc<Shared>) -> Response {
-    let jobs = match shared
-        .reader
-        .list(JobQuery {
-            limit: 100,
-            ..JobQuery::default()
-        })
-        .await
-    {
+    let q = JobQuery {
+        limit: 100,
+        ..JobQuery::default()
+    };
+    let listed = match shared.config.http.pages {
+        Pages::Off => return error(StatusCode::NOT_FOUND, "not found"),
+        Pages::All => shared.reader.list(q).await,
+        Pages::Public => shared.reader.list_visible(q, shared.visible()).await,
+    };
+    let jobs = match listed {
         Ok(j) => j,
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
@@ -112,13 +137,13 @@ fn job_summary(j: &Job) -> String {
 }
 
 /// `GET /jobs/{id}`: one job and the end of its log.
-pub(super) async fn job(id: i64, shared: Arc<Shared>) -> Response {
-    let rec = match shared.reader.job(id).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no job {id}")),
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+pub(super) async fn job(id: String, shared: Arc<Shared>) -> Response {
+    let rec = match visible_job(&id, &shared).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
     };
     let j = &rec.job;
+    let id = j.id;
     let start = j.log_size.saturating_sub(PAGE_TAIL);
     let logs = shared.reader.logs_dir().to_path_buf();
     let chunk = tokio::task::spawn_blocking(move || {
@@ -144,16 +169,34 @@ pub(super) async fn job(id: i64, shared: Arc<Shared>) -> Response {
     html(StatusCode::OK, &format!("microci job {id}"), &body)
 }
 
+/// `?offset=N` (a byte offset, default 0); anything else in the query is ignored.
+fn offset_of(query: &str) -> Result<u64, Response> {
+    match form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "offset") {
+        None => Ok(0),
+        Some((_, v)) => v.parse::<u64>().map_err(|_| {
+            error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "offset {:?} is not a byte offset (a whole number from 0)",
+                    crate::forge::names::truncated_str(&v, 40)
+                ),
+            )
+        }),
+    }
+}
+
 /// `GET /jobs/{id}/log[?offset=N]`: raw log text, at most 4 MiB per request; the
 /// `X-Log-Next-Offset` and `X-Log-Size` headers say where to continue.
-pub(super) async fn log(id: i64, q: LogQuery, shared: Arc<Shared>) -> Response {
-    match shared.reader.job(id).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no job {id}")),
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
+pub(super) async fn log(id: String, query: String, shared: Arc<Shared>) -> Response {
+    let offset = match offset_of(&query) {
+        Ok(o) => o,
+        Err(resp) => return resp,
+    };
+    let id = match visible_job(&id, &shared).await {
+        Ok(r) => r.job.id,
+        Err(resp) => return resp,
+    };
     let logs = shared.reader.logs_dir().to_path_buf();
-    let offset = q.offset;
     let read = tokio::task::spawn_blocking(move || -> std::io::Result<(Vec<u8>, u64)> {
         use std::io::{Read, Seek, SeekFrom};
         let path = crate::store::log_path(&logs, id);

@@ -1,6 +1,6 @@
 //! The local (or remote) Docker Engine through bollard. Every container carries the labels
-//! `microci.job=<id>` and `microci.instance=<daemon instance>` so a restarted daemon, and the
-//! tests, can find what microci started.
+//! `microci.job=<id>`, `microci.owner=<installation>` and `microci.instance=<daemon run>` so a
+//! restarted daemon, and the tests, can find what microci started.
 
 use super::{Engine, EngineError, JobSpec};
 use crate::config::{DockerSettings, WorkspaceMode};
@@ -34,6 +34,9 @@ pub struct DockerEngine {
     instance: String,
     owner: String,
 }
+
+/// How long the workspace clean-up container may run before it is removed.
+const SCRUB_DEADLINE: Duration = Duration::from_secs(120);
 
 /// A created container.
 pub struct Container {
@@ -158,6 +161,8 @@ impl DockerEngine {
                 pids_limit: (s.pids > 0).then_some(s.pids),
                 privileged: Some(false),
                 security_opt: Some(vec!["no-new-privileges".into()]),
+                cap_add: (!s.cap_add.is_empty()).then(|| s.cap_add.clone()),
+                cap_drop: (!s.cap_drop.is_empty()).then(|| s.cap_drop.clone()),
                 network_mode: s.network.clone(),
                 // The daemon reads output through attach and keeps its own log; the Engine's
                 // copy is only a bounded tail, so a 1 GB log is not stored twice.
@@ -325,19 +330,29 @@ impl Engine for DockerEngine {
         Ok(jobs)
     }
 
-    async fn scrub(&self, image: &str, dir: &Path) -> Result<(), EngineError> {
+    async fn scrub(&self, dir: &Path) -> Result<(), EngineError> {
+        let image = self.settings.helper_image.clone();
+        self.ensure_image(&image).await?;
         let docker = self.client().await?;
-        let labels = self.labels("scrub");
+        let s = &self.settings;
         let body = ContainerCreateBody {
-            image: Some(image.to_string()),
+            image: Some(image),
             entrypoint: Some(vec!["/bin/sh".into(), "-c".into()]),
             cmd: Some(vec!["rm -rf /repo/* /repo/.[!.]* /repo/..?*".into()]),
+            // Root, to delete what a job's root wrote; only the capabilities deleting needs.
             user: Some("0:0".into()),
-            labels: Some(labels),
+            labels: Some(self.labels("scrub")),
             network_disabled: Some(true),
             host_config: Some(HostConfig {
                 binds: Some(vec![format!("{}:/repo", dir.display())]),
                 security_opt: Some(vec!["no-new-privileges".into()]),
+                cap_drop: Some(vec!["ALL".into()]),
+                cap_add: Some(vec!["DAC_OVERRIDE".into(), "FOWNER".into()]),
+                readonly_rootfs: Some(true),
+                network_mode: Some("none".into()),
+                memory: (s.memory > 0).then_some(s.memory),
+                nano_cpus: (s.nano_cpus > 0).then_some(s.nano_cpus),
+                pids_limit: Some(if s.pids > 0 { s.pids.min(64) } else { 64 }),
                 ..Default::default()
             }),
             ..Default::default()
@@ -347,16 +362,27 @@ impl Engine for DockerEngine {
             .await
             .map_err(|e| engine_error("cannot create the clean-up container", e))?;
         let c = Container { id: created.id };
-        let result = async {
+        let run = async {
             docker
                 .start_container(&c.id, None)
                 .await
                 .map_err(|e| engine_error("cannot start the clean-up container", e))?;
             self.wait(&c).await
-        }
-        .await;
+        };
+        let result = match tokio::time::timeout(SCRUB_DEADLINE, run).await {
+            Ok(r) => r.and_then(|code| match code {
+                0 => Ok(()),
+                code => Err(EngineError::Engine(format!(
+                    "the clean-up container exited with code {code}"
+                ))),
+            }),
+            Err(_) => Err(EngineError::Engine(format!(
+                "the clean-up container did not finish within {}",
+                humantime::format_duration(SCRUB_DEADLINE)
+            ))),
+        };
         let _ = self.teardown(&c).await;
-        result.map(|_| ())
+        result
     }
 
     async fn ping(&self) -> Result<(), EngineError> {

@@ -89,13 +89,10 @@ pub trait Engine: Send + Sync + 'static {
     /// Removes every container this daemon ever started that is still around; returns the
     /// job ids they belonged to.
     fn reap_all(&self) -> impl Future<Output = Result<Vec<i64>, EngineError>> + Send;
-    /// Empties `dir` from inside a container of `image`: files a job created as root in a
-    /// bind-mounted workspace cannot be removed by a daemon that runs as its own user.
-    fn scrub(
-        &self,
-        image: &str,
-        dir: &std::path::Path,
-    ) -> impl Future<Output = Result<(), EngineError>> + Send;
+    /// Empties `dir` from inside a helper container (a trusted image, never the job's): files a
+    /// job created as root in a bind-mounted workspace cannot be removed by a daemon that runs
+    /// as its own user. Bounded in time and resources like a job.
+    fn scrub(&self, dir: &std::path::Path) -> impl Future<Output = Result<(), EngineError>> + Send;
     /// Whether the engine answers.
     fn ping(&self) -> impl Future<Output = Result<(), EngineError>> + Send;
 }
@@ -209,8 +206,10 @@ async fn record(
     if log_error.is_some() {
         return;
     }
+    let before = log.size();
     match log.append(bytes).await {
-        Ok(size) => bus.publish(BusEvent::Log { id, size }),
+        Ok(size) if size > before => bus.publish(BusEvent::Log { id, size }),
+        Ok(_) => {}
         Err(e) => *log_error = Some(format!("cannot write the job's log: {e}")),
     }
 }

@@ -6,7 +6,8 @@ mod read;
 mod schema;
 mod writer;
 
-pub use read::Reader;
+pub use read::{Reader, Visible};
+pub(crate) use schema::FILE_MODE;
 pub use writer::Writer;
 
 use microci_proto::{JobStatus, RepoInfo};
@@ -49,6 +50,10 @@ pub struct NewJob {
     pub delivery_id: Option<String>,
     /// The job this one retries.
     pub retry_of: Option<i64>,
+    /// Return the PENDING or STARTED job of the same repository, ref and commit instead of a new
+    /// one: a replayed delivery (another delivery id, another forge route) must not multiply
+    /// work. Webhooks set it; a person's retry or run does not.
+    pub dedupe_active: bool,
 }
 
 /// A job as stored, with what the daemon needs beyond the public view.
@@ -73,6 +78,22 @@ pub struct Transition {
     pub reason: Option<String>,
     /// The command's exit code.
     pub exit_code: Option<i64>,
+    /// Output bytes not stored because the log reached `docker.max_log`.
+    pub log_dropped: u64,
+}
+
+impl Transition {
+    /// A change to `to` from any of `from`, with nothing else recorded.
+    pub fn new(id: i64, from: &[JobStatus], to: JobStatus) -> Transition {
+        Transition {
+            id,
+            from: from.to_vec(),
+            to,
+            reason: None,
+            exit_code: None,
+            log_dropped: 0,
+        }
+    }
 }
 
 /// Result of recording a job.
@@ -80,7 +101,8 @@ pub struct Transition {
 pub struct Inserted {
     /// The job (the earlier one for a redelivery).
     pub job: microci_proto::Job,
-    /// True when the delivery id was seen before and no new job was made.
+    /// True when no new job was made: the delivery id was seen before, or (with
+    /// [`NewJob::dedupe_active`]) the same commit is already queued or running.
     pub duplicate: bool,
 }
 
@@ -93,6 +115,8 @@ pub struct RepoRow {
     pub clone_url: String,
     /// Default branch when the forge told us.
     pub default_branch: Option<String>,
+    /// Whether the forge says the repository is public; `None` keeps what it said before.
+    pub public: Option<bool>,
 }
 
 impl From<RepoRow> for RepoInfo {
@@ -110,6 +134,8 @@ pub fn open(state_dir: &Path) -> Result<(Writer, Reader), StoreError> {
     let db = db_path(state_dir);
     let logs = state_dir.join("logs");
     let conn = schema::open_write(&db)?;
+    std::fs::create_dir_all(&logs)
+        .map_err(|e| StoreError::Task(format!("cannot create {}: {e}", logs.display())))?;
     let reader = Reader::new(db, logs.clone());
     Ok((Writer::start(conn, logs), reader))
 }
@@ -131,6 +157,24 @@ pub fn now() -> String {
 /// The log file of a job.
 pub fn log_path(logs_dir: &Path, id: i64) -> PathBuf {
     logs_dir.join(format!("{id}.log"))
+}
+
+/// Makes a reason safe to store and show: one line, no control characters (a hostile git server
+/// or Engine may put escape sequences into an error), bidirectional controls written as `<U+…>`.
+pub fn clean_reason(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len());
+    for c in reason.chars() {
+        if crate::forge::names::is_bidi_control(c) {
+            out.push_str(&format!("<U+{:04X}>", c as u32));
+        } else if c.is_control() {
+            if !out.ends_with(' ') {
+                out.push(' ');
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    crate::forge::names::truncate_on_char_boundary(out.trim().to_string(), 4096)
 }
 
 pub(crate) fn log_size(logs_dir: &Path, id: i64) -> u64 {

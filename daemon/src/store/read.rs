@@ -77,7 +77,29 @@ impl Reader {
 
     /// Newest first, filtered; see [`JobQuery`].
     pub async fn list(&self, q: JobQuery) -> Result<Vec<Job>, StoreError> {
-        self.with(move |c, logs| list(c, logs, &q)).await
+        self.with(move |c, logs| list_where(c, logs, &q, None, None))
+            .await
+    }
+
+    /// Like [`Reader::list`], only jobs of repositories the public pages may show.
+    pub async fn list_visible(
+        &self,
+        q: JobQuery,
+        visible: Visible,
+    ) -> Result<Vec<Job>, StoreError> {
+        self.with(move |c, logs| list_where(c, logs, &q, None, Some(&visible)))
+            .await
+    }
+
+    /// What the forge last said about a repository being public (`None`: it never said).
+    pub async fn forge_public(&self, repo: String) -> Result<Option<bool>, StoreError> {
+        self.with(move |c, _| {
+            c.prepare_cached("SELECT public FROM repos WHERE name = ?1")?
+                .query_row([repo], |r| r.get::<_, Option<bool>>(0))
+                .optional()
+                .map(Option::flatten)
+        })
+        .await
     }
 
     /// The oldest PENDING jobs, at most `n`, in arrival order (what runs next).
@@ -108,15 +130,18 @@ impl Reader {
     /// Known repositories by name.
     pub async fn repos(&self) -> Result<Vec<RepoRow>, StoreError> {
         self.with(|c, _| {
-            c.prepare_cached("SELECT name, clone_url, default_branch FROM repos ORDER BY name")?
-                .query_map([], |r| {
-                    Ok(RepoRow {
-                        name: r.get(0)?,
-                        clone_url: r.get(1)?,
-                        default_branch: r.get(2)?,
-                    })
-                })?
-                .collect()
+            c.prepare_cached(
+                "SELECT name, clone_url, default_branch, public FROM repos ORDER BY name",
+            )?
+            .query_map([], |r| {
+                Ok(RepoRow {
+                    name: r.get(0)?,
+                    clone_url: r.get(1)?,
+                    default_branch: r.get(2)?,
+                    public: r.get(3)?,
+                })
+            })?
+            .collect()
         })
         .await
     }
@@ -133,15 +158,21 @@ impl Reader {
                 limit: 1,
                 ..JobQuery::default()
             };
-            let mut jobs = list_where(c, logs, &q, git_ref.as_deref())?;
+            let mut jobs = list_where(c, logs, &q, git_ref.as_deref(), None)?;
             Ok(jobs.pop())
         })
         .await
     }
 }
 
-fn list(c: &Connection, logs: &Path, q: &JobQuery) -> rusqlite::Result<Vec<Job>> {
-    list_where(c, logs, q, None)
+/// Which repositories the public web pages may show: those the forge says are public, plus
+/// `also`, minus `never` (the `[[repo]] public` settings).
+#[derive(Debug, Clone, Default)]
+pub struct Visible {
+    /// Shown whatever the forge says.
+    pub also: Vec<String>,
+    /// Hidden whatever the forge says.
+    pub never: Vec<String>,
 }
 
 fn list_where(
@@ -149,24 +180,41 @@ fn list_where(
     logs: &Path,
     q: &JobQuery,
     git_ref: Option<&str>,
+    visible: Option<&Visible>,
 ) -> rusqlite::Result<Vec<Job>> {
     let mut sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE 1");
     let mut args: Vec<Box<dyn ToSql>> = Vec::new();
-    let mut add = |clause: &str, value: Box<dyn ToSql>| {
-        args.push(value);
+    // Appends `clause`, its `?N` numbered for `value` (when there is one).
+    let mut add = |clause: &str, value: Option<Box<dyn ToSql>>| {
+        if let Some(v) = value {
+            args.push(v);
+        }
         sql.push_str(&clause.replace("?N", &format!("?{}", args.len())));
     };
     if let Some(s) = q.status {
-        add(" AND status = ?N", Box::new(s.as_str()));
+        add(" AND status = ?N", Some(Box::new(s.as_str())));
     }
     if let Some(r) = &q.repo {
-        add(" AND repo = ?N", Box::new(r.clone()));
+        add(" AND repo = ?N", Some(Box::new(r.clone())));
     }
     if let Some(r) = git_ref {
-        add(" AND git_ref = ?N", Box::new(r.to_string()));
+        add(" AND git_ref = ?N", Some(Box::new(r.to_string())));
     }
     if let Some(b) = q.before {
-        add(" AND id < ?N", Box::new(b));
+        add(" AND id < ?N", Some(Box::new(b)));
+    }
+    if let Some(v) = visible {
+        add(
+            " AND (repo IN (SELECT name FROM repos WHERE public = 1)",
+            None,
+        );
+        for name in &v.also {
+            add(" OR repo = ?N", Some(Box::new(name.clone())));
+        }
+        add(")", None);
+        for name in &v.never {
+            add(" AND repo != ?N", Some(Box::new(name.clone())));
+        }
     }
     if let Some(text) = q.search.as_deref().filter(|t| !t.is_empty()) {
         let escaped = text
@@ -177,7 +225,7 @@ fn list_where(
             " AND (repo LIKE ?N ESCAPE '\\' OR git_ref LIKE ?N ESCAPE '\\' \
              OR commit_sha LIKE ?N ESCAPE '\\' OR message LIKE ?N ESCAPE '\\' \
              OR author LIKE ?N ESCAPE '\\')",
-            Box::new(format!("%{escaped}%")),
+            Some(Box::new(format!("%{escaped}%"))),
         );
     }
     sql.push_str(&format!(
@@ -211,7 +259,7 @@ pub(crate) fn row_to_record(r: &Row<'_>, logs: &Path) -> rusqlite::Result<JobRec
             finished_at: r.get(11)?,
             trigger: r.get(12)?,
             log_size: log_size(logs, id),
-            log_dropped: 0,
+            log_dropped: r.get::<_, i64>(14)?.max(0) as u64,
         },
         clone_url: r.get(13)?,
     })

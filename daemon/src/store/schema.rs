@@ -1,6 +1,6 @@
-//! Database schema and connection settings.
+//! Database schema, its migrations, and connection settings (including who may read the file).
 
-use rusqlite::Connection;
+use rusqlite::{Connection, params};
 use std::path::Path;
 
 const SCHEMA: &str = "
@@ -35,18 +35,94 @@ CREATE TABLE IF NOT EXISTS repos (
 );
 ";
 
+/// Changes to databases created by earlier releases, in order; `PRAGMA user_version` counts the
+/// ones applied. Each runs once, in the transaction that bumps the version.
+const MIGRATIONS: &[fn(&Connection) -> rusqlite::Result<()>] = &[migrate_1];
+
+/// 1: whether a repository is public (web pages), bytes of output dropped over `docker.max_log`,
+/// an index for finding a commit's active job (replayed deliveries), and clone URLs stored
+/// without the credentials an older release kept in them.
+fn migrate_1(c: &Connection) -> rusqlite::Result<()> {
+    c.execute_batch(
+        "ALTER TABLE repos ADD COLUMN public INTEGER;
+         ALTER TABLE jobs ADD COLUMN log_dropped INTEGER NOT NULL DEFAULT 0;
+         CREATE INDEX IF NOT EXISTS jobs_commit ON jobs(commit_sha);",
+    )?;
+    for table in ["jobs", "repos"] {
+        let key = if table == "jobs" { "id" } else { "name" };
+        let rows: Vec<(rusqlite::types::Value, String)> = c
+            .prepare(&format!(
+                "SELECT {key}, clone_url FROM {table} WHERE clone_url LIKE '%@%'"
+            ))?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        for (k, url) in rows {
+            let clean = crate::git::redact_url(&url);
+            if clean != url {
+                c.execute(
+                    &format!("UPDATE {table} SET clone_url = ?2 WHERE {key} = ?1"),
+                    params![k, clean],
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Brings a database of any earlier release up to date.
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    // A new database is created in the first release's shape and migrated like any other.
+    conn.execute_batch(SCHEMA)?;
+    for (i, m) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+        let tx = conn.transaction()?;
+        m(&tx)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Mode of the database, its WAL and shared-memory files, and job logs: they hold job output
+/// and commit messages of private repositories. The `microci` group (administrators) may read.
+pub(crate) const FILE_MODE: u32 = 0o640;
+
+/// Creates the database file with [`FILE_MODE`] before SQLite does (SQLite gives the WAL and
+/// shared-memory files the mode of the database), and tightens the files of older releases.
+fn restrict(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(FILE_MODE)
+        .open(path)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let p = Path::new(&p);
+        if let Ok(m) = std::fs::metadata(p)
+            && m.permissions().mode() & 0o7777 != FILE_MODE
+        {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(FILE_MODE))?;
+        }
+    }
+    Ok(())
+}
+
 /// The columns every job query selects, in the order `read::row_to_record` expects.
 pub(crate) const JOB_COLUMNS: &str = "id, repo, git_ref, commit_sha, message, author, status, \
-    reason, exit_code, created_at, started_at, finished_at, trigger, clone_url";
+    reason, exit_code, created_at, started_at, finished_at, trigger, clone_url, log_dropped";
 
 /// Opens the write connection: WAL, full sync (a 202 means the job is on disk), schema applied.
-pub(crate) fn open_write(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(path)?;
+pub(crate) fn open_write(path: &Path) -> Result<Connection, super::StoreError> {
+    restrict(path)
+        .map_err(|e| super::StoreError::Task(format!("cannot create {}: {e}", path.display())))?;
+    let mut conn = Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    conn.execute_batch(SCHEMA)?;
+    migrate(&mut conn)?;
     Ok(conn)
 }
 

@@ -211,6 +211,21 @@ fn insert(c: &Connection, logs: &std::path::Path, j: &NewJob) -> rusqlite::Resul
             });
         }
     }
+    if j.dedupe_active {
+        let active: Option<i64> = c
+            .prepare_cached(
+                "SELECT id FROM jobs WHERE commit_sha = ?1 AND repo = ?2 AND git_ref = ?3 \
+                 AND status IN ('PENDING', 'STARTED') ORDER BY id DESC LIMIT 1",
+            )?
+            .query_row(params![j.commit, j.repo, j.git_ref], |r| r.get(0))
+            .optional()?;
+        if let Some(id) = active {
+            return Ok(Inserted {
+                job: get(c, logs, id)?,
+                duplicate: true,
+            });
+        }
+    }
     c.prepare_cached(
         "INSERT INTO jobs (repo, git_ref, commit_sha, message, author, clone_url, status, \
          created_at, trigger, forge, delivery_id, retry_of) \
@@ -258,10 +273,18 @@ fn transition(
             params![t.id, t.to.as_str(), ts],
         )?;
     } else {
+        let reason = t.reason.as_deref().map(super::clean_reason);
         c.execute(
-            "UPDATE jobs SET status = ?2, reason = ?3, exit_code = ?4, finished_at = ?5 \
-             WHERE id = ?1",
-            params![t.id, t.to.as_str(), t.reason, t.exit_code, ts],
+            "UPDATE jobs SET status = ?2, reason = ?3, exit_code = ?4, finished_at = ?5, \
+             log_dropped = ?6 WHERE id = ?1",
+            params![
+                t.id,
+                t.to.as_str(),
+                reason,
+                t.exit_code,
+                ts,
+                t.log_dropped as i64
+            ],
         )?;
     }
     get(c, logs, t.id).map(Some)
@@ -269,11 +292,12 @@ fn transition(
 
 fn upsert_repo(c: &Connection, r: &RepoRow) -> rusqlite::Result<()> {
     c.execute(
-        "INSERT INTO repos (name, clone_url, default_branch, last_seen) VALUES (?1, ?2, ?3, ?4) \
+        "INSERT INTO repos (name, clone_url, default_branch, last_seen, public) \
+         VALUES (?1, ?2, ?3, ?4, ?5) \
          ON CONFLICT(name) DO UPDATE SET clone_url = excluded.clone_url, \
          default_branch = COALESCE(excluded.default_branch, repos.default_branch), \
-         last_seen = excluded.last_seen",
-        params![r.name, r.clone_url, r.default_branch, now()],
+         last_seen = excluded.last_seen, public = COALESCE(excluded.public, repos.public)",
+        params![r.name, r.clone_url, r.default_branch, now(), r.public],
     )?;
     Ok(())
 }
@@ -289,7 +313,7 @@ fn fail_started(
         .collect::<Result<_, _>>()?;
     c.execute(
         "UPDATE jobs SET status = 'ERRORED', reason = ?1, finished_at = ?2 WHERE status = 'STARTED'",
-        params![reason, now()],
+        params![super::clean_reason(reason), now()],
     )?;
     ids.into_iter().map(|id| get(c, logs, id)).collect()
 }

@@ -3,11 +3,21 @@
 
 use crate::log_text;
 use crate::support::control::wait_final;
-use crate::support::daemon::{Options, TestDaemon};
+use crate::support::daemon::{Options, SECRET, TestDaemon};
 use crate::support::git_servers::{GitDaemon, HttpGit, Sshd};
 use crate::support::hooks::{ZEROS, deliver, gogs_push};
 use crate::support::repo::Repo;
 use microci_proto::JobStatus;
+
+/// `http://127.0.0.1:PORT` of a URL, as `git.hosts` names a host with its scheme and port.
+pub(crate) fn origin_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host = rest.split('/').next().unwrap_or(rest);
+    format!(
+        "{}://{host}",
+        url.split_once("://").map_or("http", |(s, _)| s)
+    )
+}
 
 async fn build(d: &TestDaemon, repo: &Repo, clone_url: &str) -> microci_proto::Job {
     let body = gogs_push(
@@ -18,7 +28,7 @@ async fn build(d: &TestDaemon, repo: &Repo, clone_url: &str) -> microci_proto::J
         &repo.head(),
         "x",
     );
-    let r = deliver(d, "push", "d-1", &body, Some("s3cret"));
+    let r = deliver(d, "push", "d-1", &body, Some(SECRET));
     assert_eq!(r.status, 202, "{}", r.text());
     wait_final(&d.socket, r.json()["job_id"].as_i64().expect("id")).await
 }
@@ -29,9 +39,16 @@ async fn private_repository_over_http_with_a_token() {
     let repo = Repo::with_script("echo cloned over http\n", None);
     repo.publish(base.path(), "app");
     let server = HttpGit::start(base.path(), "deploy", "tok-123");
-    // The webhook's own clone_url is used; the token comes from the config.
+    // The webhook's own clone_url is used; the token comes from the config, for this host.
+    let git = |token: &str| {
+        format!(
+            "[git]\nusername = \"deploy\"\ntoken = \"{token}\"\nhosts = [\"{}\"]\n\
+             allow_insecure_http = true\n",
+            origin_of(&server.url("app"))
+        )
+    };
     let d = TestDaemon::start(Options {
-        extra: "[git]\nusername = \"deploy\"\ntoken = \"tok-123\"\n".into(),
+        extra: git("tok-123"),
         ..Options::default()
     });
     let job = build(&d, &repo, &server.url("app")).await;
@@ -40,7 +57,7 @@ async fn private_repository_over_http_with_a_token() {
 
     // A wrong token: ERRORED, saying authentication failed, never showing the token.
     let d2 = TestDaemon::start(Options {
-        extra: "[git]\nusername = \"deploy\"\ntoken = \"wrong-token\"\n".into(),
+        extra: git("wrong-token"),
         ..Options::default()
     });
     let job = build(&d2, &repo, &server.url("app")).await;
@@ -59,11 +76,8 @@ async fn private_repository_over_ssh_with_a_deploy_key() {
     repo.publish(base.path(), "app");
     let sshd = Sshd::start(base.path());
     let d = TestDaemon::start(Options {
-        extra: format!(
-            "[[repo]]\nname = \"alice/app\"\nclone_url = \"{}\"\nssh_key = \"{}\"\n",
-            sshd.url("app"),
-            sshd.deploy_key().display()
-        ),
+        clone_url: Some(sshd.url("app")),
+        repo: format!("ssh_key = \"{}\"\n", sshd.deploy_key().display()),
         ..Options::default()
     });
     let job = build(&d, &repo, "https://forge.invalid/alice/app.git").await;
@@ -87,7 +101,7 @@ async fn public_repository_over_git_protocol() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn manual_build_keeps_credentials_written_into_the_configured_url() {
+async fn manual_build_uses_credentials_written_into_the_configured_url() {
     use crate::support::control::Client;
     use microci_proto::{Reply, Request};
     let base = tempfile::tempdir().expect("tmp");
@@ -99,6 +113,7 @@ async fn manual_build_keeps_credentials_written_into_the_configured_url() {
         .replace("http://", "http://deploy:tok-456@");
     let d = TestDaemon::start(Options {
         clone_url: Some(url),
+        extra: "[git]\nallow_insecure_http = true\n".into(),
         ..Options::default()
     });
     let mut c = Client::connect(&d.socket).await;

@@ -1,7 +1,7 @@
 //! One test per job outcome: SUCCEED, FAILED with its code, timeout, each ERRORED cause.
 
 use crate::support::control::wait_final;
-use crate::support::daemon::{Options, TestDaemon};
+use crate::support::daemon::{Options, SECRET, TestDaemon};
 use crate::support::hooks::{FORGE_URL, ZEROS, deliver, gogs_push};
 use crate::support::repo::Repo;
 use crate::{log_text, push};
@@ -26,7 +26,7 @@ async fn push_runs_the_pushed_commit_and_succeeds() {
         &first,
         "one",
     );
-    let resp = deliver(&d, "push", "d-1", &body, Some("s3cret"));
+    let resp = deliver(&d, "push", "d-1", &body, Some(SECRET));
     assert_eq!(resp.status, 202, "{}", resp.text());
     assert_eq!(resp.json()["status"], "PENDING");
     let id = resp.json()["job_id"].as_i64().expect("id");
@@ -135,7 +135,7 @@ async fn unreachable_clone_url_errors() {
         &"a".repeat(40),
         "x",
     );
-    let resp = deliver(&d, "push", "d-1", &body, Some("s3cret"));
+    let resp = deliver(&d, "push", "d-1", &body, Some(SECRET));
     let id = resp.json()["job_id"].as_i64().expect("id");
     let job = wait_final(&d.socket, id).await;
     assert_eq!(job.status, JobStatus::Errored, "{job:?}");
@@ -161,7 +161,7 @@ async fn commit_that_does_not_exist_errors() {
         missing,
         "x",
     );
-    let id = deliver(&d, "push", "d-1", &body, Some("s3cret")).json()["job_id"]
+    let id = deliver(&d, "push", "d-1", &body, Some(SECRET)).json()["job_id"]
         .as_i64()
         .expect("id");
     let job = wait_final(&d.socket, id).await;

@@ -12,7 +12,7 @@ mod lifecycle;
 mod tui;
 mod webhook;
 
-use support::daemon::TestDaemon;
+use support::daemon::{SECRET, TestDaemon};
 use support::hooks::{FORGE_URL, ZEROS, deliver, gogs_push};
 use support::repo::Repo;
 
@@ -26,7 +26,7 @@ fn push(d: &TestDaemon, repo: &Repo, delivery: &str) -> i64 {
         &repo.head(),
         "a change",
     );
-    let resp = deliver(d, "push", delivery, &body, Some("s3cret"));
+    let resp = deliver(d, "push", delivery, &body, Some(SECRET));
     assert_eq!(resp.status, 202, "{}", resp.text());
     resp.json()["job_id"].as_i64().expect("job_id")
 }

@@ -1,7 +1,7 @@
 //! `POST /hooks/gogs`: signatures, what builds and what is ignored, redelivery, bad input.
 
 use crate::support::control::{Client, wait_final};
-use crate::support::daemon::{Options, TestDaemon};
+use crate::support::daemon::{Options, SECRET, TestDaemon};
 use crate::support::hooks::{FORGE_URL, ZEROS, deliver, gogs_create_tag, gogs_push, sign};
 use crate::support::http::request;
 use crate::support::repo::Repo;
@@ -41,7 +41,7 @@ async fn bad_or_missing_signature_is_401_and_creates_nothing() {
     let missing = deliver(&d, "push", "d-2", &body, None);
     assert_eq!(missing.status, 401, "{}", missing.text());
     // Signed, then the body changed on the way.
-    let sig = sign("s3cret", &body);
+    let sig = sign(SECRET, &body);
     let mut tampered = body.clone();
     tampered.extend_from_slice(b" ");
     let r = request(
@@ -57,22 +57,19 @@ async fn bad_or_missing_signature_is_401_and_creates_nothing() {
     );
     assert_eq!(r.status, 401);
     assert_eq!(job_count(&d).await, 0);
-    assert!(!d.log().contains("s3cret"), "secret in the daemon's log");
+    assert!(!d.log().contains(SECRET), "secret in the daemon's log");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn per_repository_secret_overrides_the_default() {
     let d = TestDaemon::start(Options {
-        extra: "[[repo]]\nname = \"alice/app\"\nsecret = \"repo-secret\"\n".into(),
+        repo: "secret = \"repo-secret-0123456789\"\n".into(),
         ..Options::default()
     });
     let body = some_push();
+    assert_eq!(deliver(&d, "push", "d-1", &body, Some(SECRET)).status, 401);
     assert_eq!(
-        deliver(&d, "push", "d-1", &body, Some("s3cret")).status,
-        401
-    );
-    assert_eq!(
-        deliver(&d, "push", "d-2", &body, Some("repo-secret")).status,
+        deliver(&d, "push", "d-2", &body, Some("repo-secret-0123456789")).status,
         202
     );
 }
@@ -95,7 +92,7 @@ async fn events_that_build_nothing_answer_200_with_the_reason() {
         ),
     ];
     for (i, (event, body)) in cases.iter().enumerate() {
-        let r = deliver(&d, event, &format!("d-{i}"), body, Some("s3cret"));
+        let r = deliver(&d, event, &format!("d-{i}"), body, Some(SECRET));
         assert_eq!(r.status, 200, "{event}: {}", r.text());
         let reason = r.json()["ignored"].as_str().unwrap_or_default().to_string();
         assert!(!reason.is_empty(), "{event}: {}", r.text());
@@ -110,7 +107,7 @@ async fn tag_create_builds_the_tags_commit() {
     repo.tag("v1.0");
     let sha = repo.head();
     let body = gogs_create_tag("alice/app", FORGE_URL, "v1.0", &sha);
-    let r = deliver(&d, "create", "d-1", &body, Some("s3cret"));
+    let r = deliver(&d, "create", "d-1", &body, Some(SECRET));
     assert_eq!(r.status, 202, "{}", r.text());
     let job = wait_final(&d.socket, r.json()["job_id"].as_i64().expect("id")).await;
     assert_eq!(job.status, JobStatus::Succeed, "{job:?}");
@@ -122,9 +119,9 @@ async fn tag_create_builds_the_tags_commit() {
 async fn redelivery_returns_the_first_job() {
     let d = TestDaemon::start(Options::default());
     let body = some_push();
-    let first = deliver(&d, "push", "same-id", &body, Some("s3cret"));
+    let first = deliver(&d, "push", "same-id", &body, Some(SECRET));
     assert_eq!(first.status, 202);
-    let again = deliver(&d, "push", "same-id", &body, Some("s3cret"));
+    let again = deliver(&d, "push", "same-id", &body, Some(SECRET));
     assert_eq!(again.status, 200, "{}", again.text());
     assert_eq!(again.json()["job_id"], first.json()["job_id"]);
     assert_eq!(again.json()["duplicate"], true);
@@ -135,7 +132,7 @@ async fn redelivery_returns_the_first_job() {
 async fn malformed_deliveries_get_clear_errors() {
     let d = TestDaemon::start(Options::default());
     let post = |body: &[u8], ctype: &str| {
-        let sig = sign("s3cret", body);
+        let sig = sign(SECRET, body);
         request(
             d.port,
             "POST",
@@ -220,7 +217,7 @@ async fn long_multibyte_messages_are_kept_whole_or_cut_on_characters() {
         &"e".repeat(40),
         &message,
     );
-    let r = deliver(&d, "push", "d-1", &body, Some("s3cret"));
+    let r = deliver(&d, "push", "d-1", &body, Some(SECRET));
     assert_eq!(r.status, 202, "{}", r.text());
     let mut c = Client::connect(&d.socket).await;
     let job = c.job(r.json()["job_id"].as_i64().expect("id")).await;
@@ -235,7 +232,7 @@ async fn long_multibyte_messages_are_kept_whole_or_cut_on_characters() {
 async fn form_encoded_gogs_delivery_is_accepted() {
     let d = TestDaemon::start(Options::default());
     let json = some_push();
-    let sig = sign("s3cret", &json);
+    let sig = sign(SECRET, &json);
     let form: String = form_urlencoded::Serializer::new(String::new())
         .append_pair("payload", std::str::from_utf8(&json).expect("utf8"))
         .finish();

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 pub const IMAGE: &str = "microci-test/busybox:latest";
 /// Label the harness puts on every job container of a test daemon, for clean-up.
 pub const TEST_LABEL: &str = "microci-test.daemon";
+/// The webhook secret test daemons use (long enough to be accepted).
+pub const SECRET: &str = "microci-test-secret-0123456789";
 
 /// How to configure one test daemon.
 #[derive(Clone)]
@@ -16,8 +18,15 @@ pub struct Options {
     pub max_jobs: u32,
     pub secret: String,
     pub timeout: &'static str,
-    /// Extra TOML appended to the config (e.g. `[[repo]]` tables, `[git]`).
+    /// Extra lines for the `[http]`, `[docker]` and `[webhook]` tables.
+    pub http: String,
+    pub docker: String,
+    pub webhook: String,
+    /// Extra TOML tables appended to the config (e.g. `[git]`, more `[[repo]]` tables).
     pub extra: String,
+    /// Whether `alice/app` has a `[[repo]]` table (most tests push it), and extra lines for it.
+    pub listed: bool,
+    pub repo: String,
     pub workspace: &'static str,
     /// Clone `alice/app` from here (a `[[repo]] clone_url`), whatever the webhook says.
     pub clone_url: Option<String>,
@@ -41,9 +50,14 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             max_jobs: 2,
-            secret: "s3cret".into(),
+            secret: SECRET.into(),
             timeout: "5m",
+            http: String::new(),
+            docker: String::new(),
+            webhook: String::new(),
             extra: String::new(),
+            listed: true,
+            repo: String::new(),
             workspace: "bind",
             clone_url: None,
             docker_host: None,
@@ -91,21 +105,26 @@ impl TestDaemon {
             .to_string();
         let port = free_port();
         let mut extra = opts.extra.clone();
-        if let Some(url) = &opts.clone_url {
-            extra.push_str(&format!(
-                "[[repo]]\nname = \"alice/app\"\nclone_url = \"{url}\"\n"
-            ));
+        if opts.listed {
+            extra.push_str("[[repo]]\nname = \"alice/app\"\n");
+            if let Some(url) = &opts.clone_url {
+                extra.push_str(&format!("clone_url = \"{url}\"\n"));
+            }
+            extra.push_str(&opts.repo);
         }
         let socket = dir.path().join("c.sock");
         let config = dir.path().join("config.toml");
         let text = format!(
             "state_dir = \"{state}\"\n\
-             [http]\nlisten = \"127.0.0.1:{port}\"\nmax_body = 262144\n\
+             [http]\nlisten = \"127.0.0.1:{port}\"\nmax_body = 262144\n{http}\
              [control]\nsocket = \"{sock}\"\n\
              [docker]\nmax_jobs = {max}\ndefault_image = \"{IMAGE}\"\ntimeout = \"{timeout}\"\n\
              stop_grace = \"1s\"\nmemory = \"256m\"\npids = 256\nworkspace = \"{ws}\"\n\
-             labels = {{ \"{TEST_LABEL}\" = \"{tag}\" }}\n{host}\
-             [webhook]\nsecret = \"{secret}\"\n{extra}\n",
+             labels = {{ \"{TEST_LABEL}\" = \"{tag}\" }}\n{host}{docker}\
+             [webhook]\nsecret = \"{secret}\"\n{webhook}{extra}\n",
+            http = opts.http,
+            docker = opts.docker,
+            webhook = opts.webhook,
             state = dir.path().join("state").display(),
             sock = socket.display(),
             max = opts.max_jobs,

@@ -1,0 +1,103 @@
+//! The configuration file as written: serde types only. Every table refuses unknown keys, so a
+//! typo never silently falls back to a default. [`super::Config::parse`] validates them.
+
+use super::{CloneProtocol, Pages, WorkspaceMode};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub state_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub http: RawHttp,
+    #[serde(default)]
+    pub control: RawControl,
+    #[serde(default)]
+    pub docker: RawDocker,
+    #[serde(default)]
+    pub webhook: RawWebhook,
+    #[serde(default)]
+    pub git: RawGit,
+    #[serde(default)]
+    pub repo: Vec<RawRepo>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHttp {
+    pub listen: Option<String>,
+    pub max_body: Option<u64>,
+    pub header_timeout: Option<String>,
+    pub body_timeout: Option<String>,
+    pub max_connections: Option<usize>,
+    pub pages: Option<Pages>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawControl {
+    pub socket: Option<PathBuf>,
+    pub group: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDocker {
+    pub max_jobs: Option<u32>,
+    pub default_image: Option<String>,
+    pub helper_image: Option<String>,
+    pub host: Option<String>,
+    pub workspace: Option<WorkspaceMode>,
+    pub memory: Option<String>,
+    pub cpus: Option<f64>,
+    pub pids: Option<i64>,
+    pub timeout: Option<String>,
+    pub max_timeout: Option<String>,
+    pub stop_grace: Option<String>,
+    pub max_log: Option<String>,
+    pub network: Option<String>,
+    pub labels: Option<HashMap<String, String>>,
+    pub cap_add: Option<Vec<String>>,
+    pub cap_drop: Option<Vec<String>>,
+    pub allow_dangerous_caps: Option<bool>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWebhook {
+    pub secret: Option<String>,
+    pub allow_unsigned: Option<bool>,
+    pub allow_unlisted: Option<bool>,
+    pub clone_hosts: Option<Vec<String>>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGit {
+    pub ssh_key: Option<PathBuf>,
+    pub known_hosts: Option<PathBuf>,
+    pub username: Option<String>,
+    pub token: Option<String>,
+    pub protocol: Option<CloneProtocol>,
+    pub hosts: Option<Vec<String>>,
+    pub allow_insecure_http: Option<bool>,
+    pub connect_timeout: Option<String>,
+    pub io_timeout: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRepo {
+    pub name: String,
+    pub secret: Option<String>,
+    pub clone_url: Option<String>,
+    pub default_branch: Option<String>,
+    pub ssh_key: Option<PathBuf>,
+    pub known_hosts: Option<PathBuf>,
+    pub username: Option<String>,
+    pub token: Option<String>,
+    pub protocol: Option<CloneProtocol>,
+    pub public: Option<bool>,
+}
