@@ -123,19 +123,30 @@ else
 fi
 
 # --- example configs ------------------------------------------------------------------------
-check "check-config packaging/config.toml" "$microcid" check-config --config "$pkg/config.toml"
+# The installed example ships a placeholder secret: the daemon refuses it, naming the key, until
+# the administrator writes a real one (and accepts it then).
+check "check-config refuses packaging/config.toml's placeholder secret" bash -c "
+  out=\$('$microcid' check-config --config '$pkg/config.toml' 2>&1) && exit 1
+  printf '%s' \"\$out\" | grep -q 'webhook.secret'"
+real_secret() { sed -e 's/"change-me"/"0123456789abcdef0123456789abcdef"/' \
+  -e 's/"<openssl rand -hex 32>"/"fedcba9876543210fedcba9876543210"/' "$1"; }
+real_secret "$pkg/config.toml" >"$tmp/config-real.toml"
+check "check-config packaging/config.toml with a real secret" "$microcid" check-config --config "$tmp/config-real.toml"
 check "check-config packaging/config.local.toml" "$microcid" check-config --config "$pkg/config.local.toml"
 # The commented-out examples must be valid too: switch them all on ("#key" and "#[[repo]]";
 # prose comments start with "# ").
-sed 's/^#\([a-z[]\)/\1/' "$pkg/config.toml" >"$tmp/config-all.toml"
+sed 's/^#\([a-z[]\)/\1/' "$tmp/config-real.toml" >"$tmp/config-all.toml"
 check "check-config config.toml with every example uncommented" \
   "$microcid" check-config --config "$tmp/config-all.toml"
 # Every key config.rs knows appears in the example (set or commented).
 check "config.toml documents every key" bash -c '
   missing=
-  for k in state_dir listen max_body socket group max_jobs default_image host workspace memory \
-           cpus pids timeout stop_grace network labels secret ssh_key known_hosts username token \
-           protocol name clone_url default_branch; do
+  for k in state_dir listen max_body header_timeout body_timeout max_connections pages socket \
+           group max_jobs default_image helper_image helper_timeout host workspace memory cpus \
+           pids timeout max_timeout stop_grace max_log network labels cap_drop cap_add \
+           allow_dangerous_caps secret allow_unsigned allow_unlisted clone_hosts hosts \
+           allow_insecure_http connect_timeout io_timeout ssh_key known_hosts username token \
+           protocol name clone_url default_branch public; do
     grep -qE "^#*$k = " "$0" || missing="$missing $k"
   done
   [ -z "$missing" ] || { echo "missing:$missing"; exit 1; }' "$pkg/config.toml"
@@ -242,7 +253,7 @@ if need python3; then
   sd=$tmp/sd
   mkdir -p "$sd/state" "$sd/run" "$sd/etc"
   port=$(free_port)
-  printf '[http]\nlisten = "127.0.0.1:%s"\n[webhook]\nsecret = "x"\n' "$port" >"$sd/etc/config.toml"
+  printf '[http]\nlisten = "127.0.0.1:%s"\n[webhook]\nsecret = "packaging-check-secret-0123"\n' "$port" >"$sd/etc/config.toml"
   python3 "$tmp/probe.py" notify "$sd/notify" READY,STATUS,WATCHDOG,STOPPING >"$sd/notify.log" 2>&1 &
   notify_pid=$!
   pids+=("$notify_pid")
@@ -278,7 +289,7 @@ listen = "127.0.0.1:1"
 [control]
 socket = "$sa/not-used.sock"
 [webhook]
-secret = "x"
+secret = "packaging-check-secret-0123"
 TOML
     systemd-socket-activate -l "$sa/c.sock" -l "127.0.0.1:$port" --fdname=control:http \
       "$microcid" --config "$sa/config.toml" >"$sa/daemon.log" 2>&1 &
@@ -313,11 +324,14 @@ if [ -n "$deb" ]; then
     dpkg-deb -I '$deb' postinst | grep -q 'chown root:microci /etc/microci/config.toml'"
   check "deb: maintainer scripts parse (sh -n)" bash -c "
     for s in postinst prerm postrm; do dpkg-deb -I '$deb' \$s | sh -n || exit 1; done"
-  # The packaged binary accepts the packaged config, and the packaged unit still verifies.
+  # The packaged binary refuses the packaged config until its secret is set, then accepts it.
   mkdir -p "$tmp/deb"
   dpkg-deb -x "$deb" "$tmp/deb"
-  check "deb: packaged microcid accepts the packaged /etc/microci/config.toml" \
-    "$tmp/deb/usr/bin/microcid" check-config --config "$tmp/deb/etc/microci/config.toml"
+  check "deb: packaged microcid refuses the packaged config's placeholder secret" bash -c "
+    ! '$tmp/deb/usr/bin/microcid' check-config --config '$tmp/deb/etc/microci/config.toml'"
+  real_secret "$tmp/deb/etc/microci/config.toml" >"$tmp/deb-real.toml"
+  check "deb: packaged microcid accepts the packaged config with a real secret" \
+    "$tmp/deb/usr/bin/microcid" check-config --config "$tmp/deb-real.toml"
   check "deb: Depends names the Docker Engine" bash -c "
     dpkg-deb -f '$deb' Depends | tee /dev/stderr | grep -q 'docker.io | docker-ce'"
 else

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Builds the local job image the tests run (`microci-test/busybox:latest`) from Debian's static
-# busybox, since no registry can be reached. Skips the build when the image already exists.
+# Builds the local images the tests run, since no registry can be reached, from Debian's static
+# busybox: `microci-test/busybox:latest` (every job) and `microci-test/hang:sh` (the same, but
+# its /bin/sh only sleeps: a clean-up helper that never finishes). Skips images that exist.
 set -euo pipefail
 image=${MICROCI_TEST_IMAGE:-microci-test/busybox:latest}
-if docker image inspect "$image" >/dev/null 2>&1; then
+hang=microci-test/hang:sh
+if docker image inspect "$image" >/dev/null 2>&1 && docker image inspect "$hang" >/dev/null 2>&1; then
   exit 0
 fi
 busybox=/bin/busybox
@@ -21,5 +23,16 @@ done
 echo 'root:x:0:0:root:/root:/bin/sh' >"$root"/etc/passwd
 echo 'root:x:0:' >"$root"/etc/group
 chmod 1777 "$root"/tmp
-tar -C "$root" -c . | docker import -c 'ENV PATH=/bin' - "$image" >/dev/null
-echo "built $image"
+if ! docker image inspect "$image" >/dev/null 2>&1; then
+  tar -C "$root" -c . | docker import -c 'ENV PATH=/bin' - "$image" >/dev/null
+  echo "built $image"
+fi
+if ! docker image inspect "$hang" >/dev/null 2>&1; then
+  # `sh -c …` runs this file as a script, whatever the command: busybox's shell would run its
+  # own applets (rm) without looking at /bin, so the shell itself is what must hang.
+  rm "$root"/bin/sh
+  printf '#!/bin/busybox ash\nexec /bin/busybox sleep 600\n' >"$root"/bin/sh
+  chmod 755 "$root"/bin/sh
+  tar -C "$root" -c . | docker import -c 'ENV PATH=/bin' - "$hang" >/dev/null
+  echo "built $hang"
+fi

@@ -63,6 +63,8 @@ pub struct LogWriter {
     /// Output bytes still accepted (`u64::MAX` when there is no limit).
     room: u64,
     dropped: u64,
+    /// Whether the last byte written ends a line (the daemon's own lines start on their own).
+    at_line_start: bool,
 }
 
 impl LogWriter {
@@ -87,6 +89,7 @@ impl LogWriter {
             written,
             room,
             dropped: 0,
+            at_line_start: true,
         })
     }
 
@@ -107,8 +110,21 @@ impl LogWriter {
             // a reader told "the log grew" finds the bytes in the file.
             self.file.flush().await?;
             self.written += bytes.len() as u64;
+            self.at_line_start = bytes.ends_with(b"\n");
         }
         Ok(self.written)
+    }
+
+    /// Appends one line of the daemon's own, starting a new line when the job's output
+    /// stopped in the middle of one.
+    pub async fn line(&mut self, text: &str) -> std::io::Result<u64> {
+        let mut s = String::with_capacity(text.len() + 2);
+        if !self.at_line_start {
+            s.push('\n');
+        }
+        s.push_str(text);
+        s.push('\n');
+        self.note(s.as_bytes()).await
     }
 
     /// Size so far.
@@ -136,9 +152,9 @@ mod tests {
         assert_eq!(log.append(b"789abcdef").await.unwrap(), 23);
         assert_eq!(log.append(b"more").await.unwrap(), 23);
         assert_eq!(log.dropped(), 10);
-        assert_eq!(log.note(b"end\n").await.unwrap(), 27);
+        assert_eq!(log.line("end").await.unwrap(), 28);
         let text = std::fs::read_to_string(crate::store::log_path(dir.path(), 3)).unwrap();
-        assert_eq!(text, "[microci] hi\n0123456789end\n");
+        assert_eq!(text, "[microci] hi\n0123456789\nend\n");
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(crate::store::log_path(dir.path(), 3))
             .unwrap()

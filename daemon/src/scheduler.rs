@@ -452,7 +452,7 @@ async fn prepare_and_run<E: Engine>(
 
 /// Writes one `[microci]` line of the daemon's own into the job's log and tells followers.
 async fn say(bus: &crate::events::Bus, log: &mut LogWriter, id: i64, text: &str) {
-    if let Ok(size) = log.note(format!("[microci] {text}\n").as_bytes()).await {
+    if let Ok(size) = log.line(&format!("[microci] {text}")).await {
         bus.publish(crate::events::BusEvent::Log { id, size });
     }
 }

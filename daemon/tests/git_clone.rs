@@ -166,15 +166,32 @@ fn http_with_token_and_wrong_token() {
         repo.head
     );
 
-    // Token in the URL's userinfo works too, and is not written into the checkout's origin.
+    // Token in the URL's userinfo works too (for that URL's host only, and over plain http only
+    // when allowed), and is not written into the checkout's origin.
     let with_userinfo = url.replace("http://", &format!("http://alice:{token}@"));
+    let insecure = Credentials {
+        allow_insecure_http: true,
+        ..Credentials::default()
+    };
     let dest = work.path().join("userinfo");
     let other_cache = GitCache::new(work.path().join("cache2"));
-    other_cache
+    let err = other_cache
         .checkout(
             "alice/app",
             &with_userinfo,
             &Credentials::default(),
+            "main",
+            &repo.head,
+            &dest,
+            &never(),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("plain http://"), "{err}");
+    other_cache
+        .checkout(
+            "alice/app",
+            &with_userinfo,
+            &insecure,
             "main",
             &repo.head,
             &dest,
@@ -198,7 +215,7 @@ fn http_with_token_and_wrong_token() {
         (url.clone(), bad.clone()),
         (
             url.replace("http://", &format!("http://alice:{wrong_token}@")),
-            Credentials::default(),
+            insecure.clone(),
         ),
     ]
     .into_iter()
@@ -561,39 +578,46 @@ fn resolve_refs_and_default_branch() {
     assert_eq!(cache.default_branch(&url, &c, &never()).unwrap(), "develop");
 }
 
-#[test]
-fn concurrent_checkouts_of_one_repo_and_local_paths() {
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_checkouts_of_one_repo_and_local_paths() {
     let repo = sample_repo();
     let base = tempfile::tempdir().unwrap();
     let bare = repo.publish(base.path(), "app");
     let work = tempfile::tempdir().unwrap();
     let cache = GitCache::new(work.path().join("cache"));
     let url = bare.to_str().unwrap().to_string();
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..4)
-            .map(|i| {
-                let (cache, url, head, dest) =
-                    (&cache, &url, &repo.head, work.path().join(format!("d{i}")));
-                s.spawn(move || {
-                    cache
-                        .checkout(
+    // Four jobs of one repository at once: the cache's lock takes them one at a time.
+    let tasks: Vec<_> = (0..4)
+        .map(|i| {
+            let (cache, url, head, dest) = (
+                cache.clone(),
+                url.clone(),
+                repo.head.clone(),
+                work.path().join(format!("d{i}")),
+            );
+            tokio::spawn(async move {
+                cache
+                    .clone()
+                    .locked("app", &never(), move |c, cancel| {
+                        c.checkout(
                             "app",
-                            url,
+                            &url,
                             &Credentials::default(),
                             "main",
-                            head,
+                            &head,
                             &dest,
-                            &never(),
+                            cancel,
                         )
                         .map(|()| dest)
-                })
+                    })
+                    .await
             })
-            .collect();
-        for h in handles {
-            let dest = h.join().unwrap().unwrap();
-            assert_checkout(&dest, &repo.head);
-        }
-    });
+        })
+        .collect();
+    for t in tasks {
+        let dest = t.await.unwrap().unwrap();
+        assert_checkout(&dest, &repo.head);
+    }
     let dest = work.path().join("file-url");
     cache
         .checkout(

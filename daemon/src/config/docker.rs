@@ -26,6 +26,8 @@ pub struct DockerSettings {
     pub default_image: String,
     /// Image of the daemon's own helper containers (workspace clean-up): trusted, never a job's.
     pub helper_image: String,
+    /// How long a helper container may run before it is removed.
+    pub helper_timeout: Duration,
     /// Engine address (`unix:///…`, `tcp://…`); unset uses `DOCKER_HOST` or the local socket.
     pub host: Option<String>,
     /// Bind mount or archive copy.
@@ -183,6 +185,11 @@ pub(super) fn docker_settings(d: RawDocker) -> Result<(DockerSettings, bool), Ke
         ));
     }
     let stop_grace = duration("docker.stop_grace", d.stop_grace, Duration::from_secs(10))?;
+    let helper_timeout = duration(
+        "docker.helper_timeout",
+        d.helper_timeout,
+        Duration::from_secs(120),
+    )?;
     let labels = d.labels.unwrap_or_default();
     if let Some(k) = labels.keys().find(|k| k.starts_with("microci.")) {
         return Err(invalid(
@@ -225,6 +232,7 @@ pub(super) fn docker_settings(d: RawDocker) -> Result<(DockerSettings, bool), Ke
     let settings = DockerSettings {
         max_jobs: max_jobs as usize,
         helper_image: d.helper_image.unwrap_or_else(|| default_image.clone()),
+        helper_timeout,
         default_image,
         host: d.host,
         workspace: d.workspace.unwrap_or(WorkspaceMode::Bind),

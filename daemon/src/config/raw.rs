@@ -48,6 +48,7 @@ pub(super) struct RawDocker {
     pub max_jobs: Option<u32>,
     pub default_image: Option<String>,
     pub helper_image: Option<String>,
+    pub helper_timeout: Option<String>,
     pub host: Option<String>,
     pub workspace: Option<WorkspaceMode>,
     pub memory: Option<String>,

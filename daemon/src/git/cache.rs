@@ -197,6 +197,8 @@ impl GitCache {
     /// empty. Fetches `git_ref` (and tags) only when the commit is not cached yet; if the commit is still missing
     /// after fetching the ref, fetches the commit by id (servers with `uploadpack.allowReachableSHA1InWant`)
     /// and otherwise fails with [`GitError::CommitNotFound`].
+    // The remote (name, URL, credentials), what to check out where, and the cancellation.
+    #[allow(clippy::too_many_arguments)]
     pub fn checkout(
         &self,
         repo: &str,

@@ -3,6 +3,9 @@
 //! default (`http.pages = "public"`) they show only jobs of public repositories, and a private
 //! repository's job answers 404 as if it did not exist.
 
+// Handlers return a finished response as their error value: it is built once, on the way out.
+#![allow(clippy::result_large_err)]
+
 use super::{error, text};
 use crate::config::Pages;
 use crate::state::Shared;

@@ -35,9 +35,6 @@ pub struct DockerEngine {
     owner: String,
 }
 
-/// How long the workspace clean-up container may run before it is removed.
-const SCRUB_DEADLINE: Duration = Duration::from_secs(120);
-
 /// A created container.
 pub struct Container {
     id: String,
@@ -369,7 +366,8 @@ impl Engine for DockerEngine {
                 .map_err(|e| engine_error("cannot start the clean-up container", e))?;
             self.wait(&c).await
         };
-        let result = match tokio::time::timeout(SCRUB_DEADLINE, run).await {
+        let deadline = self.settings.helper_timeout;
+        let result = match tokio::time::timeout(deadline, run).await {
             Ok(r) => r.and_then(|code| match code {
                 0 => Ok(()),
                 code => Err(EngineError::Engine(format!(
@@ -378,7 +376,7 @@ impl Engine for DockerEngine {
             }),
             Err(_) => Err(EngineError::Engine(format!(
                 "the clean-up container did not finish within {}",
-                humantime::format_duration(SCRUB_DEADLINE)
+                humantime::format_duration(deadline)
             ))),
         };
         let _ = self.teardown(&c).await;

@@ -1,9 +1,9 @@
 //! The real `microci-tui` scripting verbs over the real socket, as a person on the server runs them.
 
-use crate::push;
 use crate::support::control::{wait_final, wait_for};
 use crate::support::daemon::{Options, TestDaemon};
 use crate::support::repo::Repo;
+use crate::{push, push_another};
 use microci_proto::JobStatus;
 
 fn stdout(o: &std::process::Output) -> String {
@@ -100,7 +100,7 @@ async fn cancel_retry_and_run_from_the_command_line() {
         ..Options::for_repo(&repo)
     });
     let running = push(&d, &repo, "d-1");
-    let pending = push(&d, &repo, "d-2");
+    let pending = push_another(&d, &repo, "d-2");
     wait_for(&d.socket, running, 60, |j| j.status == JobStatus::Started).await;
 
     let out = d.cli(&["cancel", &pending.to_string()]);

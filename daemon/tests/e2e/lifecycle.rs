@@ -3,7 +3,7 @@
 use crate::support::control::{Client, wait_final, wait_for};
 use crate::support::daemon::{Options, TestDaemon};
 use crate::support::repo::Repo;
-use crate::{log_text, push};
+use crate::{log_text, push, push_another};
 use microci_proto::{Event, JobStatus, Reply, Request, ServerMessage};
 use std::time::{Duration, Instant};
 
@@ -23,8 +23,8 @@ async fn max_jobs_queues_the_rest_in_arrival_order() {
         ..Options::for_repo(&repo)
     });
     let a = push(&d, &repo, "d-1");
-    let b = push(&d, &repo, "d-2");
-    let c = push(&d, &repo, "d-3");
+    let b = push_another(&d, &repo, "d-2");
+    let c = push_another(&d, &repo, "d-3");
     let mut client = Client::connect(&d.socket).await;
     wait_for(&d.socket, a, 60, |j| j.status == JobStatus::Started).await;
     assert_eq!(client.job(b).await.status, JobStatus::Pending);
@@ -51,7 +51,7 @@ async fn cancel_pending_and_running_jobs() {
         ..Options::for_repo(&repo)
     });
     let running = push(&d, &repo, "d-1");
-    let pending = push(&d, &repo, "d-2");
+    let pending = push_another(&d, &repo, "d-2");
     wait_for(&d.socket, running, 60, |j| {
         j.status == JobStatus::Started && j.log_size > 0
     })

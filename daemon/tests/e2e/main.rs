@@ -9,6 +9,10 @@ mod clone;
 mod control;
 mod jobs;
 mod lifecycle;
+mod sec_creds;
+mod sec_hooks;
+mod sec_jobs;
+mod sec_pages;
 mod tui;
 mod webhook;
 
@@ -29,6 +33,13 @@ fn push(d: &TestDaemon, repo: &Repo, delivery: &str) -> i64 {
     let resp = deliver(d, "push", delivery, &body, Some(SECRET));
     assert_eq!(resp.status, 202, "{}", resp.text());
     resp.json()["job_id"].as_i64().expect("job_id")
+}
+
+/// Commits a new file (named after the delivery) and pushes it: a new commit is a new job, while
+/// a second delivery of a commit already queued or running folds into that job.
+fn push_another(d: &TestDaemon, repo: &Repo, delivery: &str) -> i64 {
+    repo.commit(&[(delivery, delivery)], delivery);
+    push(d, repo, delivery)
 }
 
 /// The job's whole log, read through the control socket.

@@ -31,6 +31,11 @@ impl Client {
     pub async fn send(&mut self, request: Request) -> u64 {
         let id = self.next;
         self.next += 1;
+        self.send_as(id, request).await
+    }
+
+    /// Sends a request with an id of the caller's choosing (even one already in use).
+    pub async fn send_as(&mut self, id: u64, request: Request) -> u64 {
         self.framed
             .send(ClientMessage { id, request })
             .await

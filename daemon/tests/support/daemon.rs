@@ -39,8 +39,13 @@ pub struct Options {
 impl Options {
     /// Defaults, with `alice/app` cloned from `repo`.
     pub fn for_repo(repo: &super::repo::Repo) -> Options {
+        Options::for_url(&repo.url())
+    }
+
+    /// Defaults, with `alice/app` cloned from `url`.
+    pub fn for_url(url: &str) -> Options {
         Options {
-            clone_url: Some(repo.url()),
+            clone_url: Some(url.to_string()),
             ..Options::default()
         }
     }
@@ -218,6 +223,11 @@ impl TestDaemon {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// The daemon's process id (for reading its memory from /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).expect("daemon running")
     }
 
     pub fn log(&self) -> String {

@@ -8,5 +8,6 @@ pub mod docker_proxy;
 pub mod git_servers;
 pub mod hooks;
 pub mod http;
+pub mod recorder;
 pub mod repo;
 pub mod tmux;
