@@ -43,6 +43,10 @@ pub enum Command {
         /// One JSON array of job objects instead of a table.
         #[arg(long)]
         json: bool,
+        /// Print repository names, refs and messages verbatim, escape sequences and all
+        /// (they are cleaned by default).
+        #[arg(long, conflicts_with = "json")]
+        raw: bool,
     },
     /// Show one job.
     Show {
@@ -51,14 +55,21 @@ pub enum Command {
         /// One JSON object instead of text.
         #[arg(long)]
         json: bool,
+        /// Print the job's fields verbatim, escape sequences and all (cleaned by default).
+        #[arg(long, conflicts_with = "json")]
+        raw: bool,
     },
-    /// Print a job's log; exits 0 only if the job ended SUCCEED.
+    /// Print a job's log; exits 0 only if the job ended SUCCEED. On a terminal the log is made
+    /// inert (colours kept, other escape sequences removed); into a pipe or file it is verbatim.
     Logs {
         /// Job id.
         id: i64,
         /// Keep streaming until the job ends.
         #[arg(long, short)]
         follow: bool,
+        /// Write the log's bytes verbatim even to a terminal, escape sequences and all.
+        #[arg(long)]
+        raw: bool,
     },
     /// Cancel a pending or running job.
     Cancel {
@@ -78,7 +89,8 @@ pub enum Command {
         #[arg(value_name = "REF")]
         git_ref: Option<String>,
     },
-    /// Daemon version, uptime, running/queued counts, Docker reachable.
+    /// Daemon version, uptime, running/queued counts, Docker reachable, and warnings about
+    /// settings that weaken the daemon.
     Status {
         /// The status object as JSON.
         #[arg(long)]
@@ -121,5 +133,11 @@ mod tests {
             .unwrap();
         assert_eq!(c.socket, PathBuf::from("/tmp/x"));
         assert!(Cli::try_parse_from(["microci-tui", "jobs", "--status", "done"]).is_err());
+        let c = Cli::try_parse_from(["microci-tui", "logs", "3", "--raw"]).unwrap();
+        assert!(matches!(c.command, Some(Command::Logs { raw: true, .. })));
+        let c = Cli::try_parse_from(["microci-tui", "show", "3", "--raw"]).unwrap();
+        assert!(matches!(c.command, Some(Command::Show { raw: true, .. })));
+        // JSON is escaped already; asking for both is a mistake worth saying.
+        assert!(Cli::try_parse_from(["microci-tui", "jobs", "--raw", "--json"]).is_err());
     }
 }

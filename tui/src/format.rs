@@ -1,8 +1,8 @@
 //! Text for people: humanised times, truncation on character boundaries, the job table, and the
 //! plain-text forms of `show` and `status`. Everything here is pure so it can be tested exactly.
 //!
-//! Job fields come from webhooks and are untrusted; [`clean`] replaces control characters before
-//! they reach a terminal (the raw `logs` output is the one deliberate exception).
+//! Job fields come from webhooks and are untrusted; [`clean`] makes them inert before they reach a
+//! terminal. `--raw` ([`Fields::Raw`]) and `logs` into a pipe are the deliberate exceptions.
 
 use microci_proto::{DaemonStatus, Job};
 use time::OffsetDateTime;
@@ -57,16 +57,55 @@ pub fn job_duration(job: &Job, now: OffsetDateTime) -> String {
     human_duration((end - start).whole_seconds())
 }
 
-/// Replaces control characters (C0, DEL, C1) so untrusted text cannot drive the terminal.
+/// Untrusted text for inside a line, so it cannot drive the terminal: escape sequences removed,
+/// other control characters replaced by U+FFFD, bidirectional controls spelled out as `<U+202E>`
+/// (the same parser as the log views: [`crate::sanitize::one_line`]).
 pub fn clean(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
-        .collect()
+    crate::sanitize::one_line(s)
+}
+
+/// How `jobs` and `show` write untrusted job fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fields {
+    /// Through [`clean`]: what a terminal can safely show. The default, wherever output goes.
+    Clean,
+    /// Verbatim (`--raw`), for people who want the bytes and know what a terminal does with them.
+    Raw,
+}
+
+impl Fields {
+    /// `--raw` given or not.
+    pub fn raw_if(raw: bool) -> Fields {
+        if raw { Fields::Raw } else { Fields::Clean }
+    }
+
+    /// One field.
+    pub fn text(self, s: &str) -> String {
+        match self {
+            Fields::Clean => clean(s),
+            Fields::Raw => s.to_string(),
+        }
+    }
+
+    /// The first line of a commit message.
+    pub fn first_line(self, s: &str) -> String {
+        self.text(s.lines().next().unwrap_or("").trim_end())
+    }
+
+    /// The commit shortened to 10 characters.
+    pub fn short_commit(self, c: &str) -> String {
+        self.text(&c.chars().take(10).collect::<String>())
+    }
+
+    /// A ref as people say it: `refs/heads/main` is `main`; tags and others stay whole.
+    pub fn short_ref(self, r: &str) -> String {
+        self.text(r.strip_prefix("refs/heads/").unwrap_or(r))
+    }
 }
 
 /// The first line of a commit message, cleaned.
 pub fn first_line(s: &str) -> String {
-    clean(s.lines().next().unwrap_or("").trim_end())
+    Fields::Clean.first_line(s)
 }
 
 /// Display width of `s` in terminal columns.
@@ -104,14 +143,14 @@ pub fn pad(s: &str, w: usize) -> String {
     out
 }
 
-/// The commit shortened to 10 characters.
+/// The commit shortened to 10 characters, cleaned.
 pub fn short_commit(c: &str) -> String {
-    clean(&c.chars().take(10).collect::<String>())
+    Fields::Clean.short_commit(c)
 }
 
-/// A ref as people say it: `refs/heads/main` is `main`; tags and others stay whole.
+/// A ref as people say it, cleaned: `refs/heads/main` is `main`; tags and others stay whole.
 pub fn short_ref(r: &str) -> String {
-    clean(r.strip_prefix("refs/heads/").unwrap_or(r))
+    Fields::Clean.short_ref(r)
 }
 
 const MAX_REPO: usize = 30;
@@ -119,7 +158,7 @@ const MAX_REF: usize = 24;
 const MAX_MESSAGE: usize = 50;
 
 /// The `jobs` table, newest first as given, with a header row. Column widths fit the content.
-pub fn jobs_table(jobs: &[Job], now: OffsetDateTime) -> String {
+pub fn jobs_table(jobs: &[Job], now: OffsetDateTime, fields: Fields) -> String {
     let header = [
         "ID", "STATUS", "REPO", "REF", "COMMIT", "AGE", "DURATION", "MESSAGE",
     ];
@@ -128,12 +167,12 @@ pub fn jobs_table(jobs: &[Job], now: OffsetDateTime) -> String {
         rows.push([
             j.id.to_string(),
             j.status.to_string(),
-            truncate(&clean(&j.repo), MAX_REPO),
-            truncate(&short_ref(&j.git_ref), MAX_REF),
-            short_commit(&j.commit),
+            truncate(&fields.text(&j.repo), MAX_REPO),
+            truncate(&fields.short_ref(&j.git_ref), MAX_REF),
+            fields.short_commit(&j.commit),
             age(&j.created_at, now),
             job_duration(j, now),
-            truncate(&first_line(&j.message), MAX_MESSAGE),
+            truncate(&fields.first_line(&j.message), MAX_MESSAGE),
         ]);
     }
     let mut widths = [0usize; 8];
@@ -161,8 +200,9 @@ pub fn jobs_table(jobs: &[Job], now: OffsetDateTime) -> String {
     out
 }
 
-/// `show`: one job as labelled lines, then the full (cleaned) commit message.
-pub fn job_details(job: &Job, now: OffsetDateTime) -> String {
+/// `show`: one job as labelled lines, then the full commit message.
+pub fn job_details(job: &Job, now: OffsetDateTime, fields: Fields) -> String {
+    let clean = |s: &str| fields.text(s);
     let opt = |o: &Option<String>| o.as_deref().map(clean).unwrap_or_else(|| "-".into());
     let mut out = String::new();
     let mut line = |k: &str, v: String| out.push_str(&format!("{k:<10}{v}\n"));
@@ -187,6 +227,15 @@ pub fn job_details(job: &Job, now: OffsetDateTime) -> String {
     line("finished", opt(&job.finished_at));
     line("duration", job_duration(job, now));
     line("log size", format!("{} bytes", job.log_size));
+    if job.log_dropped > 0 {
+        line(
+            "log",
+            format!(
+                "truncated at docker.max_log, {} bytes of output dropped",
+                job.log_dropped
+            ),
+        );
+    }
     out.push('\n');
     for l in job.message.lines() {
         out.push_str("    ");
@@ -196,7 +245,7 @@ pub fn job_details(job: &Job, now: OffsetDateTime) -> String {
     out
 }
 
-/// `status`: daemon health as labelled lines.
+/// `status`: daemon health as labelled lines, then one `warning: …` line per weakening setting.
 pub fn status_text(s: &DaemonStatus) -> String {
     let docker = if s.docker_reachable {
         "reachable".to_string()
@@ -206,7 +255,7 @@ pub fn status_text(s: &DaemonStatus) -> String {
             None => "UNREACHABLE".to_string(),
         }
     };
-    format!(
+    let mut out = format!(
         "version   {}\nuptime    {}\nrunning   {} of {}\nqueued    {}\ndocker    {}\n",
         clean(&s.version),
         human_duration(s.uptime_secs as i64),
@@ -214,7 +263,11 @@ pub fn status_text(s: &DaemonStatus) -> String {
         s.max_jobs,
         s.queued,
         docker
-    )
+    );
+    for w in &s.warnings {
+        out.push_str(&format!("warning: {}\n", clean(w)));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -278,11 +331,17 @@ pub(crate) mod tests {
 
     #[test]
     fn control_characters_are_neutralised() {
-        assert_eq!(
-            first_line("evil\x1b]0;pwned\x07 title\nmore"),
-            "evil\u{FFFD}]0;pwned\u{FFFD} title"
+        // The sequence goes whole, not just its ESC.
+        assert_eq!(first_line("evil\x1b]0;pwned\x07 title\nmore"), "evil title");
+        assert_eq!(clean("a\x1b[2Jb\u{9b}2Jc\td"), "abc\u{FFFD}d");
+        assert!(
+            !clean("a\x1b[2Jb\u{9b}c\x7f")
+                .chars()
+                .any(|c| c.is_control())
         );
-        assert!(!clean("a\x1b[2Jb\u{9b}c").chars().any(|c| c.is_control()));
+        // Bidirectional controls are shown, not obeyed, in every field.
+        assert_eq!(clean("alice\u{202E}cilA"), "alice<U+202E>cilA");
+        assert_eq!(short_ref("refs/heads/\u{2066}x"), "<U+2066>x");
     }
 
     #[test]
@@ -291,7 +350,7 @@ pub(crate) mod tests {
         let mut b = job(9, JobStatus::Failed);
         b.repo = "bob/very-long-repository-name-that-goes-on".into();
         b.message = "Ünïcödé message that is rather long and will need truncation somewhere".into();
-        let table = jobs_table(&[b, job(8, JobStatus::Succeed)], now);
+        let table = jobs_table(&[b, job(8, JobStatus::Succeed)], now, Fields::Clean);
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 3);
         assert_eq!(
@@ -323,6 +382,53 @@ pub(crate) mod tests {
         assert_eq!(
             status_text(&s),
             "version   0.1.0\nuptime    1m20s\nrunning   1 of 2\nqueued    3\ndocker    UNREACHABLE: connection refused\n"
+        );
+    }
+
+    #[test]
+    fn status_warnings_one_line_each_cleaned() {
+        let s = DaemonStatus {
+            version: "0.1.0".into(),
+            uptime_secs: 5,
+            running: 0,
+            queued: 0,
+            max_jobs: 2,
+            docker_reachable: true,
+            docker_error: None,
+            warnings: vec![
+                "webhook.allow_unsigned is on: anyone can start jobs".into(),
+                "evil\x1b]0;t\x07\nsecond line\u{202E}".into(),
+            ],
+        };
+        let text = status_text(&s);
+        assert!(
+            text.ends_with(
+                "docker    reachable\nwarning: webhook.allow_unsigned is on: anyone can start jobs\n\
+                 warning: evil\u{FFFD}second line<U+202E>\n"
+            ),
+            "{text:?}"
+        );
+    }
+
+    #[test]
+    fn details_show_dropped_output_and_raw_fields() {
+        let now = datetime!(2026-01-01 12:03:00 UTC);
+        let mut j = job(3, JobStatus::Failed);
+        assert!(!job_details(&j, now, Fields::Clean).contains("truncated"));
+        j.log_dropped = 1_234_567;
+        j.author = "mallory\x1b]52;c;cm0=\x07\u{202E}".into();
+        let text = job_details(&j, now, Fields::Clean);
+        assert!(
+            text.contains(
+                "\nlog       truncated at docker.max_log, 1234567 bytes of output dropped\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("\nauthor    mallory<U+202E>\n"), "{text}");
+        let raw = job_details(&j, now, Fields::Raw);
+        assert!(
+            raw.contains("\nauthor    mallory\x1b]52;c;cm0=\x07\u{202E}\n"),
+            "{raw}"
         );
     }
 }

@@ -8,6 +8,7 @@ pub mod client;
 pub mod commands;
 pub mod endpoint;
 pub mod format;
+pub mod sanitize;
 pub mod ssh;
 pub mod ui;
 

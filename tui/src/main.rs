@@ -5,6 +5,7 @@ use clap::Parser;
 use microci_tui::cli::Cli;
 use microci_tui::commands::{self, Outcome};
 use microci_tui::endpoint::Endpoint;
+use microci_tui::format;
 use microci_tui::ssh::SshTunnel;
 use std::process::ExitCode;
 
@@ -14,7 +15,8 @@ fn main() -> ExitCode {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::JobNotSucceeded) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("microci-tui: {e:#}");
+            // Daemon errors can quote untrusted text (a job's reason, a repository name).
+            eprintln!("microci-tui: {}", format::clean(&format!("{e:#}")));
             ExitCode::from(2)
         }
     }

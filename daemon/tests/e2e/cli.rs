@@ -142,3 +142,64 @@ async fn cancel_retry_and_run_from_the_command_line() {
         stderr(&out)
     );
 }
+
+/// `microci-tui logs ID [--follow] [ARGS]` on a real pseudo-terminal (util-linux `script`, which
+/// copies everything the program writes to its own stdout): the raw bytes a terminal would get.
+fn logs_on_a_pty(d: &TestDaemon, id: i64, args: &[&str]) -> String {
+    let bin = crate::support::daemon::bin("microci-tui");
+    let command = format!(
+        "{} --socket {} logs {id} {}",
+        bin.display(),
+        d.socket.display(),
+        args.join(" ")
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qefc", &command, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run script (util-linux)");
+    assert_eq!(out.status.code(), Some(0), "{command}: {}", stderr(&out));
+    stdout(&out)
+}
+
+/// A job that tries to write the clipboard (OSC 52), retitle the window, clear the screen and
+/// move the cursor gets none of it done through `microci-tui logs` on a terminal; its colour
+/// and text still show. `--raw` on the terminal, and a pipe, get the bytes verbatim.
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_on_a_terminal_are_inert() {
+    let script = "printf 'before\\033]52;c;cm0gLXJmIH4=\\007\\033]0;pwned-title\\007\\033]2;pwned-too\\033\\\\\\033[2J\\033[5;5H\\033[31mred text\\033[0m after\\n'\n";
+    let repo = Repo::with_script(script, None);
+    let d = TestDaemon::start(Options::for_repo(&repo));
+    let id = push(&d, &repo, "d-1");
+    assert_eq!(wait_final(&d.socket, id).await.status, JobStatus::Succeed);
+
+    for args in [&[][..], &["--follow"][..]] {
+        let shown = logs_on_a_pty(&d, id, args);
+        assert!(
+            shown.contains("before\x1b[0;31mred text\x1b[0m after"),
+            "{args:?}: {shown:?}"
+        );
+        for bad in ["\x1b]", "\x1b[2J", "\x1b[5;5H", "pwned", "cm0gLXJmIH4="] {
+            assert!(
+                !shown.contains(bad),
+                "{args:?}: {bad:?} reached the pty: {shown:?}"
+            );
+        }
+    }
+
+    let raw = logs_on_a_pty(&d, id, &["--raw"]);
+    for bytes in [
+        "\x1b]52;c;cm0gLXJmIH4=\x07",
+        "\x1b]0;pwned-title\x07",
+        "\x1b[2J",
+    ] {
+        assert!(raw.contains(bytes), "--raw lost {bytes:?}: {raw:?}");
+    }
+    let piped = d.cli(&["logs", &id.to_string()]);
+    assert!(piped.status.success(), "{}", stderr(&piped));
+    assert!(
+        stdout(&piped).contains("\nbefore\x1b]52;c;cm0gLXJmIH4=\x07\x1b]0;pwned-title\x07"),
+        "a pipe gets the log verbatim: {:?}",
+        stdout(&piped)
+    );
+}

@@ -1,4 +1,5 @@
-//! `jobs`: list jobs newest first, as a table or one JSON array.
+//! `jobs`: list jobs newest first, as a table or one JSON array. The table's untrusted fields are
+//! always cleaned (terminal or not); `--raw` prints them verbatim.
 
 use super::{CommandError, Outcome, unexpected, write_json};
 use crate::client::Connection;
@@ -13,6 +14,7 @@ pub async fn jobs(
     repo: Option<String>,
     limit: u32,
     json: bool,
+    raw: bool,
     out: &mut impl Write,
 ) -> Result<Outcome, CommandError> {
     let query = JobQuery {
@@ -28,7 +30,9 @@ pub async fn jobs(
     if json {
         write_json(out, &jobs)?;
     } else {
-        out.write_all(format::jobs_table(&jobs, time::OffsetDateTime::now_utc()).as_bytes())?;
+        let now = time::OffsetDateTime::now_utc();
+        let table = format::jobs_table(&jobs, now, format::Fields::raw_if(raw));
+        out.write_all(table.as_bytes())?;
     }
     Ok(Outcome::Success)
 }

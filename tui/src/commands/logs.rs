@@ -1,35 +1,48 @@
-//! `logs ID [--follow]`: the job's log bytes to stdout verbatim (this output is for pipes and
-//! scripts; the interactive UI is what sanitises). Exit 0 only if the job ended SUCCEED;
-//! otherwise the final status and reason go to stderr.
+//! `logs ID [--follow] [--raw]`: the job's log to stdout. Exit 0 only if the job ended SUCCEED;
+//! otherwise the final status and (cleaned) reason go to stderr.
+//!
+//! A job's output is written by the job's code, which may be hostile. When stdout is a terminal
+//! the log goes through [`Sanitizer`]: colours stay, every other escape sequence (clipboard
+//! writes, titles, screen clears, cursor moves) is removed, a carriage return ends the line, and
+//! bidirectional controls are shown as `<U+202E>`; the colour is reset at the end. When stdout is
+//! not a terminal (a pipe, a file) the bytes are written verbatim, for scripts; so is `--raw`
+//! output on a terminal.
 //!
 //! Without `--follow` the log is paged with `ReadLog` until a chunk comes back empty. With it, a
 //! `FollowLog` subscription streams from offset 0 until `End`; on `Lagged` it re-subscribes from
 //! the last offset written, and chunks that end at or before that offset are skipped, so output
 //! has no gaps and no repeats.
 
+use super::Terminal;
 use super::{CommandError, Outcome, unexpected};
 use crate::client::Connection;
 use crate::format;
+use crate::sanitize::{Sanitizer, Sgr};
 use microci_proto::{Event, Job, Reply, Request};
 use std::io::{self, Write};
 
 /// Largest read the daemon serves.
 pub const READ_MAX: u32 = 256 * 1024;
 
-/// Prints a job's log and reports whether it ended SUCCEED.
+/// Prints a job's log and reports whether it ended SUCCEED. The log is sanitised when `term`
+/// says stdout is a terminal and `raw` is not set.
 pub async fn logs(
     conn: &mut Connection,
     id: i64,
     follow: bool,
+    raw: bool,
+    term: Terminal,
     out: &mut impl Write,
     err: &mut impl Write,
 ) -> Result<Outcome, CommandError> {
+    let mut w = LogWriter::new(raw, term);
     let last = if follow {
-        follow_log(conn, id, out).await?
+        follow_log(conn, id, &mut w, out).await?
     } else {
-        read_log(conn, id, out).await?;
+        read_log(conn, id, &mut w, out).await?;
         None
     };
+    w.finish(out)?;
     let job = match last {
         Some(job) if job.status.is_final() => job,
         _ => get_job(conn, id).await?,
@@ -61,21 +74,78 @@ async fn get_job(conn: &mut Connection, id: i64) -> Result<Job, CommandError> {
     }
 }
 
-/// Writes a chunk; `Ok(false)` when the reader went away (e.g. `| head`).
-fn emit(out: &mut impl Write, data: &str, flush: bool) -> Result<bool, CommandError> {
-    let r = out
-        .write_all(data.as_bytes())
-        .and_then(|()| if flush { out.flush() } else { Ok(()) });
-    match r {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
-        Err(e) => Err(e.into()),
+/// The log's way to stdout: verbatim, or through one [`Sanitizer`] for the whole stream (so a
+/// sequence split between two chunks is still removed).
+enum LogWriter {
+    /// `--raw`, or stdout is not a terminal.
+    Verbatim,
+    /// Boxed: the parser's state is a few hundred bytes.
+    Sanitized { s: Box<Sanitizer>, buf: String },
+    /// The reader went away (e.g. `| head`): nothing more is written.
+    Gone,
+}
+
+impl LogWriter {
+    fn new(raw: bool, term: Terminal) -> LogWriter {
+        if raw || !term.stdout {
+            return LogWriter::Verbatim;
+        }
+        let sgr = if term.no_color { Sgr::Drop } else { Sgr::Keep };
+        LogWriter::Sanitized {
+            s: Box::new(Sanitizer::new(sgr)),
+            buf: String::new(),
+        }
+    }
+
+    /// Writes a chunk; `Ok(false)` when the reader went away.
+    fn emit(
+        &mut self,
+        out: &mut impl Write,
+        data: &str,
+        flush: bool,
+    ) -> Result<bool, CommandError> {
+        let r = match self {
+            LogWriter::Gone => return Ok(false),
+            LogWriter::Verbatim => out.write_all(data.as_bytes()),
+            LogWriter::Sanitized { s, buf } => {
+                buf.clear();
+                s.push(data, buf);
+                out.write_all(buf.as_bytes())
+            }
+        };
+        self.done(r.and_then(|()| if flush { out.flush() } else { Ok(()) }))
+    }
+
+    /// Ends the stream: a pending line end and a colour reset, when sanitising.
+    fn finish(&mut self, out: &mut impl Write) -> Result<bool, CommandError> {
+        let r = match self {
+            LogWriter::Sanitized { s, buf } => {
+                buf.clear();
+                s.finish(buf);
+                out.write_all(buf.as_bytes()).and_then(|()| out.flush())
+            }
+            LogWriter::Verbatim => Ok(()),
+            LogWriter::Gone => return Ok(false),
+        };
+        self.done(r)
+    }
+
+    fn done(&mut self, r: io::Result<()>) -> Result<bool, CommandError> {
+        match r {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                *self = LogWriter::Gone;
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
 async fn read_log(
     conn: &mut Connection,
     id: i64,
+    w: &mut LogWriter,
     out: &mut impl Write,
 ) -> Result<(), CommandError> {
     let mut offset = 0;
@@ -94,7 +164,7 @@ async fn read_log(
         if chunk.data.is_empty() || chunk.next_offset <= offset {
             return Ok(());
         }
-        if !emit(out, &chunk.data, false)? {
+        if !w.emit(out, &chunk.data, false)? {
             return Ok(());
         }
         offset = chunk.next_offset;
@@ -105,6 +175,7 @@ async fn read_log(
 async fn follow_log(
     conn: &mut Connection,
     id: i64,
+    w: &mut LogWriter,
     out: &mut impl Write,
 ) -> Result<Option<Job>, CommandError> {
     let mut offset = 0;
@@ -119,7 +190,7 @@ async fn follow_log(
                     if chunk.next_offset <= offset {
                         continue;
                     }
-                    if !emit(out, &chunk.data, true)? {
+                    if !w.emit(out, &chunk.data, true)? {
                         return Ok(None);
                     }
                     offset = chunk.next_offset;

@@ -1,5 +1,7 @@
 //! The scripting subcommands, one file per verb. Each takes an open [`Connection`] and the
 //! writers to print to, so tests can run them against a fake daemon and read what they print.
+//! Whether stdout is a terminal is asked once, in [`execute`], and passed down as a
+//! [`Terminal`], so tests can run the verbs as if on a terminal or into a pipe.
 
 mod cancel;
 mod jobs;
@@ -19,7 +21,7 @@ pub use status::status;
 
 use crate::cli::Command;
 use crate::client::{ClientError, Connection};
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 
 /// How a command ended when it did not fail.
@@ -45,8 +47,28 @@ pub enum CommandError {
     Json(#[from] serde_json::Error),
 }
 
+/// Where output goes, as far as escape sequences are concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Terminal {
+    /// stdout is a terminal, which would obey escape sequences in untrusted text.
+    pub stdout: bool,
+    /// `NO_COLOR` is set (non-empty): text for a terminal carries no colours either.
+    pub no_color: bool,
+}
+
+impl Terminal {
+    /// Asks the OS about this process's stdout and environment.
+    pub fn detect() -> Terminal {
+        Terminal {
+            stdout: io::stdout().is_terminal(),
+            no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+        }
+    }
+}
+
 /// Connects to `socket` and runs one verb, printing to stdout and stderr.
 pub async fn execute(socket: &Path, command: Command) -> Result<Outcome, CommandError> {
+    let term = Terminal::detect();
     let mut conn = Connection::connect(socket).await?;
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
@@ -57,9 +79,12 @@ pub async fn execute(socket: &Path, command: Command) -> Result<Outcome, Command
             repo,
             limit,
             json,
-        } => jobs(&mut conn, status, repo, limit, json, &mut out).await?,
-        Command::Show { id, json } => show(&mut conn, id, json, &mut out).await?,
-        Command::Logs { id, follow } => logs(&mut conn, id, follow, &mut out, &mut err).await?,
+            raw,
+        } => jobs(&mut conn, status, repo, limit, json, raw, &mut out).await?,
+        Command::Show { id, json, raw } => show(&mut conn, id, json, raw, &mut out).await?,
+        Command::Logs { id, follow, raw } => {
+            logs(&mut conn, id, follow, raw, term, &mut out, &mut err).await?
+        }
         Command::Cancel { id } => cancel(&mut conn, id, &mut out).await?,
         Command::Retry { id } => retry(&mut conn, id, &mut out).await?,
         Command::Run { repo, git_ref } => run(&mut conn, repo, git_ref, &mut out).await?,

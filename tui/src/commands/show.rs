@@ -1,4 +1,6 @@
-//! `show ID`: one job as text or one JSON object.
+//! `show ID`: one job as text or one JSON object. The text's untrusted fields are always cleaned
+//! (terminal or not: a file of `show` output is read on a terminal later); `--raw` prints them
+//! verbatim.
 
 use super::{CommandError, Outcome, unexpected, write_json};
 use crate::client::Connection;
@@ -11,6 +13,7 @@ pub async fn show(
     conn: &mut Connection,
     id: i64,
     json: bool,
+    raw: bool,
     out: &mut impl Write,
 ) -> Result<Outcome, CommandError> {
     let job = match conn.request(Request::GetJob { job: id }).await? {
@@ -20,7 +23,9 @@ pub async fn show(
     if json {
         write_json(out, &job)?;
     } else {
-        out.write_all(format::job_details(&job, time::OffsetDateTime::now_utc()).as_bytes())?;
+        let now = time::OffsetDateTime::now_utc();
+        let text = format::job_details(&job, now, format::Fields::raw_if(raw));
+        out.write_all(text.as_bytes())?;
     }
     Ok(Outcome::Success)
 }

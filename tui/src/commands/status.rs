@@ -1,4 +1,5 @@
-//! `status`: daemon version, uptime, running/queued counts, Docker reachable.
+//! `status`: daemon version, uptime, running/queued counts, Docker reachable, and one cleaned
+//! `warning: …` line for each setting the daemon reports as weakening it.
 
 use super::{CommandError, Outcome, unexpected, write_json};
 use crate::client::Connection;

@@ -4,16 +4,43 @@ use super::*;
 use crate::format::tests::job;
 use crate::testing::{FakeDaemon, ServerConn, short_dir};
 use futures_util::{SinkExt, StreamExt};
-use microci_proto::{Event, JobStatus, LogChunk, Reply, Request, ServerMessage};
+use microci_proto::{DaemonStatus, Event, JobStatus, LogChunk, Reply, Request, ServerMessage};
 
-/// A log of "line N\n" x 3, served in 8-byte reads; job 1 SUCCEED, job 2 FAILED.
+/// What a hostile job (job 5) prints: a clipboard write, a title, a screen clear, a cursor move,
+/// colour, a bidi override, a lone CR. Served in 8-byte reads, so sequences are split.
+const HOSTILE_LOG: &str = "ok \x1b]52;c;cm0gLXJmIH4=\x07\x1b]0;pwned\x1b\\\x1b[2J\x1b[H\
+                           \x1b[31mred\x1b[0m \u{202E}txt\rover\n\u{9d}2;t\u{9c}end\n";
+
+/// The hostile log as `logs` writes it on a terminal.
+const HOSTILE_CLEAN: &str = "ok \x1b[0;31mred\x1b[0m <U+202E>txt\nover\nend\n";
+
+/// A terminal, a pipe.
+const TTY: Terminal = Terminal {
+    stdout: true,
+    no_color: false,
+};
+const PIPE: Terminal = Terminal {
+    stdout: false,
+    no_color: false,
+};
+
+/// A log of "line N\n" x 3 (job 5: [`HOSTILE_LOG`]), served in 8-byte reads; job 1 SUCCEED,
+/// the others FAILED; job 3 has hostile fields.
 async fn serve(mut conn: ServerConn) {
-    let log = "line 1\nline 2\nline 3\n";
-    let chunk = |offset: u64, max: usize| {
+    let chunk = |job: i64, offset: u64, max: usize| {
+        let log = if job == 5 {
+            HOSTILE_LOG
+        } else {
+            "line 1\nline 2\nline 3\n"
+        };
         let start = (offset as usize).min(log.len());
-        let end = (start + max).min(log.len());
+        let mut end = (start + max).min(log.len());
+        // `data` is a String: cut on a character boundary, never before `start`'s character.
+        while !log.is_char_boundary(end) {
+            end += 1;
+        }
         LogChunk {
-            id: 1,
+            id: job,
             offset,
             next_offset: end as u64,
             data: log[start..end].to_string(),
@@ -31,12 +58,20 @@ async fn serve(mut conn: ServerConn) {
         if id != 1 {
             j.reason = Some("exit code 2".into());
         }
+        if id == 5 {
+            j.reason = Some("boom\x1b]0;t\x07\u{202E}".into());
+        }
+        if id == 3 {
+            j.author = "mallory\x1b]52;c;cm0=\x07".into();
+            j.message = "fix\x1b[2J\u{202E}gnp.exe".into();
+            j.log_dropped = 99;
+        }
         j
     };
     while let Some(Ok(msg)) = conn.next().await {
         let id = msg.id;
         let reply = match msg.request {
-            Request::ReadLog { offset, .. } => Reply::Log(chunk(offset, 8)),
+            Request::ReadLog { job, offset, .. } => Reply::Log(chunk(job, offset, 8)),
             Request::GetJob { job } => Reply::Job { job: job_of(job) },
             Request::FollowLog { job, offset } => {
                 conn.send(ServerMessage::Ok {
@@ -46,11 +81,12 @@ async fn serve(mut conn: ServerConn) {
                 .await
                 .ok();
                 // A repeated chunk first (must be skipped), then the rest in two pieces.
-                let mut evs = vec![Event::Log(chunk(offset, 7))];
+                let first = chunk(job, offset, 7);
+                let mut evs = vec![Event::Log(first.clone())];
                 if offset == 0 {
-                    evs.push(Event::Log(chunk(0, 7)));
+                    evs.push(Event::Log(chunk(job, 0, 7)));
                 }
-                evs.push(Event::Log(chunk(offset + 7, 100)));
+                evs.push(Event::Log(chunk(job, first.next_offset, 200)));
                 evs.push(Event::Job { job: job_of(job) });
                 evs.push(Event::End);
                 for event in evs {
@@ -62,6 +98,19 @@ async fn serve(mut conn: ServerConn) {
                 jobs: (1..=3).rev().take(q.limit as usize).map(job_of).collect(),
             },
             Request::Run { .. } => Reply::Created { job: 42 },
+            Request::Status => Reply::Status(DaemonStatus {
+                version: "9.9.9".into(),
+                uptime_secs: 61,
+                running: 0,
+                queued: 0,
+                max_jobs: 2,
+                docker_reachable: true,
+                docker_error: None,
+                warnings: vec![
+                    "webhook.allow_unsigned: unsigned webhooks are accepted".into(),
+                    "evil\x1b]0;t\x07\u{202E}".into(),
+                ],
+            }),
             _ => Reply::Subscribed,
         };
         conn.send(ServerMessage::Ok { id, reply }).await.ok();
@@ -74,13 +123,17 @@ async fn logs_pages_until_empty_and_exits_by_status() {
     let d = FakeDaemon::start(&dir, 1, serve);
     let mut conn = Connection::connect(&d.path).await.unwrap();
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let o = logs(&mut conn, 1, false, &mut out, &mut err).await.unwrap();
+    let o = logs(&mut conn, 1, false, false, PIPE, &mut out, &mut err)
+        .await
+        .unwrap();
     assert_eq!(o, Outcome::Success);
     assert_eq!(String::from_utf8(out).unwrap(), "line 1\nline 2\nline 3\n");
     assert!(err.is_empty());
 
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let o = logs(&mut conn, 2, false, &mut out, &mut err).await.unwrap();
+    let o = logs(&mut conn, 2, false, false, PIPE, &mut out, &mut err)
+        .await
+        .unwrap();
     assert_eq!(o, Outcome::JobNotSucceeded);
     assert_eq!(
         String::from_utf8(err).unwrap(),
@@ -94,11 +147,15 @@ async fn logs_follow_skips_repeats_and_reports_final_state() {
     let d = FakeDaemon::start(&dir, 1, serve);
     let mut conn = Connection::connect(&d.path).await.unwrap();
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let o = logs(&mut conn, 1, true, &mut out, &mut err).await.unwrap();
+    let o = logs(&mut conn, 1, true, false, PIPE, &mut out, &mut err)
+        .await
+        .unwrap();
     assert_eq!(o, Outcome::Success);
     assert_eq!(String::from_utf8(out).unwrap(), "line 1\nline 2\nline 3\n");
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let o = logs(&mut conn, 2, true, &mut out, &mut err).await.unwrap();
+    let o = logs(&mut conn, 2, true, false, PIPE, &mut out, &mut err)
+        .await
+        .unwrap();
     assert_eq!(o, Outcome::JobNotSucceeded);
     assert!(String::from_utf8(err).unwrap().contains("FAILED"));
 }
@@ -109,7 +166,7 @@ async fn jobs_json_is_one_array_and_run_prints_id() {
     let d = FakeDaemon::start(&dir, 1, serve);
     let mut conn = Connection::connect(&d.path).await.unwrap();
     let mut out = Vec::new();
-    jobs(&mut conn, None, None, 2, true, &mut out)
+    jobs(&mut conn, None, None, 2, true, false, &mut out)
         .await
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
@@ -123,4 +180,131 @@ async fn jobs_json_is_one_array_and_run_prints_id() {
         .await
         .unwrap();
     assert_eq!(out, b"42\n");
+}
+
+/// `logs` of the hostile job with `raw` and `term`, followed or paged: (stdout, stderr).
+async fn hostile_logs(
+    conn: &mut Connection,
+    follow: bool,
+    raw: bool,
+    term: Terminal,
+) -> (String, String) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let o = logs(conn, 5, follow, raw, term, &mut out, &mut err)
+        .await
+        .unwrap();
+    assert_eq!(o, Outcome::JobNotSucceeded);
+    (
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn logs_on_a_terminal_are_inert_even_split_across_chunks() {
+    let dir = short_dir();
+    let d = FakeDaemon::start(&dir, 1, serve);
+    let mut conn = Connection::connect(&d.path).await.unwrap();
+    for follow in [false, true] {
+        let (out, err) = hostile_logs(&mut conn, follow, false, TTY).await;
+        assert_eq!(out, HOSTILE_CLEAN, "follow={follow}");
+        // The reason on stderr is cleaned whatever stdout is.
+        assert_eq!(err, "job 5 ended FAILED: boom<U+202E>\n");
+    }
+    // NO_COLOR: plain text.
+    let no_color = Terminal {
+        no_color: true,
+        ..TTY
+    };
+    let (out, _) = hostile_logs(&mut conn, false, false, no_color).await;
+    assert_eq!(out, "ok red <U+202E>txt\nover\nend\n");
+}
+
+#[tokio::test]
+async fn logs_raw_or_into_a_pipe_are_verbatim() {
+    let dir = short_dir();
+    let d = FakeDaemon::start(&dir, 1, serve);
+    let mut conn = Connection::connect(&d.path).await.unwrap();
+    for (follow, raw, term) in [
+        (false, true, TTY),
+        (true, true, TTY),
+        (false, false, PIPE),
+        (true, false, PIPE),
+        (false, true, PIPE),
+    ] {
+        let (out, err) = hostile_logs(&mut conn, follow, raw, term).await;
+        assert_eq!(out, HOSTILE_LOG, "follow={follow} raw={raw} {term:?}");
+        assert_eq!(err, "job 5 ended FAILED: boom<U+202E>\n");
+    }
+}
+
+#[tokio::test]
+async fn show_and_jobs_clean_fields_unless_raw() {
+    let dir = short_dir();
+    let d = FakeDaemon::start(&dir, 1, serve);
+    let mut conn = Connection::connect(&d.path).await.unwrap();
+    let mut out = Vec::new();
+    show(&mut conn, 3, false, false, &mut out).await.unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("\nauthor    mallory\n"), "{text}");
+    assert!(text.contains("\n    fix<U+202E>gnp.exe\n"), "{text}");
+    assert!(
+        text.contains("\nlog       truncated at docker.max_log, 99 bytes of output dropped\n"),
+        "{text}"
+    );
+    assert!(!text.contains('\x1b'), "{text:?}");
+
+    let mut out = Vec::new();
+    show(&mut conn, 3, false, true, &mut out).await.unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains("\nauthor    mallory\x1b]52;c;cm0=\x07\n"),
+        "{text:?}"
+    );
+
+    let mut out = Vec::new();
+    jobs(&mut conn, None, None, 3, false, false, &mut out)
+        .await
+        .unwrap();
+    let table = String::from_utf8(out).unwrap();
+    assert!(table.contains("fix<U+202E>gnp.exe"), "{table}");
+    assert!(
+        !table.chars().any(|c| c.is_control() && c != '\n'),
+        "{table:?}"
+    );
+
+    let mut out = Vec::new();
+    jobs(&mut conn, None, None, 3, false, true, &mut out)
+        .await
+        .unwrap();
+    let table = String::from_utf8(out).unwrap();
+    assert!(table.contains("fix\x1b[2J\u{202E}gnp.exe"), "{table:?}");
+
+    // JSON escapes control characters itself.
+    let mut out = Vec::new();
+    show(&mut conn, 3, true, false, &mut out).await.unwrap();
+    assert!(!out.contains(&0x1b));
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["author"], "mallory\x1b]52;c;cm0=\x07");
+}
+
+#[tokio::test]
+async fn status_prints_each_warning_cleaned() {
+    let dir = short_dir();
+    let d = FakeDaemon::start(&dir, 1, serve);
+    let mut conn = Connection::connect(&d.path).await.unwrap();
+    let mut out = Vec::new();
+    status(&mut conn, false, &mut out).await.unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.ends_with(
+            "docker    reachable\nwarning: webhook.allow_unsigned: unsigned webhooks are accepted\n\
+             warning: evil<U+202E>\n"
+        ),
+        "{text:?}"
+    );
+    let mut out = Vec::new();
+    status(&mut conn, true, &mut out).await.unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["warnings"].as_array().map(Vec::len), Some(2));
 }

@@ -1,14 +1,20 @@
 //! Untrusted log text to ratatui lines. Job output is written by whatever code a push brought,
-//! so nothing in it may reach the terminal as a control sequence: SGR colours and attributes
-//! (`ESC [ … m`) become span styles; every other escape — CSI cursor moves and erases, OSC
-//! (window titles, hyperlinks), DCS/SOS/PM/APC strings, two-byte escapes, C1 controls — is
-//! dropped; C0 controls are dropped except tab (expanded to 8-column stops) and a carriage
-//! return (the text before it is discarded, as a terminal would overwrite it). Invalid UTF-8 was
-//! already replaced by the daemon (`LogChunk.data` is a `String`).
+//! so nothing in it may reach the terminal as a control sequence. The parsing is the crate's one
+//! sanitizer ([`crate::sanitize::Scanner`]): SGR colours and attributes become span styles, every
+//! other escape is dropped and bidirectional controls are spelled out. What is particular to the
+//! UI is drawing: a tab expands to 8-column stops, and a carriage return discards the text before
+//! it on the line, as a terminal would overwrite it (the `logs` command, which has no such line
+//! model, turns it into a line end instead). Invalid UTF-8 was already replaced by the daemon
+//! (`LogChunk.data` is a `String`).
 
+use crate::sanitize::{self, Control, Scanner, Sgr, Sink};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use unicode_width::UnicodeWidthChar;
+
+/// How much of a line is parsed at a time: a line far wider than the screen stops being parsed
+/// soon after it is full, so a megabyte-long line costs no more to draw than a short one.
+const PARSE_STEP: usize = 4096;
 
 /// Turns one log line (without its `\n`) into a styled line at most `max_cols` columns wide.
 /// With `no_color`, colours are dropped and other attributes kept.
@@ -20,45 +26,18 @@ pub fn sanitize_line(text: &str, no_color: bool, max_cols: usize) -> Line<'stati
         cols: 0,
         max_cols,
         no_color,
+        cr: false,
     };
-    let mut it = text.chars().peekable();
-    while let Some(c) = it.next() {
-        if p.cols >= max_cols {
-            break;
+    let mut scanner = Scanner::new(Sgr::Keep);
+    let mut rest = text;
+    while !rest.is_empty() && !p.full() {
+        let mut cut = rest.len().min(PARSE_STEP);
+        while !rest.is_char_boundary(cut) {
+            cut += 1;
         }
-        match c {
-            '\x1b' => match it.next() {
-                Some('[') => csi(&mut it, &mut p),
-                Some(']' | 'P' | 'X' | '^' | '_') => skip_string(&mut it),
-                Some(c) if ('\x20'..='\x2f').contains(&c) => {
-                    // ESC intermediates… final (e.g. charset selection `ESC ( B`).
-                    while let Some(&n) = it.peek() {
-                        it.next();
-                        if !('\x20'..='\x2f').contains(&n) {
-                            break;
-                        }
-                    }
-                }
-                _ => {}
-            },
-            '\u{9b}' => csi(&mut it, &mut p),
-            '\u{90}' | '\u{98}' | '\u{9d}' | '\u{9e}' | '\u{9f}' => skip_string(&mut it),
-            '\t' => {
-                let n = 8 - p.cols % 8;
-                for _ in 0..n {
-                    p.push(' ');
-                }
-            }
-            '\r' => {
-                if it.peek().is_some() {
-                    p.spans.clear();
-                    p.cur.clear();
-                    p.cols = 0;
-                }
-            }
-            c if c.is_control() => {}
-            c => p.push(c),
-        }
+        let (piece, tail) = rest.split_at(cut);
+        scanner.feed(piece, &mut p);
+        rest = tail;
     }
     p.flush();
     Line::from(p.spans)
@@ -83,10 +62,22 @@ struct Painter {
     cols: usize,
     max_cols: usize,
     no_color: bool,
+    /// A carriage return was seen: the next text starts the line again.
+    cr: bool,
 }
 
 impl Painter {
+    fn full(&self) -> bool {
+        self.cols >= self.max_cols
+    }
+
     fn push(&mut self, c: char) {
+        if self.cr {
+            self.cr = false;
+            self.spans.clear();
+            self.cur.clear();
+            self.cols = 0;
+        }
         let w = c.width().unwrap_or(0);
         if self.cols + w > self.max_cols {
             self.cols = self.max_cols;
@@ -102,79 +93,73 @@ impl Painter {
             self.spans.push(Span::styled(text, self.style));
         }
     }
+}
 
-    fn set_style(&mut self, style: Style) {
+impl Sink for Painter {
+    fn print(&mut self, c: char) {
+        if !self.full() {
+            self.push(c);
+        }
+    }
+
+    fn control(&mut self, c: Control) {
+        if self.full() {
+            return;
+        }
+        match c {
+            Control::Tab => {
+                let n = 8 - self.cols % 8;
+                for _ in 0..n {
+                    self.push(' ');
+                }
+            }
+            Control::CarriageReturn => self.cr = true,
+            // A log line has no line feed in it; nothing to draw.
+            Control::LineFeed => {}
+        }
+    }
+
+    fn style(&mut self, s: &sanitize::Style) {
+        let style = ratatui_style(s, self.no_color);
         if style != self.style {
             self.flush();
             self.style = style;
         }
     }
+}
 
-    fn sgr(&mut self, params: &str) {
-        let nums: Vec<u16> = params
-            .split([';', ':'])
-            .map(|p| p.parse().unwrap_or(0))
-            .collect();
-        let mut s = self.style;
-        let mut i = 0;
-        while i < nums.len() {
-            let n = nums[i];
-            match n {
-                0 => s = Style::default(),
-                1 => s = s.add_modifier(Modifier::BOLD),
-                2 => s = s.add_modifier(Modifier::DIM),
-                3 => s = s.add_modifier(Modifier::ITALIC),
-                4 => s = s.add_modifier(Modifier::UNDERLINED),
-                7 => s = s.add_modifier(Modifier::REVERSED),
-                9 => s = s.add_modifier(Modifier::CROSSED_OUT),
-                22 => s = s.remove_modifier(Modifier::BOLD | Modifier::DIM),
-                23 => s = s.remove_modifier(Modifier::ITALIC),
-                24 => s = s.remove_modifier(Modifier::UNDERLINED),
-                27 => s = s.remove_modifier(Modifier::REVERSED),
-                29 => s = s.remove_modifier(Modifier::CROSSED_OUT),
-                30..=37 => s.fg = Some(ansi(n - 30)),
-                39 => s.fg = None,
-                40..=47 => s.bg = Some(ansi(n - 40)),
-                49 => s.bg = None,
-                90..=97 => s.fg = Some(ansi(n - 90 + 8)),
-                100..=107 => s.bg = Some(ansi(n - 100 + 8)),
-                38 | 48 => {
-                    let color = match nums.get(i + 1) {
-                        Some(5) => {
-                            let c = nums.get(i + 2).map(|&v| Color::Indexed(v.min(255) as u8));
-                            i += 2;
-                            c
-                        }
-                        Some(2) => {
-                            let g = |k: usize| nums.get(i + k).map(|&v| v.min(255) as u8);
-                            let c = match (g(2), g(3), g(4)) {
-                                (Some(r), Some(gr), Some(b)) => Some(Color::Rgb(r, gr, b)),
-                                _ => None,
-                            };
-                            i += 4;
-                            c
-                        }
-                        _ => None,
-                    };
-                    if n == 38 {
-                        s.fg = color;
-                    } else {
-                        s.bg = color;
-                    }
-                }
-                _ => {}
-            }
-            i += 1;
+/// The sanitizer's style as ratatui's; `no_color` keeps attributes only.
+fn ratatui_style(s: &sanitize::Style, no_color: bool) -> Style {
+    use sanitize::Attrs;
+    let mut style = Style::default();
+    for (attr, m) in [
+        (Attrs::BOLD, Modifier::BOLD),
+        (Attrs::DIM, Modifier::DIM),
+        (Attrs::ITALIC, Modifier::ITALIC),
+        (Attrs::UNDERLINED, Modifier::UNDERLINED),
+        (Attrs::REVERSED, Modifier::REVERSED),
+        (Attrs::CROSSED_OUT, Modifier::CROSSED_OUT),
+    ] {
+        if s.attrs.contains(attr) {
+            style = style.add_modifier(m);
         }
-        if self.no_color {
-            s.fg = None;
-            s.bg = None;
-        }
-        self.set_style(s);
+    }
+    if !no_color {
+        style.fg = s.fg.map(colour);
+        style.bg = s.bg.map(colour);
+    }
+    style
+}
+
+fn colour(c: sanitize::Colour) -> Color {
+    match c {
+        sanitize::Colour::Ansi(n) => ansi(n),
+        sanitize::Colour::Indexed(n) => Color::Indexed(n),
+        sanitize::Colour::Rgb(r, g, b) => Color::Rgb(r, g, b),
     }
 }
 
-fn ansi(n: u16) -> Color {
+fn ansi(n: u8) -> Color {
     match n {
         0 => Color::Black,
         1 => Color::Red,
@@ -192,52 +177,6 @@ fn ansi(n: u16) -> Color {
         13 => Color::LightMagenta,
         14 => Color::LightCyan,
         _ => Color::White,
-    }
-}
-
-/// After `ESC [` (or C1 CSI): parameters, intermediates, final. Only a plain SGR is applied.
-fn csi(it: &mut std::iter::Peekable<std::str::Chars<'_>>, p: &mut Painter) {
-    let mut params = String::new();
-    let mut plain = true;
-    while let Some(&c) = it.peek() {
-        match c {
-            '\x30'..='\x3f' => {
-                if !(c.is_ascii_digit() || c == ';' || c == ':') {
-                    plain = false;
-                }
-                params.push(c);
-                it.next();
-            }
-            '\x20'..='\x2f' => {
-                plain = false;
-                it.next();
-            }
-            '\x40'..='\x7e' => {
-                it.next();
-                if c == 'm' && plain {
-                    p.sgr(&params);
-                }
-                return;
-            }
-            // Malformed: abandon the sequence and let the character be handled normally.
-            _ => return,
-        }
-    }
-}
-
-/// Skips an OSC/DCS/SOS/PM/APC string up to BEL, ST (`ESC \` or U+009C) or the end of line.
-fn skip_string(it: &mut std::iter::Peekable<std::str::Chars<'_>>) {
-    while let Some(c) = it.next() {
-        match c {
-            '\x07' | '\u{9c}' => return,
-            '\x1b' => {
-                if it.peek() == Some(&'\\') {
-                    it.next();
-                }
-                return;
-            }
-            _ => {}
-        }
     }
 }
 
@@ -284,6 +223,28 @@ mod tests {
         assert_eq!(text(&sanitize_line("\x1b[?1049m ok", false, 100)), " ok");
         // Unterminated OSC swallows the rest of the line, nothing more.
         assert_eq!(text(&sanitize_line("a\x1b]0;title", false, 100)), "a");
+    }
+
+    #[test]
+    fn bidi_controls_are_spelled_out() {
+        assert_eq!(
+            text(&sanitize_line("a\u{202E}b\u{2066}", false, 100)),
+            "a<U+202E>b<U+2066>"
+        );
+        assert_eq!(
+            plain("evil\u{202E}txt.exe\nmore", 100),
+            "evil<U+202E>txt.exe"
+        );
+    }
+
+    #[test]
+    fn a_huge_line_is_cut_without_parsing_it_all() {
+        // The carriage return after the screen is full is never reached.
+        let line = format!("{}\r{}", "x".repeat(1 << 20), "y".repeat(10));
+        assert_eq!(text(&sanitize_line(&line, false, 80)), "x".repeat(80));
+        // Multi-byte characters straddling the parse steps stay whole.
+        let line = "é漢🦀".repeat(3000);
+        assert_eq!(text(&sanitize_line(&line, false, 100_000)), line);
     }
 
     #[test]

@@ -390,6 +390,25 @@ fn list_screen_reads_well() {
 }
 
 #[test]
+fn status_bar_marks_daemon_warnings() {
+    let mut m = connected();
+    let mut status = m.status.clone().unwrap();
+    status.warnings = vec![
+        "unsigned webhooks are accepted (webhook.allow_unsigned)\x1b]0;t\x07".into(),
+        "second".into(),
+    ];
+    update(&mut m, Msg::Reply(Tag::Status, Reply::Status(status)));
+    let (rows, _) = screen(&m);
+    assert!(
+        rows[23].starts_with(" microcid 0.1.0 · 1/2 running · 2 queued · docker ok · ⚠ unsigned"),
+        "{}",
+        rows[23]
+    );
+    assert!(rows[23].trim_end().ends_with("…  ? help"), "{}", rows[23]);
+    assert!(!rows[23].contains('\x1b'));
+}
+
+#[test]
 fn disconnect_keeps_the_screen_and_says_so() {
     let mut m = connected();
     update(

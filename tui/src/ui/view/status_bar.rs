@@ -1,4 +1,5 @@
-//! The bottom line: daemon version, connection state, running/queued, Docker.
+//! The bottom line: daemon version, connection state, running/queued, Docker, and a marker when
+//! the daemon reports settings that weaken it (the full sentences are in `microci-tui status`).
 
 use super::super::model::{Conn, Model};
 use crate::format;
@@ -7,6 +8,8 @@ use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
+
+const HELP: &str = "  ? help";
 
 /// Draws the status bar into `area` (one row).
 pub fn render(m: &Model, f: &mut Frame, area: Rect) {
@@ -30,6 +33,20 @@ pub fn render(m: &Model, f: &mut Frame, area: Rect) {
                 } else {
                     spans.push(Span::styled("docker UNREACHABLE", warn));
                 }
+                if let Some(first) = s.warnings.first() {
+                    let used: usize = spans.iter().map(|s| format::width(&s.content)).sum();
+                    let room = (area.width as usize).saturating_sub(used + HELP.len() + 5);
+                    let more = match s.warnings.len() {
+                        1 => String::new(),
+                        n => format!(" (+{})", n - 1),
+                    };
+                    let text = format!("{}{more}", format::clean(first));
+                    spans.push(Span::raw(" · "));
+                    spans.push(Span::styled(
+                        format!("⚠ {}", format::truncate(&text, room)),
+                        warn,
+                    ));
+                }
             }
         }
         Conn::Disconnected { retry_in, .. } => spans.push(Span::styled(
@@ -37,7 +54,7 @@ pub fn render(m: &Model, f: &mut Frame, area: Rect) {
             warn,
         )),
     }
-    spans.push(Span::raw("  ? help"));
+    spans.push(Span::raw(HELP));
     let style = if m.no_color {
         Style::new().add_modifier(Modifier::REVERSED)
     } else {
