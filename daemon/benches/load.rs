@@ -2,7 +2,7 @@
 //!
 //! `cargo bench -p microcid --bench load -- [scenario ...]`; no scenario runs them all. Scenarios:
 //! `idle_rss`, `webhooks`, `latency`, `log_throughput`, `tui_jobs`, `status_page`, `startup`,
-//! `rss_running` (or their numbers 1–8). Build the binaries first:
+//! `rss_running`, `slow_clients` (or their numbers 1–9). Build the binaries first:
 //! `cargo build --release -p microcid -p microci-tui`.
 //!
 //! Every daemon runs in a temp dir with its own config, port and short socket path; every job
@@ -30,7 +30,7 @@ const LABEL: &str = "microci-bench.daemon";
 const SECRET: &str = "microci-bench-secret-0123456789";
 const MARKER: &str = "BENCH-MARKER";
 
-const SCENARIOS: [&str; 8] = [
+const SCENARIOS: [&str; 9] = [
     "idle_rss",
     "webhooks",
     "latency",
@@ -39,6 +39,7 @@ const SCENARIOS: [&str; 8] = [
     "status_page",
     "startup",
     "rss_running",
+    "slow_clients",
 ];
 
 /// One line of the result table.
@@ -101,6 +102,7 @@ fn main() -> Result<()> {
             "status_page" => status_page(&bins, &rt),
             "startup" => startup(&bins),
             "rss_running" => rss_running(&bins, &rt),
+            "slow_clients" => slow_clients(&bins, &rt),
             _ => unreachable!("scenario names are checked above"),
         };
         match got {
@@ -243,7 +245,7 @@ impl Daemon {
              [http]\nlisten = \"127.0.0.1:{port}\"\n\
              [control]\nsocket = \"{sock}\"\n\
              [docker]\nmax_jobs = {max_jobs}\ndefault_image = \"{IMAGE}\"\ntimeout = \"5m\"\n\
-             stop_grace = \"1s\"\nmemory = \"256m\"\npids = 256\n\
+             stop_grace = \"1s\"\nmemory = \"256m\"\npids = 256\nmax_log = \"0\"\n\
              labels = {{ \"{LABEL}\" = \"{tag}\" }}\n\
              [webhook]\nsecret = \"{SECRET}\"\n\
              [[repo]]\nname = \"alice/app\"\nclone_url = \"{clone_url}\"\n",
@@ -1068,6 +1070,19 @@ fn daemon_with_jobs(bins: &Bins) -> Result<Daemon> {
             ])?;
         }
     }
+    // Three of the four repositories are public (the forge said so), as the status page shows.
+    for (name, public) in [
+        ("alice/app", true),
+        ("alice/lib", true),
+        ("bob/site", true),
+        ("carol/tools", false),
+    ] {
+        tx.execute(
+            "INSERT OR REPLACE INTO repos (name, clone_url, default_branch, last_seen, public) \
+             VALUES (?1, ?2, 'main', '2026-01-01T00:00:00Z', ?3)",
+            rusqlite::params![name, format!("https://git.example.com/{name}.git"), public],
+        )?;
+    }
     tx.commit()?;
     drop(conn);
     // Realistic: the newest 1,000 jobs have a log file.
@@ -1319,4 +1334,96 @@ fn rss_running(bins: &Bins, rt: &tokio::runtime::Runtime) -> Result<Vec<Row>> {
         "≤ 40 MB",
         mib(max) * 1.048_576 <= 40.0,
     )])
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. slow clients
+
+const SLOW: usize = 400;
+const REAL_PUSHES: usize = 20;
+
+/// 400 clients hold connections open by trickling bytes (half stop inside their headers, half
+/// announce a 1 MiB body and send a few bytes of it); meanwhile real signed pushes arrive on fresh
+/// connections. Measures the pushes' latency, the daemon's RSS, and how long until the daemon's
+/// deadlines (`http.header_timeout`, `http.body_timeout`, 10 s each) have closed every slow
+/// connection.
+fn slow_clients(bins: &Bins, rt: &tokio::runtime::Runtime) -> Result<Vec<Row>> {
+    let mut d = Daemon::new(bins, 2, "/nonexistent/microci-bench.git")?;
+    d.start()?;
+    let (port, pid) = (d.port, d.pid()?);
+    let (before, _) = mem_kib(pid)?;
+    let (lat, with, hwm, closed_after) = rt.block_on(async {
+        let mut slow = Vec::with_capacity(SLOW);
+        for i in 0..SLOW {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).await?;
+            let head = if i % 2 == 0 {
+                "POST /hooks/gogs HTTP/1.1\r\nHost: x\r\nX-Gogs-Event: pu".to_string()
+            } else {
+                "POST /hooks/gogs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                 X-Gogs-Event: push\r\nContent-Length: 1048576\r\n\r\n{\"ref\": \"r"
+                    .to_string()
+            };
+            s.write_all(head.as_bytes()).await?;
+            slow.push(s);
+        }
+        let opened = Instant::now();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut lat = Vec::new();
+        for i in 0..REAL_PUSHES {
+            let t = Instant::now();
+            send_webhook(
+                port,
+                &format!("{:040x}", 0xabc000 + i),
+                &format!("real-{i}"),
+            )
+            .await?;
+            lat.push(t.elapsed());
+        }
+        let (with, hwm) = mem_kib(pid)?;
+        // Every slow connection must end by itself (bounded: 30 s).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for s in &mut slow {
+            let mut buf = [0u8; 512];
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match tokio::time::timeout(left, s.read(&mut buf)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => break,
+                    Ok(Ok(_)) => continue,
+                    Err(_) => bail!("a slow connection was still open after 30 s"),
+                }
+            }
+        }
+        anyhow::Ok((lat, with, hwm, opened.elapsed()))
+    })?;
+    let (p50, max) = (median(&lat), quantile(&lat, 1.0));
+    println!(
+        "   RSS {:.1} MiB idle, {:.1} MiB with {SLOW} slow clients (VmHWM {:.1} MiB); \
+         pushes p50 {:.2} ms, max {:.2} ms; all slow connections closed after {:.1} s",
+        mib(before),
+        mib(with),
+        mib(hwm),
+        ms(p50),
+        ms(max),
+        closed_after.as_secs_f64()
+    );
+    Ok(vec![
+        row(
+            "signed push answered while 400 slow clients hold connections (max of 20)",
+            format!("{:.2} ms", ms(max)),
+            "≤ 1 s",
+            max <= Duration::from_secs(1),
+        ),
+        row(
+            "VmHWM with 400 slow clients",
+            format!("{:.1} MiB", mib(hwm)),
+            "< 64 MB",
+            (hwm as f64) * 1024.0 < 64e6,
+        ),
+        row(
+            "slow connections all closed by the daemon's deadlines",
+            format!("{:.1} s", closed_after.as_secs_f64()),
+            "≤ header/body timeout (10 s) + 1 s",
+            closed_after <= Duration::from_secs(11),
+        ),
+    ])
 }
