@@ -182,3 +182,6 @@ pub(crate) fn log_size(logs_dir: &Path, id: i64) -> u64 {
         .map(|m| m.len())
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests;

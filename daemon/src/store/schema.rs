@@ -3,7 +3,7 @@
 use rusqlite::{Connection, params};
 use std::path::Path;
 
-const SCHEMA: &str = "
+pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS jobs (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     repo        TEXT NOT NULL,
