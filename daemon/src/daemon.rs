@@ -1,166 +1,151 @@
-//! Boot and shutdown: open the store, recover from the previous run, bind the listeners, start
-//! the scheduler, tell systemd we are ready, and on SIGTERM stop in order.
+//! Start and stop. [`start`] takes a locked state directory, bound listeners and an engine, opens
+//! the store, ends what the previous run left behind, and serves; [`Running::shutdown`] stops in
+//! order. Signals, socket activation and systemd stay with the caller (`main.rs`), so a test can
+//! run a whole daemon in-process on port 0.
 
 use crate::config::Config;
-use crate::control::ControlSocket;
-use crate::events::Bus;
-use crate::git::GitCache;
+use crate::control::{ControlError, ControlSocket};
+use crate::jobs::Jobs;
 use crate::runner::Engine;
-use crate::runner::docker::DockerEngine;
-use crate::scheduler::{self, Context};
-use crate::state::{Ping, Shared};
-use crate::{store, systemd};
-use anyhow::Context as _;
+use crate::state_dir::{StateDir, StateDirError};
+use crate::store::StoreError;
+use crate::systemd::Activated;
+use crate::{http, scheduler, store};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// Runs the daemon until SIGTERM or SIGINT.
-pub async fn run(config: Config) -> anyhow::Result<()> {
-    let started = Instant::now();
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The state directory is missing, unusable or another daemon's.
+    #[error(transparent)]
+    StateDir(#[from] StateDirError),
+    /// The database could not be opened.
+    #[error("cannot open the database: {0}")]
+    Store(#[from] StoreError),
+    /// The control socket could not be set up.
+    #[error(transparent)]
+    Control(#[from] ControlError),
+    /// The HTTP listener could not be set up.
+    #[error("cannot listen on {addr}: {source}")]
+    Http {
+        /// Where.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The two sockets the daemon serves.
+pub struct Listeners {
+    /// Webhooks and pages.
+    pub http: TcpListener,
+    /// The administration socket.
+    pub control: ControlSocket,
+}
+
+impl Listeners {
+    /// The sockets systemd passed, else bound where the config says. Call with the state
+    /// directory locked: a stale control socket is replaced here.
+    pub async fn bind(config: &Config, activated: Activated) -> Result<Listeners, StartError> {
+        let control = match activated.control {
+            Some(l) => ControlSocket::from_listener(l).map_err(|source| ControlError::Io {
+                path: "(passed by systemd)".into(),
+                source,
+            })?,
+            None => ControlSocket::bind(&config.socket, &config.socket_group)?,
+        };
+        let http_error = |addr: String| move |source| StartError::Http { addr, source };
+        let http = match activated.http {
+            Some(l) => l
+                .set_nonblocking(true)
+                .and_then(|()| TcpListener::from_std(l))
+                .map_err(http_error("(passed by systemd)".into()))?,
+            None => TcpListener::bind(config.http.listen)
+                .await
+                .map_err(http_error(config.http.listen.to_string()))?,
+        };
+        Ok(Listeners { http, control })
+    }
+}
+
+/// A daemon that is serving.
+pub struct Running<E: Engine> {
+    jobs: Arc<Jobs<E>>,
+    http_addr: SocketAddr,
+    shutdown: CancellationToken,
+    front: Vec<JoinHandle<()>>,
+    scheduler: JoinHandle<()>,
+    _state: StateDir,
+}
+
+/// Starts serving: the store is opened (and migrated), jobs a previous run left STARTED end
+/// ERRORED and its containers and workspaces are removed, then the listeners and the scheduler
+/// run until [`Running::shutdown`].
+pub async fn start<E: Engine>(
+    config: Config,
+    state: StateDir,
+    listeners: Listeners,
+    engine: E,
+) -> Result<Running<E>, StartError> {
+    state.create_layout()?;
     let config = Arc::new(config);
-    for dir in ["logs", "workspaces", "git", "git-config"] {
-        let path = config.state_dir.join(dir);
-        std::fs::create_dir_all(&path)
-            .with_context(|| format!("cannot create {}", path.display()))?;
-    }
-    crate::git::init(&config.state_dir.join("git-config"), config.git.timeouts)?;
-    for warning in &config.warnings {
-        tracing::warn!("{warning}");
-    }
-    let (writer, reader) = store::open(&config.state_dir)
-        .with_context(|| format!("cannot open the database in {}", config.state_dir.display()))?;
-    let instance = format!(
-        "{}-{}",
-        std::process::id(),
-        time::OffsetDateTime::now_utc().unix_timestamp()
-    );
-    let engine = Arc::new(DockerEngine::new(
-        config.docker.clone(),
-        owner_id(&config),
-        instance,
-    ));
-    let bus = Bus::new();
-    let git = Arc::new(GitCache::new(config.state_dir.join("git")));
-    let ctx = Arc::new(Context {
-        config: config.clone(),
-        writer: writer.clone(),
-        reader: reader.clone(),
-        bus: bus.clone(),
-        engine: engine.clone(),
-        git: git.clone(),
-    });
-    scheduler::recover(&ctx).await;
+    let store = store::open(&state.database())?;
+    let jobs = Arc::new(Jobs::new(config.clone(), &state, store, Arc::new(engine)));
+    scheduler::recover(&jobs).await;
 
-    let activated = systemd::activated();
-    let control = match activated.control {
-        Some(l) => ControlSocket::from_listener(l)
-            .context("cannot use the control socket systemd passed")?,
-        None => ControlSocket::bind(&config.socket, &config.socket_group)?,
-    };
-    let http_listener = match activated.http {
-        Some(l) => {
-            l.set_nonblocking(true)?;
-            tokio::net::TcpListener::from_std(l)?
-        }
-        None => tokio::net::TcpListener::bind(config.http.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.http.listen))?,
-    };
     let shutdown = CancellationToken::new();
-    let (sched, sched_task) = scheduler::spawn(ctx, shutdown.clone());
-    let ping: Ping = {
-        let engine = engine.clone();
-        Arc::new(move || {
-            let engine = engine.clone();
-            Box::pin(async move { engine.ping().await.map_err(|e| e.to_string()) })
-        })
-    };
-    let shared = Arc::new(Shared {
-        config: config.clone(),
-        writer,
-        reader,
-        bus,
-        scheduler: sched,
-        git,
-        ping,
-        started,
-    });
-
-    tracing::info!(
-        "listening on http://{} and {}",
-        http_listener
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default(),
-        config.socket.display()
-    );
-    let http_task = {
+    let http_addr = listeners.http.local_addr().map_err(|source| StartError::Http {
+        addr: config.http.listen.to_string(),
+        source,
+    })?;
+    let http = {
         let (routes, stop, limits) = (
-            crate::http::routes(shared.clone()),
+            http::routes(jobs.clone()),
             shutdown.clone(),
             config.http.clone(),
         );
-        tokio::spawn(async move { crate::http::serve(http_listener, routes, &limits, stop).await })
+        let listener = listeners.http;
+        tokio::spawn(async move { http::serve(listener, routes, &limits, stop).await })
     };
-    let control_task = tokio::spawn(control.serve(shared.clone(), shutdown.clone()));
-    let status_task = tokio::spawn(report_status(shared.clone(), shutdown.clone()));
-    systemd::ready();
-    tracing::info!("ready in {} ms", started.elapsed().as_millis());
-
-    wait_for_signal().await;
-    tracing::info!("stopping");
-    systemd::stopping();
-    shutdown.cancel();
-    let _ = sched_task.await;
-    let _ = control_task.await;
-    let _ = http_task.await;
-    let _ = status_task.await;
-    Ok(())
+    let control = tokio::spawn(listeners.control.serve(jobs.clone(), shutdown.clone()));
+    let scheduler = scheduler::spawn(jobs.clone(), shutdown.clone());
+    tracing::info!(
+        "listening on http://{http_addr} and {}",
+        config.socket.display()
+    );
+    Ok(Running {
+        jobs,
+        http_addr,
+        shutdown,
+        front: vec![http, control],
+        scheduler,
+        _state: state,
+    })
 }
 
-/// Names this installation: the host and the state directory, hashed. Stable across restarts,
-/// different for two daemons sharing one Docker Engine.
-fn owner_id(config: &Config) -> String {
-    use sha2::Digest;
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let state =
-        std::fs::canonicalize(&config.state_dir).unwrap_or_else(|_| config.state_dir.clone());
-    let digest = sha2::Sha256::digest(format!("{}\0{}", host.trim(), state.display()).as_bytes());
-    hex::encode(&digest[..8])
-}
-
-/// Keeps `systemctl status` current and pets the watchdog while the scheduler answers.
-async fn report_status(shared: Arc<Shared>, shutdown: CancellationToken) {
-    let period = systemd::watchdog_interval().unwrap_or(std::time::Duration::from_secs(5));
-    let mut tick = tokio::time::interval(period);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        // Asking the scheduler is the liveness check: a wedged scheduler stops the pets.
-        let running = shared.scheduler.running().await;
-        let queued = shared.reader.counts().await.map(|(q, _)| q).unwrap_or(0);
-        systemd::status(&format!("{running} running, {queued} queued"));
-        systemd::watchdog();
+impl<E: Engine> Running<E> {
+    /// The job service, for what the caller reports (systemd status, tests).
+    pub fn jobs(&self) -> &Arc<Jobs<E>> {
+        &self.jobs
     }
-}
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
+    /// Where the HTTP listener listens (the port, when it was 0).
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// Stops: the listeners first (open requests may finish for a few seconds), then the
+    /// scheduler, which stops running jobs and records them as interrupted. The state directory's
+    /// lock is released last.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        for task in self.front {
+            let _ = task.await;
         }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
+        let _ = self.scheduler.await;
     }
 }

@@ -1,5 +1,21 @@
-//! `microcid`: receives forge webhooks, records jobs in SQLite, runs them in Docker, and serves the
-//! control socket and a read-only web page. `main.rs` only parses arguments and calls [`daemon`].
+//! `microcid`: receives forge webhooks, records jobs in SQLite, runs them in Docker, and serves
+//! the control socket and a read-only web page. `main.rs` is the OS around it; the modules:
+//!
+//! - [`daemon`] — start and stop: listeners, recovery, scheduler, in order.
+//! - [`state_dir`] — the state directory's layout and the lock that makes it one daemon's.
+//! - [`config`] — `config.toml`: parsing, validation, webhook policy, credentials, limits.
+//! - [`jobs`] — the job service every front door and the scheduler go through.
+//! - [`scheduler`] — starts queued jobs in order, within `docker.max_jobs`, and stops them.
+//! - [`runner`] — the container engine behind one trait (Docker now).
+//! - [`git`] — bare caches per repository, checkouts, credentials bound to their host.
+//! - [`repo_config`] — a repository's `.microci.json`.
+//! - [`logs`] — one append-only file per job, read by offset.
+//! - [`store`] — SQLite: one writer thread, pooled readers.
+//! - [`events`] — the in-process bus of job changes and log growth.
+//! - [`forge`] — webhook payloads of each forge: inspect, verify, interpret.
+//! - [`http`] — webhooks and the public pages.
+//! - [`control`] — the administration socket (`microci-tui`).
+//! - [`systemd`] — sd_notify, socket activation, and other OS glue.
 
 pub mod config;
 pub mod control;
@@ -8,10 +24,11 @@ pub mod events;
 pub mod forge;
 pub mod git;
 pub mod http;
+pub mod jobs;
 pub mod logs;
 pub mod repo_config;
 pub mod runner;
 pub mod scheduler;
-pub mod state;
+pub mod state_dir;
 pub mod store;
 pub mod systemd;

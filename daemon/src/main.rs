@@ -1,10 +1,18 @@
-//! The `microcid` binary: argument parsing and logging set-up; everything else is the library.
+//! The `microcid` binary: arguments, configuration, logging, and the OS around the daemon —
+//! the state directory's lock, systemd's sockets and notifications, signals. Everything else is
+//! the library.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use microcid::config::{Config, SystemdDirs};
+use microcid::daemon::{self, Listeners};
+use microcid::runner::docker::DockerEngine;
+use microcid::state_dir::StateDir;
+use microcid::systemd;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 /// microci daemon: webhooks in, Docker jobs out.
 #[derive(Parser)]
@@ -38,11 +46,20 @@ fn main() -> ExitCode {
     };
     if let Some(Command::CheckConfig) = args.command {
         println!("{}: ok", path.display());
+        for warning in &config.warnings {
+            println!("warning: {warning}");
+        }
         return ExitCode::SUCCESS;
     }
     init_logging();
-    microcid::systemd::restrict_umask();
-    match run(config) {
+    systemd::restrict_umask();
+    let served = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .and_then(|rt| rt.block_on(serve(config)));
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -52,13 +69,32 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(config: Config) -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?
-        .block_on(microcid::daemon::run(config))
+/// Runs the daemon until SIGTERM or SIGINT.
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let started = Instant::now();
+    // Before anything in the state directory is read or changed: a second daemon stops here.
+    let state = StateDir::lock(&config.state_dir)?;
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    let listeners = Listeners::bind(&config, systemd::activated()).await?;
+    let engine = DockerEngine::for_config(&config);
+    let running = daemon::start(config, state, listeners, engine).await?;
+    let stop_reporting = CancellationToken::new();
+    let report = tokio::spawn(systemd::report(
+        running.jobs().clone(),
+        stop_reporting.clone(),
+    ));
+    systemd::ready();
+    tracing::info!("ready in {} ms", started.elapsed().as_millis());
+
+    wait_for_signal().await;
+    tracing::info!("stopping");
+    systemd::stopping();
+    stop_reporting.cancel();
+    let _ = report.await;
+    running.shutdown().await;
+    Ok(())
 }
 
 /// Plain lines on stderr; under journald no colours or timestamps (journald adds its own).
@@ -75,5 +111,23 @@ fn init_logging() {
         builder.without_time().init();
     } else {
         builder.init();
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -1,7 +1,12 @@
-//! The little OS glue a daemon needs: sd_notify messages, sockets passed by systemd, the umask
-//! around bind, and user/group lookups for the control socket.
+//! The little OS glue a daemon needs: sd_notify messages (ready, status, watchdog, stopping),
+//! sockets passed by systemd, the umask, and user/group lookups for the control socket.
 
+use crate::jobs::Jobs;
+use crate::runner::Engine;
 use std::os::fd::{FromRawFd, OwnedFd};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// Tells systemd (when it is listening) that the daemon is ready.
 pub fn ready() {
@@ -13,8 +18,8 @@ pub fn status(text: &str) {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Status(text)]);
 }
 
-/// Pets the watchdog; called from the scheduler's loop, so a stuck scheduler gets restarted.
-pub fn watchdog() {
+/// Pets the watchdog.
+fn watchdog() {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
 }
 
@@ -23,9 +28,28 @@ pub fn stopping() {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
 }
 
-/// How often to pet the watchdog (half its timeout), when systemd set one.
-pub fn watchdog_interval() -> Option<std::time::Duration> {
-    sd_notify::watchdog_enabled().map(|d| d / 2)
+/// Keeps `systemctl status` current ("N running, M queued") and pets the watchdog — but only
+/// while the scheduler's loop keeps going round (it beats at least every second), so a wedged
+/// scheduler stops the pets and systemd restarts the daemon.
+pub async fn report<E: Engine>(jobs: Arc<Jobs<E>>, shutdown: CancellationToken) {
+    let timeout = sd_notify::watchdog_enabled();
+    let period = timeout.map_or(Duration::from_secs(5), |d| d / 2);
+    let mut tick = tokio::time::interval(period);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let running = jobs.slots_taken();
+        let queued = jobs.queued().await.unwrap_or(0);
+        status(&format!("{running} running, {queued} queued"));
+        let beat = jobs.since_scheduler_beat();
+        if timeout.is_none_or(|t| beat < t / 2) {
+            watchdog();
+        } else {
+            tracing::warn!("the scheduler has not gone round for {beat:?}; not petting the watchdog");
+        }
+    }
 }
 
 /// Listening sockets passed by systemd (socket activation), by their `FileDescriptorName=`.

@@ -8,7 +8,8 @@
 //! with the subscription, and no event of it can overtake it.
 
 use super::handlers;
-use crate::state::Shared;
+use crate::jobs::Jobs;
+use crate::runner::Engine;
 use futures_util::{SinkExt, StreamExt};
 use microci_proto::{ErrorCode, PROTOCOL_VERSION, Reply, Request, ServerCodec, ServerMessage};
 use std::collections::HashMap;
@@ -21,7 +22,11 @@ use tokio_util::sync::CancellationToken;
 /// Frames queued for one client before its handlers wait (back-pressure, not memory growth).
 const OUTBOX: usize = 256;
 
-pub(super) async fn serve(stream: UnixStream, shared: Arc<Shared>, shutdown: CancellationToken) {
+pub(super) async fn serve<E: Engine>(
+    stream: UnixStream,
+    jobs: Arc<Jobs<E>>,
+    shutdown: CancellationToken,
+) {
     let who = peer_name(&stream);
     let (read, write) = stream.into_split();
     let mut frames = FramedRead::new(read, ServerCodec::default());
@@ -77,11 +82,11 @@ pub(super) async fn serve(stream: UnixStream, shared: Arc<Shared>, shutdown: Can
                         }
                         let (stop, stopped) = oneshot::channel();
                         subscriptions.insert(msg.id, stop);
-                        let (shared, tx, who) = (shared.clone(), tx.clone(), who.clone());
+                        let (jobs, tx, who) = (jobs.clone(), tx.clone(), who.clone());
                         requests.spawn(async move {
                             let id = msg.id;
                             tokio::select! {
-                                () = handlers::handle(msg, shared, tx.clone(), who) => {}
+                                () = handlers::handle(msg, jobs, tx.clone(), who) => {}
                                 Ok(by) = stopped => {
                                     tracing::debug!("subscription {id} ended by request {by}");
                                     let _ = tx.send(ServerMessage::Ok { id: by, reply: Reply::Done }).await;
@@ -90,7 +95,7 @@ pub(super) async fn serve(stream: UnixStream, shared: Arc<Shared>, shutdown: Can
                         });
                     }
                     _ => {
-                        requests.spawn(handlers::handle(msg, shared.clone(), tx.clone(), who.clone()));
+                        requests.spawn(handlers::handle(msg, jobs.clone(), tx.clone(), who.clone()));
                     }
                 },
                 Some(Err(e)) => {

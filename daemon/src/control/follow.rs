@@ -2,29 +2,27 @@
 //! The bus only says "the log grew"; the bytes are read from the file, so a follower that falls
 //! behind simply reads more at once and never misses or repeats a byte.
 
-use super::handlers::{Failure, subscribed};
+use super::reply::{Failure, subscribed};
 use crate::events::BusEvent;
-use crate::logs::{MAX_READ, read_chunk};
-use crate::state::Shared;
-use microci_proto::{ErrorCode, Event, Reply, ServerMessage};
+use crate::jobs::Jobs;
+use crate::runner::Engine;
+use microci_proto::{ErrorCode, Event, MAX_LOG_READ, Reply, ServerMessage};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
-pub(super) async fn follow(
-    shared: &Shared,
+pub(super) async fn follow<E: Engine>(
+    jobs: &Jobs<E>,
     id: u64,
     job_id: i64,
     mut offset: u64,
     out: &mpsc::Sender<ServerMessage>,
 ) -> Result<Option<Reply>, Failure> {
     // Subscribe before the first read so nothing appended in between goes unnoticed.
-    let mut events = shared.bus.subscribe();
-    let mut job = shared
-        .reader
+    let mut events = jobs.bus.subscribe();
+    let mut job = jobs
         .job(job_id)
         .await?
-        .ok_or_else(|| Failure(ErrorCode::NotFound, format!("no job {job_id}")))?
-        .job;
+        .ok_or_else(|| Failure(ErrorCode::NotFound, format!("no job {job_id}")))?;
     let send = |event: Event| out.send(ServerMessage::Event { id, event });
     if !subscribed(out, id).await {
         return Ok(None);
@@ -32,14 +30,11 @@ pub(super) async fn follow(
     loop {
         // Drain what the file has beyond `offset`.
         loop {
-            let logs = shared.reader.logs_dir().to_path_buf();
-            let chunk =
-                tokio::task::spawn_blocking(move || read_chunk(&logs, job_id, offset, MAX_READ))
-                    .await
-                    .map_err(|e| Failure(ErrorCode::Internal, e.to_string()))?
-                    .map_err(|e| {
-                        Failure(ErrorCode::Internal, format!("cannot read the log: {e}"))
-                    })?;
+            let chunk = jobs
+                .logs
+                .chunk(job_id, offset, MAX_LOG_READ)
+                .await
+                .map_err(|e| Failure(ErrorCode::Internal, e.to_string()))?;
             if chunk.next_offset == offset {
                 break;
             }
@@ -64,8 +59,8 @@ pub(super) async fn follow(
                 Ok(_) => continue,
                 Err(RecvError::Lagged(_)) => {
                     // Missed events: re-read the job, then the file tells the rest.
-                    if let Some(rec) = shared.reader.job(job_id).await? {
-                        job = rec.job;
+                    if let Some(j) = jobs.job(job_id).await? {
+                        job = j;
                     }
                     break;
                 }

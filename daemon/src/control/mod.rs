@@ -5,8 +5,10 @@
 mod conn;
 mod follow;
 mod handlers;
+mod reply;
 
-use crate::state::Shared;
+use crate::jobs::Jobs;
+use crate::runner::Engine;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -108,14 +110,14 @@ impl ControlSocket {
 
     /// Serves connections until `shutdown`; each connection is independent, so a broken client
     /// affects only itself.
-    pub async fn serve(self, shared: Arc<Shared>, shutdown: CancellationToken) {
+    pub async fn serve<E: Engine>(self, jobs: Arc<Jobs<E>>, shutdown: CancellationToken) {
         let mut conns = tokio::task::JoinSet::new();
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, _)) => {
-                        conns.spawn(conn::serve(stream, shared.clone(), shutdown.clone()));
+                        conns.spawn(conn::serve(stream, jobs.clone(), shutdown.clone()));
                     }
                     Err(e) => {
                         tracing::warn!("control socket accept failed: {e}");

@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use git2::{AutotagOption, Direction, FetchOptions, Oid, Reference, Remote, Repository};
 use sha2::{Digest, Sha256};
@@ -154,11 +155,21 @@ fn has_commit(repo: &Repository, oid: Oid) -> bool {
 }
 
 impl GitCache {
-    /// A cache rooted at `root` (created on first use); normally `<state_dir>/git`.
+    /// A cache rooted at `root` (created on first use), with libgit2 as the process has it.
     pub fn new(root: PathBuf) -> GitCache {
         GitCache {
             root,
             locks: Default::default(),
+            setup: None,
+        }
+    }
+
+    /// The daemon's cache at `root`: before its first operation libgit2 is set up with
+    /// [`super::init`] (`empty_dir` instead of the system's git configuration, `timeouts`).
+    pub fn configured(root: PathBuf, empty_dir: PathBuf, timeouts: super::Timeouts) -> GitCache {
+        GitCache {
+            setup: Some(Arc::new((empty_dir, timeouts))),
+            ..GitCache::new(root)
         }
     }
 

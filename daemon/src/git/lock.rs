@@ -3,10 +3,24 @@
 //! once instead of when libgit2 gives up.
 
 use super::{GitCache, GitError};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use tokio_util::sync::CancellationToken;
 
 impl GitCache {
+    /// Sets libgit2 up the first time the process needs it (see [`GitCache::configured`]).
+    fn ready(&self) -> Result<(), GitError> {
+        static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+        let Some(setup) = &self.setup else {
+            return Ok(());
+        };
+        DONE.get_or_init(|| super::init(&setup.0, setup.1).map_err(|e| e.to_string()))
+            .clone()
+            .map_err(|detail| GitError::Other {
+                url_redacted: String::new(),
+                detail,
+            })
+    }
+
     fn lock_for(&self, repo: &str) -> Arc<tokio::sync::Mutex<()>> {
         let dir = self.cache_dir(repo);
         let mut map = self.locks.lock().unwrap_or_else(|e| e.into_inner());
@@ -27,6 +41,7 @@ impl GitCache {
         T: Send + 'static,
         F: FnOnce(&GitCache, &CancellationToken) -> Result<T, GitError> + Send + 'static,
     {
+        self.ready()?;
         let lock = self.lock_for(repo);
         let _held = tokio::select! {
             held = lock.lock_owned() => held,

@@ -96,6 +96,9 @@ pub struct GitCache {
     root: PathBuf,
     /// One async lock per cache directory, held by the job that uses it (see [`GitCache::locked`]).
     locks: Arc<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>>,
+    /// What [`init`] is called with before the first operation through [`GitCache::locked`]
+    /// (libgit2 and OpenSSL are loaded then, not when the daemon starts).
+    setup: Option<Arc<(PathBuf, Timeouts)>>,
 }
 
 /// Why a git operation failed, in words a person can act on; never contains credentials.
@@ -260,7 +263,8 @@ pub struct Timeouts {
 /// Sets libgit2's process-wide options: no system, global (`~/.gitconfig`) or XDG configuration
 /// is read — jobs must not depend on the administrator's git settings (an `insteadOf` rewrite, a
 /// credential helper), and a service user's unreadable or missing home must not break clones —
-/// and the server timeouts apply. Call once at start-up, before any other git call.
+/// and the server timeouts apply. Called once, before any other git call of the process (a
+/// configured [`GitCache`] does it on its first operation).
 #[allow(unsafe_code)]
 pub fn init(empty_dir: &Path, timeouts: Timeouts) -> Result<(), GitError> {
     use git2::ConfigLevel;
@@ -274,13 +278,13 @@ pub fn init(empty_dir: &Path, timeouts: Timeouts) -> Result<(), GitError> {
         ConfigLevel::XDG,
         ConfigLevel::ProgramData,
     ] {
-        // SAFETY: called once during start-up, before any thread uses libgit2, so nothing reads
-        // the search path while it changes.
+        // SAFETY: called once (see `GitCache::ready`), before any thread uses libgit2, so nothing
+        // reads the search path while it changes.
         unsafe { git2::opts::set_search_path(level, empty_dir) }
             .map_err(|e| failed("isolate git configuration", e))?;
     }
     let millis = |d: Duration| d.as_millis().clamp(1, i32::MAX as u128) as i32;
-    // SAFETY: as above: start-up, before any remote operation reads these options.
+    // SAFETY: as above: before any remote operation reads these options.
     unsafe {
         git2::opts::set_server_connect_timeout_in_milliseconds(millis(timeouts.connect))
             .map_err(|e| failed("set the git connect timeout", e))?;

@@ -6,7 +6,8 @@
 
 use super::{error, json};
 use crate::forge::{self, Forge, HookError, Outcome};
-use crate::state::Shared;
+use crate::jobs::Jobs;
+use crate::runner::Engine;
 use bytes::{Buf, BytesMut};
 use futures_util::{Stream, StreamExt};
 use std::sync::Arc;
@@ -14,15 +15,16 @@ use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Response;
 
 /// Handles one delivery.
-pub(super) async fn handle<S, B>(
+pub(super) async fn handle<S, B, E>(
     route: String,
     headers: HeaderMap,
     body: S,
-    shared: Arc<Shared>,
+    jobs: Arc<Jobs<E>>,
 ) -> Response
 where
     S: Stream<Item = Result<B, warp::Error>> + Send,
     B: Buf,
+    E: Engine,
 {
     let Some(forge) = Forge::from_route(&route) else {
         return error(
@@ -32,7 +34,7 @@ where
             ),
         );
     };
-    let config = &shared.config;
+    let config = &jobs.config;
     let read = read_limited(&headers, body, config.http.max_body);
     let raw = match tokio::time::timeout(config.http.body_timeout, read).await {
         Ok(Ok(b)) => b,
@@ -102,7 +104,7 @@ where
             );
         }
     }
-    match shared
+    match jobs
         .submit_push(forge.name(), delivery.delivery_id, push)
         .await
     {

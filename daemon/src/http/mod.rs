@@ -7,21 +7,19 @@ mod server;
 
 pub use server::serve;
 
-use crate::state::Shared;
+use crate::jobs::Jobs;
+use crate::runner::Engine;
 use std::convert::Infallible;
 use std::sync::Arc;
 use warp::Filter;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-/// Every route, ready for `warp::serve`.
-pub fn routes(
-    shared: Arc<Shared>,
+/// Every route, ready for [`serve`].
+pub fn routes<E: Engine>(
+    jobs: Arc<Jobs<E>>,
 ) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static {
-    let with = {
-        let shared = shared.clone();
-        warp::any().map(move || shared.clone())
-    };
+    let with = warp::any().map(move || jobs.clone());
     let hooks = warp::post()
         .and(warp::path("hooks"))
         .and(warp::path::param::<String>())
@@ -29,7 +27,7 @@ pub fn routes(
         .and(warp::header::headers_cloned())
         .and(warp::body::stream())
         .and(with.clone())
-        .then(hooks::handle);
+        .then(hooks::handle::<_, _, E>);
     let health = warp::get()
         .and(warp::path("healthz"))
         .and(warp::path::end())
@@ -37,19 +35,19 @@ pub fn routes(
     let index = warp::get()
         .and(warp::path::end())
         .and(with.clone())
-        .then(pages::index);
+        .then(pages::index::<E>);
     // Ids and queries are parsed by the handlers, so a bad one gets 404 or 400 naming it
     // rather than whatever rejection warp would rank first.
     let query = warp::query::raw().or(warp::any().map(String::new)).unify();
     let job = warp::get()
         .and(warp::path!("jobs" / String))
         .and(with.clone())
-        .then(pages::job);
+        .then(pages::job::<E>);
     let log = warp::get()
         .and(warp::path!("jobs" / String / "log"))
         .and(query)
         .and(with.clone())
-        .then(pages::log);
+        .then(pages::log::<E>);
     hooks
         .or(health)
         .unify()

@@ -8,7 +8,8 @@
 
 use super::{error, text};
 use crate::config::Pages;
-use crate::state::Shared;
+use crate::jobs::Jobs;
+use crate::runner::Engine;
 use microci_proto::{Job, JobQuery};
 use std::fmt::Write;
 use std::sync::Arc;
@@ -42,21 +43,21 @@ pub(crate) fn escape(s: &str) -> String {
 
 /// The job a public request may see: `Err` is the 404 (or 500) to answer. A job id that is not
 /// a number, a job that does not exist and a private repository's job all look the same.
-async fn visible_job(id: &str, shared: &Shared) -> Result<crate::store::JobRecord, Response> {
+async fn visible_job<E: Engine>(id: &str, jobs: &Jobs<E>) -> Result<Job, Response> {
     let not_found = || error(StatusCode::NOT_FOUND, "no such job");
     let Ok(id) = id.parse::<i64>() else {
         return Err(not_found());
     };
-    let rec = match shared.reader.job(id).await {
-        Ok(Some(r)) => r,
+    let job = match jobs.job(id).await {
+        Ok(Some(j)) => j,
         Ok(None) => return Err(not_found()),
         Err(e) => return Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
     };
-    match shared.config.http.pages {
+    match jobs.config.http.pages {
         Pages::Off => Err(not_found()),
-        Pages::All => Ok(rec),
-        Pages::Public => match shared.is_public(&rec.job.repo).await {
-            Ok(true) => Ok(rec),
+        Pages::All => Ok(job),
+        Pages::Public => match jobs.is_public(&job.repo).await {
+            Ok(true) => Ok(job),
             Ok(false) => Err(not_found()),
             Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
         },
@@ -80,15 +81,15 @@ fn first_line(s: &str) -> &str {
 }
 
 /// `GET /`: the newest jobs the pages may show.
-pub(super) async fn index(shared: Arc<Shared>) -> Response {
+pub(super) async fn index<E: Engine>(jobs: Arc<Jobs<E>>) -> Response {
     let q = JobQuery {
         limit: 100,
         ..JobQuery::default()
     };
-    let listed = match shared.config.http.pages {
+    let listed = match jobs.config.http.pages {
         Pages::Off => return error(StatusCode::NOT_FOUND, "not found"),
-        Pages::All => shared.reader.list(q).await,
-        Pages::Public => shared.reader.list_visible(q, shared.visible()).await,
+        Pages::All => jobs.list(q).await,
+        Pages::Public => jobs.list_public(q).await,
     };
     let jobs = match listed {
         Ok(j) => j,
@@ -140,22 +141,17 @@ fn job_summary(j: &Job) -> String {
 }
 
 /// `GET /jobs/{id}`: one job and the end of its log.
-pub(super) async fn job(id: String, shared: Arc<Shared>) -> Response {
-    let rec = match visible_job(&id, &shared).await {
-        Ok(r) => r,
+pub(super) async fn job<E: Engine>(id: String, jobs: Arc<Jobs<E>>) -> Response {
+    let j = match visible_job(&id, &jobs).await {
+        Ok(j) => j,
         Err(resp) => return resp,
     };
-    let j = &rec.job;
+    let j = &j;
     let id = j.id;
     let start = j.log_size.saturating_sub(PAGE_TAIL);
-    let logs = shared.reader.logs_dir().to_path_buf();
-    let chunk = tokio::task::spawn_blocking(move || {
-        crate::logs::read_chunk(&logs, id, start, PAGE_TAIL as u32)
-    })
-    .await;
-    let log = match chunk {
-        Ok(Ok(c)) => c.data,
-        _ => String::new(),
+    let log = match jobs.logs.chunk(id, start, PAGE_TAIL as u32).await {
+        Ok(c) => c.data,
+        Err(e) => format!("[microci] {e}"),
     };
     let cut = if start > 0 {
         format!(
@@ -190,33 +186,17 @@ fn offset_of(query: &str) -> Result<u64, Response> {
 
 /// `GET /jobs/{id}/log[?offset=N]`: raw log text, at most 4 MiB per request; the
 /// `X-Log-Next-Offset` and `X-Log-Size` headers say where to continue.
-pub(super) async fn log(id: String, query: String, shared: Arc<Shared>) -> Response {
+pub(super) async fn log<E: Engine>(id: String, query: String, jobs: Arc<Jobs<E>>) -> Response {
     let offset = match offset_of(&query) {
         Ok(o) => o,
         Err(resp) => return resp,
     };
-    let id = match visible_job(&id, &shared).await {
-        Ok(r) => r.job.id,
+    let id = match visible_job(&id, &jobs).await {
+        Ok(j) => j.id,
         Err(resp) => return resp,
     };
-    let logs = shared.reader.logs_dir().to_path_buf();
-    let read = tokio::task::spawn_blocking(move || -> std::io::Result<(Vec<u8>, u64)> {
-        use std::io::{Read, Seek, SeekFrom};
-        let path = crate::store::log_path(&logs, id);
-        let mut f = match std::fs::File::open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
-            Err(e) => return Err(e),
-        };
-        let size = f.metadata()?.len();
-        f.seek(SeekFrom::Start(offset.min(size)))?;
-        let mut buf = Vec::new();
-        f.take(LOG_PAGE).read_to_end(&mut buf)?;
-        Ok((buf, size))
-    })
-    .await;
-    match read {
-        Ok(Ok((bytes, size))) => {
+    match jobs.logs.raw(id, offset, LOG_PAGE).await {
+        Ok((bytes, size)) => {
             use warp::Reply;
             let next = offset.min(size) + bytes.len() as u64;
             let mut resp =
@@ -227,10 +207,6 @@ pub(super) async fn log(id: String, query: String, shared: Arc<Shared>) -> Respo
             h.insert("x-log-size", size.into());
             resp
         }
-        Ok(Err(e)) => text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("cannot read the log: {e}"),
-        ),
         Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }

@@ -52,6 +52,24 @@ impl DockerEngine {
         }
     }
 
+    /// The engine a config describes, named after this installation (the host and the state
+    /// directory, hashed: stable across restarts, different for two daemons sharing an Engine)
+    /// and this run of it.
+    pub fn for_config(config: &crate::config::Config) -> DockerEngine {
+        use sha2::Digest;
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let state = std::fs::canonicalize(&config.state_dir)
+            .unwrap_or_else(|_| config.state_dir.clone());
+        let digest =
+            sha2::Sha256::digest(format!("{}\0{}", host.trim(), state.display()).as_bytes());
+        let instance = format!(
+            "{}-{}",
+            std::process::id(),
+            time::OffsetDateTime::now_utc().unix_timestamp()
+        );
+        DockerEngine::new(config.docker.clone(), hex::encode(&digest[..8]), instance)
+    }
+
     fn labels(&self, job: &str) -> HashMap<String, String> {
         let mut labels = self.settings.labels.clone();
         labels.insert(JOB_LABEL.to_string(), job.to_string());

@@ -3,6 +3,8 @@
 //! the job's timeout and cancellation, streaming output into the log as it comes.
 
 pub mod docker;
+#[cfg(test)]
+pub mod fake;
 
 use crate::events::{Bus, BusEvent};
 use crate::logs::LogWriter;

@@ -7,11 +7,10 @@ mod schema;
 mod writer;
 
 pub use read::{Reader, Visible};
-pub(crate) use schema::FILE_MODE;
 pub use writer::Writer;
 
 use microci_proto::{JobStatus, RepoInfo};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// What the store can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +58,8 @@ pub struct NewJob {
 /// A job as stored, with what the daemon needs beyond the public view.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRecord {
-    /// The public view (log_size filled from the log file).
+    /// The public view. `log_size` is the size recorded when the job ended (0 before): the job
+    /// service fills in the live size of a running job's log.
     pub job: microci_proto::Job,
     /// Where to clone from.
     pub clone_url: String,
@@ -80,6 +80,8 @@ pub struct Transition {
     pub exit_code: Option<i64>,
     /// Output bytes not stored because the log reached `docker.max_log`.
     pub log_dropped: u64,
+    /// The log's size when the job ended.
+    pub log_size: u64,
 }
 
 impl Transition {
@@ -92,6 +94,7 @@ impl Transition {
             reason: None,
             exit_code: None,
             log_dropped: 0,
+            log_size: 0,
         }
     }
 }
@@ -129,20 +132,11 @@ impl From<RepoRow> for RepoInfo {
     }
 }
 
-/// Opens (creating if needed) the database in `state_dir` and starts the writer thread.
-pub fn open(state_dir: &Path) -> Result<(Writer, Reader), StoreError> {
-    let db = db_path(state_dir);
-    let logs = state_dir.join("logs");
-    let conn = schema::open_write(&db)?;
-    std::fs::create_dir_all(&logs)
-        .map_err(|e| StoreError::Task(format!("cannot create {}: {e}", logs.display())))?;
-    let reader = Reader::new(db, logs.clone());
-    Ok((Writer::start(conn, logs), reader))
-}
-
-/// Where the database file lives.
-pub fn db_path(state_dir: &Path) -> PathBuf {
-    state_dir.join("microci.db")
+/// Opens (creating if needed) the database file `db`, brings it up to date, and starts the
+/// writer thread.
+pub fn open(db: &Path) -> Result<(Writer, Reader), StoreError> {
+    let conn = schema::open_write(db)?;
+    Ok((Writer::start(conn), Reader::new(db.to_path_buf())))
 }
 
 /// Now, as stored and sent: RFC 3339 UTC with whole seconds.
@@ -152,11 +146,6 @@ pub fn now() -> String {
         .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
-}
-
-/// The log file of a job.
-pub fn log_path(logs_dir: &Path, id: i64) -> PathBuf {
-    logs_dir.join(format!("{id}.log"))
 }
 
 /// Makes a reason safe to store and show: one line, no control characters (a hostile git server
@@ -175,12 +164,6 @@ pub fn clean_reason(reason: &str) -> String {
         }
     }
     crate::forge::names::truncate_on_char_boundary(out.trim().to_string(), 4096)
-}
-
-pub(crate) fn log_size(logs_dir: &Path, id: i64) -> u64 {
-    std::fs::metadata(log_path(logs_dir, id))
-        .map(|m| m.len())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
 //! Read queries on their own connections (WAL lets them run beside the writer).
 
 use super::schema::{JOB_COLUMNS, open_read};
-use super::{JobRecord, RepoRow, StoreError, log_size};
+use super::{JobRecord, RepoRow, StoreError};
 use microci_proto::{Job, JobQuery, JobStatus};
 use rusqlite::{Connection, OptionalExtension, Row, ToSql};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 /// Most jobs one listing returns.
@@ -18,30 +18,23 @@ pub struct Reader {
 
 struct Inner {
     db: PathBuf,
-    logs: PathBuf,
     pool: Mutex<Vec<Connection>>,
 }
 
 impl Reader {
-    pub(super) fn new(db: PathBuf, logs: PathBuf) -> Reader {
+    pub(super) fn new(db: PathBuf) -> Reader {
         Reader {
             inner: Arc::new(Inner {
                 db,
-                logs,
                 pool: Mutex::new(Vec::new()),
             }),
         }
     }
 
-    /// The directory of log files.
-    pub fn logs_dir(&self) -> &Path {
-        &self.inner.logs
-    }
-
     /// Runs `f` with a pooled connection on a blocking thread.
     async fn with<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Connection, &Path) -> rusqlite::Result<T> + Send + 'static,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
@@ -50,7 +43,7 @@ impl Reader {
                 Some(c) => c,
                 None => open_read(&inner.db)?,
             };
-            let out = f(&conn, &inner.logs);
+            let out = f(&conn);
             if let Ok(mut p) = inner.pool.lock()
                 && p.len() < 8
             {
@@ -64,11 +57,11 @@ impl Reader {
 
     /// One job with its clone URL.
     pub async fn job(&self, id: i64) -> Result<Option<JobRecord>, StoreError> {
-        self.with(move |c, logs| {
+        self.with(move |c| {
             c.query_row(
                 &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
                 [id],
-                |r| row_to_record(r, logs),
+                row_to_record,
             )
             .optional()
         })
@@ -77,7 +70,7 @@ impl Reader {
 
     /// Newest first, filtered; see [`JobQuery`].
     pub async fn list(&self, q: JobQuery) -> Result<Vec<Job>, StoreError> {
-        self.with(move |c, logs| list_where(c, logs, &q, None, None))
+        self.with(move |c| list_where(c, &q, None, None))
             .await
     }
 
@@ -87,13 +80,13 @@ impl Reader {
         q: JobQuery,
         visible: Visible,
     ) -> Result<Vec<Job>, StoreError> {
-        self.with(move |c, logs| list_where(c, logs, &q, None, Some(&visible)))
+        self.with(move |c| list_where(c, &q, None, Some(&visible)))
             .await
     }
 
     /// What the forge last said about a repository being public (`None`: it never said).
     pub async fn forge_public(&self, repo: String) -> Result<Option<bool>, StoreError> {
-        self.with(move |c, _| {
+        self.with(move |c| {
             c.prepare_cached("SELECT public FROM repos WHERE name = ?1")?
                 .query_row([repo], |r| r.get::<_, Option<bool>>(0))
                 .optional()
@@ -104,11 +97,11 @@ impl Reader {
 
     /// The oldest PENDING jobs, at most `n`, in arrival order (what runs next).
     pub async fn next_pending(&self, n: usize) -> Result<Vec<JobRecord>, StoreError> {
-        self.with(move |c, logs| {
+        self.with(move |c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'PENDING' ORDER BY id LIMIT ?1"
             ))?;
-            st.query_map([n as i64], |r| row_to_record(r, logs))?
+            st.query_map([n as i64], row_to_record)?
                 .collect()
         })
         .await
@@ -116,7 +109,7 @@ impl Reader {
 
     /// How many jobs are in each of PENDING and STARTED.
     pub async fn counts(&self) -> Result<(u64, u64), StoreError> {
-        self.with(|c, _| {
+        self.with(|c| {
             let count = |s: &str| {
                 c.query_row("SELECT count(*) FROM jobs WHERE status = ?1", [s], |r| {
                     r.get::<_, i64>(0)
@@ -129,7 +122,7 @@ impl Reader {
 
     /// Known repositories by name.
     pub async fn repos(&self) -> Result<Vec<RepoRow>, StoreError> {
-        self.with(|c, _| {
+        self.with(|c| {
             c.prepare_cached(
                 "SELECT name, clone_url, default_branch, public FROM repos ORDER BY name",
             )?
@@ -152,13 +145,13 @@ impl Reader {
         repo: String,
         git_ref: Option<String>,
     ) -> Result<Option<Job>, StoreError> {
-        self.with(move |c, logs| {
+        self.with(move |c| {
             let q = JobQuery {
                 repo: Some(repo),
                 limit: 1,
                 ..JobQuery::default()
             };
-            let mut jobs = list_where(c, logs, &q, git_ref.as_deref(), None)?;
+            let mut jobs = list_where(c, &q, git_ref.as_deref(), None)?;
             Ok(jobs.pop())
         })
         .await
@@ -177,7 +170,6 @@ pub struct Visible {
 
 fn list_where(
     c: &Connection,
-    logs: &Path,
     q: &JobQuery,
     git_ref: Option<&str>,
     visible: Option<&Visible>,
@@ -234,12 +226,12 @@ fn list_where(
     ));
     let mut st = c.prepare_cached(&sql)?;
     let params: Vec<&dyn ToSql> = args.iter().map(|b| b.as_ref()).collect();
-    st.query_map(params.as_slice(), |r| row_to_record(r, logs).map(|r| r.job))?
+    st.query_map(params.as_slice(), |r| row_to_record(r).map(|r| r.job))?
         .collect()
 }
 
 /// Builds a record from a row selected with `JOB_COLUMNS`.
-pub(crate) fn row_to_record(r: &Row<'_>, logs: &Path) -> rusqlite::Result<JobRecord> {
+pub(crate) fn row_to_record(r: &Row<'_>) -> rusqlite::Result<JobRecord> {
     let id: i64 = r.get(0)?;
     let status: String = r.get(6)?;
     let status = status.parse().unwrap_or(JobStatus::Errored);
@@ -258,7 +250,7 @@ pub(crate) fn row_to_record(r: &Row<'_>, logs: &Path) -> rusqlite::Result<JobRec
             started_at: r.get(10)?,
             finished_at: r.get(11)?,
             trigger: r.get(12)?,
-            log_size: log_size(logs, id),
+            log_size: r.get::<_, i64>(15)?.max(0) as u64,
             log_dropped: r.get::<_, i64>(14)?.max(0) as u64,
         },
         clone_url: r.get(13)?,

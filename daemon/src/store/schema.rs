@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS repos (
 
 /// Changes to databases created by earlier releases, in order; `PRAGMA user_version` counts the
 /// ones applied. Each runs once, in the transaction that bumps the version.
-const MIGRATIONS: &[fn(&Connection) -> rusqlite::Result<()>] = &[migrate_1];
+const MIGRATIONS: &[fn(&Connection) -> rusqlite::Result<()>] = &[migrate_1, migrate_2];
 
 /// 1: whether a repository is public (web pages), bytes of output dropped over `docker.max_log`,
 /// an index for finding a commit's active job (replayed deliveries), and clone URLs stored
@@ -69,6 +69,12 @@ fn migrate_1(c: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// 2: the log's final size, recorded when a job ends, so reading a finished job needs no look at
+/// its log file.
+fn migrate_2(c: &Connection) -> rusqlite::Result<()> {
+    c.execute_batch("ALTER TABLE jobs ADD COLUMN log_size INTEGER NOT NULL DEFAULT 0;")
+}
+
 /// Brings a database of any earlier release up to date.
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -83,27 +89,24 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Mode of the database, its WAL and shared-memory files, and job logs: they hold job output
-/// and commit messages of private repositories. The `microci` group (administrators) may read.
-pub(crate) const FILE_MODE: u32 = 0o640;
-
-/// Creates the database file with [`FILE_MODE`] before SQLite does (SQLite gives the WAL and
+/// Creates the database file with [`FILE_MODE`](crate::state_dir::FILE_MODE) before SQLite does (SQLite gives the WAL and
 /// shared-memory files the mode of the database), and tightens the files of older releases.
 fn restrict(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .mode(FILE_MODE)
+        .mode(crate::state_dir::FILE_MODE)
         .open(path)?;
     for suffix in ["", "-wal", "-shm"] {
         let mut p = path.as_os_str().to_owned();
         p.push(suffix);
         let p = Path::new(&p);
         if let Ok(m) = std::fs::metadata(p)
-            && m.permissions().mode() & 0o7777 != FILE_MODE
+            && m.permissions().mode() & 0o7777 != crate::state_dir::FILE_MODE
         {
-            std::fs::set_permissions(p, std::fs::Permissions::from_mode(FILE_MODE))?;
+            let mode = crate::state_dir::FILE_MODE;
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))?;
         }
     }
     Ok(())
@@ -111,7 +114,8 @@ fn restrict(path: &Path) -> std::io::Result<()> {
 
 /// The columns every job query selects, in the order `read::row_to_record` expects.
 pub(crate) const JOB_COLUMNS: &str = "id, repo, git_ref, commit_sha, message, author, status, \
-    reason, exit_code, created_at, started_at, finished_at, trigger, clone_url, log_dropped";
+    reason, exit_code, created_at, started_at, finished_at, trigger, clone_url, log_dropped, \
+    log_size";
 
 /// Opens the write connection: WAL, full sync (a 202 means the job is on disk), schema applied.
 pub(crate) fn open_write(path: &Path) -> Result<Connection, super::StoreError> {

@@ -23,7 +23,7 @@ fn job(repo: &str, commit: &str, delivery: Option<&str>, dedupe: bool) -> NewJob
 #[tokio::test]
 async fn a_commit_already_queued_or_running_is_not_queued_again() {
     let dir = tempfile::tempdir().unwrap();
-    let (w, _r) = open(dir.path()).unwrap();
+    let (w, _r) = open(&dir.path().join("microci.db")).unwrap();
     let c = "a".repeat(40);
     let first = w.insert(job("a/b", &c, Some("d1"), true)).await.unwrap();
     assert!(!first.duplicate);
@@ -69,7 +69,7 @@ async fn a_commit_already_queued_or_running_is_not_queued_again() {
 #[tokio::test]
 async fn reasons_are_stored_inert_and_dropped_output_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let (w, r) = open(dir.path()).unwrap();
+    let (w, r) = open(&dir.path().join("microci.db")).unwrap();
     let id = w
         .insert(job("a/b", &"b".repeat(40), None, false))
         .await
@@ -100,7 +100,7 @@ async fn reasons_are_stored_inert_and_dropped_output_counted() {
 fn an_older_database_is_migrated_and_loses_its_credentials() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let db = db_path(dir.path());
+    let db = dir.path().join("microci.db");
     {
         let c = rusqlite::Connection::open(&db).unwrap();
         c.execute_batch(schema::SCHEMA).unwrap();
@@ -118,7 +118,7 @@ fn an_older_database_is_migrated_and_loses_its_credentials() {
         .unwrap();
         std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
     }
-    let (_w, _r) = open(dir.path()).unwrap();
+    let (_w, _r) = open(&db).unwrap();
     let c = rusqlite::Connection::open(&db).unwrap();
     let urls: Vec<String> = c
         .prepare("SELECT clone_url FROM jobs UNION ALL SELECT clone_url FROM repos")
@@ -131,7 +131,7 @@ fn an_older_database_is_migrated_and_loses_its_credentials() {
     let version: i64 = c
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
     let mode = std::fs::metadata(&db).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o640);
 }

@@ -7,7 +7,6 @@ use super::schema::JOB_COLUMNS;
 use super::{Inserted, NewJob, RepoRow, StoreError, Transition, now};
 use microci_proto::{Job, JobStatus};
 use rusqlite::{Connection, OptionalExtension, params};
-use std::path::PathBuf;
 use std::sync::mpsc;
 use tokio::sync::oneshot;
 
@@ -28,11 +27,11 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub(super) fn start(conn: Connection, logs: PathBuf) -> Writer {
+    pub(super) fn start(conn: Connection) -> Writer {
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("microci-db-writer".into())
-            .spawn(move || run(conn, logs, rx))
+            .spawn(move || run(conn, rx))
             .map(|_| ())
             .unwrap_or_else(|e| tracing::error!("cannot start database writer: {e}"));
         Writer { tx }
@@ -69,7 +68,7 @@ impl Writer {
     }
 }
 
-fn run(mut conn: Connection, logs: PathBuf, rx: mpsc::Receiver<Command>) {
+fn run(mut conn: Connection, rx: mpsc::Receiver<Command>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -88,7 +87,7 @@ fn run(mut conn: Connection, logs: PathBuf, rx: mpsc::Receiver<Command>) {
         };
         let mut replies = Vec::with_capacity(batch.len());
         for cmd in batch {
-            replies.push(apply(&tx, &logs, cmd));
+            replies.push(apply(&tx, cmd));
         }
         match tx.commit() {
             Ok(()) => replies.into_iter().for_each(Reply::send),
@@ -157,7 +156,7 @@ fn fail_all(batch: Vec<Command>, e: &rusqlite::Error) {
 }
 
 /// Runs one command inside its own savepoint, so one failure does not undo the batch.
-fn apply(tx: &rusqlite::Transaction<'_>, logs: &std::path::Path, cmd: Command) -> Reply {
+fn apply(tx: &rusqlite::Transaction<'_>, cmd: Command) -> Reply {
     fn within<T>(
         tx: &rusqlite::Transaction<'_>,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
@@ -175,27 +174,27 @@ fn apply(tx: &rusqlite::Transaction<'_>, logs: &std::path::Path, cmd: Command) -
         }
     }
     match cmd {
-        Command::Insert(job, reply) => Reply::Insert(reply, within(tx, |c| insert(c, logs, &job))),
+        Command::Insert(job, reply) => Reply::Insert(reply, within(tx, |c| insert(c, &job))),
         Command::Transition(t, reply) => {
-            Reply::Transition(reply, within(tx, |c| transition(c, logs, &t)))
+            Reply::Transition(reply, within(tx, |c| transition(c, &t)))
         }
         Command::UpsertRepo(r, reply) => Reply::Unit(reply, within(tx, |c| upsert_repo(c, &r))),
         Command::Interrupted(reason, reply) => {
-            Reply::Jobs(reply, within(tx, |c| fail_started(c, logs, &reason)))
+            Reply::Jobs(reply, within(tx, |c| fail_started(c, &reason)))
         }
     }
 }
 
-fn get(c: &Connection, logs: &std::path::Path, id: i64) -> rusqlite::Result<Job> {
+fn get(c: &Connection, id: i64) -> rusqlite::Result<Job> {
     c.query_row(
         &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
         [id],
-        |row| row_to_record(row, logs),
+        row_to_record,
     )
     .map(|r| r.job)
 }
 
-fn insert(c: &Connection, logs: &std::path::Path, j: &NewJob) -> rusqlite::Result<Inserted> {
+fn insert(c: &Connection, j: &NewJob) -> rusqlite::Result<Inserted> {
     if let (Some(forge), Some(delivery)) = (&j.forge, &j.delivery_id) {
         let earlier: Option<i64> = c
             .query_row(
@@ -206,7 +205,7 @@ fn insert(c: &Connection, logs: &std::path::Path, j: &NewJob) -> rusqlite::Resul
             .optional()?;
         if let Some(id) = earlier {
             return Ok(Inserted {
-                job: get(c, logs, id)?,
+                job: get(c, id)?,
                 duplicate: true,
             });
         }
@@ -221,7 +220,7 @@ fn insert(c: &Connection, logs: &std::path::Path, j: &NewJob) -> rusqlite::Resul
             .optional()?;
         if let Some(id) = active {
             return Ok(Inserted {
-                job: get(c, logs, id)?,
+                job: get(c, id)?,
                 duplicate: true,
             });
         }
@@ -245,16 +244,12 @@ fn insert(c: &Connection, logs: &std::path::Path, j: &NewJob) -> rusqlite::Resul
         j.retry_of
     ])?;
     Ok(Inserted {
-        job: get(c, logs, c.last_insert_rowid())?,
+        job: get(c, c.last_insert_rowid())?,
         duplicate: false,
     })
 }
 
-fn transition(
-    c: &Connection,
-    logs: &std::path::Path,
-    t: &Transition,
-) -> rusqlite::Result<Option<Job>> {
+fn transition(c: &Connection, t: &Transition) -> rusqlite::Result<Option<Job>> {
     let current: Option<String> = c
         .query_row("SELECT status FROM jobs WHERE id = ?1", [t.id], |r| {
             r.get(0)
@@ -276,18 +271,19 @@ fn transition(
         let reason = t.reason.as_deref().map(super::clean_reason);
         c.execute(
             "UPDATE jobs SET status = ?2, reason = ?3, exit_code = ?4, finished_at = ?5, \
-             log_dropped = ?6 WHERE id = ?1",
+             log_dropped = ?6, log_size = ?7 WHERE id = ?1",
             params![
                 t.id,
                 t.to.as_str(),
                 reason,
                 t.exit_code,
                 ts,
-                t.log_dropped as i64
+                t.log_dropped as i64,
+                t.log_size as i64
             ],
         )?;
     }
-    get(c, logs, t.id).map(Some)
+    get(c, t.id).map(Some)
 }
 
 fn upsert_repo(c: &Connection, r: &RepoRow) -> rusqlite::Result<()> {
@@ -302,11 +298,7 @@ fn upsert_repo(c: &Connection, r: &RepoRow) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn fail_started(
-    c: &Connection,
-    logs: &std::path::Path,
-    reason: &str,
-) -> rusqlite::Result<Vec<Job>> {
+fn fail_started(c: &Connection, reason: &str) -> rusqlite::Result<Vec<Job>> {
     let ids: Vec<i64> = c
         .prepare("SELECT id FROM jobs WHERE status = 'STARTED'")?
         .query_map([], |r| r.get(0))?
@@ -315,5 +307,5 @@ fn fail_started(
         "UPDATE jobs SET status = 'ERRORED', reason = ?1, finished_at = ?2 WHERE status = 'STARTED'",
         params![super::clean_reason(reason), now()],
     )?;
-    ids.into_iter().map(|id| get(c, logs, id)).collect()
+    ids.into_iter().map(|id| get(c, id)).collect()
 }

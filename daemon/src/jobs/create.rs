@@ -1,42 +1,12 @@
-//! What the HTTP listener and the control socket share: the store, the bus, the scheduler handle,
-//! and the few operations that create jobs (a push, a retry, a manual run) so both front doors
-//! create them the same way.
+//! Creating jobs: a verified push, a retry, a manual build — the same way whichever door asked.
 
-use crate::config::Config;
-use crate::events::Bus;
+use super::Jobs;
 use crate::forge::Push;
-use crate::git::GitCache;
-use crate::scheduler::SchedulerHandle;
-use crate::store::{Inserted, NewJob, Reader, RepoRow, StoreError, Visible, Writer};
-use futures_util::future::BoxFuture;
-use microci_proto::{DaemonStatus, RepoInfo};
-use std::sync::Arc;
-use std::time::Instant;
+use crate::runner::Engine;
+use crate::store::{Inserted, NewJob, RepoRow, StoreError};
+use microci_proto::RepoInfo;
 
-/// Asks the container engine whether it answers.
-pub type Ping = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
-
-/// Shared by every request handler.
-pub struct Shared {
-    /// Settings.
-    pub config: Arc<Config>,
-    /// Durable writes.
-    pub writer: Writer,
-    /// Reads.
-    pub reader: Reader,
-    /// Change notifications.
-    pub bus: Bus,
-    /// The scheduler.
-    pub scheduler: SchedulerHandle,
-    /// Bare repository caches, for resolving manual builds.
-    pub git: Arc<GitCache>,
-    /// Engine health check.
-    pub ping: Ping,
-    /// When the daemon started.
-    pub started: Instant,
-}
-
-/// Why a manual job could not be created.
+/// Why a job could not be created.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {
     /// Unknown job or repository.
@@ -50,7 +20,7 @@ pub enum CreateError {
     Store(#[from] StoreError),
 }
 
-impl Shared {
+impl<E: Engine> Jobs<E> {
     /// Records the job for a verified push and wakes the scheduler.
     pub async fn submit_push(
         &self,
@@ -86,8 +56,8 @@ impl Shared {
             })
             .await?;
         if !inserted.duplicate {
-            self.bus.job(&inserted.job);
-            self.scheduler.wake();
+            self.publish(&inserted.job);
+            self.slots.wake.notify_one();
         }
         Ok(inserted)
     }
@@ -95,8 +65,7 @@ impl Shared {
     /// A new job for the same repository and commit as job `id`.
     pub async fn retry(&self, id: i64, who: &str) -> Result<i64, CreateError> {
         let rec = self
-            .reader
-            .job(id)
+            .record(id)
             .await?
             .ok_or_else(|| CreateError::NotFound(format!("no job {id}")))?;
         let inserted = self
@@ -115,8 +84,8 @@ impl Shared {
                 dedupe_active: false,
             })
             .await?;
-        self.bus.job(&inserted.job);
-        self.scheduler.wake();
+        self.publish(&inserted.job);
+        self.slots.wake.notify_one();
         Ok(inserted.job.id)
     }
 
@@ -173,8 +142,8 @@ impl Shared {
                 dedupe_active: false,
             })
             .await?;
-        self.bus.job(&inserted.job);
-        self.scheduler.wake();
+        self.publish(&inserted.job);
+        self.slots.wake.notify_one();
         Ok(inserted.job.id)
     }
 
@@ -209,45 +178,4 @@ impl Shared {
         Ok(seen)
     }
 
-    /// Whether the public web pages may show a repository's jobs: its `[[repo]] public` when set,
-    /// else what the forge last said; unknown means private.
-    pub async fn is_public(&self, repo: &str) -> Result<bool, StoreError> {
-        if let Some(p) = self.config.repos.get(repo).and_then(|r| r.public) {
-            return Ok(p);
-        }
-        Ok(self
-            .reader
-            .forge_public(repo.to_string())
-            .await?
-            .unwrap_or(false))
-    }
-
-    /// The `[[repo]] public` settings, for listing what the public pages may show.
-    pub fn visible(&self) -> Visible {
-        let mut v = Visible::default();
-        for r in self.config.repos.values() {
-            match r.public {
-                Some(true) => v.also.push(r.name.clone()),
-                Some(false) => v.never.push(r.name.clone()),
-                None => {}
-            }
-        }
-        v
-    }
-
-    /// Daemon health for `status`.
-    pub async fn status(&self) -> Result<DaemonStatus, StoreError> {
-        let (queued, running) = self.reader.counts().await?;
-        let docker = (self.ping)().await;
-        Ok(DaemonStatus {
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            uptime_secs: self.started.elapsed().as_secs(),
-            running,
-            queued,
-            max_jobs: self.config.docker.max_jobs as u64,
-            docker_reachable: docker.is_ok(),
-            docker_error: docker.err(),
-            warnings: self.config.warnings.clone(),
-        })
-    }
 }

@@ -1,0 +1,167 @@
+//! The job service: the one place the HTTP listener, the control socket and the scheduler go to
+//! for jobs. It creates them (a push, a retry, a manual run), reads them with their logs' live
+//! sizes, cancels them, and publishes every change once, over the store, the log store, the event
+//! bus, the git cache and the engine it owns.
+
+mod create;
+mod slots;
+mod visibility;
+
+pub use create::CreateError;
+pub use slots::CancelError;
+pub(crate) use slots::Slots;
+
+use crate::config::Config;
+use crate::events::Bus;
+use crate::git::GitCache;
+use crate::logs::{LogError, LogStore};
+use crate::runner::Engine;
+use crate::state_dir::StateDir;
+use crate::store::{JobRecord, Reader, StoreError, Transition, Writer};
+use microci_proto::{DaemonStatus, Job, JobQuery, LogChunk};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Why a log could not be read for a client.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// No such job.
+    #[error("no job {0}")]
+    NotFound(i64),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The log file could not be read.
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+/// The service; one per daemon, shared as `Arc<Jobs<E>>`.
+pub struct Jobs<E: Engine> {
+    /// Settings.
+    pub config: Arc<Config>,
+    pub(crate) writer: Writer,
+    pub(crate) reader: Reader,
+    /// The job logs.
+    pub logs: LogStore,
+    /// Change notifications: every job change and log growth, published once.
+    pub bus: Bus,
+    pub(crate) git: GitCache,
+    pub(crate) engine: Arc<E>,
+    workspaces: PathBuf,
+    started: Instant,
+    /// Jobs holding a slot, and the scheduler's wake-up and heartbeat.
+    pub(crate) slots: Slots,
+}
+
+impl<E: Engine> Jobs<E> {
+    /// The service over an open store, in `state`'s directories, running jobs on `engine`.
+    pub fn new(
+        config: Arc<Config>,
+        state: &StateDir,
+        (writer, reader): (Writer, Reader),
+        engine: Arc<E>,
+    ) -> Jobs<E> {
+        Jobs {
+            git: GitCache::configured(state.git(), state.git_config(), config.git.timeouts),
+            logs: LogStore::new(state.logs()),
+            workspaces: state.workspaces(),
+            config,
+            writer,
+            reader,
+            bus: Bus::new(),
+            engine,
+            started: Instant::now(),
+            slots: Slots::default(),
+        }
+    }
+
+    /// Where job `id`'s checkout lives while it runs.
+    pub(crate) fn workspace(&self, id: i64) -> PathBuf {
+        self.workspaces.join(id.to_string())
+    }
+
+    /// The directory of every workspace (emptied after a restart).
+    pub(crate) fn workspaces(&self) -> &std::path::Path {
+        &self.workspaces
+    }
+
+    /// A job as clients see it, its log's size as it is now while it runs.
+    fn live(&self, mut job: Job) -> Job {
+        // A finished job's size was recorded when it ended; older releases did not record it.
+        if !job.status.is_final() || job.log_size == 0 {
+            job.log_size = self.logs.size(job.id);
+        }
+        job
+    }
+
+    /// One job.
+    pub async fn job(&self, id: i64) -> Result<Option<Job>, StoreError> {
+        Ok(self.reader.job(id).await?.map(|r| self.live(r.job)))
+    }
+
+    /// One job with what the daemon needs beyond the public view.
+    pub(crate) async fn record(&self, id: i64) -> Result<Option<JobRecord>, StoreError> {
+        self.reader.job(id).await
+    }
+
+    /// Newest first, filtered.
+    pub async fn list(&self, q: JobQuery) -> Result<Vec<Job>, StoreError> {
+        let jobs = self.reader.list(q).await?;
+        Ok(jobs.into_iter().map(|j| self.live(j)).collect())
+    }
+
+    /// A window of job `id`'s log; see [`LogStore::chunk`].
+    pub async fn read_log(&self, id: i64, offset: u64, max: u32) -> Result<LogChunk, ReadError> {
+        if self.reader.job(id).await?.is_none() {
+            return Err(ReadError::NotFound(id));
+        }
+        Ok(self.logs.chunk(id, offset, max).await?)
+    }
+
+    /// Tells every subscriber about a job's new state.
+    pub(crate) fn publish(&self, job: &Job) {
+        self.bus.job(&self.live(job.clone()));
+    }
+
+    /// Applies a state change and publishes it; `None` when the job was not in an allowed state.
+    pub(crate) async fn transition(&self, t: Transition) -> Result<Option<Job>, StoreError> {
+        let job = self.writer.transition(t).await?;
+        if let Some(j) = &job {
+            self.publish(j);
+        }
+        Ok(job)
+    }
+
+    /// Daemon health for `status`.
+    pub async fn status(&self) -> Result<DaemonStatus, StoreError> {
+        let (queued, running) = self.reader.counts().await?;
+        let engine = self.engine.ping().await.map_err(|e| e.to_string());
+        Ok(DaemonStatus {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            uptime_secs: self.started.elapsed().as_secs(),
+            running,
+            queued,
+            max_jobs: self.config.docker.max_jobs as u64,
+            docker_reachable: engine.is_ok(),
+            docker_error: engine.err(),
+            warnings: self.config.warnings.clone(),
+        })
+    }
+
+    /// Jobs holding a slot now (cloning, running or cleaning up).
+    pub fn slots_taken(&self) -> usize {
+        self.slots.taken()
+    }
+
+    /// How long ago the scheduler's loop last went round.
+    pub fn since_scheduler_beat(&self) -> std::time::Duration {
+        self.slots.since_beat()
+    }
+
+    /// How many jobs wait for a slot.
+    pub async fn queued(&self) -> Result<u64, StoreError> {
+        Ok(self.reader.counts().await?.0)
+    }
+}

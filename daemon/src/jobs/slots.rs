@@ -1,0 +1,118 @@
+//! Who holds a slot: the jobs the scheduler started (cloning, running, or cleaning up) and how to
+//! stop each; the scheduler's wake-up call and heartbeat; and cancelling, which must win whether
+//! the job is still queued, just being started, or running.
+
+use super::Jobs;
+use crate::runner::Engine;
+use crate::store::{StoreError, Transition};
+use microci_proto::{Job, JobStatus};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Why a cancel was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CancelError {
+    /// No such job.
+    #[error("no job {0}")]
+    NotFound(i64),
+    /// It already ended.
+    #[error("job {0} already ended {1}")]
+    Finished(i64, JobStatus),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The slots; the scheduler takes and frees them, cancel reads them.
+pub(crate) struct Slots {
+    held: Mutex<HashMap<i64, CancellationToken>>,
+    /// Something may be startable: a job was queued or cancelled, or a slot freed.
+    pub(crate) wake: Notify,
+    /// When the scheduler's loop last went round, in ms after `epoch`: the watchdog's evidence.
+    beat: AtomicU64,
+    epoch: Instant,
+}
+
+impl Default for Slots {
+    fn default() -> Self {
+        Slots {
+            held: Mutex::default(),
+            wake: Notify::new(),
+            beat: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+}
+
+impl Slots {
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<i64, CancellationToken>> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes a slot for job `id`, before it is marked STARTED (so a cancel arriving meanwhile
+    /// finds it); returns what stops it.
+    pub(crate) fn take(&self, id: i64) -> CancellationToken {
+        self.held().entry(id).or_default().clone()
+    }
+
+    /// Frees job `id`'s slot.
+    pub(crate) fn free(&self, id: i64) {
+        self.held().remove(&id);
+    }
+
+    /// Slots taken.
+    pub(crate) fn taken(&self) -> usize {
+        self.held().len()
+    }
+
+    fn token(&self, id: i64) -> Option<CancellationToken> {
+        self.held().get(&id).cloned()
+    }
+
+    /// Stops every job holding a slot (the daemon is stopping).
+    pub(crate) fn cancel_all(&self) {
+        self.held().values().for_each(CancellationToken::cancel);
+    }
+
+    /// The scheduler's loop went round.
+    pub(crate) fn beat(&self) {
+        let ms = self.epoch.elapsed().as_millis() as u64;
+        self.beat.store(ms, Ordering::Relaxed);
+    }
+
+    /// How long ago the scheduler's loop last went round.
+    pub(crate) fn since_beat(&self) -> std::time::Duration {
+        let now = self.epoch.elapsed().as_millis() as u64;
+        std::time::Duration::from_millis(now.saturating_sub(self.beat.load(Ordering::Relaxed)))
+    }
+}
+
+impl<E: Engine> Jobs<E> {
+    /// Cancels a queued job (it never starts) or a started one (its clone or container is
+    /// stopped and it ends CANCELED shortly after); returns the job as it is now.
+    pub async fn cancel(&self, id: i64) -> Result<Job, CancelError> {
+        let dequeue = Transition {
+            reason: Some("canceled before it started".into()),
+            ..Transition::new(id, &[JobStatus::Pending], JobStatus::Canceled)
+        };
+        // Queued — or just taken by the scheduler, which then finds it CANCELED and lets go.
+        if let Some(job) = self.transition(dequeue).await? {
+            return Ok(job);
+        }
+        let job = self.job(id).await?.ok_or(CancelError::NotFound(id))?;
+        match self.slots.token(id) {
+            // A job in its clean-up has already ended: nothing of it to cancel.
+            Some(token) if !job.status.is_final() => {
+                token.cancel();
+                Ok(job)
+            }
+            _ if job.status.is_final() => Err(CancelError::Finished(id, job.status)),
+            // STARTED but holding no slot: the scheduler is between marking it and taking it.
+            _ => Ok(job),
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! The scheduler without Docker: a real store and real git checkouts, and a fake engine whose
+//! containers run little scripts. Queue order, `max_jobs`, cancel (queued, cloning, running),
+//! timeouts, outcomes and recovery after a crash.
+#![allow(clippy::unwrap_used)]
+
+use crate::config::{Config, SystemdDirs};
+use crate::jobs::Jobs;
+use crate::runner::fake::FakeEngine;
+use crate::state_dir::StateDir;
+use crate::store::{NewJob, Transition};
+use microci_proto::{Job, JobStatus};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    jobs: Arc<Jobs<FakeEngine>>,
+    stop: CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _state: StateDir,
+}
+
+/// A repository `a/b` whose successive commits carry these `.microci.json` files; their ids.
+fn repo(dir: &Path, files: &[&str]) -> Vec<String> {
+    let repo = git2::Repository::init(dir).unwrap();
+    let sig = git2::Signature::now("t", "t@example.com").unwrap();
+    let mut ids = Vec::new();
+    let mut parent: Option<git2::Oid> = None;
+    for (i, text) in files.iter().enumerate() {
+        std::fs::write(dir.join(".microci.json"), text).unwrap();
+        std::fs::write(dir.join("n"), i.to_string()).unwrap();
+        let mut index = repo.index().unwrap();
+        index.add_path(Path::new(".microci.json")).unwrap();
+        index.add_path(Path::new("n")).unwrap();
+        index.write().unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let parents: Vec<git2::Commit> =
+            parent.iter().map(|p| repo.find_commit(*p).unwrap()).collect();
+        let refs: Vec<&git2::Commit> = parents.iter().collect();
+        let id = repo
+            .commit(Some("refs/heads/main"), &sig, &sig, &format!("c{i}"), &tree, &refs)
+            .unwrap();
+        parent = Some(id);
+        ids.push(id.to_string());
+    }
+    ids
+}
+
+/// `.microci.json` running a fake script, with an optional timeout.
+fn script(words: &[&str], timeout: Option<&str>) -> String {
+    let command = serde_json::to_string(words).unwrap();
+    match timeout {
+        Some(t) => format!(r#"{{"command": {command}, "timeout": "{t}"}}"#),
+        None => format!(r#"{{"command": {command}}}"#),
+    }
+}
+
+impl Fixture {
+    async fn new(max_jobs: usize, files: &[&str]) -> (Fixture, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let repo_dir = dir.path().join("repo");
+        std::fs::create_dir_all(&repo_dir).unwrap();
+        let commits = repo(&repo_dir, files);
+        let text = format!(
+            "state_dir = \"{}\"\n[docker]\nmax_jobs = {max_jobs}\ndefault_image = \"fake\"\n\
+             timeout = \"30s\"\n[webhook]\nsecret = \"0123456789abcdef0123\"\n\
+             [[repo]]\nname = \"a/b\"\nclone_url = \"{}\"\n",
+            dir.path().join("state").display(),
+            repo_dir.display()
+        );
+        let config = Config::parse(Path::new("/c.toml"), &text, &SystemdDirs::default()).unwrap();
+        let state = StateDir::lock(&config.state_dir).unwrap();
+        state.create_layout().unwrap();
+        let store = crate::store::open(&state.database()).unwrap();
+        let jobs = Arc::new(Jobs::new(
+            Arc::new(config),
+            &state,
+            store,
+            Arc::new(FakeEngine::default()),
+        ));
+        let mut f = Fixture {
+            dir,
+            jobs,
+            stop: CancellationToken::new(),
+            task: None,
+            _state: state,
+        };
+        f.start();
+        (f, commits)
+    }
+
+    fn start(&mut self) {
+        self.stop = CancellationToken::new();
+        self.task = Some(super::spawn(self.jobs.clone(), self.stop.clone()));
+    }
+
+    fn repo_url(&self) -> PathBuf {
+        self.dir.path().join("repo")
+    }
+
+    async fn queue(&self, commit: &str) -> i64 {
+        let ins = self
+            .jobs
+            .writer
+            .insert(NewJob {
+                repo: "a/b".into(),
+                git_ref: "refs/heads/main".into(),
+                commit: commit.into(),
+                message: String::new(),
+                author: "t".into(),
+                clone_url: self.repo_url().display().to_string(),
+                trigger: "manual".into(),
+                forge: None,
+                delivery_id: None,
+                retry_of: None,
+                dedupe_active: false,
+            })
+            .await
+            .unwrap();
+        self.jobs.publish(&ins.job);
+        self.jobs.slots.wake.notify_one();
+        ins.job.id
+    }
+
+    async fn wait(&self, id: i64, done: impl Fn(&Job) -> bool) -> Job {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let job = self.jobs.job(id).await.unwrap().unwrap();
+            if done(&job) {
+                return job;
+            }
+            assert!(Instant::now() < deadline, "job {id} stuck: {job:?}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    async fn wait_final(&self, id: i64) -> Job {
+        self.wait(id, |j| j.status.is_final()).await
+    }
+
+    async fn log(&self, id: i64) -> String {
+        self.jobs.logs.chunk(id, 0, 1 << 18).await.unwrap().data
+    }
+
+    async fn stop(&mut self) {
+        self.stop.cancel();
+        if let Some(t) = self.task.take() {
+            t.await.unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outcomes_follow_the_command() {
+    let (f, c) = Fixture::new(
+        2,
+        &[
+            &script(&["print:hello", "exit:0"], None),
+            &script(&["print:oops", "exit:3"], None),
+            r#"{"dockerimg": "absent"}"#,
+            r#"{"bogus": 1}"#,
+        ],
+    )
+    .await;
+    let ok = f.queue(&c[0]).await;
+    let failed = f.queue(&c[1]).await;
+    let absent = f.queue(&c[2]).await;
+    let invalid = f.queue(&c[3]).await;
+    let job = f.wait_final(ok).await;
+    assert_eq!((job.status, job.exit_code), (JobStatus::Succeed, Some(0)));
+    assert!(f.log(ok).await.contains("\nhello\n"));
+    let job = f.wait_final(failed).await;
+    assert_eq!((job.status, job.exit_code), (JobStatus::Failed, Some(3)));
+    assert_eq!(job.reason.as_deref(), Some("command exited with code 3"));
+    let job = f.wait_final(absent).await;
+    assert_eq!(job.status, JobStatus::Errored);
+    assert!(job.reason.unwrap().contains("\"absent\""));
+    let job = f.wait_final(invalid).await;
+    assert_eq!(job.status, JobStatus::Errored);
+    assert!(job.reason.unwrap().contains("unknown key \"bogus\""));
+    assert!(job.log_size > 0, "the final size is recorded");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_start_in_arrival_order_never_more_than_max_jobs() {
+    let (f, c) = Fixture::new(2, &[&script(&["sleep:60", "exit:0"], None)]).await;
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        ids.push(f.queue(&c[0]).await);
+    }
+    for &id in &ids {
+        assert_eq!(f.wait_final(id).await.status, JobStatus::Succeed);
+    }
+    let starts: Vec<String> = f
+        .jobs
+        .engine
+        .log()
+        .into_iter()
+        .filter(|l| l.starts_with("start "))
+        .collect();
+    let expected: Vec<String> = ids.iter().map(|i| format!("start {i}")).collect();
+    assert_eq!(starts, expected);
+    assert_eq!(f.jobs.engine.max_running(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_queued_and_running_jobs() {
+    let (f, c) = Fixture::new(1, &[&script(&["print:up", "hang"], None)]).await;
+    let running = f.queue(&c[0]).await;
+    let queued = f.queue(&c[0]).await;
+    f.wait(running, |j| j.status == JobStatus::Started && j.log_size > 0)
+        .await;
+    // Wait for the container's own output: it is running, not cloning.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !f.log(running).await.contains("\nup\n") {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let job = f.jobs.cancel(queued).await.unwrap();
+    assert_eq!(job.status, JobStatus::Canceled);
+    assert_eq!(job.reason.as_deref(), Some("canceled before it started"));
+    let job = f.jobs.cancel(running).await.unwrap();
+    assert_eq!(job.status, JobStatus::Started, "the reply shows it as it was");
+    let job = f.wait_final(running).await;
+    assert_eq!(job.status, JobStatus::Canceled);
+    let log = f.jobs.engine.log();
+    assert!(log.contains(&format!("stop {running}")), "{log:?}");
+    assert!(!log.contains(&format!("start {queued}")), "{log:?}");
+    let err = f.jobs.cancel(running).await.unwrap_err();
+    assert!(err.to_string().contains("already ended CANCELED"), "{err}");
+    assert!(f.jobs.cancel(999).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_while_cloning_ends_at_once() {
+    let (f, c) = Fixture::new(1, &[&script(&["exit:0"], None)]).await;
+    // Hold the repository's cache, as a clone that hangs would.
+    let (held_tx, held_rx) = tokio::sync::oneshot::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = {
+        let git = f.jobs.git.clone();
+        tokio::spawn(async move {
+            git.locked("a/b", &CancellationToken::new(), move |_, _| {
+                let _ = held_tx.send(());
+                let _ = release_rx.recv_timeout(Duration::from_secs(10));
+                Ok(())
+            })
+            .await
+        })
+    };
+    held_rx.await.unwrap();
+    let id = f.queue(&c[0]).await;
+    f.wait(id, |j| j.status == JobStatus::Started).await;
+    let asked = Instant::now();
+    f.jobs.cancel(id).await.unwrap();
+    let job = f.wait_final(id).await;
+    assert_eq!(job.status, JobStatus::Canceled);
+    assert!(asked.elapsed() < Duration::from_millis(500), "{:?}", asked.elapsed());
+    assert!(!f.jobs.engine.log().contains(&format!("start {id}")));
+    release_tx.send(()).unwrap();
+    holder.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_over_its_timeout_fails_and_is_stopped() {
+    let (f, c) = Fixture::new(1, &[&script(&["print:x", "hang"], Some("200ms"))]).await;
+    let id = f.queue(&c[0]).await;
+    let started = Instant::now();
+    let job = f.wait_final(id).await;
+    assert_eq!(job.status, JobStatus::Failed);
+    assert_eq!(job.reason.as_deref(), Some("timed out after 200ms"));
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(f.jobs.engine.log().contains(&format!("stop {id}")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn recovery_ends_interrupted_jobs_and_removes_their_containers() {
+    let (mut f, c) = Fixture::new(1, &[&script(&["exit:0"], None)]).await;
+    f.stop().await;
+    // What a crash leaves: a job STARTED in the database and its container on the engine.
+    let id = f.queue(&c[0]).await;
+    f.jobs
+        .writer
+        .transition(Transition::new(id, &[JobStatus::Pending], JobStatus::Started))
+        .await
+        .unwrap();
+    f.jobs.engine.leave_container(id);
+    std::fs::create_dir_all(f.jobs.workspace(id)).unwrap();
+    let queued = f.queue(&c[0]).await;
+    super::recover(&f.jobs).await;
+    let job = f.jobs.job(id).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Errored);
+    assert_eq!(job.reason.as_deref(), Some(super::INTERRUPTED));
+    assert!(f.jobs.engine.log().contains(&format!("reap {id}")));
+    assert!(!f.jobs.workspace(id).exists());
+    // Queued jobs keep their place and run once the scheduler is back.
+    f.start();
+    let job = f.wait_final(queued).await;
+    assert_eq!(job.status, JobStatus::Succeed, "{job:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stopping_the_scheduler_stops_running_jobs() {
+    let (mut f, c) = Fixture::new(1, &[&script(&["print:up", "hang"], None)]).await;
+    let id = f.queue(&c[0]).await;
+    f.wait(id, |j| j.status == JobStatus::Started).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !f.jobs.engine.log().contains(&format!("start {id}")) {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    f.stop().await;
+    let job = f.jobs.job(id).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Errored);
+    assert_eq!(job.reason.as_deref(), Some(super::STOPPED));
+    assert!(f.jobs.engine.log().contains(&format!("reap {id}")));
+}
