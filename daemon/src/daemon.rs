@@ -98,10 +98,13 @@ pub async fn start<E: Engine>(
     scheduler::recover(&jobs).await;
 
     let shutdown = CancellationToken::new();
-    let http_addr = listeners.http.local_addr().map_err(|source| StartError::Http {
-        addr: config.http.listen.to_string(),
-        source,
-    })?;
+    let http_addr = listeners
+        .http
+        .local_addr()
+        .map_err(|source| StartError::Http {
+            addr: config.http.listen.to_string(),
+            source,
+        })?;
     let http = {
         let (routes, stop, limits) = (
             http::routes(jobs.clone()),

@@ -72,6 +72,9 @@ fn main() -> ExitCode {
 /// Runs the daemon until SIGTERM or SIGINT.
 async fn serve(config: Config) -> anyhow::Result<()> {
     let started = Instant::now();
+    // Listening for signals from the start: a SIGTERM while the daemon is still starting stops
+    // it cleanly once it has started, instead of killing it half-way.
+    let signals = Signals::new()?;
     // Before anything in the state directory is read or changed: a second daemon stops here.
     let state = StateDir::lock(&config.state_dir)?;
     for warning in &config.warnings {
@@ -88,7 +91,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     systemd::ready();
     tracing::info!("ready in {} ms", started.elapsed().as_millis());
 
-    wait_for_signal().await;
+    signals.wait().await;
     tracing::info!("stopping");
     systemd::stopping();
     stop_reporting.cancel();
@@ -114,20 +117,25 @@ fn init_logging() {
     }
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
+/// SIGTERM and SIGINT, caught from the moment this exists.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("cannot catch SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot catch SIGINT")?,
+        })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
         }
     }
 }

@@ -108,8 +108,14 @@ impl StateDir {
 
     /// Creates the subdirectories.
     pub fn create_layout(&self) -> Result<(), StateDirError> {
-        for dir in [self.logs(), self.git(), self.git_config(), self.workspaces()] {
-            std::fs::create_dir_all(&dir).map_err(|source| StateDirError::Io { path: dir, source })?;
+        for dir in [
+            self.logs(),
+            self.git(),
+            self.git_config(),
+            self.workspaces(),
+        ] {
+            std::fs::create_dir_all(&dir)
+                .map_err(|source| StateDirError::Io { path: dir, source })?;
         }
         Ok(())
     }

@@ -47,7 +47,9 @@ pub async fn report<E: Engine>(jobs: Arc<Jobs<E>>, shutdown: CancellationToken) 
         if timeout.is_none_or(|t| beat < t / 2) {
             watchdog();
         } else {
-            tracing::warn!("the scheduler has not gone round for {beat:?}; not petting the watchdog");
+            tracing::warn!(
+                "the scheduler has not gone round for {beat:?}; not petting the watchdog"
+            );
         }
     }
 }

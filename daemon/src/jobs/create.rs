@@ -177,5 +177,4 @@ impl<E: Engine> Jobs<E> {
         seen.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(seen)
     }
-
 }

@@ -104,15 +104,11 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text, "[microci] hi\n0123456789\nend\n");
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&path)
-            .unwrap()
-            .permissions()
-            .mode();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(
             mode & 0o077,
             mode & 0o040,
             "group may read, others nothing: {mode:o}"
         );
     }
-
 }

@@ -58,8 +58,8 @@ impl DockerEngine {
     pub fn for_config(config: &crate::config::Config) -> DockerEngine {
         use sha2::Digest;
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-        let state = std::fs::canonicalize(&config.state_dir)
-            .unwrap_or_else(|_| config.state_dir.clone());
+        let state =
+            std::fs::canonicalize(&config.state_dir).unwrap_or_else(|_| config.state_dir.clone());
         let digest =
             sha2::Sha256::digest(format!("{}\0{}", host.trim(), state.display()).as_bytes());
         let instance = format!(

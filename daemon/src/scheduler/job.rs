@@ -184,7 +184,11 @@ async fn say(bus: &Bus, log: &mut LogWriter, id: i64, text: &str) {
 /// Removes a job's workspace. When the job left files the daemon may not delete (it ran as root
 /// in its container, the daemon does not), they are removed from inside a helper container first
 /// (the trusted `docker.helper_image`, never the job's own, with limits and a deadline).
-pub(super) async fn remove_workspace<E: Engine>(jobs: &Jobs<E>, dir: &std::path::Path, image_ran: bool) {
+pub(super) async fn remove_workspace<E: Engine>(
+    jobs: &Jobs<E>,
+    dir: &std::path::Path,
+    image_ran: bool,
+) {
     let remove = |d: PathBuf| async move {
         tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&d) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

@@ -36,11 +36,20 @@ fn repo(dir: &Path, files: &[&str]) -> Vec<String> {
         index.add_path(Path::new("n")).unwrap();
         index.write().unwrap();
         let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-        let parents: Vec<git2::Commit> =
-            parent.iter().map(|p| repo.find_commit(*p).unwrap()).collect();
+        let parents: Vec<git2::Commit> = parent
+            .iter()
+            .map(|p| repo.find_commit(*p).unwrap())
+            .collect();
         let refs: Vec<&git2::Commit> = parents.iter().collect();
         let id = repo
-            .commit(Some("refs/heads/main"), &sig, &sig, &format!("c{i}"), &tree, &refs)
+            .commit(
+                Some("refs/heads/main"),
+                &sig,
+                &sig,
+                &format!("c{i}"),
+                &tree,
+                &refs,
+            )
             .unwrap();
         parent = Some(id);
         ids.push(id.to_string());
@@ -210,8 +219,10 @@ async fn cancel_queued_and_running_jobs() {
     let (f, c) = Fixture::new(1, &[&script(&["print:up", "hang"], None)]).await;
     let running = f.queue(&c[0]).await;
     let queued = f.queue(&c[0]).await;
-    f.wait(running, |j| j.status == JobStatus::Started && j.log_size > 0)
-        .await;
+    f.wait(running, |j| {
+        j.status == JobStatus::Started && j.log_size > 0
+    })
+    .await;
     // Wait for the container's own output: it is running, not cloning.
     let deadline = Instant::now() + Duration::from_secs(5);
     while !f.log(running).await.contains("\nup\n") {
@@ -222,7 +233,11 @@ async fn cancel_queued_and_running_jobs() {
     assert_eq!(job.status, JobStatus::Canceled);
     assert_eq!(job.reason.as_deref(), Some("canceled before it started"));
     let job = f.jobs.cancel(running).await.unwrap();
-    assert_eq!(job.status, JobStatus::Started, "the reply shows it as it was");
+    assert_eq!(
+        job.status,
+        JobStatus::Started,
+        "the reply shows it as it was"
+    );
     let job = f.wait_final(running).await;
     assert_eq!(job.status, JobStatus::Canceled);
     let log = f.jobs.engine.log();
@@ -257,7 +272,11 @@ async fn cancel_while_cloning_ends_at_once() {
     f.jobs.cancel(id).await.unwrap();
     let job = f.wait_final(id).await;
     assert_eq!(job.status, JobStatus::Canceled);
-    assert!(asked.elapsed() < Duration::from_millis(500), "{:?}", asked.elapsed());
+    assert!(
+        asked.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        asked.elapsed()
+    );
     assert!(!f.jobs.engine.log().contains(&format!("start {id}")));
     release_tx.send(()).unwrap();
     holder.await.unwrap().unwrap();
@@ -283,7 +302,11 @@ async fn recovery_ends_interrupted_jobs_and_removes_their_containers() {
     let id = f.queue(&c[0]).await;
     f.jobs
         .writer
-        .transition(Transition::new(id, &[JobStatus::Pending], JobStatus::Started))
+        .transition(Transition::new(
+            id,
+            &[JobStatus::Pending],
+            JobStatus::Started,
+        ))
         .await
         .unwrap();
     f.jobs.engine.leave_container(id);

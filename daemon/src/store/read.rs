@@ -70,8 +70,7 @@ impl Reader {
 
     /// Newest first, filtered; see [`JobQuery`].
     pub async fn list(&self, q: JobQuery) -> Result<Vec<Job>, StoreError> {
-        self.with(move |c| list_where(c, &q, None, None))
-            .await
+        self.with(move |c| list_where(c, &q, None, None)).await
     }
 
     /// Like [`Reader::list`], only jobs of repositories the public pages may show.
@@ -101,8 +100,7 @@ impl Reader {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'PENDING' ORDER BY id LIMIT ?1"
             ))?;
-            st.query_map([n as i64], row_to_record)?
-                .collect()
+            st.query_map([n as i64], row_to_record)?.collect()
         })
         .await
     }

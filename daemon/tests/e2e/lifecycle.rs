@@ -272,3 +272,50 @@ async fn cancel_a_job_that_floods_its_output() {
         t.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_daemon_on_the_same_state_dir_changes_nothing() {
+    let repo = sleeper(60);
+    let d = TestDaemon::start(Options::for_repo(&repo));
+    let id = push(&d, &repo, "d-1");
+    wait_for(&d.socket, id, 60, |j| {
+        j.status == JobStatus::Started && j.log_size > 0
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while d.containers().is_empty() {
+        assert!(Instant::now() < deadline, "no container appeared");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    while !log_text(&d, id).await.contains("started") {
+        assert!(Instant::now() < deadline, "the job never printed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let workspace = d.state_dir().join("workspaces").join(id.to_string());
+    assert!(workspace.exists());
+    // The same config (same state_dir, socket and port): refused before anything is touched.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_microcid"))
+        .arg("--config")
+        .arg(&d.config)
+        .output()
+        .expect("run a second microcid");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "state_dir {} is in use by pid {}",
+            d.state_dir().display(),
+            d.pid()
+        )),
+        "{err}"
+    );
+    // The live daemon's job still runs, with its container and workspace.
+    let mut c = Client::connect(&d.socket).await;
+    assert_eq!(c.job(id).await.status, JobStatus::Started);
+    assert_eq!(d.containers().len(), 1);
+    assert!(workspace.exists());
+    c.call(microci_proto::Request::Cancel { job: id })
+        .await
+        .expect("cancel");
+    assert_eq!(wait_final(&d.socket, id).await.status, JobStatus::Canceled);
+}

@@ -193,8 +193,9 @@ impl TestDaemon {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let http = std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok();
-            let sock = std::os::unix::net::UnixStream::connect(&self.socket).is_ok();
+            // Serving, not merely bound: the control socket greets, /healthz answers.
+            let sock = greets(&self.socket);
+            let http = sock && healthy(self.port);
             if http && sock {
                 return;
             }
@@ -261,6 +262,33 @@ impl TestDaemon {
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
+}
+
+/// Whether the control socket sends its hello (the daemon serves it, not only the kernel's backlog).
+fn greets(socket: &Path) -> bool {
+    use std::io::Read;
+    let Ok(mut s) = std::os::unix::net::UnixStream::connect(socket) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+    let mut prefix = [0u8; 4];
+    s.read_exact(&mut prefix).is_ok()
+}
+
+/// Whether `GET /healthz` answers 200.
+fn healthy(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    if s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).is_ok() && head.ends_with(b"200")
 }
 
 /// SIGTERM, then up to 20 s for a clean exit, then SIGKILL.
