@@ -271,30 +271,11 @@ pub fn status_text(s: &DaemonStatus) -> String {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
+    use crate::testing::job;
     use microci_proto::JobStatus;
     use time::macros::datetime;
-
-    pub(crate) fn job(id: i64, status: JobStatus) -> Job {
-        Job {
-            id,
-            repo: "alice/app".into(),
-            git_ref: "refs/heads/main".into(),
-            commit: "0123456789abcdef0123456789abcdef01234567".into(),
-            message: "Fix the thing\n\nLonger body".into(),
-            author: "alice".into(),
-            status,
-            reason: None,
-            exit_code: None,
-            created_at: "2026-01-01T12:00:00Z".into(),
-            started_at: Some("2026-01-01T12:00:05Z".into()),
-            finished_at: Some("2026-01-01T12:01:25Z".into()),
-            trigger: "webhook".into(),
-            log_size: 10,
-            log_dropped: 0,
-        }
-    }
 
     #[test]
     fn durations() {

@@ -3,7 +3,7 @@
 use super::model::{Command, Conn, LOG_READ, Model, Overlay, Tag};
 use super::update::{Msg, update};
 use super::view::view;
-use crate::format::tests::job;
+use crate::testing::job;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use microci_proto::{DaemonStatus, Event, Job, JobStatus, LogChunk, Reply, Request};
 use ratatui::Terminal;
