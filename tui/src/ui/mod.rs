@@ -2,7 +2,6 @@
 //! all I/O in [`run`]'s loop.
 
 pub mod model;
-pub mod sanitize;
 pub mod update;
 pub mod view;
 

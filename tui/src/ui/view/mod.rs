@@ -5,10 +5,12 @@
 mod help;
 mod job;
 mod list;
+mod log_line;
 mod status_bar;
 
 use super::model::{Model, Overlay, PromptKind};
 use crate::format;
+use crate::sanitize::one_line;
 use microci_proto::JobStatus;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -29,7 +31,7 @@ pub fn view(m: &Model, f: &mut Frame) {
         None => list::render(m, f, main),
     }
     if let Some(text) = &m.message {
-        f.render_widget(Paragraph::new(format::clean(text)), msg);
+        f.render_widget(Paragraph::new(one_line(text)), msg);
     }
     status_bar::render(m, f, bar);
     match &m.overlay {
@@ -43,9 +45,9 @@ pub fn view(m: &Model, f: &mut Frame) {
             let label = match kind {
                 PromptKind::Search => "search: ".to_string(),
                 PromptKind::Repo => "repository (empty: all): ".to_string(),
-                PromptKind::Ref { repo } => format!("run {} at ref: ", format::clean(repo)),
+                PromptKind::Ref { repo } => format!("run {} at ref: ", one_line(repo)),
             };
-            let line = format!("{label}{}", format::clean(text));
+            let line = format!("{label}{}", one_line(text));
             prompt_line(m, f, msg, &line);
             let x = msg.x + (format::width(&line) as u16).min(msg.width.saturating_sub(1));
             f.set_cursor_position((x, msg.y));
@@ -69,7 +71,7 @@ fn pick_repo(m: &Model, f: &mut Frame, repos: &[microci_proto::RepoInfo], select
     }
     let items: Vec<ListItem<'_>> = repos
         .iter()
-        .map(|r| ListItem::new(format::clean(&r.name)))
+        .map(|r| ListItem::new(one_line(&r.name)))
         .collect();
     let list = List::new(items)
         .block(block)

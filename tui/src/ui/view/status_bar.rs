@@ -3,6 +3,7 @@
 
 use super::super::model::{Conn, Model};
 use crate::format;
+use crate::sanitize::one_line;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
@@ -22,7 +23,7 @@ pub fn render(m: &Model, f: &mut Frame, area: Rect) {
     match &m.conn.0 {
         Conn::Connecting => spans.push(Span::raw(" connecting…")),
         Conn::Connected { version } => {
-            spans.push(Span::raw(format!(" microcid {}", format::clean(version))));
+            spans.push(Span::raw(format!(" microcid {}", one_line(version))));
             if let Some(s) = &m.status {
                 spans.push(Span::raw(format!(
                     " · {}/{} running · {} queued · ",
@@ -40,7 +41,7 @@ pub fn render(m: &Model, f: &mut Frame, area: Rect) {
                         1 => String::new(),
                         n => format!(" (+{})", n - 1),
                     };
-                    let text = format!("{}{more}", format::clean(first));
+                    let text = format!("{}{more}", one_line(first));
                     spans.push(Span::raw(" · "));
                     spans.push(Span::styled(
                         format!("⚠ {}", format::truncate(&text, room)),
