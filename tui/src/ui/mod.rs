@@ -2,6 +2,7 @@
 //! all I/O in [`run`]'s loop.
 
 pub mod model;
+pub mod prompt;
 pub mod update;
 pub mod view;
 

@@ -2,6 +2,7 @@
 //! its log that is kept, overlays (help, confirm, prompts), the connection and daemon status.
 //! Plain data; [`super::update`] changes it and [`super::view`] draws it.
 
+use super::prompt::{Confirm, Pick, Prompt};
 use microci_proto::{DaemonStatus, Job, JobQuery, JobStatus, LogChunk, RepoInfo, Request};
 use std::collections::VecDeque;
 
@@ -125,7 +126,7 @@ impl Filter {
     }
 }
 
-/// A line prompt being typed.
+/// What a [`Prompt`] overlay's answer is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PromptKind {
     /// Free-text filter.
@@ -148,21 +149,21 @@ pub enum Overlay {
     /// The key list.
     Help,
     /// "Cancel job N? y/n".
-    ConfirmCancel(i64),
-    /// A text prompt.
+    ConfirmCancel {
+        /// The job to cancel on a yes.
+        job: i64,
+        /// The question.
+        confirm: Confirm,
+    },
+    /// A line of text to type.
     Prompt {
-        /// What is asked.
+        /// What the answer is for.
         kind: PromptKind,
-        /// Typed so far.
-        text: String,
+        /// The label and the text typed so far.
+        prompt: Prompt,
     },
-    /// Choosing the repository for a new run.
-    PickRepo {
-        /// From `ListRepos` (empty while loading).
-        repos: Vec<RepoInfo>,
-        /// Highlighted row.
-        selected: usize,
-    },
+    /// Choosing the repository for a new run, from `ListRepos` (empty while loading).
+    PickRepo(Pick<RepoInfo>),
 }
 
 /// The part of a job's log kept in memory: contiguous chunks with their exact byte offsets, and

@@ -304,9 +304,15 @@ fn cancel_asks_first() {
     let mut m = connected();
     m.jobs[0].status = JobStatus::Started;
     assert!(update(&mut m, ch('c')).is_empty());
-    assert_eq!(m.overlay, Overlay::ConfirmCancel(5));
+    assert!(
+        matches!(m.overlay, Overlay::ConfirmCancel { job: 5, .. }),
+        "{:?}",
+        m.overlay
+    );
+    assert_eq!(screen(&m).0[22].trim_end(), "Cancel job 5? y/n");
     assert!(update(&mut m, ch('n')).is_empty());
     assert_eq!(m.overlay, Overlay::None);
+    assert_eq!(m.message.as_deref(), Some("not cancelled"));
     update(&mut m, ch('c'));
     assert_eq!(
         update(&mut m, ch('y')),
@@ -346,6 +352,7 @@ fn new_run_picks_repo_then_ref() {
     );
     update(&mut m, ch('j'));
     update(&mut m, key(KeyCode::Enter));
+    assert_eq!(screen(&m).0[22].trim_end(), "run bob/lib at ref: main");
     for _ in 0..4 {
         update(&mut m, key(KeyCode::Backspace));
     }
@@ -363,6 +370,46 @@ fn new_run_picks_repo_then_ref() {
             }
         )]
     );
+}
+
+#[test]
+fn search_and_repository_prompts_set_the_filter() {
+    let mut m = connected();
+    assert!(update(&mut m, ch('/')).is_empty());
+    for c in " fix ".chars() {
+        assert!(update(&mut m, ch(c)).is_empty());
+    }
+    assert_eq!(screen(&m).0[22].trim_end(), "search:  fix");
+    let cmds = update(&mut m, key(KeyCode::Enter));
+    let [Command::Send(_, Request::ListJobs(q))] = cmds.as_slice() else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(q.search.as_deref(), Some("fix"));
+    assert_eq!(m.filter.search.as_deref(), Some("fix"));
+    assert_eq!(m.overlay, Overlay::None);
+    // `R` starts from the current filter; Esc leaves it as it was.
+    update(&mut m, ch('R'));
+    update(&mut m, ch('x'));
+    assert!(update(&mut m, key(KeyCode::Esc)).is_empty());
+    assert_eq!(m.filter.repo, None);
+    update(&mut m, ch('R'));
+    for c in "bob/lib".chars() {
+        update(&mut m, ch(c));
+    }
+    update(&mut m, key(KeyCode::Enter));
+    assert_eq!(m.filter.repo.as_deref(), Some("bob/lib"));
+    update(&mut m, ch('R'));
+    assert_eq!(
+        screen(&m).0[22].trim_end(),
+        "repository (empty: all): bob/lib"
+    );
+    // Emptied, it clears the filter again.
+    for _ in 0..7 {
+        update(&mut m, key(KeyCode::Backspace));
+    }
+    update(&mut m, key(KeyCode::Enter));
+    assert_eq!(m.filter.repo, None);
+    assert_eq!(m.filter.search.as_deref(), Some("fix"));
 }
 
 #[test]

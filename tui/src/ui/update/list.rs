@@ -1,7 +1,7 @@
 //! The list screen's keys, and the list's requests: a fresh first page when the filter changes,
 //! older pages as the highlight nears the end of what is loaded.
 
-use super::super::model::{Command, Model, Overlay, PromptKind, Tag};
+use super::super::model::{Command, Model, PromptKind, Tag};
 use super::{job, overlays};
 use crossterm::event::{KeyCode, KeyEvent};
 use microci_proto::{JobStatus, Request};
@@ -38,16 +38,12 @@ pub(super) fn key(m: &mut Model, k: KeyEvent) -> Vec<Command> {
             return reload(m);
         }
         KeyCode::Char('/') => {
-            m.overlay = Overlay::Prompt {
-                kind: PromptKind::Search,
-                text: m.filter.search.clone().unwrap_or_default(),
-            }
+            let text = m.filter.search.as_deref().unwrap_or_default();
+            m.overlay = overlays::prompt(PromptKind::Search, text);
         }
         KeyCode::Char('R') => {
-            m.overlay = Overlay::Prompt {
-                kind: PromptKind::Repo,
-                text: m.filter.repo.clone().unwrap_or_default(),
-            }
+            let text = m.filter.repo.as_deref().unwrap_or_default();
+            m.overlay = overlays::prompt(PromptKind::Repo, text);
         }
         KeyCode::Char('x') | KeyCode::Esc => {
             if m.filter != Default::default() {

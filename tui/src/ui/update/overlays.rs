@@ -1,100 +1,56 @@
-//! The overlays' keys (help, cancel confirmation, text prompts, the repository picker), and the
-//! keys both screens share that open them (`?`, `c`, `n`) or act at once (`r`).
+//! The overlays: the keys that open them, shared by both screens (`?` help, `c` cancel, `n` new
+//! run, and `r` retry, which needs none), and what their answers do. Their keys are handled by
+//! the [`prompt`](super::super::prompt) components; here is only what an answer means.
 
 use super::super::model::{Command, Model, Overlay, PromptKind, Tag};
+use super::super::prompt::{Confirm, Pick, Prompt, Step};
 use super::list;
 use crossterm::event::{KeyCode, KeyEvent};
-use microci_proto::{Job, Request};
+use microci_proto::{Job, RepoInfo, Request};
 
 /// A key while an overlay is open; `None` when there is none and the screen takes the key.
 pub(super) fn key(m: &mut Model, k: KeyEvent) -> Option<Vec<Command>> {
-    let cmds = match m.overlay.clone() {
+    // Taken out, and put back only while it stays open.
+    let cmds = match std::mem::take(&mut m.overlay) {
         Overlay::None => return None,
-        Overlay::Help => {
-            m.overlay = Overlay::None;
-            Vec::new()
-        }
-        Overlay::ConfirmCancel(id) => {
-            m.overlay = Overlay::None;
-            if matches!(k.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
-                return Some(vec![Command::Send(
-                    Tag::Action,
-                    Request::Cancel { job: id },
-                )]);
+        // Any key closes the help.
+        Overlay::Help => Vec::new(),
+        Overlay::ConfirmCancel { job, confirm } => match confirm.key(k) {
+            Step::Accept(()) => vec![Command::Send(Tag::Action, Request::Cancel { job })],
+            Step::Open | Step::Cancel => {
+                m.message = Some("not cancelled".into());
+                Vec::new()
             }
-            m.message = Some("not cancelled".into());
-            Vec::new()
-        }
-        Overlay::Prompt { kind, mut text } => {
-            match k.code {
-                KeyCode::Esc => m.overlay = Overlay::None,
-                KeyCode::Enter => {
-                    m.overlay = Overlay::None;
-                    let value = (!text.trim().is_empty()).then(|| text.trim().to_string());
-                    return Some(match kind {
-                        PromptKind::Search => {
-                            m.filter.search = value;
-                            list::reload(m)
-                        }
-                        PromptKind::Repo => {
-                            m.filter.repo = value;
-                            list::reload(m)
-                        }
-                        PromptKind::Ref { repo } => vec![Command::Send(
-                            Tag::Action,
-                            Request::Run {
-                                repo,
-                                git_ref: value,
-                            },
-                        )],
-                    });
-                }
-                KeyCode::Backspace => {
-                    text.pop();
-                    m.overlay = Overlay::Prompt { kind, text };
-                }
-                KeyCode::Char(c) if !c.is_control() && text.chars().count() < 200 => {
-                    text.push(c);
-                    m.overlay = Overlay::Prompt { kind, text };
-                }
-                _ => {}
+        },
+        Overlay::Prompt { kind, mut prompt } => match prompt.key(k) {
+            Step::Open => {
+                m.overlay = Overlay::Prompt { kind, prompt };
+                Vec::new()
             }
-            Vec::new()
-        }
-        Overlay::PickRepo { repos, selected } => {
-            match k.code {
-                KeyCode::Esc | KeyCode::Char('q') => m.overlay = Overlay::None,
-                KeyCode::Up | KeyCode::Char('k') => {
-                    m.overlay = Overlay::PickRepo {
-                        selected: selected.saturating_sub(1),
-                        repos,
-                    }
-                }
-                KeyCode::Down | KeyCode::Char('j') => {
-                    m.overlay = Overlay::PickRepo {
-                        selected: (selected + 1).min(repos.len().saturating_sub(1)),
-                        repos,
-                    }
-                }
-                KeyCode::Enter => {
-                    if let Some(r) = repos.get(selected) {
-                        m.overlay = Overlay::Prompt {
-                            kind: PromptKind::Ref {
-                                repo: r.name.clone(),
-                            },
-                            text: r.default_branch.clone(),
-                        };
-                    }
-                }
-                _ => {}
+            Step::Accept(value) => answer(m, kind, value),
+            Step::Cancel => Vec::new(),
+        },
+        Overlay::PickRepo(mut pick) => match pick.key(k) {
+            Step::Open => {
+                m.overlay = Overlay::PickRepo(pick);
+                Vec::new()
             }
-            Vec::new()
-        }
+            Step::Accept(RepoInfo {
+                name,
+                default_branch,
+                ..
+            }) => {
+                // The second step of a new run: the ref, starting from the default branch.
+                m.overlay = prompt(PromptKind::Ref { repo: name }, &default_branch);
+                Vec::new()
+            }
+            Step::Cancel => Vec::new(),
+        },
     };
     Some(cmds)
 }
 
-/// Cancel / retry / run keys, shared by both screens.
+/// Cancel / retry / run / help keys, shared by both screens; `None` for other keys.
 pub(super) fn action_key(
     m: &mut Model,
     code: KeyCode,
@@ -108,7 +64,12 @@ pub(super) fn action_key(
     match code {
         KeyCode::Char('?') => m.overlay = Overlay::Help,
         KeyCode::Char('c') => match target {
-            Some(j) if !j.status.is_final() => m.overlay = Overlay::ConfirmCancel(j.id),
+            Some(j) if !j.status.is_final() => {
+                m.overlay = Overlay::ConfirmCancel {
+                    job: j.id,
+                    confirm: Confirm::new(format!("Cancel job {}?", j.id)),
+                }
+            }
             Some(j) => m.message = Some(format!("job {} is already {}", j.id, j.status)),
             None => {}
         },
@@ -121,13 +82,45 @@ pub(super) fn action_key(
             }
         }
         KeyCode::Char('n') => {
-            m.overlay = Overlay::PickRepo {
-                repos: Vec::new(),
-                selected: 0,
-            };
+            m.overlay = Overlay::PickRepo(Pick::loading());
             return Some(vec![Command::Send(Tag::Repos, Request::ListRepos)]);
         }
         _ => return None,
     }
     Some(Vec::new())
+}
+
+/// The prompt overlay for `kind`, its text starting as `text` for the person to edit.
+pub(super) fn prompt(kind: PromptKind, text: &str) -> Overlay {
+    let label = match &kind {
+        PromptKind::Search => "search: ".to_string(),
+        PromptKind::Repo => "repository (empty: all): ".to_string(),
+        PromptKind::Ref { repo } => format!("run {repo} at ref: "),
+    };
+    Overlay::Prompt {
+        kind,
+        prompt: Prompt::new(label, text),
+    }
+}
+
+/// What an accepted prompt does: set a filter (`None` clears it) and reload, or start the run
+/// (`None`: the default branch).
+fn answer(m: &mut Model, kind: PromptKind, value: Option<String>) -> Vec<Command> {
+    match kind {
+        PromptKind::Search => {
+            m.filter.search = value;
+            list::reload(m)
+        }
+        PromptKind::Repo => {
+            m.filter.repo = value;
+            list::reload(m)
+        }
+        PromptKind::Ref { repo } => vec![Command::Send(
+            Tag::Action,
+            Request::Run {
+                repo,
+                git_ref: value,
+            },
+        )],
+    }
 }

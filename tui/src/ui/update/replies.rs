@@ -2,6 +2,7 @@
 //! were sent with. Answers for an older list or follow generation are dropped here.
 
 use super::super::model::{Command, LOG_CAP, Model, Overlay, PAGE, Tag};
+use super::super::prompt::Pick;
 use super::{job, list};
 use microci_proto::{Event, Job, Reply};
 
@@ -67,12 +68,12 @@ pub(super) fn on_reply(m: &mut Model, tag: Tag, reply: Reply) -> Vec<Command> {
             upsert(m, job);
         }
         (Tag::Repos, Reply::Repos { repos }) => {
-            if matches!(m.overlay, Overlay::PickRepo { .. }) {
+            if matches!(m.overlay, Overlay::PickRepo(_)) {
                 if repos.is_empty() {
                     m.overlay = Overlay::None;
                     m.message = Some("the daemon knows no repositories yet".into());
                 } else {
-                    m.overlay = Overlay::PickRepo { repos, selected: 0 };
+                    m.overlay = Overlay::PickRepo(Pick::new(repos));
                 }
             }
         }
