@@ -21,7 +21,7 @@ use microci_proto::{Event, Job, Reply, Request};
 use std::io::{self, Write};
 
 /// Largest read the daemon serves.
-pub const READ_MAX: u32 = 256 * 1024;
+const READ_MAX: u32 = 256 * 1024;
 
 /// Prints a job's log and reports whether it ended SUCCEED. The log is sanitised when `term`
 /// says stdout is a terminal and `raw` is not set.

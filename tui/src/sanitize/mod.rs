@@ -94,11 +94,6 @@ impl Scanner {
         }
     }
 
-    /// The style the text fed so far ends in.
-    pub fn style(&self) -> &Style {
-        &self.style
-    }
-
     /// Parses the next chunk of the stream and passes what survives to `sink`.
     pub fn feed<S: Sink>(&mut self, input: &str, sink: &mut S) {
         let bytes = seven_bit(input);

@@ -48,11 +48,6 @@ impl Prompt {
         }
     }
 
-    /// The text as typed so far.
-    pub fn text(&self) -> &str {
-        &self.text
-    }
-
     /// Esc cancels; Enter accepts the text without surrounding blanks (`None` when that is
     /// empty); Backspace deletes the last character; a printable character is appended while
     /// the text is under [`Prompt::MAX_CHARS`]; every other key is ignored.
@@ -223,17 +218,13 @@ mod tests {
     fn prompt_edits_and_accepts_the_trimmed_text() {
         let mut p = Prompt::new("search: ", "ma");
         typed(&mut p, "in ");
-        assert_eq!(p.text(), "main ");
+        assert_eq!(p.text, "main ");
         assert_eq!(p.key(key(KeyCode::Backspace)), Step::Open);
         assert_eq!(p.key(key(KeyCode::Backspace)), Step::Open);
-        assert_eq!(p.text(), "mai");
+        assert_eq!(p.text, "mai");
         typed(&mut p, "né");
         assert_eq!(p.key(key(KeyCode::Backspace)), Step::Open);
-        assert_eq!(
-            p.text(),
-            "main",
-            "Backspace deletes a character, not a byte"
-        );
+        assert_eq!(p.text, "main", "Backspace deletes a character, not a byte");
         assert_eq!(
             Prompt::new("", "  dev ").key(key(KeyCode::Enter)),
             Step::Accept(Some("dev".into()))
@@ -245,7 +236,7 @@ mod tests {
         );
         let mut empty = Prompt::new("", "");
         assert_eq!(empty.key(key(KeyCode::Backspace)), Step::Open);
-        assert_eq!(empty.text(), "");
+        assert_eq!(empty.text, "");
     }
 
     #[test]
@@ -254,7 +245,7 @@ mod tests {
         for k in [KeyCode::Up, KeyCode::Tab, KeyCode::F(1), KeyCode::Delete] {
             assert_eq!(p.key(key(k)), Step::Open);
         }
-        assert_eq!(p.text(), "x");
+        assert_eq!(p.text, "x");
         assert_eq!(p.key(key(KeyCode::Esc)), Step::Cancel);
     }
 
@@ -264,14 +255,14 @@ mod tests {
         for c in ['\x1b', '\x07', '\n', '\r', '\u{9b}', '\x7f', '\0'] {
             assert_eq!(p.key(key(KeyCode::Char(c))), Step::Open);
         }
-        assert_eq!(p.text(), "", "control characters are not typed");
+        assert_eq!(p.text, "", "control characters are not typed");
         typed(&mut p, "漢🦀");
         typed(&mut p, &"x".repeat(Prompt::MAX_CHARS));
-        assert_eq!(p.text().chars().count(), Prompt::MAX_CHARS);
-        assert!(p.text().starts_with("漢🦀x"));
+        assert_eq!(p.text.chars().count(), Prompt::MAX_CHARS);
+        assert!(p.text.starts_with("漢🦀x"));
         assert_eq!(p.key(key(KeyCode::Backspace)), Step::Open);
         typed(&mut p, "y");
-        assert!(p.text().ends_with("xy"));
+        assert!(p.text.ends_with("xy"));
     }
 
     #[test]

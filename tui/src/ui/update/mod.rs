@@ -1,15 +1,15 @@
 //! `update(&mut Model, Msg) -> Vec<Command>`: every change to the UI state, synchronous and
 //! free of I/O. Keys, daemon answers and connection changes come in as [`Msg`]; requests go out
 //! as [`Command`]s that the run loop sends. This file dispatches; like `view`, the rest is split
-//! by what is on screen: [`list`] and [`job`] keys, the [`overlays`], and the daemon's
-//! [`replies`] and events.
+//! by what is on screen: `list` and `job` keys, the `overlays`, and the daemon's `replies` and
+//! events.
 
 mod job;
 mod list;
 mod overlays;
 mod replies;
 
-use super::model::{Command, Conn, ConnOpt, Model, Overlay, Tag};
+use super::model::{Command, Conn, Model, Tag};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use microci_proto::{Event, Reply, Request};
 
@@ -51,7 +51,7 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Command> {
             Vec::new()
         }
         Msg::Connected { version } => {
-            m.conn = ConnOpt(Conn::Connected { version });
+            m.conn = Conn::Connected { version };
             let mut cmds = vec![
                 Command::Send(Tag::Status, Request::Status),
                 Command::Send(Tag::Watch, Request::WatchJobs),
@@ -68,7 +68,7 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Command> {
             if !error.is_empty() {
                 m.message = Some(format!("connection lost: {error}"));
             }
-            m.conn = ConnOpt(Conn::Disconnected { error, retry_in });
+            m.conn = Conn::Disconnected { error, retry_in };
             m.loading = false;
             if let Some(v) = &mut m.job_view {
                 v.log.pending_older = false;
@@ -84,23 +84,7 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Command> {
             }
         }
         Msg::Reply(tag, reply) => replies::on_reply(m, tag, reply),
-        Msg::Failed(tag, error) => {
-            match tag {
-                // Raced the subscription's own end; nothing to tell.
-                Tag::Unsubscribe => return Vec::new(),
-                Tag::Jobs { .. } => m.loading = false,
-                Tag::LogOlder { .. } | Tag::LogNewer { .. } => {
-                    if let Some(v) = &mut m.job_view {
-                        v.log.pending_older = false;
-                        v.log.pending_newer = false;
-                    }
-                }
-                Tag::Repos => m.overlay = Overlay::None,
-                _ => {}
-            }
-            m.message = Some(error);
-            Vec::new()
-        }
+        Msg::Failed(tag, error) => replies::on_failure(m, tag, error),
         Msg::Event(tag, event) => replies::on_event(m, tag, event),
     }
 }

@@ -1,5 +1,6 @@
-//! The daemon's side: answers to requests and subscription events, routed by the [`Tag`] they
-//! were sent with. Answers for an older list or follow generation are dropped here.
+//! The daemon's side: answers to requests (success or failure) and subscription events, routed
+//! by the [`Tag`] they were sent with. Answers for an older list or follow generation are
+//! dropped here.
 
 use super::super::model::{Command, LOG_CAP, Model, Overlay, PAGE, Tag};
 use super::super::prompt::Pick;
@@ -80,6 +81,25 @@ pub(super) fn on_reply(m: &mut Model, tag: Tag, reply: Reply) -> Vec<Command> {
         (_, Reply::Subscribed) | (Tag::Unsubscribe, Reply::Done) => {}
         (tag, reply) => m.message = Some(format!("unexpected answer for {tag:?}: {reply:?}")),
     }
+    Vec::new()
+}
+
+/// A request failed: what waited for it stops waiting, and the daemon's sentence is shown.
+pub(super) fn on_failure(m: &mut Model, tag: Tag, error: String) -> Vec<Command> {
+    match tag {
+        // Raced the subscription's own end; nothing to tell.
+        Tag::Unsubscribe => return Vec::new(),
+        Tag::Jobs { .. } => m.loading = false,
+        Tag::LogOlder { .. } | Tag::LogNewer { .. } => {
+            if let Some(v) = &mut m.job_view {
+                v.log.pending_older = false;
+                v.log.pending_newer = false;
+            }
+        }
+        Tag::Repos => m.overlay = Overlay::None,
+        _ => {}
+    }
+    m.message = Some(error);
     Vec::new()
 }
 

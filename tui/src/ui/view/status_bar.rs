@@ -20,7 +20,7 @@ pub fn render(m: &Model, f: &mut Frame, area: Rect) {
     } else {
         Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
     };
-    match &m.conn.0 {
+    match &m.conn {
         Conn::Connecting => spans.push(Span::raw(" connecting…")),
         Conn::Connected { version } => {
             spans.push(Span::raw(format!(" microcid {}", one_line(version))));
