@@ -59,7 +59,8 @@ pub fn job_duration(job: &Job, now: OffsetDateTime) -> String {
     human_duration((end - start).whole_seconds())
 }
 
-/// How `jobs` and `show` write untrusted job fields.
+/// How untrusted job fields are written: cleaned (the UI, and `jobs` and `show` by default) or
+/// verbatim (`--raw`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fields {
     /// Through [`one_line`]: what a terminal can safely show. The default, wherever output goes.
@@ -98,11 +99,6 @@ impl Fields {
     }
 }
 
-/// The first line of a commit message, cleaned.
-pub fn first_line(s: &str) -> String {
-    Fields::Clean.first_line(s)
-}
-
 /// Display width of `s` in terminal columns.
 pub fn width(s: &str) -> usize {
     s.chars().map(|c| c.width().unwrap_or(0)).sum()
@@ -136,16 +132,6 @@ pub fn pad(s: &str, w: usize) -> String {
     let mut out = s.to_string();
     out.extend(std::iter::repeat_n(' ', w.saturating_sub(have)));
     out
-}
-
-/// The commit shortened to 10 characters, cleaned.
-pub fn short_commit(c: &str) -> String {
-    Fields::Clean.short_commit(c)
-}
-
-/// A ref as people say it, cleaned: `refs/heads/main` is `main`; tags and others stay whole.
-pub fn short_ref(r: &str) -> String {
-    Fields::Clean.short_ref(r)
 }
 
 const MAX_REPO: usize = 30;
@@ -302,13 +288,16 @@ mod tests {
         assert_eq!(width(&truncate("日本語テキスト", 5)), 5);
         assert_eq!(truncate("🦀🦀🦀", 4), "🦀…");
         assert_eq!(truncate("abc", 0), "");
-        assert_eq!(short_commit("ä123456789abcdef"), "ä123456789");
+        assert_eq!(Fields::Clean.short_commit("ä123456789abcdef"), "ä123456789");
     }
 
     #[test]
     fn control_characters_are_neutralised() {
         // The sequence goes whole, not just its ESC.
-        assert_eq!(first_line("evil\x1b]0;pwned\x07 title\nmore"), "evil title");
+        assert_eq!(
+            Fields::Clean.first_line("evil\x1b]0;pwned\x07 title\nmore"),
+            "evil title"
+        );
         assert_eq!(one_line("a\x1b[2Jb\u{9b}2Jc\td"), "abc\u{FFFD}d");
         assert!(
             !one_line("a\x1b[2Jb\u{9b}c\x7f")
@@ -317,9 +306,9 @@ mod tests {
         );
         // Bidirectional controls are shown, not obeyed, in every field.
         assert_eq!(one_line("alice\u{202E}cilA"), "alice<U+202E>cilA");
-        assert_eq!(short_ref("refs/heads/\u{2066}x"), "<U+2066>x");
+        assert_eq!(Fields::Clean.short_ref("refs/heads/\u{2066}x"), "<U+2066>x");
         assert_eq!(
-            first_line("evil\u{202E}txt.exe\nmore"),
+            Fields::Clean.first_line("evil\u{202E}txt.exe\nmore"),
             "evil<U+202E>txt.exe"
         );
     }

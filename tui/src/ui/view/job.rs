@@ -3,7 +3,7 @@
 use super::super::model::{HEADER_ROWS, JobView, Model};
 use super::log_line::log_line;
 use super::{accent, hint, status_style};
-use crate::format;
+use crate::format::{self, Fields};
 use crate::sanitize::one_line;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -32,13 +32,13 @@ pub fn render(m: &Model, v: &JobView, f: &mut Frame, area: Rect) {
         Line::from(format!(
             " {} @ {}  {}",
             one_line(&j.repo),
-            format::short_ref(&j.git_ref),
-            format::short_commit(&j.commit)
+            Fields::Clean.short_ref(&j.git_ref),
+            Fields::Clean.short_commit(&j.commit)
         )),
         Line::from(format!(
             " {} — {}",
             format::truncate(&one_line(&j.author), 100),
-            format::truncate(&format::first_line(&j.message), body_width)
+            format::truncate(&Fields::Clean.first_line(&j.message), body_width)
         )),
         Line::from(format!(
             " created {} · ran {} · {} · log {} bytes",

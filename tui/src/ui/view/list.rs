@@ -2,7 +2,7 @@
 
 use super::super::model::Model;
 use super::{accent, highlight, hint, status_style};
-use crate::format;
+use crate::format::{self, Fields};
 use crate::sanitize::one_line;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -76,7 +76,7 @@ pub fn render(m: &Model, f: &mut Frame, area: Rect) {
             Cell::from(j.id.to_string()),
             Cell::from(Span::styled(j.status.as_str(), status_style(m, j.status))),
             fit(one_line(&j.repo), 14),
-            fit(format::short_ref(&j.git_ref), 10),
+            fit(Fields::Clean.short_ref(&j.git_ref), 10),
         ];
         if wide {
             cells.push(Cell::from(one_line(
@@ -84,7 +84,10 @@ pub fn render(m: &Model, f: &mut Frame, area: Rect) {
             )));
         }
         // Cut to the screen: the table would cut it anyway, after laying out all of it.
-        cells.push(fit(format::first_line(&j.message), area.width as usize));
+        cells.push(fit(
+            Fields::Clean.first_line(&j.message),
+            area.width as usize,
+        ));
         if wide {
             cells.push(fit(one_line(&j.author), 12));
         }
