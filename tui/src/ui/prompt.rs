@@ -36,11 +36,12 @@ pub struct Prompt {
 }
 
 impl Prompt {
-    /// The most characters typing can make the text hold.
+    /// The most characters typing can make the text hold (a filter or a ref, never long).
     pub const MAX_CHARS: usize = 200;
 
     /// A prompt showing `label`, its text starting as `text` (a filter's current value, a
-    /// default branch) for the person to edit.
+    /// default branch) for the person to edit; that text is kept as given, the cap and the
+    /// printable-only rule are for what is typed.
     pub fn new(label: impl Into<String>, text: &str) -> Prompt {
         Prompt {
             label: label.into(),
