@@ -6,7 +6,7 @@
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use microci_proto::{Job, JobStatus, LogChunk};
-use microci_tui::ui::model::{Conn, ConnOpt, JobView, LogWindow, Model};
+use microci_tui::ui::model::{Conn, JobView, LogWindow, Model};
 use microci_tui::ui::view::view;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -60,9 +60,9 @@ fn measure(name: &str, m: &Model) {
 
 fn main() {
     let mut m = Model::new((120, 40), false);
-    m.conn = ConnOpt(Conn::Connected {
+    m.conn = Conn::Connected {
         version: "0.1.0".into(),
-    });
+    };
     m.jobs = (1..=JOBS).rev().map(job).collect();
     measure("list, 100k jobs, top", &m);
     m.selected = 50_000;

@@ -1,5 +1,5 @@
-//! Command-line arguments. The verbs and flags are a contract (design.md, "Control socket and
-//! CLI"); scripts depend on them.
+//! Command-line arguments. The verbs and flags are a contract (README.md, "Command line");
+//! scripts depend on them.
 
 use crate::client::DEFAULT_SOCKET;
 use clap::{Parser, Subcommand};

@@ -9,8 +9,8 @@
 //!   subscriptions in flight and route frames by id themselves (the interactive UI). `recv` is
 //!   cancel-safe, so it can sit in a `tokio::select!`.
 //!
-//! The transport is any byte stream ([`Transport`]), so an SSH-forwarded stream can be plugged
-//! in later without touching the protocol code.
+//! A remote daemon is reached the same way, through a local socket that `--ssh` forwards
+//! ([`crate::ssh`]).
 
 use futures_util::{SinkExt, StreamExt};
 use microci_proto::{
@@ -20,7 +20,6 @@ use microci_proto::{
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::UnixStream;
 use tokio_util::codec::Framed;
 
@@ -29,10 +28,6 @@ pub const DEFAULT_SOCKET: &str = "/run/microci/control.sock";
 
 /// How long the daemon may take to say hello before we give up on it.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A byte stream that can carry the protocol (a Unix socket, or an SSH child's pipes).
-pub trait Transport: AsyncRead + AsyncWrite + Send + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> Transport for T {}
 
 /// Everything that can go wrong talking to the daemon. Messages are meant for a person.
 #[derive(Debug, thiserror::Error)]
@@ -103,7 +98,7 @@ fn connect_hint(e: &io::Error) -> &'static str {
 
 /// One open, greeted connection to the daemon.
 pub struct Connection {
-    framed: Framed<Box<dyn Transport>, ClientCodec>,
+    framed: Framed<UnixStream, ClientCodec>,
     next_id: u64,
     server_version: String,
 }
@@ -126,12 +121,12 @@ impl Connection {
                 path: path.to_path_buf(),
                 error,
             })?;
-        Connection::handshake(Box::new(stream)).await
+        Connection::handshake(stream).await
     }
 
-    /// Reads the hello from an already open transport and checks the version.
-    pub async fn handshake(io: Box<dyn Transport>) -> Result<Connection, ClientError> {
-        let mut framed = Framed::new(io, ClientCodec::default());
+    /// Reads the hello from a freshly opened socket and checks the version.
+    async fn handshake(stream: UnixStream) -> Result<Connection, ClientError> {
+        let mut framed = Framed::new(stream, ClientCodec::default());
         let first = tokio::time::timeout(HELLO_TIMEOUT, framed.next())
             .await
             .map_err(|_| ClientError::NoHello("no hello within 10 s".into()))?;

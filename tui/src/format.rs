@@ -1,9 +1,11 @@
 //! Text for people: humanised times, truncation on character boundaries, the job table, and the
 //! plain-text forms of `show` and `status`. Everything here is pure so it can be tested exactly.
 //!
-//! Job fields come from webhooks and are untrusted; [`clean`] makes them inert before they reach a
-//! terminal. `--raw` ([`Fields::Raw`]) and `logs` into a pipe are the deliberate exceptions.
+//! Job fields come from webhooks and are untrusted; [`one_line`] makes them inert before they
+//! reach a terminal, here and in the UI. `--raw` ([`Fields::Raw`]) and `logs` into a pipe are the
+//! deliberate exceptions.
 
+use crate::sanitize::one_line;
 use microci_proto::{DaemonStatus, Job};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -57,17 +59,11 @@ pub fn job_duration(job: &Job, now: OffsetDateTime) -> String {
     human_duration((end - start).whole_seconds())
 }
 
-/// Untrusted text for inside a line, so it cannot drive the terminal: escape sequences removed,
-/// other control characters replaced by U+FFFD, bidirectional controls spelled out as `<U+202E>`
-/// (the same parser as the log views: [`crate::sanitize::one_line`]).
-pub fn clean(s: &str) -> String {
-    crate::sanitize::one_line(s)
-}
-
-/// How `jobs` and `show` write untrusted job fields.
+/// How untrusted job fields are written: cleaned (the UI, and `jobs` and `show` by default) or
+/// verbatim (`--raw`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fields {
-    /// Through [`clean`]: what a terminal can safely show. The default, wherever output goes.
+    /// Through [`one_line`]: what a terminal can safely show. The default, wherever output goes.
     Clean,
     /// Verbatim (`--raw`), for people who want the bytes and know what a terminal does with them.
     Raw,
@@ -82,7 +78,7 @@ impl Fields {
     /// One field.
     pub fn text(self, s: &str) -> String {
         match self {
-            Fields::Clean => clean(s),
+            Fields::Clean => one_line(s),
             Fields::Raw => s.to_string(),
         }
     }
@@ -101,11 +97,6 @@ impl Fields {
     pub fn short_ref(self, r: &str) -> String {
         self.text(r.strip_prefix("refs/heads/").unwrap_or(r))
     }
-}
-
-/// The first line of a commit message, cleaned.
-pub fn first_line(s: &str) -> String {
-    Fields::Clean.first_line(s)
 }
 
 /// Display width of `s` in terminal columns.
@@ -141,16 +132,6 @@ pub fn pad(s: &str, w: usize) -> String {
     let mut out = s.to_string();
     out.extend(std::iter::repeat_n(' ', w.saturating_sub(have)));
     out
-}
-
-/// The commit shortened to 10 characters, cleaned.
-pub fn short_commit(c: &str) -> String {
-    Fields::Clean.short_commit(c)
-}
-
-/// A ref as people say it, cleaned: `refs/heads/main` is `main`; tags and others stay whole.
-pub fn short_ref(r: &str) -> String {
-    Fields::Clean.short_ref(r)
 }
 
 const MAX_REPO: usize = 30;
@@ -202,26 +183,26 @@ pub fn jobs_table(jobs: &[Job], now: OffsetDateTime, fields: Fields) -> String {
 
 /// `show`: one job as labelled lines, then the full commit message.
 pub fn job_details(job: &Job, now: OffsetDateTime, fields: Fields) -> String {
-    let clean = |s: &str| fields.text(s);
-    let opt = |o: &Option<String>| o.as_deref().map(clean).unwrap_or_else(|| "-".into());
+    let text = |s: &str| fields.text(s);
+    let opt = |o: &Option<String>| o.as_deref().map(text).unwrap_or_else(|| "-".into());
     let mut out = String::new();
     let mut line = |k: &str, v: String| out.push_str(&format!("{k:<10}{v}\n"));
     line("id", job.id.to_string());
     line("status", job.status.to_string());
     if let Some(r) = &job.reason {
-        line("reason", clean(r));
+        line("reason", text(r));
     }
     if let Some(c) = job.exit_code {
         line("exit code", c.to_string());
     }
-    line("repo", clean(&job.repo));
-    line("ref", clean(&job.git_ref));
-    line("commit", clean(&job.commit));
-    line("author", clean(&job.author));
-    line("trigger", clean(&job.trigger));
+    line("repo", text(&job.repo));
+    line("ref", text(&job.git_ref));
+    line("commit", text(&job.commit));
+    line("author", text(&job.author));
+    line("trigger", text(&job.trigger));
     line(
         "created",
-        format!("{} ({})", clean(&job.created_at), age(&job.created_at, now)),
+        format!("{} ({})", text(&job.created_at), age(&job.created_at, now)),
     );
     line("started", opt(&job.started_at));
     line("finished", opt(&job.finished_at));
@@ -239,7 +220,7 @@ pub fn job_details(job: &Job, now: OffsetDateTime, fields: Fields) -> String {
     out.push('\n');
     for l in job.message.lines() {
         out.push_str("    ");
-        out.push_str(&clean(l));
+        out.push_str(&text(l));
         out.push('\n');
     }
     out
@@ -251,13 +232,13 @@ pub fn status_text(s: &DaemonStatus) -> String {
         "reachable".to_string()
     } else {
         match &s.docker_error {
-            Some(e) => format!("UNREACHABLE: {}", clean(e)),
+            Some(e) => format!("UNREACHABLE: {}", one_line(e)),
             None => "UNREACHABLE".to_string(),
         }
     };
     let mut out = format!(
         "version   {}\nuptime    {}\nrunning   {} of {}\nqueued    {}\ndocker    {}\n",
-        clean(&s.version),
+        one_line(&s.version),
         human_duration(s.uptime_secs as i64),
         s.running,
         s.max_jobs,
@@ -265,36 +246,17 @@ pub fn status_text(s: &DaemonStatus) -> String {
         docker
     );
     for w in &s.warnings {
-        out.push_str(&format!("warning: {}\n", clean(w)));
+        out.push_str(&format!("warning: {}\n", one_line(w)));
     }
     out
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
+    use crate::testing::job;
     use microci_proto::JobStatus;
     use time::macros::datetime;
-
-    pub(crate) fn job(id: i64, status: JobStatus) -> Job {
-        Job {
-            id,
-            repo: "alice/app".into(),
-            git_ref: "refs/heads/main".into(),
-            commit: "0123456789abcdef0123456789abcdef01234567".into(),
-            message: "Fix the thing\n\nLonger body".into(),
-            author: "alice".into(),
-            status,
-            reason: None,
-            exit_code: None,
-            created_at: "2026-01-01T12:00:00Z".into(),
-            started_at: Some("2026-01-01T12:00:05Z".into()),
-            finished_at: Some("2026-01-01T12:01:25Z".into()),
-            trigger: "webhook".into(),
-            log_size: 10,
-            log_dropped: 0,
-        }
-    }
 
     #[test]
     fn durations() {
@@ -326,22 +288,29 @@ pub(crate) mod tests {
         assert_eq!(width(&truncate("日本語テキスト", 5)), 5);
         assert_eq!(truncate("🦀🦀🦀", 4), "🦀…");
         assert_eq!(truncate("abc", 0), "");
-        assert_eq!(short_commit("ä123456789abcdef"), "ä123456789");
+        assert_eq!(Fields::Clean.short_commit("ä123456789abcdef"), "ä123456789");
     }
 
     #[test]
     fn control_characters_are_neutralised() {
         // The sequence goes whole, not just its ESC.
-        assert_eq!(first_line("evil\x1b]0;pwned\x07 title\nmore"), "evil title");
-        assert_eq!(clean("a\x1b[2Jb\u{9b}2Jc\td"), "abc\u{FFFD}d");
+        assert_eq!(
+            Fields::Clean.first_line("evil\x1b]0;pwned\x07 title\nmore"),
+            "evil title"
+        );
+        assert_eq!(one_line("a\x1b[2Jb\u{9b}2Jc\td"), "abc\u{FFFD}d");
         assert!(
-            !clean("a\x1b[2Jb\u{9b}c\x7f")
+            !one_line("a\x1b[2Jb\u{9b}c\x7f")
                 .chars()
                 .any(|c| c.is_control())
         );
         // Bidirectional controls are shown, not obeyed, in every field.
-        assert_eq!(clean("alice\u{202E}cilA"), "alice<U+202E>cilA");
-        assert_eq!(short_ref("refs/heads/\u{2066}x"), "<U+2066>x");
+        assert_eq!(one_line("alice\u{202E}cilA"), "alice<U+202E>cilA");
+        assert_eq!(Fields::Clean.short_ref("refs/heads/\u{2066}x"), "<U+2066>x");
+        assert_eq!(
+            Fields::Clean.first_line("evil\u{202E}txt.exe\nmore"),
+            "evil<U+202E>txt.exe"
+        );
     }
 
     #[test]

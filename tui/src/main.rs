@@ -5,7 +5,7 @@ use clap::Parser;
 use microci_tui::cli::Cli;
 use microci_tui::commands::{self, Outcome};
 use microci_tui::endpoint::Endpoint;
-use microci_tui::format;
+use microci_tui::sanitize::one_line;
 use microci_tui::ssh::SshTunnel;
 use std::process::ExitCode;
 
@@ -16,7 +16,7 @@ fn main() -> ExitCode {
         Ok(Outcome::JobNotSucceeded) => ExitCode::from(1),
         Err(e) => {
             // Daemon errors can quote untrusted text (a job's reason, a repository name).
-            eprintln!("microci-tui: {}", format::clean(&format!("{e:#}")));
+            eprintln!("microci-tui: {}", one_line(&format!("{e:#}")));
             ExitCode::from(2)
         }
     }

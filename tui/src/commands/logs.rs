@@ -16,13 +16,12 @@
 use super::Terminal;
 use super::{CommandError, Outcome, unexpected};
 use crate::client::Connection;
-use crate::format;
-use crate::sanitize::{Sanitizer, Sgr};
+use crate::sanitize::{Sanitizer, Sgr, one_line};
 use microci_proto::{Event, Job, Reply, Request};
 use std::io::{self, Write};
 
 /// Largest read the daemon serves.
-pub const READ_MAX: u32 = 256 * 1024;
+const READ_MAX: u32 = 256 * 1024;
 
 /// Prints a job's log and reports whether it ended SUCCEED. The log is sanitised when `term`
 /// says stdout is a terminal and `raw` is not set.
@@ -54,7 +53,7 @@ pub async fn logs(
         let reason = job
             .reason
             .as_deref()
-            .map(|r| format!(": {}", format::clean(r)))
+            .map(|r| format!(": {}", one_line(r)))
             .unwrap_or_default();
         writeln!(err, "job {} ended {}{}", job.id, job.status, reason)?;
     } else {

@@ -1,8 +1,7 @@
 //! The verbs against a fake daemon on a real socket.
 
 use super::*;
-use crate::format::tests::job;
-use crate::testing::{FakeDaemon, ServerConn, short_dir};
+use crate::testing::{FakeDaemon, ServerConn, job, short_dir};
 use futures_util::{SinkExt, StreamExt};
 use microci_proto::{DaemonStatus, Event, JobStatus, LogChunk, Reply, Request, ServerMessage};
 

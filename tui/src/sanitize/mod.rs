@@ -20,14 +20,18 @@
 //! CAN would) and what follows is text again: a stray `ESC ]` cannot hide the rest of a log, and
 //! the parser's buffer stays small.
 //!
-//! Users: [`Sanitizer`] (the `logs`/`show`/`jobs` writer, text in, text out), [`one_line`]
-//! (`format::clean`, for fields printed inside a line) and `ui::sanitize` (ratatui spans).
+//! Which to use when (each is a [`Sink`] of the one [`Scanner`], never a parser of its own):
+//! - [`one_line`]: an untrusted field printed inside a line of our own text (a repository, a
+//!   ref, an author, a reason, a daemon error), by the verbs, `format` and the UI alike;
+//! - [`Sanitizer`]: a whole stream that keeps its lines and colours (a job's log written by
+//!   `logs` to a terminal), chunk by chunk;
+//! - `ui::view::log_line`: one log line drawn by the UI as styled ratatui spans.
 
 mod style;
 mod writer;
 
 pub use style::{Attrs, Colour, Style};
-pub use writer::{Sanitizer, one_line, sanitize};
+pub use writer::{Sanitizer, one_line};
 
 use std::borrow::Cow;
 
@@ -88,11 +92,6 @@ impl Scanner {
             style: Style::default(),
             pending: 0,
         }
-    }
-
-    /// The style the text fed so far ends in.
-    pub fn style(&self) -> &Style {
-        &self.style
     }
 
     /// Parses the next chunk of the stream and passes what survives to `sink`.

@@ -10,9 +10,9 @@
 //! update. (The interactive UI, which draws one log line at a time, shows what follows the last
 //! `\r` like a terminal would; its raw line is one `--raw` away.)
 //!
-//! [`one_line`] is for fields shown inside a line (`format::clean`): sequences removed, and the
-//! controls that survive in a log (`\n`, `\t`, `\r`) replaced by U+FFFD so they cannot break
-//! the line.
+//! [`one_line`] is for fields shown inside a line (a name, a ref, a reason): sequences removed,
+//! and the controls that survive in a log (`\n`, `\t`, `\r`) replaced by U+FFFD so they cannot
+//! break the line.
 
 use super::{Control, Scanner, Sgr, Sink, Style, is_inert};
 
@@ -65,15 +65,6 @@ impl Sanitizer {
         }
         target.e.wanted = Style::default();
     }
-}
-
-/// The whole of `text` made safe at once (a [`Sanitizer`] pushed once and finished).
-pub fn sanitize(text: &str, sgr: Sgr) -> String {
-    let mut s = Sanitizer::new(sgr);
-    let mut out = String::with_capacity(text.len());
-    s.push(text, &mut out);
-    s.finish(&mut out);
-    out
 }
 
 /// An untrusted field (a name, a ref, one line of a message) as plain text to print inside a

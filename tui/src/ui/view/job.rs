@@ -1,9 +1,10 @@
 //! The job view: details on top, the log below (sanitised, only the visible lines are drawn).
 
 use super::super::model::{HEADER_ROWS, JobView, Model};
-use super::super::sanitize::{plain, sanitize_line};
+use super::log_line::log_line;
 use super::{accent, hint, status_style};
-use crate::format;
+use crate::format::{self, Fields};
+use crate::sanitize::one_line;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -21,7 +22,7 @@ pub fn render(m: &Model, v: &JobView, f: &mut Frame, area: Rect) {
         Span::styled(j.status.as_str(), status_style(m, j.status)),
     ];
     if let Some(r) = &j.reason {
-        status.push(Span::raw(format!(" — {}", format::clean(r))));
+        status.push(Span::raw(format!(" — {}", one_line(r))));
     }
     if let Some(c) = j.exit_code {
         status.push(Span::raw(format!(" (exit {c})")));
@@ -30,20 +31,20 @@ pub fn render(m: &Model, v: &JobView, f: &mut Frame, area: Rect) {
         Line::from(status),
         Line::from(format!(
             " {} @ {}  {}",
-            format::clean(&j.repo),
-            format::short_ref(&j.git_ref),
-            format::short_commit(&j.commit)
+            one_line(&j.repo),
+            Fields::Clean.short_ref(&j.git_ref),
+            Fields::Clean.short_commit(&j.commit)
         )),
         Line::from(format!(
             " {} — {}",
-            plain(&j.author, 100),
-            plain(&j.message, body_width)
+            format::truncate(&one_line(&j.author), 100),
+            format::truncate(&Fields::Clean.first_line(&j.message), body_width)
         )),
         Line::from(format!(
             " created {} · ran {} · {} · log {} bytes",
             format::age(&j.created_at, now),
             format::job_duration(j, now),
-            format::clean(&j.trigger),
+            one_line(&j.trigger),
             j.log_size.max(v.log.live_end)
         )),
     ];
@@ -75,7 +76,7 @@ pub fn render(m: &Model, v: &JobView, f: &mut Frame, area: Rect) {
     let width = body.width as usize;
     let shown: Vec<Line<'static>> = v.log.lines[top..(top + rows).min(count)]
         .iter()
-        .map(|l| sanitize_line(l, m.no_color, width))
+        .map(|l| log_line(l, m.no_color, width))
         .collect();
     f.render_widget(Paragraph::new(shown), body);
 }

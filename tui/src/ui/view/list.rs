@@ -1,9 +1,9 @@
 //! The job list: newest first, status word in colour, live.
 
 use super::super::model::Model;
-use super::super::sanitize::plain;
 use super::{accent, highlight, hint, status_style};
-use crate::format;
+use crate::format::{self, Fields};
+use crate::sanitize::one_line;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
@@ -19,10 +19,10 @@ pub fn render(m: &Model, f: &mut Frame, area: Rect) {
         spans.push(Span::raw(format!("  status={s}")));
     }
     if let Some(r) = &fl.repo {
-        spans.push(Span::raw(format!("  repo={}", format::clean(r))));
+        spans.push(Span::raw(format!("  repo={}", one_line(r))));
     }
     if let Some(q) = &fl.search {
-        spans.push(Span::raw(format!("  search={:?}", format::clean(q))));
+        spans.push(Span::raw(format!("  search={:?}", one_line(q))));
     }
     if m.loading {
         spans.push(Span::raw("  loading…"));
@@ -75,17 +75,21 @@ pub fn render(m: &Model, f: &mut Frame, area: Rect) {
         let mut cells = vec![
             Cell::from(j.id.to_string()),
             Cell::from(Span::styled(j.status.as_str(), status_style(m, j.status))),
-            fit(plain(&j.repo, 200), 14),
-            fit(plain(&format::short_ref(&j.git_ref), 200), 10),
+            fit(one_line(&j.repo), 14),
+            fit(Fields::Clean.short_ref(&j.git_ref), 10),
         ];
         if wide {
-            cells.push(Cell::from(format::clean(
+            cells.push(Cell::from(one_line(
                 &j.commit.chars().take(7).collect::<String>(),
             )));
         }
-        cells.push(Cell::from(plain(&j.message, area.width as usize)));
+        // Cut to the screen: the table would cut it anyway, after laying out all of it.
+        cells.push(fit(
+            Fields::Clean.first_line(&j.message),
+            area.width as usize,
+        ));
         if wide {
-            cells.push(fit(plain(&j.author, 200), 12));
+            cells.push(fit(one_line(&j.author), 12));
         }
         let age = format::age(&j.created_at, now);
         cells.push(Cell::from(age.trim_end_matches(" ago").to_string()));

@@ -5,16 +5,18 @@
 mod help;
 mod job;
 mod list;
+mod log_line;
+mod overlays;
 mod status_bar;
 
-use super::model::{Model, Overlay, PromptKind};
-use crate::format;
+use super::model::Model;
+use crate::sanitize::one_line;
 use microci_proto::JobStatus;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Clear, List, ListItem, ListState, Paragraph};
+use ratatui::widgets::Paragraph;
 
 /// Draws the whole screen.
 pub fn view(m: &Model, f: &mut Frame) {
@@ -29,54 +31,10 @@ pub fn view(m: &Model, f: &mut Frame) {
         None => list::render(m, f, main),
     }
     if let Some(text) = &m.message {
-        f.render_widget(Paragraph::new(format::clean(text)), msg);
+        f.render_widget(Paragraph::new(one_line(text)), msg);
     }
     status_bar::render(m, f, bar);
-    match &m.overlay {
-        Overlay::None => {}
-        Overlay::Help => help::render(m, f),
-        Overlay::ConfirmCancel(id) => {
-            let line = format!("Cancel job {id}? y/n");
-            prompt_line(m, f, msg, &line);
-        }
-        Overlay::Prompt { kind, text } => {
-            let label = match kind {
-                PromptKind::Search => "search: ".to_string(),
-                PromptKind::Repo => "repository (empty: all): ".to_string(),
-                PromptKind::Ref { repo } => format!("run {} at ref: ", format::clean(repo)),
-            };
-            let line = format!("{label}{}", format::clean(text));
-            prompt_line(m, f, msg, &line);
-            let x = msg.x + (format::width(&line) as u16).min(msg.width.saturating_sub(1));
-            f.set_cursor_position((x, msg.y));
-        }
-        Overlay::PickRepo { repos, selected } => pick_repo(m, f, repos, *selected),
-    }
-}
-
-fn prompt_line(m: &Model, f: &mut Frame, area: Rect, text: &str) {
-    f.render_widget(Clear, area);
-    f.render_widget(Paragraph::new(text.to_string()).style(accent(m)), area);
-}
-
-fn pick_repo(m: &Model, f: &mut Frame, repos: &[microci_proto::RepoInfo], selected: usize) {
-    let area = centered(f.area(), 60, (repos.len() as u16 + 2).clamp(3, 16));
-    f.render_widget(Clear, area);
-    let block = Block::bordered().title(" New run: repository (Enter, Esc) ");
-    if repos.is_empty() {
-        f.render_widget(Paragraph::new("loading…").block(block), area);
-        return;
-    }
-    let items: Vec<ListItem<'_>> = repos
-        .iter()
-        .map(|r| ListItem::new(format::clean(&r.name)))
-        .collect();
-    let list = List::new(items)
-        .block(block)
-        .highlight_symbol("> ")
-        .highlight_style(highlight(m));
-    let mut state = ListState::default().with_selected(Some(selected));
-    f.render_stateful_widget(list, area, &mut state);
+    overlays::render(m, f, msg);
 }
 
 /// A rectangle of at most `w`×`h` in the middle of `area`.

@@ -3,6 +3,7 @@
 
 use super::super::model::{Conn, Model};
 use crate::format;
+use crate::sanitize::one_line;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
@@ -19,10 +20,10 @@ pub fn render(m: &Model, f: &mut Frame, area: Rect) {
     } else {
         Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
     };
-    match &m.conn.0 {
+    match &m.conn {
         Conn::Connecting => spans.push(Span::raw(" connecting…")),
         Conn::Connected { version } => {
-            spans.push(Span::raw(format!(" microcid {}", format::clean(version))));
+            spans.push(Span::raw(format!(" microcid {}", one_line(version))));
             if let Some(s) = &m.status {
                 spans.push(Span::raw(format!(
                     " · {}/{} running · {} queued · ",
@@ -40,7 +41,7 @@ pub fn render(m: &Model, f: &mut Frame, area: Rect) {
                         1 => String::new(),
                         n => format!(" (+{})", n - 1),
                     };
-                    let text = format!("{}{more}", format::clean(first));
+                    let text = format!("{}{more}", one_line(first));
                     spans.push(Span::raw(" · "));
                     spans.push(Span::styled(
                         format!("⚠ {}", format::truncate(&text, room)),

@@ -1,9 +1,14 @@
 //! What the interactive UI knows: the job list with its filter, the open job and the window of
-//! its log that is kept, overlays (help, confirm, prompts), the connection and daemon status.
+//! its log that is kept, overlays (help, confirm, prompts, the repository picker), the connection
+//! and daemon status.
 //! Plain data; [`super::update`] changes it and [`super::view`] draws it.
 
-use microci_proto::{DaemonStatus, Job, JobQuery, JobStatus, LogChunk, RepoInfo, Request};
-use std::collections::VecDeque;
+mod log_window;
+
+pub use log_window::LogWindow;
+
+use super::prompt::{Confirm, Pick, Prompt};
+use microci_proto::{DaemonStatus, Job, JobQuery, JobStatus, RepoInfo, Request};
 
 /// Jobs asked for per page of the list.
 pub const PAGE: u32 = 100;
@@ -65,9 +70,10 @@ pub enum Command {
 }
 
 /// The connection to the daemon as the status bar tells it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Conn {
     /// First connect in progress.
+    #[default]
     Connecting,
     /// Greeted.
     Connected {
@@ -125,7 +131,7 @@ impl Filter {
     }
 }
 
-/// A line prompt being typed.
+/// What a [`Prompt`] overlay's answer is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PromptKind {
     /// Free-text filter.
@@ -148,142 +154,21 @@ pub enum Overlay {
     /// The key list.
     Help,
     /// "Cancel job N? y/n".
-    ConfirmCancel(i64),
-    /// A text prompt.
+    ConfirmCancel {
+        /// The job to cancel on a yes.
+        job: i64,
+        /// The question.
+        confirm: Confirm,
+    },
+    /// A line of text to type.
     Prompt {
-        /// What is asked.
+        /// What the answer is for.
         kind: PromptKind,
-        /// Typed so far.
-        text: String,
+        /// The label and the text typed so far.
+        prompt: Prompt,
     },
-    /// Choosing the repository for a new run.
-    PickRepo {
-        /// From `ListRepos` (empty while loading).
-        repos: Vec<RepoInfo>,
-        /// Highlighted row.
-        selected: usize,
-    },
-}
-
-/// The part of a job's log kept in memory: contiguous chunks with their exact byte offsets, and
-/// the lines they make.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LogWindow {
-    /// Where the window starts when it has no chunks yet.
-    pub base: u64,
-    /// Contiguous chunks, oldest first.
-    pub chunks: VecDeque<LogChunk>,
-    /// The window's text split on `\n` (the last entry is the unfinished line, maybe empty).
-    pub lines: Vec<String>,
-    /// The live stream went past the window's end and is being ignored until re-followed.
-    pub detached: bool,
-    /// The furthest offset the live stream has reached.
-    pub live_end: u64,
-    /// A read above the window is in flight.
-    pub pending_older: bool,
-    /// A read below the window is in flight.
-    pub pending_newer: bool,
-}
-
-impl LogWindow {
-    /// A window that starts (empty) at `base`.
-    pub fn at(base: u64) -> LogWindow {
-        LogWindow {
-            base,
-            live_end: base,
-            lines: vec![String::new()],
-            ..LogWindow::default()
-        }
-    }
-
-    /// First byte kept.
-    pub fn start(&self) -> u64 {
-        self.chunks.front().map_or(self.base, |c| c.offset)
-    }
-
-    /// Byte just past the window.
-    pub fn end(&self) -> u64 {
-        self.chunks.back().map_or(self.base, |c| c.next_offset)
-    }
-
-    /// Bytes kept.
-    pub fn bytes(&self) -> u64 {
-        self.end() - self.start()
-    }
-
-    /// Lines a person sees (a trailing empty line after the last `\n` is not one).
-    pub fn line_count(&self) -> usize {
-        match self.lines.last() {
-            Some(l) if l.is_empty() => self.lines.len() - 1,
-            _ => self.lines.len(),
-        }
-    }
-
-    /// Appends a chunk that continues the window; false when it does not (repeat or gap).
-    pub fn push_back(&mut self, c: LogChunk) -> bool {
-        if c.next_offset <= self.end() || c.offset > self.end() {
-            return false;
-        }
-        let mut parts = c.data.split('\n');
-        if let (Some(first), Some(last)) = (parts.next(), self.lines.last_mut()) {
-            last.push_str(first);
-        }
-        self.lines.extend(parts.map(String::from));
-        self.chunks.push_back(c);
-        true
-    }
-
-    /// Prepends a chunk that ends where the window starts (or a few bytes before, when the
-    /// daemon cut on a character boundary); returns the number of lines added above.
-    pub fn push_front(&mut self, c: LogChunk) -> Option<usize> {
-        if c.next_offset > self.start() || c.next_offset + 4 < self.start() || c.data.is_empty() {
-            return None;
-        }
-        let mut new: Vec<String> = c.data.split('\n').map(String::from).collect();
-        let added = new.len() - 1;
-        if let Some(last) = new.last_mut() {
-            last.push_str(self.lines.first().map_or("", String::as_str));
-        }
-        new.extend(self.lines.drain(..).skip(1));
-        self.lines = new;
-        self.chunks.push_front(c);
-        Some(added)
-    }
-
-    /// Once over the cap, drops whole chunks from the front down to three quarters of it (so a
-    /// fast log does not rebuild the lines on every chunk); returns the lines removed.
-    pub fn trim_front(&mut self) -> usize {
-        if self.bytes() <= LOG_CAP {
-            return 0;
-        }
-        let mut removed = 0;
-        while self.bytes() > LOG_CAP / 4 * 3 && self.chunks.len() > 1 {
-            if let Some(c) = self.chunks.pop_front() {
-                removed += c.data.matches('\n').count();
-                self.base = c.next_offset;
-            }
-        }
-        self.rebuild();
-        removed
-    }
-
-    /// Drops whole chunks from the back until under the cap.
-    pub fn trim_back(&mut self) {
-        let mut trimmed = false;
-        while self.bytes() > LOG_CAP && self.chunks.len() > 1 {
-            self.chunks.pop_back();
-            trimmed = true;
-        }
-        if trimmed {
-            self.detached = true;
-            self.rebuild();
-        }
-    }
-
-    fn rebuild(&mut self) {
-        let text: String = self.chunks.iter().map(|c| c.data.as_str()).collect();
-        self.lines = text.split('\n').map(String::from).collect();
-    }
+    /// Choosing the repository for a new run, from `ListRepos` (empty while loading).
+    PickRepo(Pick<RepoInfo>),
 }
 
 /// The open job.
@@ -305,7 +190,7 @@ pub struct JobView {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Model {
     /// Connection state.
-    pub conn: ConnOpt,
+    pub conn: Conn,
     /// Last daemon status.
     pub status: Option<DaemonStatus>,
     /// Jobs shown, newest first.
@@ -334,16 +219,6 @@ pub struct Model {
     pub size: (u16, u16),
 }
 
-/// [`Conn`] with a default, so the model can derive `Default`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnOpt(pub Conn);
-
-impl Default for ConnOpt {
-    fn default() -> Self {
-        ConnOpt(Conn::Connecting)
-    }
-}
-
 impl Model {
     /// A fresh model for a terminal of `size`.
     pub fn new(size: (u16, u16), no_color: bool) -> Model {
@@ -367,6 +242,6 @@ impl Model {
 
     /// Whether the daemon is connected.
     pub fn connected(&self) -> bool {
-        matches!(self.conn.0, Conn::Connected { .. })
+        matches!(self.conn, Conn::Connected { .. })
     }
 }

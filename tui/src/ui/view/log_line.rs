@@ -1,11 +1,11 @@
-//! Untrusted log text to ratatui lines. Job output is written by whatever code a push brought,
-//! so nothing in it may reach the terminal as a control sequence. The parsing is the crate's one
-//! sanitizer ([`crate::sanitize::Scanner`]): SGR colours and attributes become span styles, every
-//! other escape is dropped and bidirectional controls are spelled out. What is particular to the
-//! UI is drawing: a tab expands to 8-column stops, and a carriage return discards the text before
-//! it on the line, as a terminal would overwrite it (the `logs` command, which has no such line
-//! model, turns it into a line end instead). Invalid UTF-8 was already replaced by the daemon
-//! (`LogChunk.data` is a `String`).
+//! One line of a job's log as a styled ratatui [`Line`]: a [`Sink`] of the crate's one sanitizer
+//! ([`crate::sanitize::Scanner`]), not a second one. Job output is written by whatever code a
+//! push brought, so nothing in it may reach the terminal as a control sequence: SGR colours and
+//! attributes become span styles, every other escape is dropped and bidirectional controls are
+//! spelled out. What is particular to the UI is drawing: a tab expands to 8-column stops, and a
+//! carriage return discards the text before it on the line, as a terminal would overwrite it (the
+//! `logs` command, which has no such line model, turns it into a line end instead). Invalid UTF-8
+//! was already replaced by the daemon (`LogChunk.data` is a `String`).
 
 use crate::sanitize::{self, Control, Scanner, Sgr, Sink};
 use ratatui::style::{Color, Modifier, Style};
@@ -18,7 +18,7 @@ const PARSE_STEP: usize = 4096;
 
 /// Turns one log line (without its `\n`) into a styled line at most `max_cols` columns wide.
 /// With `no_color`, colours are dropped and other attributes kept.
-pub fn sanitize_line(text: &str, no_color: bool, max_cols: usize) -> Line<'static> {
+pub fn log_line(text: &str, no_color: bool, max_cols: usize) -> Line<'static> {
     let mut p = Painter {
         spans: Vec::new(),
         cur: String::new(),
@@ -41,17 +41,6 @@ pub fn sanitize_line(text: &str, no_color: bool, max_cols: usize) -> Line<'stati
     }
     p.flush();
     Line::from(p.spans)
-}
-
-/// Untrusted one-line text (a commit message, an author) as plain text: escape sequences
-/// removed, control characters dropped, at most `max_cols` columns.
-pub fn plain(text: &str, max_cols: usize) -> String {
-    let first = text.lines().next().unwrap_or("");
-    sanitize_line(first, true, max_cols)
-        .spans
-        .iter()
-        .map(|s| s.content.as_ref())
-        .collect()
 }
 
 /// Builds spans, starting a new one when the style changes.
@@ -190,12 +179,12 @@ mod tests {
 
     #[test]
     fn colours_become_spans() {
-        let l = sanitize_line("a \x1b[31mred\x1b[0m b", false, 100);
+        let l = log_line("a \x1b[31mred\x1b[0m b", false, 100);
         assert_eq!(text(&l), "a red b");
         assert_eq!(l.spans[1].content, "red");
         assert_eq!(l.spans[1].style.fg, Some(Color::Red));
         assert_eq!(l.spans[2].style, Style::default());
-        let l = sanitize_line("\x1b[1;38;5;208mx\x1b[38;2;1;2;3my", false, 100);
+        let l = log_line("\x1b[1;38;5;208mx\x1b[38;2;1;2;3my", false, 100);
         assert_eq!(l.spans[0].style.fg, Some(Color::Indexed(208)));
         assert!(l.spans[0].style.add_modifier.contains(Modifier::BOLD));
         assert_eq!(l.spans[1].style.fg, Some(Color::Rgb(1, 2, 3)));
@@ -203,14 +192,14 @@ mod tests {
 
     #[test]
     fn no_color_keeps_text_drops_colour() {
-        let l = sanitize_line("\x1b[31;1mred", true, 100);
+        let l = log_line("\x1b[31;1mred", true, 100);
         assert_eq!(text(&l), "red");
         assert_eq!(l.spans[0].style.fg, None);
     }
 
     #[test]
     fn hostile_sequences_are_dropped() {
-        let l = sanitize_line(
+        let l = log_line(
             "x\x1b[2J\x1b[10;10H\x1b]0;pwned\x07\x1b]8;;http://e\x1b\\y\x1bPq#0\x1b\\\x1b(B\x1bc\u{9b}5A\u{9d}t\x07z\x08\x00\x7f",
             false,
             100,
@@ -220,20 +209,16 @@ mod tests {
             assert!(!s.content.chars().any(char::is_control), "{:?}", s.content);
         }
         // Private-mode CSI that ends in m is not SGR.
-        assert_eq!(text(&sanitize_line("\x1b[?1049m ok", false, 100)), " ok");
+        assert_eq!(text(&log_line("\x1b[?1049m ok", false, 100)), " ok");
         // Unterminated OSC swallows the rest of the line, nothing more.
-        assert_eq!(text(&sanitize_line("a\x1b]0;title", false, 100)), "a");
+        assert_eq!(text(&log_line("a\x1b]0;title", false, 100)), "a");
     }
 
     #[test]
     fn bidi_controls_are_spelled_out() {
         assert_eq!(
-            text(&sanitize_line("a\u{202E}b\u{2066}", false, 100)),
+            text(&log_line("a\u{202E}b\u{2066}", false, 100)),
             "a<U+202E>b<U+2066>"
-        );
-        assert_eq!(
-            plain("evil\u{202E}txt.exe\nmore", 100),
-            "evil<U+202E>txt.exe"
         );
     }
 
@@ -241,24 +226,21 @@ mod tests {
     fn a_huge_line_is_cut_without_parsing_it_all() {
         // The carriage return after the screen is full is never reached.
         let line = format!("{}\r{}", "x".repeat(1 << 20), "y".repeat(10));
-        assert_eq!(text(&sanitize_line(&line, false, 80)), "x".repeat(80));
+        assert_eq!(text(&log_line(&line, false, 80)), "x".repeat(80));
         // Multi-byte characters straddling the parse steps stay whole.
         let line = "é漢🦀".repeat(3000);
-        assert_eq!(text(&sanitize_line(&line, false, 100_000)), line);
+        assert_eq!(text(&log_line(&line, false, 100_000)), line);
     }
 
     #[test]
     fn tabs_carriage_returns_and_width() {
-        assert_eq!(text(&sanitize_line("a\tb", false, 100)), "a       b");
-        assert_eq!(text(&sanitize_line("50%\r100%", false, 100)), "100%");
-        assert_eq!(text(&sanitize_line("crlf\r", false, 100)), "crlf");
-        assert_eq!(text(&sanitize_line("日本語", false, 5)), "日本");
+        assert_eq!(text(&log_line("a\tb", false, 100)), "a       b");
+        assert_eq!(text(&log_line("50%\r100%", false, 100)), "100%");
+        assert_eq!(text(&log_line("crlf\r", false, 100)), "crlf");
+        assert_eq!(text(&log_line("日本語", false, 5)), "日本");
+        assert_eq!(text(&log_line(&"x".repeat(100_000), false, 80)).len(), 80);
         assert_eq!(
-            text(&sanitize_line(&"x".repeat(100_000), false, 80)).len(),
-            80
-        );
-        assert_eq!(
-            text(&sanitize_line("bad \u{FFFD} utf8", false, 100)),
+            text(&log_line("bad \u{FFFD} utf8", false, 100)),
             "bad \u{FFFD} utf8"
         );
     }

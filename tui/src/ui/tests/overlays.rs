@@ -1,0 +1,133 @@
+//! The overlays: cancel confirmation, new run, filter prompts, help.
+
+use super::{ch, connected, key, screen};
+use crate::ui::model::{Command, Overlay, Tag};
+use crate::ui::update::{Msg, update};
+use crossterm::event::KeyCode;
+use microci_proto::{JobStatus, Reply, Request};
+
+#[test]
+fn cancel_asks_first() {
+    let mut m = connected();
+    m.jobs[0].status = JobStatus::Started;
+    assert!(update(&mut m, ch('c')).is_empty());
+    assert!(
+        matches!(m.overlay, Overlay::ConfirmCancel { job: 5, .. }),
+        "{:?}",
+        m.overlay
+    );
+    assert_eq!(screen(&m).0[22].trim_end(), "Cancel job 5? y/n");
+    assert!(update(&mut m, ch('n')).is_empty());
+    assert_eq!(m.overlay, Overlay::None);
+    assert_eq!(m.message.as_deref(), Some("not cancelled"));
+    update(&mut m, ch('c'));
+    assert_eq!(
+        update(&mut m, ch('y')),
+        [Command::Send(Tag::Action, Request::Cancel { job: 5 })]
+    );
+    // Finished jobs are not offered for cancel.
+    update(&mut m, ch('j'));
+    update(&mut m, ch('c'));
+    assert_eq!(m.overlay, Overlay::None);
+    assert_eq!(m.message.as_deref(), Some("job 4 is already SUCCEED"));
+    assert_eq!(
+        update(&mut m, ch('r')),
+        [Command::Send(Tag::Action, Request::Retry { job: 4 })]
+    );
+}
+
+#[test]
+fn new_run_picks_repo_then_ref() {
+    let mut m = connected();
+    assert_eq!(
+        update(&mut m, ch('n')),
+        [Command::Send(Tag::Repos, Request::ListRepos)]
+    );
+    let repos = ["alice/app", "bob/lib"].map(|n| microci_proto::RepoInfo {
+        name: n.into(),
+        default_branch: "main".into(),
+        clone_url: String::new(),
+    });
+    update(
+        &mut m,
+        Msg::Reply(
+            Tag::Repos,
+            Reply::Repos {
+                repos: repos.to_vec(),
+            },
+        ),
+    );
+    update(&mut m, ch('j'));
+    update(&mut m, key(KeyCode::Enter));
+    assert_eq!(screen(&m).0[22].trim_end(), "run bob/lib at ref: main");
+    for _ in 0..4 {
+        update(&mut m, key(KeyCode::Backspace));
+    }
+    for c in "dev".chars() {
+        update(&mut m, ch(c));
+    }
+    let cmds = update(&mut m, key(KeyCode::Enter));
+    assert_eq!(
+        cmds,
+        [Command::Send(
+            Tag::Action,
+            Request::Run {
+                repo: "bob/lib".into(),
+                git_ref: Some("dev".into())
+            }
+        )]
+    );
+}
+
+#[test]
+fn search_and_repository_prompts_set_the_filter() {
+    let mut m = connected();
+    assert!(update(&mut m, ch('/')).is_empty());
+    for c in " fix ".chars() {
+        assert!(update(&mut m, ch(c)).is_empty());
+    }
+    assert_eq!(screen(&m).0[22].trim_end(), "search:  fix");
+    let cmds = update(&mut m, key(KeyCode::Enter));
+    let [Command::Send(_, Request::ListJobs(q))] = cmds.as_slice() else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(q.search.as_deref(), Some("fix"));
+    assert_eq!(m.filter.search.as_deref(), Some("fix"));
+    assert_eq!(m.overlay, Overlay::None);
+    // `R` starts from the current filter; Esc leaves it as it was.
+    update(&mut m, ch('R'));
+    update(&mut m, ch('x'));
+    assert!(update(&mut m, key(KeyCode::Esc)).is_empty());
+    assert_eq!(m.filter.repo, None);
+    update(&mut m, ch('R'));
+    for c in "bob/lib".chars() {
+        update(&mut m, ch(c));
+    }
+    update(&mut m, key(KeyCode::Enter));
+    assert_eq!(m.filter.repo.as_deref(), Some("bob/lib"));
+    update(&mut m, ch('R'));
+    assert_eq!(
+        screen(&m).0[22].trim_end(),
+        "repository (empty: all): bob/lib"
+    );
+    // Emptied, it clears the filter again.
+    for _ in 0..7 {
+        update(&mut m, key(KeyCode::Backspace));
+    }
+    update(&mut m, key(KeyCode::Enter));
+    assert_eq!(m.filter.repo, None);
+    assert_eq!(m.filter.search.as_deref(), Some("fix"));
+}
+
+#[test]
+fn help_lists_keys() {
+    let mut m = connected();
+    update(&mut m, ch('?'));
+    let (rows, _) = screen(&m);
+    let all = rows.concat();
+    for k in ["Enter", "cancel", "retry", "new run", "follow", "filter"] {
+        assert!(all.contains(k), "{k} missing from help");
+    }
+    update(&mut m, ch('x'));
+    assert_eq!(m.overlay, Overlay::None);
+}

@@ -1,0 +1,63 @@
+//! The whole screen: the status bar, a lost connection, `NO_COLOR`.
+
+use super::{ch, connected, screen};
+use crate::ui::model::{Conn, Tag};
+use crate::ui::update::{Msg, update};
+use microci_proto::{JobStatus, Reply};
+use ratatui::style::Color;
+
+#[test]
+fn status_bar_marks_daemon_warnings() {
+    let mut m = connected();
+    let mut status = m.status.clone().unwrap();
+    status.warnings = vec![
+        "unsigned webhooks are accepted (webhook.allow_unsigned)\x1b]0;t\x07".into(),
+        "second".into(),
+    ];
+    update(&mut m, Msg::Reply(Tag::Status, Reply::Status(status)));
+    let (rows, _) = screen(&m);
+    assert!(
+        rows[23].starts_with(" microcid 0.1.0 · 1/2 running · 2 queued · docker ok · ⚠ unsigned"),
+        "{}",
+        rows[23]
+    );
+    assert!(rows[23].trim_end().ends_with("…  ? help"), "{}", rows[23]);
+    assert!(!rows[23].contains('\x1b'));
+}
+
+#[test]
+fn disconnect_keeps_the_screen_and_says_so() {
+    let mut m = connected();
+    update(
+        &mut m,
+        Msg::Disconnected {
+            error: "the daemon closed the connection".into(),
+            retry_in: 4,
+        },
+    );
+    assert!(matches!(m.conn, Conn::Disconnected { .. }));
+    let (rows, _) = screen(&m);
+    assert!(rows[2].contains("commit number 5"));
+    assert!(rows[22].contains("connection lost: the daemon closed the connection"));
+    assert!(
+        rows[23].starts_with(" disconnected — retrying in 4s"),
+        "{}",
+        rows[23]
+    );
+    assert_eq!(update(&mut m, ch('r')), []);
+    assert_eq!(m.message.as_deref(), Some("not connected"));
+}
+
+#[test]
+fn no_color_draws_without_colours() {
+    let mut m = connected();
+    m.no_color = true;
+    m.jobs[0].status = JobStatus::Failed;
+    let (_, buf) = screen(&m);
+    for y in 0..24 {
+        for x in 0..80 {
+            assert_eq!(buf[(x, y)].fg, Color::Reset, "({x},{y})");
+            assert_eq!(buf[(x, y)].bg, Color::Reset, "({x},{y})");
+        }
+    }
+}
