@@ -204,6 +204,12 @@ impl SshTunnel {
 impl Drop for SshTunnel {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
+        // Reap it before going on: the program may exit right after, and ssh must be gone by
+        // then, not still shutting down (a few milliseconds at most after SIGKILL).
+        let deadline = std::time::Instant::now() + Duration::from_millis(500);
+        while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
         let _ = std::fs::remove_file(&self.local);
         let _ = std::fs::remove_dir(&self.dir);
     }

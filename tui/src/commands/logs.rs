@@ -20,9 +20,6 @@ use crate::sanitize::{Sanitizer, Sgr, one_line};
 use microci_proto::{Event, Job, Reply, Request};
 use std::io::{self, Write};
 
-/// Largest read the daemon serves.
-const READ_MAX: u32 = 256 * 1024;
-
 /// Prints a job's log and reports whether it ended SUCCEED. The log is sanitised when `term`
 /// says stdout is a terminal and `raw` is not set.
 pub async fn logs(
@@ -153,7 +150,7 @@ async fn read_log(
             .request(Request::ReadLog {
                 job: id,
                 offset,
-                max: READ_MAX,
+                max: microci_proto::MAX_LOG_READ,
             })
             .await?
         {
