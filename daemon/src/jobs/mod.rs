@@ -126,12 +126,19 @@ impl<E: Engine> Jobs<E> {
     }
 
     /// Applies a state change and publishes it; `None` when the job was not in an allowed state.
-    pub(crate) async fn transition(&self, t: Transition) -> Result<Option<Job>, StoreError> {
-        let job = self.writer.transition(t).await?;
-        if let Some(j) = &job {
-            self.publish(j);
+    /// The change is queued when this is called (see [`Writer::transition`]).
+    pub(crate) fn transition(
+        &self,
+        t: Transition,
+    ) -> impl Future<Output = Result<Option<Job>, StoreError>> + Send + '_ {
+        let committed = self.writer.transition(t);
+        async move {
+            let job = committed.await?;
+            if let Some(j) = &job {
+                self.publish(j);
+            }
+            Ok(job)
         }
-        Ok(job)
     }
 
     /// Daemon health for `status`.

@@ -29,14 +29,9 @@ pub struct LogStore {
 }
 
 impl LogStore {
-    /// Logs under `dir` (created by [`LogStore::create`] or on the first writer).
+    /// Logs under `dir`, which must exist (the state directory's layout creates it).
     pub fn new(dir: PathBuf) -> LogStore {
         LogStore { dir: Arc::new(dir) }
-    }
-
-    /// Makes sure the directory exists.
-    pub fn create(&self) -> std::io::Result<()> {
-        std::fs::create_dir_all(self.dir.as_path())
     }
 
     fn path(&self, id: i64) -> PathBuf {
@@ -52,9 +47,8 @@ impl LogStore {
 
     /// A writer appending to job `id`'s log, keeping at most `limit` bytes of its output (0: no
     /// limit).
-    pub async fn writer(&self, id: i64, limit: u64) -> std::io::Result<LogWriter> {
-        tokio::fs::create_dir_all(self.dir.as_path()).await?;
-        LogWriter::open(&self.path(id), limit).await
+    pub fn writer(&self, id: i64, limit: u64) -> std::io::Result<LogWriter> {
+        LogWriter::open(&self.path(id), limit)
     }
 
     /// Up to `max` bytes (at most [`microci_proto::MAX_LOG_READ`]) of job `id`'s log from

@@ -1,12 +1,17 @@
 //! Appending to one job's log: the job's output up to a limit, the daemon's own lines always.
+//!
+//! Appends are plain `write(2)` calls into the page cache, made on the calling thread: they take
+//! microseconds, far less than a hop to the blocking pool per chunk, and a reader told "the log
+//! grew" finds the bytes at once.
 
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use tokio::io::AsyncWriteExt;
 
 /// Appends to one job's log file, keeping at most `limit` bytes of the job's own output so one
 /// job cannot fill the disk; the daemon's own lines always go in.
 pub struct LogWriter {
-    file: tokio::fs::File,
+    file: std::fs::File,
     written: u64,
     /// Output bytes still accepted (`u64::MAX` when there is no limit).
     room: u64,
@@ -18,14 +23,13 @@ pub struct LogWriter {
 impl LogWriter {
     /// Opens (creating, mode [`crate::state_dir::FILE_MODE`]) the log at `path` for appending; `limit`
     /// caps the job's output in it (0: no cap).
-    pub(super) async fn open(path: &Path, limit: u64) -> std::io::Result<LogWriter> {
-        let file = tokio::fs::OpenOptions::new()
+    pub(super) fn open(path: &Path, limit: u64) -> std::io::Result<LogWriter> {
+        let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .mode(crate::state_dir::FILE_MODE)
-            .open(path)
-            .await?;
-        let written = file.metadata().await?.len();
+            .open(path)?;
+        let written = file.metadata()?.len();
         let room = if limit == 0 {
             u64::MAX
         } else {
@@ -42,20 +46,17 @@ impl LogWriter {
 
     /// Appends the job's output, as much as the limit still allows, and counts the rest as
     /// dropped; returns the new size of the log.
-    pub async fn append(&mut self, bytes: &[u8]) -> std::io::Result<u64> {
+    pub fn append(&mut self, bytes: &[u8]) -> std::io::Result<u64> {
         let keep = bytes.len().min(self.room.min(usize::MAX as u64) as usize);
         self.dropped += (bytes.len() - keep) as u64;
         self.room -= keep as u64;
-        self.note(&bytes[..keep]).await
+        self.note(&bytes[..keep])
     }
 
     /// Appends the daemon's own text, whatever the limit; returns the new size of the log.
-    async fn note(&mut self, bytes: &[u8]) -> std::io::Result<u64> {
+    fn note(&mut self, bytes: &[u8]) -> std::io::Result<u64> {
         if !bytes.is_empty() {
-            self.file.write_all(bytes).await?;
-            // tokio hands the write to a blocking thread and returns; flushing waits for it, so
-            // a reader told "the log grew" finds the bytes in the file.
-            self.file.flush().await?;
+            self.file.write_all(bytes)?;
             self.written += bytes.len() as u64;
             self.at_line_start = bytes.ends_with(b"\n");
         }
@@ -64,14 +65,14 @@ impl LogWriter {
 
     /// Appends one line of the daemon's own, starting a new line when the job's output
     /// stopped in the middle of one.
-    pub async fn line(&mut self, text: &str) -> std::io::Result<u64> {
+    pub fn line(&mut self, text: &str) -> std::io::Result<u64> {
         let mut s = String::with_capacity(text.len() + 2);
         if !self.at_line_start {
             s.push('\n');
         }
         s.push_str(text);
         s.push('\n');
-        self.note(s.as_bytes()).await
+        self.note(s.as_bytes())
     }
 
     /// Size so far.
@@ -90,17 +91,17 @@ impl LogWriter {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn output_past_the_limit_is_counted_not_stored() {
+    #[test]
+    fn output_past_the_limit_is_counted_not_stored() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("3.log");
-        let mut log = LogWriter::open(&path, 10).await.unwrap();
-        log.line("[microci] hi").await.unwrap();
-        assert_eq!(log.append(b"0123456").await.unwrap(), 20);
-        assert_eq!(log.append(b"789abcdef").await.unwrap(), 23);
-        assert_eq!(log.append(b"more").await.unwrap(), 23);
+        let mut log = LogWriter::open(&path, 10).unwrap();
+        log.line("[microci] hi").unwrap();
+        assert_eq!(log.append(b"0123456").unwrap(), 20);
+        assert_eq!(log.append(b"789abcdef").unwrap(), 23);
+        assert_eq!(log.append(b"more").unwrap(), 23);
         assert_eq!(log.dropped(), 10);
-        assert_eq!(log.line("end").await.unwrap(), 28);
+        assert_eq!(log.line("end").unwrap(), 28);
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text, "[microci] hi\n0123456789\nend\n");
         use std::os::unix::fs::PermissionsExt;

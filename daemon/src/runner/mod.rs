@@ -209,7 +209,7 @@ async fn record(
         return;
     }
     let before = log.size();
-    match log.append(bytes).await {
+    match log.append(bytes) {
         Ok(size) if size > before => bus.publish(BusEvent::Log { id, size }),
         Ok(_) => {}
         Err(e) => *log_error = Some(format!("cannot write the job's log: {e}")),

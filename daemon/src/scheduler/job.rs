@@ -22,7 +22,7 @@ pub(super) async fn execute<E: Engine>(
 ) -> (Transition, bool) {
     let id = rec.job.id;
     let errored = |reason: String| end(id, JobStatus::Errored, Some(reason), None);
-    let mut log = match jobs.logs.writer(id, jobs.config.docker.max_log).await {
+    let mut log = match jobs.logs.writer(id, jobs.config.docker.max_log) {
         Ok(l) => l,
         Err(e) => return (errored(format!("cannot create the job's log: {e}")), false),
     };
@@ -34,8 +34,7 @@ pub(super) async fn execute<E: Engine>(
             "job {id}: {} {} at {}",
             rec.job.repo, rec.job.git_ref, rec.job.commit
         ),
-    )
-    .await;
+    );
 
     let workspace = jobs.workspace(id);
     let mut image_ran = false;
@@ -68,13 +67,13 @@ pub(super) async fn execute<E: Engine>(
             bytes_text(jobs.config.docker.max_log),
             log.dropped()
         );
-        say(&jobs.bus, &mut log, id, &note).await;
+        say(&jobs.bus, &mut log, id, &note);
     }
     let summary = match &transition.reason {
         Some(r) => format!("{}: {}", transition.to, crate::store::clean_reason(r)),
         None => transition.to.to_string(),
     };
-    say(&jobs.bus, &mut log, id, &summary).await;
+    say(&jobs.bus, &mut log, id, &summary);
     transition.log_size = log.size();
     (transition, image_ran)
 }
@@ -107,7 +106,7 @@ async fn prepare_and_run<E: Engine>(
         workspace.to_path_buf(),
     );
     let fetching = format!("fetching {}", crate::git::redact_url(&url));
-    say(&jobs.bus, log, id, &fetching).await;
+    say(&jobs.bus, log, id, &fetching);
     // The clone is the job's work too: it stops when the job is cancelled, and it gets at most
     // the default job timeout (a server that trickles bytes cannot hold a slot for ever).
     let clone_cancel = cancel.child_token();
@@ -160,7 +159,7 @@ async fn prepare_and_run<E: Engine>(
         spec.image,
         humantime::format_duration(timeout)
     );
-    say(&jobs.bus, log, id, &running).await;
+    say(&jobs.bus, log, id, &running);
     *image_ran = true;
     Ok(runner::run(
         jobs.engine.as_ref(),
@@ -175,8 +174,8 @@ async fn prepare_and_run<E: Engine>(
 }
 
 /// Writes one `[microci]` line of the daemon's own into the job's log and tells followers.
-async fn say(bus: &Bus, log: &mut LogWriter, id: i64, text: &str) {
-    if let Ok(size) = log.line(&format!("[microci] {text}")).await {
+fn say(bus: &Bus, log: &mut LogWriter, id: i64, text: &str) {
+    if let Ok(size) = log.line(&format!("[microci] {text}")) {
         bus.publish(BusEvent::Log { id, size });
     }
 }

@@ -113,11 +113,7 @@ impl<E: Engine> Drop for Slot<E> {
 
 /// Starts the oldest pending jobs while slots are free.
 async fn fill<E: Engine>(jobs: &Arc<Jobs<E>>, tasks: &mut JoinSet<()>) {
-    let free = jobs
-        .config
-        .docker
-        .max_jobs
-        .saturating_sub(jobs.slots.taken());
+    let free = jobs.config.docker.max_jobs.saturating_sub(jobs.slots.taken());
     if free == 0 {
         return;
     }
@@ -128,40 +124,47 @@ async fn fill<E: Engine>(jobs: &Arc<Jobs<E>>, tasks: &mut JoinSet<()>) {
             return;
         }
     };
-    for rec in pending {
-        let id = rec.job.id;
-        // The slot first, so a cancel arriving while the job is being marked finds it.
-        let token = jobs.slots.take(id);
-        let slot = Slot {
-            jobs: jobs.clone(),
-            id,
-        };
-        let started = jobs
-            .transition(Transition::new(
+    // Take the slots and queue every start at once (one commit for all), then run each job.
+    let starts: Vec<_> = pending
+        .into_iter()
+        .map(|rec| {
+            let id = rec.job.id;
+            // The slot first, so a cancel arriving while the job is being marked finds it.
+            let token = jobs.slots.take(id);
+            let slot = Slot {
+                jobs: jobs.clone(),
                 id,
-                &[JobStatus::Pending],
-                JobStatus::Started,
-            ))
-            .await;
-        let job = match started {
+            };
+            let started =
+                jobs.transition(Transition::new(id, &[JobStatus::Pending], JobStatus::Started));
+            (rec, token, slot, started)
+        })
+        .collect();
+    for (rec, token, slot, started) in starts {
+        let job = match started.await {
             Ok(Some(job)) => job,
             Ok(None) => continue, // cancelled meanwhile; the slot goes with `slot`
             Err(e) => {
-                tracing::error!(job = id, "cannot start job: {e}");
+                tracing::error!(job = rec.job.id, "cannot start job: {e}");
                 continue;
             }
         };
         let rec = crate::store::JobRecord { job, ..rec };
         let jobs = jobs.clone();
         tasks.spawn(async move {
-            let _slot = slot;
+            let id = rec.job.id;
             let (end, image_ran) = job::execute(&jobs, &rec, &token).await;
-            // The job's end is recorded before its workspace is cleaned: clean-up is the
-            // daemon's business (bounded, see `remove_workspace`), not the job's time.
-            if let Err(e) = jobs.transition(end).await {
+            // The end is recorded before the workspace is cleaned: clean-up is the daemon's
+            // business (bounded, see `remove_workspace`), not the job's time.
+            let recorded = jobs.transition(end);
+            // Nothing of the job runs any more; unless a helper container may still be needed
+            // to clean up, the next job may start while this end commits (both in one commit).
+            let slot = image_ran.then_some(slot);
+            if let Err(e) = recorded.await {
                 tracing::error!(job = id, "cannot record a job's end: {e}");
             }
             job::remove_workspace(&jobs, &jobs.workspace(id), image_ran).await;
+            drop(slot);
         });
     }
 }

@@ -37,24 +37,36 @@ impl Writer {
         Writer { tx }
     }
 
-    async fn ask<T>(
+    /// Queues a command now (so commands keep the order they were asked in, and a caller may go
+    /// on while it commits); the future resolves once it is committed.
+    fn ask<T: Send + 'static>(
         &self,
         make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Command,
-    ) -> Result<T, StoreError> {
+    ) -> impl Future<Output = Result<T, StoreError>> + Send + 'static {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(make(tx)).map_err(|_| StoreError::WriterGone)?;
-        rx.await.map_err(|_| StoreError::WriterGone)?
+        let queued = self.tx.send(make(tx)).map_err(|_| StoreError::WriterGone);
+        async move {
+            queued?;
+            rx.await.map_err(|_| StoreError::WriterGone)?
+        }
     }
 
     /// Records a job as PENDING (or finds the earlier job of the same delivery); returns once it
     /// is committed.
-    pub async fn insert(&self, job: NewJob) -> Result<Inserted, StoreError> {
-        self.ask(|tx| Command::Insert(job, tx)).await
+    pub fn insert(
+        &self,
+        job: NewJob,
+    ) -> impl Future<Output = Result<Inserted, StoreError>> + Send + 'static {
+        self.ask(|tx| Command::Insert(job, tx))
     }
 
-    /// Applies a state change if the job is in an allowed state; `None` when it was not.
-    pub async fn transition(&self, t: Transition) -> Result<Option<Job>, StoreError> {
-        self.ask(|tx| Command::Transition(t, tx)).await
+    /// Applies a state change if the job is in an allowed state (`None` when it was not). It is
+    /// queued when this is called; the future resolves when it is committed.
+    pub fn transition(
+        &self,
+        t: Transition,
+    ) -> impl Future<Output = Result<Option<Job>, StoreError>> + Send + 'static {
+        self.ask(|tx| Command::Transition(t, tx))
     }
 
     /// Remembers a repository (for manual builds and `run REPO`).
