@@ -16,6 +16,7 @@
 //! - [`http`] — webhooks and the public pages.
 //! - [`control`] — the administration socket (`microci-tui`).
 //! - [`systemd`] — sd_notify, socket activation, and other OS glue.
+//! - [`memory`] — keeping an idle daemon's resident memory small.
 
 pub mod config;
 pub mod control;
@@ -26,6 +27,7 @@ pub mod git;
 pub mod http;
 pub mod jobs;
 pub mod logs;
+pub mod memory;
 pub mod repo_config;
 pub mod runner;
 pub mod scheduler;

@@ -55,6 +55,9 @@ fn main() -> ExitCode {
     systemd::restrict_umask();
     let served = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // Blocking-pool threads (SQLite reads, git, file removal) end soon after their work:
+        // an idle daemon keeps no stacks it does not use.
+        .thread_keep_alive(std::time::Duration::from_secs(1))
         .enable_all()
         .build()
         .context("cannot start the async runtime")
@@ -90,6 +93,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     ));
     systemd::ready();
     tracing::info!("ready in {} ms", started.elapsed().as_millis());
+    microcid::memory::release_startup_pages();
 
     signals.wait().await;
     tracing::info!("stopping");

@@ -6,6 +6,7 @@ use crate::runner::Engine;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
 /// Tells systemd (when it is listening) that the daemon is ready.
@@ -28,28 +29,42 @@ pub fn stopping() {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
 }
 
-/// Keeps `systemctl status` current ("N running, M queued") and pets the watchdog — but only
-/// while the scheduler's loop keeps going round (it beats at least every second), so a wedged
-/// scheduler stops the pets and systemd restarts the daemon.
+/// Keeps `systemctl status` current ("N running, M queued", updated when a job changes, at
+/// most once a second) and pets the watchdog — but only while the scheduler's loop keeps going
+/// round, so a wedged scheduler stops the pets and systemd restarts the daemon. Does nothing
+/// when not run by systemd.
 pub async fn report<E: Engine>(jobs: Arc<Jobs<E>>, shutdown: CancellationToken) {
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+        return;
+    }
     let timeout = sd_notify::watchdog_enabled();
-    let period = timeout.map_or(Duration::from_secs(5), |d| d / 2);
-    let mut tick = tokio::time::interval(period);
+    let mut pet = tokio::time::interval(timeout.map_or(Duration::from_secs(3600), |d| d / 2));
+    let mut events = jobs.bus.subscribe();
+    let mut dirty = true;
+    let mut settle = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        let running = jobs.slots_taken();
-        let queued = jobs.queued().await.unwrap_or(0);
-        status(&format!("{running} running, {queued} queued"));
-        let beat = jobs.since_scheduler_beat();
-        if timeout.is_none_or(|t| beat < t / 2) {
-            watchdog();
-        } else {
-            tracing::warn!(
-                "the scheduler has not gone round for {beat:?}; not petting the watchdog"
-            );
+            event = events.recv() => match event {
+                Ok(crate::events::BusEvent::Job(_)) | Err(RecvError::Lagged(_)) => dirty = true,
+                Ok(_) => {}
+                Err(RecvError::Closed) => return,
+            },
+            _ = settle.tick(), if dirty => {
+                dirty = false;
+                let running = jobs.slots_taken();
+                let queued = jobs.queued().await.unwrap_or(0);
+                status(&format!("{running} running, {queued} queued"));
+            }
+            _ = pet.tick(), if timeout.is_some() => {
+                // Alive: it has missed no more than one heartbeat.
+                let beat = jobs.since_scheduler_beat();
+                if beat < 2 * crate::scheduler::HEARTBEAT {
+                    watchdog();
+                } else {
+                    tracing::warn!("the scheduler has not gone round for {beat:?}; not petting the watchdog");
+                }
+            }
         }
     }
 }

@@ -21,9 +21,9 @@ pub const INTERRUPTED: &str = "interrupted: daemon restarted";
 /// Reason recorded for jobs that were running when the daemon was stopped.
 pub const STOPPED: &str = "interrupted: daemon stopped";
 
-/// How often the loop goes round with nothing to do: the watchdog's heartbeat, and a safety net
-/// for a missed wake-up.
-const TICK: Duration = Duration::from_secs(1);
+/// How often the loop goes round with nothing to do, only to say it is alive (the watchdog's
+/// evidence): an idle daemon touches nothing else.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
 
 /// Starts the scheduler task: pending jobs run in arrival order until `shutdown` fires; then the
 /// containers of jobs still running are removed and those jobs recorded as interrupted.
@@ -66,13 +66,14 @@ pub async fn recover<E: Engine>(jobs: &Jobs<E>) {
 
 async fn run<E: Engine>(jobs: Arc<Jobs<E>>, shutdown: CancellationToken) {
     let mut tasks: JoinSet<()> = JoinSet::new();
-    let mut tick = tokio::time::interval(TICK);
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    fill(&jobs, &mut tasks).await;
     while !shutdown.is_cancelled() {
         jobs.slots.beat();
-        fill(&jobs, &mut tasks).await;
         tokio::select! {
             () = shutdown.cancelled() => break,
-            () = jobs.slots.wake.notified() => {}
+            // A job was queued, or a slot freed (a finished task wakes it too).
+            () = jobs.slots.wake.notified() => fill(&jobs, &mut tasks).await,
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                 if let Err(e) = done {
                     tracing::error!("a job task failed: {e}");
