@@ -166,8 +166,11 @@ fn valid_image(s: &str) -> bool {
 fn describe(e: &serde_json::Error) -> String {
     let msg = e.to_string();
     if let Some(rest) = msg.strip_prefix("unknown field `") {
-        let key = rest.split('`').next().unwrap_or(rest);
-        return format!("unknown key \"{key}\" (known keys: dockerimg, command, env, timeout)");
+        // serde quotes the key as is; the key is everything up to serde's own "`, expected".
+        // Escaped ({:?}): the key comes from the pushed commit, and the message becomes the
+        // job's reason, so a key like "\u001b[2J" must not reach a terminal or a log raw.
+        let key = rest.rsplit_once("`, expected").map_or(rest, |(key, _)| key);
+        return format!("unknown key {key:?} (known keys: dockerimg, command, env, timeout)");
     }
     match e.classify() {
         serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
@@ -214,6 +217,18 @@ mod tests {
     fn unknown_key_is_named() {
         let e = parse(r#"{"dockerimage": "x"}"#).unwrap_err().to_string();
         assert!(e.contains("unknown key \"dockerimage\""), "{e}");
+    }
+
+    #[test]
+    fn unknown_key_is_quoted_escaped_and_whole() {
+        // Found by fuzz/fuzz_targets/repo_config.rs: the key reached the reason raw.
+        let e = parse(r#"{"\u001b[2J\n": 1}"#).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            r#".microci.json: unknown key "\u{1b}[2J\n" (known keys: dockerimg, command, env, timeout)"#
+        );
+        let e = parse(r#"{"a`b": 1}"#).unwrap_err().to_string();
+        assert!(e.contains("unknown key \"a`b\" "), "{e}");
     }
 
     #[test]

@@ -291,5 +291,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(m.contains("not a valid git ref"), "{m}");
+        let b = body(&[change(Some(("branch", "main")), None)]).replace(H, &"0".repeat(40));
+        let m = interpret("repo:push", b.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(m.contains("all-zero commit"), "{m}");
     }
 }

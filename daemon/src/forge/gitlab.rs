@@ -198,5 +198,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(m.contains("\"checkout_sha\""), "{m}");
+        // The all-zero checkout_sha beside a real `after` is no commit to build.
+        let b = body("refs/heads/main", B, &format!("\"{Z}\""));
+        let m = interpret("Push Hook", b.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(m.contains("all-zero commit"), "{m}");
     }
 }

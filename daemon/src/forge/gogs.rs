@@ -219,6 +219,12 @@ mod tests {
             bad(interpret("create", no_sha.as_bytes())),
             "missing field \"sha\""
         );
+        // Found by fuzz/fuzz_targets/webhook_gogs.rs: the all-zero sha was built.
+        let zero_sha = body.replace(A, Z);
+        assert_eq!(
+            bad(interpret("create", zero_sha.as_bytes())),
+            "field \"sha\" is the all-zero commit id: there is no commit to build"
+        );
     }
 
     #[test]

@@ -115,9 +115,15 @@ pub fn is_zero_commit(sha: &str) -> bool {
     !sha.is_empty() && sha.bytes().all(|b| b == b'0')
 }
 
-/// A 40-hex commit id, lowercased; anything else is `BadRequest` naming `field`.
+/// A 40-hex commit id, lowercased; anything else is `BadRequest` naming `field`. The all-zero id
+/// is refused too: it is git's "no commit", never one to build (callers that read it as a
+/// deletion check [`is_zero_commit`] first).
 pub fn validate_commit(field: &str, sha: &str) -> Result<String, HookError> {
-    if sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if sha.len() == 40 && is_zero_commit(sha) {
+        Err(HookError::BadRequest(format!(
+            "field \"{field}\" is the all-zero commit id: there is no commit to build"
+        )))
+    } else if sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(sha.to_ascii_lowercase())
     } else {
         Err(HookError::BadRequest(format!(
@@ -308,6 +314,9 @@ mod tests {
         assert!(validate_commit("after", "abc").is_err());
         assert!(validate_commit("after", &"g".repeat(40)).is_err());
         assert!(validate_commit("after", &format!("{}é", "a".repeat(38))).is_err());
+        // Found by fuzz/fuzz_targets/webhook_gogs.rs: a tag `create` with `"sha": "000…0"` built
+        // the all-zero commit.
+        assert!(validate_commit("sha", &"0".repeat(40)).is_err());
         assert!(is_zero_commit(&"0".repeat(40)));
         assert!(!is_zero_commit(""));
         assert!(!is_zero_commit(upper));

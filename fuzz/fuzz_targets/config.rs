@@ -1,0 +1,102 @@
+//! The daemon's `config.toml`: `Config::parse` never panics; a config it accepts is usable and its
+//! `Debug` form never depends on a secret's value; a config it refuses is explained in one line
+//! that quotes no secret and no control character (messages reach the journal and
+//! `microcid check-config`'s output).
+//!
+//! The last two checks fail today: toml's messages quote the offending line as written, e.g. for
+//! `secret = "hunter2hunter2"` at the top level (an unknown key there). Config error messages are
+//! being reworked on another branch; until that lands they run only when the target is built
+//! with `MICROCI_FUZZ_STRICT_SECRETS` set.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use microci_fuzz::assert_no_control;
+use microcid::config::{Config, SystemdDirs};
+use std::path::Path;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match Config::parse(
+        Path::new("/etc/microci/config.toml"),
+        text,
+        &SystemdDirs::default(),
+    ) {
+        Ok(config) => check_accepted(config),
+        Err(e) => {
+            let message = e.to_string();
+            assert!(!message.contains('\n'), "multi-line message {message:?}");
+            if option_env!("MICROCI_FUZZ_STRICT_SECRETS").is_some() {
+                assert_no_control("refusal message", &message);
+                for secret in secret_values(text) {
+                    assert!(
+                        !message.contains(secret),
+                        "the refusal quotes the secret {secret:?}: {message}"
+                    );
+                }
+            }
+        }
+    }
+});
+
+fn check_accepted(config: Config) {
+    assert!(
+        config.docker.max_jobs >= 1,
+        "max_jobs {}",
+        config.docker.max_jobs
+    );
+    assert!(config.docker.pids >= 0, "pids {}", config.docker.pids);
+    assert!(config.docker.memory >= 0, "memory {}", config.docker.memory);
+    assert!(
+        (0..=1_024_000_000_000).contains(&config.docker.nano_cpus),
+        "nano_cpus {}",
+        config.docker.nano_cpus
+    );
+    assert!(
+        !config.repos.keys().any(|k| k.is_empty()),
+        "a repo without a name"
+    );
+    assert!(
+        !config
+            .docker
+            .labels
+            .keys()
+            .any(|k| k.starts_with("microci.")),
+        "a label in the daemon's namespace"
+    );
+    let shown = format!("{:?}", config.webhook_secret);
+    assert!(
+        shown == "<redacted>" || shown == "<none>",
+        "webhook secret shown as {shown:?}"
+    );
+    // Same config with every secret and token replaced: its Debug must read the same.
+    let mut blank = config.clone();
+    for r in blank.repos.values_mut() {
+        r.secret = r.secret.as_ref().map(|_| "x".into());
+        r.token = r.token.as_ref().map(|_| "x".into());
+    }
+    blank.git.token = blank.git.token.as_ref().map(|_| "x".into());
+    assert_eq!(
+        format!("{config:?}"),
+        format!("{blank:?}"),
+        "Debug shows a secret"
+    );
+}
+
+/// Values of `secret = "…"` and `token = "…"` lines (basic strings, no escapes) of 8 characters
+/// or more: long enough that finding one in a message is not a coincidence.
+fn secret_values(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter_map(|line| {
+            let (key, value) = line.split_once('=')?;
+            if !matches!(key.trim(), "secret" | "token") {
+                return None;
+            }
+            let value = value.trim().strip_prefix('"')?;
+            let value = &value[..value.find('"')?];
+            (value.len() >= 8 && !value.contains('\\')).then_some(value)
+        })
+        .collect()
+}

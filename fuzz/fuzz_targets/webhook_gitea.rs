@@ -1,0 +1,9 @@
+//! Gitea webhook deliveries, and Forgejo ones on inputs whose `alternate` knob is set:
+//! `inspect` → `verify` → `interpret` with the checks in `microci_fuzz::webhook`.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use microcid::forge::Forge;
+
+fuzz_target!(|data: &[u8]| microci_fuzz::webhook::run(Forge::Gitea, Some(Forge::Forgejo), data));
