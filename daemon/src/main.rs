@@ -86,14 +86,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listeners = Listeners::bind(&config, systemd::activated()).await?;
     let engine = DockerEngine::for_config(&config);
     let running = daemon::start(config, state, listeners, engine).await?;
+    systemd::report_status(running.jobs()).await;
     let stop_reporting = CancellationToken::new();
     let report = tokio::spawn(systemd::report(
         running.jobs().clone(),
         stop_reporting.clone(),
     ));
+    // Start-up's work is done: hand its code back, then say so.
+    microcid::memory::release_startup_pages();
     systemd::ready();
     tracing::info!("ready in {} ms", started.elapsed().as_millis());
-    microcid::memory::release_startup_pages();
 
     signals.wait().await;
     tracing::info!("stopping");

@@ -40,7 +40,8 @@ pub async fn report<E: Engine>(jobs: Arc<Jobs<E>>, shutdown: CancellationToken) 
     let timeout = sd_notify::watchdog_enabled();
     let mut pet = tokio::time::interval(timeout.map_or(Duration::from_secs(3600), |d| d / 2));
     let mut events = jobs.bus.subscribe();
-    let mut dirty = true;
+    // The first status went out with the start (see `report_status`).
+    let mut dirty = false;
     let mut settle = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
@@ -52,9 +53,7 @@ pub async fn report<E: Engine>(jobs: Arc<Jobs<E>>, shutdown: CancellationToken) 
             },
             _ = settle.tick(), if dirty => {
                 dirty = false;
-                let running = jobs.slots_taken();
-                let queued = jobs.queued().await.unwrap_or(0);
-                status(&format!("{running} running, {queued} queued"));
+                report_status(&jobs).await;
             }
             _ = pet.tick(), if timeout.is_some() => {
                 // Alive: it has missed no more than one heartbeat.
@@ -67,6 +66,13 @@ pub async fn report<E: Engine>(jobs: Arc<Jobs<E>>, shutdown: CancellationToken) 
             }
         }
     }
+}
+
+/// Sends the one-line status: how many jobs run and wait.
+pub async fn report_status<E: Engine>(jobs: &Jobs<E>) {
+    let running = jobs.slots_taken();
+    let queued = jobs.queued().await.unwrap_or(0);
+    status(&format!("{running} running, {queued} queued"));
 }
 
 /// Listening sockets passed by systemd (socket activation), by their `FileDescriptorName=`.

@@ -4,7 +4,18 @@
 
 /// A one-line description of `e`: `line N, key K: what is wrong`, with every quoted value removed.
 pub(super) fn describe(text: &str, e: &toml::de::Error) -> String {
-    let message = scrub(e.message().trim());
+    // A quoted key may hold any character: control characters are written out escaped.
+    let message: String = scrub(e.message().trim())
+        .chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect();
     let Some(start) = e.span().map(|s| s.start) else {
         return message;
     };
@@ -110,6 +121,13 @@ mod tests {
             assert!(!m.contains("hunter2"), "{text:?} -> {m}");
             assert!(m.starts_with("line "), "{m}");
         }
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        let m = err("\"a\\u0007b\" = 1\n");
+        assert!(!m.chars().any(char::is_control), "{m:?}");
+        assert!(m.contains("\\u{7}"), "{m}");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 mod help;
 mod job;
 mod list;
-mod log_line;
+pub mod log_line;
 mod overlays;
 mod status_bar;
 
