@@ -46,9 +46,14 @@ impl Repo {
     }
 
     /// Writes files and commits; returns the commit id.
-    pub fn commit(&self, files: &[(&str, &str)], message: &str) -> String {
+    pub fn try_commit(&self, files: &[(&str, &str)], message: &str) -> Result<String> {
         let files: Vec<(&str, &[u8])> = files.iter().map(|(n, c)| (*n, c.as_bytes())).collect();
-        self.repo().commit(&files, message)
+        self.repo().try_commit(&files, message)
+    }
+
+    /// [`Repo::try_commit`] for tests.
+    pub fn commit(&self, files: &[(&str, &str)], message: &str) -> String {
+        ok(self.try_commit(files, message))
     }
 
     /// The latest commit.

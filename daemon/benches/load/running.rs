@@ -14,14 +14,19 @@ const RUNNING: usize = 20;
 
 pub fn rss_running(bins: &Bins, rt: &tokio::runtime::Runtime) -> Result<Vec<Row>> {
     let repo = Repo::try_with_script(&format!("echo {MARKER}\nsleep 30\n"), None)?;
+    // A commit of its own for each job: the daemon folds a delivery of a commit that is already
+    // queued or running into that job.
+    let commits: Vec<String> = (0..RUNNING)
+        .map(|i| repo.try_commit(&[("run.txt", &i.to_string())], &format!("run {i}")))
+        .collect::<Result<_>>()?;
     let d = TestDaemon::try_start(options(bins, RUNNING as u32, &repo.url()))?;
     let pid = d.try_pid()?;
     let idle = try_memory(pid)?.rss;
     let result = rt.block_on(async {
         let mut ctl = Client::try_connect(&d.socket).await?;
         let mut jobs = Vec::new();
-        for i in 0..RUNNING {
-            jobs.push(send_webhook(d.port, &repo.head(), &format!("run-{i}")).await?);
+        for (i, commit) in commits.iter().enumerate() {
+            jobs.push(send_webhook(d.port, commit, &format!("run-{i}")).await?);
         }
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
