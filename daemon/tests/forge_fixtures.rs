@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 
+use microci_testkit::fixtures::webhooks_dir;
 use microcid::forge::{self, Forge, HookError, Outcome, signature};
 use warp::http::{HeaderMap, HeaderName, HeaderValue};
 
@@ -339,21 +339,6 @@ const CASES: &[Case] = &[
     ),
 ];
 
-fn fixtures_dir() -> Option<PathBuf> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let workspace = manifest.parent().unwrap_or(manifest);
-    let dir = workspace.join("../shared/fixtures/webhooks");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!(
-            "shared fixtures not found at {}; conformance test skipped",
-            dir.display()
-        );
-        None
-    }
-}
-
 /// The headers the forge would send: event, a delivery id, and a signature under `secret`.
 fn headers_for(forge: Forge, event: &str, body: &[u8], secret: &str) -> HeaderMap {
     let (event_header, delivery_header) = match forge {
@@ -381,7 +366,7 @@ fn headers_for(forge: Forge, event: &str, body: &[u8], secret: &str) -> HeaderMa
 
 #[test]
 fn every_fixture_has_the_documented_outcome() {
-    let Some(dir) = fixtures_dir() else { return };
+    let Some(dir) = webhooks_dir() else { return };
     let mut on_disk = BTreeSet::new();
     for forge_dir in std::fs::read_dir(&dir).unwrap() {
         let forge_dir = forge_dir.unwrap().path();
@@ -461,7 +446,7 @@ fn every_fixture_has_the_documented_outcome() {
 
 #[test]
 fn a_few_messages_and_urls() {
-    let Some(dir) = fixtures_dir() else { return };
+    let Some(dir) = webhooks_dir() else { return };
     let build = |forge: Forge, event: &str, file: &str| {
         let body = std::fs::read(dir.join(file)).unwrap();
         let headers = headers_for(forge, event, &body, "s");
@@ -491,7 +476,7 @@ fn a_few_messages_and_urls() {
 
 #[test]
 fn published_signature_vectors() {
-    let Some(dir) = fixtures_dir() else { return };
+    let Some(dir) = webhooks_dir() else { return };
     let vectors = [
         (
             Gogs,

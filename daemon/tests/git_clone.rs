@@ -2,14 +2,13 @@
 //! and sshd with a deploy key.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-mod support;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use microci_testkit::free_port;
+use microci_testkit::git_servers::{GitDaemon, HttpGit, Sshd, TestRepo, git, keygen, make_repo};
 use microcid::git::{Credentials, GitCache, GitError, Origin};
-use support::git_servers::{GitDaemon, HttpGit, Sshd, free_port, git, keygen, make_repo};
 use tokio_util::sync::CancellationToken;
 
 /// A cancellation nobody fires.
@@ -26,7 +25,7 @@ fn bound_to(url: &str, creds: Credentials) -> Credentials {
     }
 }
 
-fn sample_repo() -> support::git_servers::TestRepo {
+fn sample_repo() -> TestRepo {
     let mut repo = make_repo(&[("README.md", b"hello\n"), ("src/lib.txt", b"lib\n")]);
     repo.write("run.sh", b"#!/bin/sh\necho ok\n");
     repo.chmod_x("run.sh");

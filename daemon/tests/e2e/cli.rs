@@ -1,10 +1,11 @@
 //! The real `microci-tui` scripting verbs over the real socket, as a person on the server runs them.
 
-use crate::support::control::{wait_final, wait_for};
-use crate::support::daemon::{Options, TestDaemon};
-use crate::support::repo::Repo;
-use crate::{push, push_another};
+use crate::options;
 use microci_proto::JobStatus;
+use microci_testkit::control::{wait_final, wait_for};
+use microci_testkit::daemon::{Options, TestDaemon};
+use microci_testkit::hooks::{push, push_another};
+use microci_testkit::repo::Repo;
 
 fn stdout(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -17,7 +18,7 @@ fn stderr(o: &std::process::Output) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn jobs_show_logs_and_status() {
     let repo = Repo::with_script("echo line one; echo line two\n", None);
-    let d = TestDaemon::start(Options::for_repo(&repo));
+    let d = TestDaemon::start(options().for_repo(&repo));
     let id = push(&d, &repo, "d-1");
     // `logs --follow` streams until the end and exits 0 for SUCCEED.
     let out = d.cli(&["logs", "--follow", &id.to_string()]);
@@ -82,7 +83,7 @@ async fn jobs_show_logs_and_status() {
 #[tokio::test(flavor = "multi_thread")]
 async fn logs_exit_nonzero_for_a_failed_job() {
     let repo = Repo::with_script("echo bad; exit 4\n", None);
-    let d = TestDaemon::start(Options::for_repo(&repo));
+    let d = TestDaemon::start(options().for_repo(&repo));
     let id = push(&d, &repo, "d-1");
     let out = d.cli(&["logs", "-f", &id.to_string()]);
     assert_eq!(out.status.code(), Some(1));
@@ -97,7 +98,7 @@ async fn cancel_retry_and_run_from_the_command_line() {
     let repo = Repo::with_script("trap '' TERM; echo waiting; sleep 60\n", None);
     let d = TestDaemon::start(Options {
         max_jobs: 1,
-        ..Options::for_repo(&repo)
+        ..options().for_repo(&repo)
     });
     let running = push(&d, &repo, "d-1");
     let pending = push_another(&d, &repo, "d-2");
@@ -146,7 +147,7 @@ async fn cancel_retry_and_run_from_the_command_line() {
 /// `microci-tui logs ID [--follow] [ARGS]` on a real pseudo-terminal (util-linux `script`, which
 /// copies everything the program writes to its own stdout): the raw bytes a terminal would get.
 fn logs_on_a_pty(d: &TestDaemon, id: i64, args: &[&str]) -> String {
-    let bin = crate::support::daemon::bin("microci-tui");
+    let bin = d.tui_bin();
     let command = format!(
         "{} --socket {} logs {id} {}",
         bin.display(),
@@ -169,7 +170,7 @@ fn logs_on_a_pty(d: &TestDaemon, id: i64, args: &[&str]) -> String {
 async fn logs_on_a_terminal_are_inert() {
     let script = "printf 'before\\033]52;c;cm0gLXJmIH4=\\007\\033]0;pwned-title\\007\\033]2;pwned-too\\033\\\\\\033[2J\\033[5;5H\\033[31mred text\\033[0m after\\n'\n";
     let repo = Repo::with_script(script, None);
-    let d = TestDaemon::start(Options::for_repo(&repo));
+    let d = TestDaemon::start(options().for_repo(&repo));
     let id = push(&d, &repo, "d-1");
     assert_eq!(wait_final(&d.socket, id).await.status, JobStatus::Succeed);
 

@@ -1,13 +1,13 @@
 //! Private and public repositories cloned the way a Gogs user sets them up: HTTP with a token,
 //! SSH with a deploy key, git:// — through the daemon, from webhook to finished job.
 
-use crate::log_text;
-use crate::support::control::wait_final;
-use crate::support::daemon::{Options, SECRET, TestDaemon};
-use crate::support::git_servers::{GitDaemon, HttpGit, Sshd};
-use crate::support::hooks::{ZEROS, deliver, gogs_push};
-use crate::support::repo::Repo;
+use crate::options;
 use microci_proto::JobStatus;
+use microci_testkit::control::{log_text, wait_final};
+use microci_testkit::daemon::{Options, SECRET, TestDaemon};
+use microci_testkit::git_servers::{GitDaemon, HttpGit, Sshd};
+use microci_testkit::hooks::{ZEROS, deliver, gogs_push};
+use microci_testkit::repo::Repo;
 
 /// `http://127.0.0.1:PORT` of a URL, as `git.hosts` names a host with its scheme and port.
 pub(crate) fn origin_of(url: &str) -> String {
@@ -49,7 +49,7 @@ async fn private_repository_over_http_with_a_token() {
     };
     let d = TestDaemon::start(Options {
         extra: git("tok-123"),
-        ..Options::default()
+        ..options()
     });
     let job = build(&d, &repo, &server.url("app")).await;
     assert_eq!(job.status, JobStatus::Succeed, "{job:?}");
@@ -58,7 +58,7 @@ async fn private_repository_over_http_with_a_token() {
     // A wrong token: ERRORED, saying authentication failed, never showing the token.
     let d2 = TestDaemon::start(Options {
         extra: git("wrong-token"),
-        ..Options::default()
+        ..options()
     });
     let job = build(&d2, &repo, &server.url("app")).await;
     assert_eq!(job.status, JobStatus::Errored, "{job:?}");
@@ -78,7 +78,7 @@ async fn private_repository_over_ssh_with_a_deploy_key() {
     let d = TestDaemon::start(Options {
         clone_url: Some(sshd.url("app")),
         repo: format!("ssh_key = \"{}\"\n", sshd.deploy_key().display()),
-        ..Options::default()
+        ..options()
     });
     let job = build(&d, &repo, "https://forge.invalid/alice/app.git").await;
     assert_eq!(job.status, JobStatus::Succeed, "{job:?}\n{}", d.log());
@@ -93,7 +93,7 @@ async fn public_repository_over_git_protocol() {
     let server = GitDaemon::start(base.path());
     let d = TestDaemon::start(Options {
         clone_url: Some(server.url("app")),
-        ..Options::default()
+        ..options()
     });
     let job = build(&d, &repo, "https://forge.invalid/alice/app.git").await;
     assert_eq!(job.status, JobStatus::Succeed, "{job:?}");
@@ -102,8 +102,8 @@ async fn public_repository_over_git_protocol() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn manual_build_uses_credentials_written_into_the_configured_url() {
-    use crate::support::control::Client;
     use microci_proto::{Reply, Request};
+    use microci_testkit::control::Client;
     let base = tempfile::tempdir().expect("tmp");
     let repo = Repo::with_script("echo manual over http\n", None);
     repo.publish(base.path(), "app");
@@ -114,7 +114,7 @@ async fn manual_build_uses_credentials_written_into_the_configured_url() {
     let d = TestDaemon::start(Options {
         clone_url: Some(url),
         extra: "[git]\nallow_insecure_http = true\n".into(),
-        ..Options::default()
+        ..options()
     });
     let mut c = Client::connect(&d.socket).await;
     match c.call(Request::ListRepos).await {

@@ -1,10 +1,11 @@
 //! The control socket under abuse, and retry / run / status through it.
 
-use crate::push;
-use crate::support::control::{Client, wait_final};
-use crate::support::daemon::{Options, TestDaemon};
-use crate::support::repo::Repo;
+use crate::options;
 use microci_proto::{ErrorCode, JobStatus, Reply, Request, ServerMessage};
+use microci_testkit::control::{Client, log_text, wait_final};
+use microci_testkit::daemon::{Options, TestDaemon};
+use microci_testkit::hooks::push;
+use microci_testkit::repo::Repo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn raw(d: &TestDaemon) -> tokio::net::UnixStream {
@@ -27,7 +28,7 @@ async fn read_frame(s: &mut tokio::net::UnixStream) -> Option<ServerMessage> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn garbage_and_oversized_frames_close_only_that_connection() {
-    let d = TestDaemon::start(Options::default());
+    let d = TestDaemon::start(options());
     let mut bystander = Client::connect(&d.socket).await;
 
     let mut s = raw(&d).await;
@@ -78,7 +79,7 @@ async fn retry_and_run_create_new_jobs() {
         "echo built $(git rev-parse HEAD 2>/dev/null || true)\n",
         None,
     );
-    let d = TestDaemon::start(Options::for_repo(&repo));
+    let d = TestDaemon::start(options().for_repo(&repo));
     let first = push(&d, &repo, "d-1");
     let job = wait_final(&d.socket, first).await;
     assert_eq!(job.status, JobStatus::Succeed, "{job:?}");
@@ -152,7 +153,7 @@ async fn status_reports_docker_unreachable_and_jobs_error_without_killing_the_da
     let repo = Repo::with_script("true\n", None);
     let d = TestDaemon::start(Options {
         docker_host: Some("unix:///nonexistent/docker.sock".into()),
-        ..Options::for_repo(&repo)
+        ..options().for_repo(&repo)
     });
     let mut c = Client::connect(&d.socket).await;
     match c.call(Request::Status).await {
@@ -180,14 +181,14 @@ async fn docker_vanishing_mid_job_errors_the_job_and_the_daemon_keeps_serving() 
         .prefix("mci")
         .tempdir_in("/tmp")
         .expect("tmp");
-    let proxy = crate::support::docker_proxy::DockerProxy::start(proxy_dir.path());
+    let proxy = microci_testkit::docker_proxy::DockerProxy::start(proxy_dir.path());
     let d = TestDaemon::start(Options {
         docker_host: Some(format!("unix://{}", proxy.path.display())),
-        ..Options::for_repo(&repo)
+        ..options().for_repo(&repo)
     });
     let id = push(&d, &repo, "d-1");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !crate::log_text(&d, id).await.contains("started") {
+    while !log_text(&d, id).await.contains("started") {
         assert!(std::time::Instant::now() < deadline, "job never started");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
@@ -219,9 +220,9 @@ async fn unsubscribe_ends_follow_and_watch_and_nothing_of_them_follows() {
         "i=0; while [ $i -lt 300 ]; do echo tick $i; i=$((i+1)); sleep 0.05; done\n",
         None,
     );
-    let d = TestDaemon::start(Options::for_repo(&repo));
+    let d = TestDaemon::start(options().for_repo(&repo));
     let id = push(&d, &repo, "d-unsub");
-    crate::support::control::wait_for(&d.socket, id, 60, |j| j.status == JobStatus::Started).await;
+    microci_testkit::control::wait_for(&d.socket, id, 60, |j| j.status == JobStatus::Started).await;
     let mut c = Client::connect(&d.socket).await;
     let follow = c.send(Request::FollowLog { job: id, offset: 0 }).await;
     let watch = c.send(Request::WatchJobs).await;

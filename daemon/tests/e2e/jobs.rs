@@ -1,11 +1,11 @@
 //! One test per job outcome: SUCCEED, FAILED with its code, timeout, each ERRORED cause.
 
-use crate::support::control::wait_final;
-use crate::support::daemon::{Options, SECRET, TestDaemon};
-use crate::support::hooks::{FORGE_URL, ZEROS, deliver, gogs_push};
-use crate::support::repo::Repo;
-use crate::{log_text, push};
+use crate::options;
 use microci_proto::JobStatus;
+use microci_testkit::control::{log_text, wait_final};
+use microci_testkit::daemon::{Options, SECRET, TestDaemon};
+use microci_testkit::hooks::{FORGE_URL, ZEROS, deliver, gogs_push, push};
+use microci_testkit::repo::Repo;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn push_runs_the_pushed_commit_and_succeeds() {
@@ -13,7 +13,7 @@ async fn push_runs_the_pushed_commit_and_succeeds() {
         "echo hello from $(cat /repo/marker.txt); echo to-stderr >&2\n",
         None,
     );
-    let d = TestDaemon::start(Options::for_repo(&repo));
+    let d = TestDaemon::start(options().for_repo(&repo));
     repo.commit(&[("marker.txt", "first")], "one");
     let first = repo.head();
     // A newer commit exists, but the push names the older one: that one is built.
@@ -52,7 +52,7 @@ async fn push_runs_the_pushed_commit_and_succeeds() {
 #[tokio::test(flavor = "multi_thread")]
 async fn nonzero_exit_fails_with_the_code() {
     let repo = Repo::with_script("echo about to fail; exit 3\n", None);
-    let d = TestDaemon::start(Options::for_repo(&repo));
+    let d = TestDaemon::start(options().for_repo(&repo));
     let id = push(&d, &repo, "d-1");
     let job = wait_final(&d.socket, id).await;
     assert_eq!(job.status, JobStatus::Failed, "{job:?}");
@@ -69,7 +69,7 @@ async fn exec_form_env_and_timeout_from_microci_json() {
             r#"{"command": ["sh", "-c", "echo $GREETING; sleep 30"], "env": {"GREETING": "hi there"}, "timeout": "2s"}"#,
         ),
     );
-    let d = TestDaemon::start(Options::for_repo(&repo));
+    let d = TestDaemon::start(options().for_repo(&repo));
     let id = push(&d, &repo, "d-1");
     let job = wait_final(&d.socket, id).await;
     assert_eq!(job.status, JobStatus::Failed, "{job:?}");
@@ -80,7 +80,7 @@ async fn exec_form_env_and_timeout_from_microci_json() {
 
 async fn errored_with(script: &str, json: Option<&str>, expect: &str) {
     let repo = Repo::with_script(script, json);
-    let d = TestDaemon::start(Options::for_repo(&repo));
+    let d = TestDaemon::start(options().for_repo(&repo));
     let id = push(&d, &repo, "d-1");
     let job = wait_final(&d.socket, id).await;
     assert_eq!(job.status, JobStatus::Errored, "{job:?}");
@@ -124,8 +124,8 @@ async fn missing_image_errors_naming_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unreachable_clone_url_errors() {
-    let d = TestDaemon::start(Options::default());
-    let port = crate::support::daemon::free_port();
+    let d = TestDaemon::start(options());
+    let port = microci_testkit::free_port();
     let url = format!("http://user:hunter2@127.0.0.1:{port}/alice/app.git");
     let body = gogs_push(
         "alice/app",
@@ -151,7 +151,7 @@ async fn unreachable_clone_url_errors() {
 #[tokio::test(flavor = "multi_thread")]
 async fn commit_that_does_not_exist_errors() {
     let repo = Repo::with_script("true", None);
-    let d = TestDaemon::start(Options::for_repo(&repo));
+    let d = TestDaemon::start(options().for_repo(&repo));
     let missing = "0123456789abcdef0123456789abcdef01234567";
     let body = gogs_push(
         "alice/app",
@@ -177,7 +177,7 @@ async fn hostile_output_is_logged_verbatim() {
          printf '\\nend-of-long-line\\n'; i=0; while [ $i -lt 8 ]; do head -c 1048576 /dev/zero | tr '\\0' '\\n'; i=$((i+1)); done; echo done\n",
         None,
     );
-    let d = TestDaemon::start(Options::for_repo(&repo));
+    let d = TestDaemon::start(options().for_repo(&repo));
     let id = push(&d, &repo, "d-1");
     let job = wait_final(&d.socket, id).await;
     assert_eq!(job.status, JobStatus::Succeed, "{job:?}");
@@ -202,7 +202,7 @@ async fn job_limits_apply_and_docker_socket_is_absent() {
          echo pwd=$(pwd); ls /repo; mount | grep -c ' /repo ' || true\n",
         None,
     );
-    let d = TestDaemon::start(Options::for_repo(&repo));
+    let d = TestDaemon::start(options().for_repo(&repo));
     let id = push(&d, &repo, "d-1");
     let job = wait_final(&d.socket, id).await;
     let log = log_text(&d, id).await;
@@ -221,7 +221,7 @@ async fn copy_workspace_mode_gives_the_job_the_same_checkout() {
     );
     let d = TestDaemon::start(Options {
         workspace: "copy",
-        ..Options::for_repo(&repo)
+        ..options().for_repo(&repo)
     });
     repo.commit(&[("data/file.txt", "copied in")], "data");
     let id = push(&d, &repo, "d-1");
@@ -243,11 +243,11 @@ async fn daemon_as_its_own_user_removes_workspaces_a_root_job_wrote_to() {
     );
     let base = tempfile::tempdir().expect("tmp");
     repo.publish(base.path(), "app");
-    let server = crate::support::git_servers::GitDaemon::start(base.path());
+    let server = microci_testkit::git_servers::GitDaemon::start(base.path());
     let d = TestDaemon::start(Options {
         run_as: Some(65534),
         clone_url: Some(server.url("app")),
-        ..Options::default()
+        ..options()
     });
     let id = push(&d, &repo, "d-1");
     let job = wait_final(&d.socket, id).await;

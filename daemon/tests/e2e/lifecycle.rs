@@ -1,10 +1,11 @@
 //! Queueing, cancellation, restarts, live logs, configuration and socket safety.
 
-use crate::support::control::{Client, wait_final, wait_for};
-use crate::support::daemon::{Options, TestDaemon};
-use crate::support::repo::Repo;
-use crate::{log_text, push, push_another};
+use crate::options;
 use microci_proto::{Event, JobStatus, Reply, Request, ServerMessage};
+use microci_testkit::control::{Client, log_text, wait_final, wait_for};
+use microci_testkit::daemon::{Options, TestDaemon};
+use microci_testkit::hooks::{push, push_another};
+use microci_testkit::repo::Repo;
 use std::time::{Duration, Instant};
 
 fn sleeper(secs: u32) -> Repo {
@@ -20,7 +21,7 @@ async fn max_jobs_queues_the_rest_in_arrival_order() {
     let repo = Repo::with_script("sleep 1; echo ok\n", None);
     let d = TestDaemon::start(Options {
         max_jobs: 1,
-        ..Options::for_repo(&repo)
+        ..options().for_repo(&repo)
     });
     let a = push(&d, &repo, "d-1");
     let b = push_another(&d, &repo, "d-2");
@@ -48,7 +49,7 @@ async fn cancel_pending_and_running_jobs() {
     let repo = sleeper(60);
     let d = TestDaemon::start(Options {
         max_jobs: 1,
-        ..Options::for_repo(&repo)
+        ..options().for_repo(&repo)
     });
     let running = push(&d, &repo, "d-1");
     let pending = push_another(&d, &repo, "d-2");
@@ -100,7 +101,7 @@ async fn restart_ends_interrupted_jobs_and_runs_pending_ones() {
     let repo = sleeper(120);
     let mut d = TestDaemon::start(Options {
         max_jobs: 1,
-        ..Options::for_repo(&repo)
+        ..options().for_repo(&repo)
     });
     let a = push(&d, &repo, "d-1");
     wait_for(&d.socket, a, 60, |j| j.status == JobStatus::Started).await;
@@ -132,7 +133,7 @@ async fn restart_ends_interrupted_jobs_and_runs_pending_ones() {
 #[tokio::test(flavor = "multi_thread")]
 async fn follow_streams_output_while_the_job_runs() {
     let repo = Repo::with_script("echo first-line; sleep 3; echo second-line\n", None);
-    let d = TestDaemon::start(Options::for_repo(&repo));
+    let d = TestDaemon::start(options().for_repo(&repo));
     let id = push(&d, &repo, "d-1");
     let mut c = Client::connect(&d.socket).await;
     let sub = c.send(Request::FollowLog { job: id, offset: 0 }).await;
@@ -199,7 +200,7 @@ fn check_config_names_a_typo_and_the_daemon_refuses_it() {
 #[test]
 fn control_socket_is_0660_stale_sockets_are_replaced_and_other_files_kept() {
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-    let mut d = TestDaemon::start(Options::default());
+    let mut d = TestDaemon::start(options());
     let mode = std::fs::metadata(&d.socket)
         .expect("socket")
         .permissions()
@@ -233,7 +234,7 @@ fn control_socket_is_0660_stale_sockets_are_replaced_and_other_files_kept() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restarting_daemon_leaves_another_daemons_containers_alone() {
     let repo = sleeper(60);
-    let a = TestDaemon::start(Options::for_repo(&repo));
+    let a = TestDaemon::start(options().for_repo(&repo));
     let job = push(&a, &repo, "d-1");
     wait_for(&a.socket, job, 60, |j| j.status == JobStatus::Started).await;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -242,7 +243,7 @@ async fn a_restarting_daemon_leaves_another_daemons_containers_alone() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Another installation on the same Engine starts, crashes and starts again (reaping its own).
-    let mut b = TestDaemon::start(Options::default());
+    let mut b = TestDaemon::start(options());
     b.crash();
     b.spawn();
     b.stop();
@@ -258,7 +259,7 @@ async fn a_restarting_daemon_leaves_another_daemons_containers_alone() {
 #[tokio::test(flavor = "multi_thread")]
 async fn cancel_a_job_that_floods_its_output() {
     let repo = Repo::with_script("yes 'a line of output that never ends'\n", None);
-    let d = TestDaemon::start(Options::for_repo(&repo));
+    let d = TestDaemon::start(options().for_repo(&repo));
     let id = push(&d, &repo, "d-1");
     wait_for(&d.socket, id, 60, |j| j.log_size > 1024 * 1024).await;
     let t = Instant::now();
@@ -276,7 +277,7 @@ async fn cancel_a_job_that_floods_its_output() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_daemon_on_the_same_state_dir_changes_nothing() {
     let repo = sleeper(60);
-    let d = TestDaemon::start(Options::for_repo(&repo));
+    let d = TestDaemon::start(options().for_repo(&repo));
     let id = push(&d, &repo, "d-1");
     wait_for(&d.socket, id, 60, |j| {
         j.status == JobStatus::Started && j.log_size > 0

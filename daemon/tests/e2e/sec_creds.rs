@@ -2,14 +2,14 @@
 //! exactly which `Authorization` they received. And secrets at rest: the database, its files and
 //! the logs.
 
-use crate::log_text;
-use crate::support::control::{Client, wait_final};
-use crate::support::daemon::{Options, SECRET, TestDaemon};
-use crate::support::git_servers::HttpGit;
-use crate::support::hooks::{ZEROS, deliver, gogs_push};
-use crate::support::recorder::{Answer, Recorder};
-use crate::support::repo::Repo;
+use crate::options;
 use microci_proto::{Job, JobStatus, Reply, Request};
+use microci_testkit::control::{Client, log_text, wait_final};
+use microci_testkit::daemon::{Options, SECRET, TestDaemon};
+use microci_testkit::git_servers::HttpGit;
+use microci_testkit::hooks::{ZEROS, deliver, gogs_push, head_push};
+use microci_testkit::recorder::{Answer, Recorder};
+use microci_testkit::repo::Repo;
 
 /// Pushes `repo` (a name) with `clone_url` in the body; waits for the job's end.
 async fn build(d: &TestDaemon, repo: &str, clone_url: &str) -> Job {
@@ -43,7 +43,7 @@ async fn the_global_token_never_reaches_a_host_the_webhook_names() {
              allow_insecure_http = true\n",
             forge.origin()
         ),
-        ..Options::default()
+        ..options()
     });
     let job = build(&d, "mallory/x", &mallory.url("mallory/x.git")).await;
     assert_eq!(job.status, JobStatus::Errored, "{job:?}");
@@ -73,7 +73,7 @@ async fn a_token_never_crosses_plain_http_unless_allowed() {
     };
     let d = TestDaemon::start(Options {
         extra: git(false),
-        ..Options::default()
+        ..options()
     });
     let job = build(&d, "alice/app", &forge.url("alice/app.git")).await;
     assert_eq!(job.status, JobStatus::Errored, "{job:?}");
@@ -83,7 +83,7 @@ async fn a_token_never_crosses_plain_http_unless_allowed() {
     drop(d);
     let d = TestDaemon::start(Options {
         extra: git(true),
-        ..Options::default()
+        ..options()
     });
     build(&d, "alice/app", &forge.url("alice/app.git")).await;
     assert_eq!(forge.credentials(), ["git:cleartext-token-1"]);
@@ -101,7 +101,7 @@ async fn a_redirect_to_another_host_gets_no_credentials() {
             clone_url: Some(forge.url("alice/app.git")),
             repo: "username = \"ci\"\ntoken = \"repo-token-0815\"\n".into(),
             extra: "[git]\nallow_insecure_http = true\n".into(),
-            ..Options::default()
+            ..options()
         });
         let job = build(&d, "alice/app", "https://forge.invalid/alice/app.git").await;
         assert_eq!(job.status, JobStatus::Errored, "{job:?}");
@@ -125,7 +125,7 @@ async fn repository_credentials_never_fall_back_to_the_global_ones() {
              allow_insecure_http = true\n",
             forge.origin()
         ),
-        ..Options::default()
+        ..options()
     });
     let job = build(&d, "alice/app", "https://forge.invalid/alice/app.git").await;
     assert_eq!(job.status, JobStatus::Errored, "{job:?}");
@@ -155,16 +155,9 @@ async fn secrets_stay_out_of_the_database_and_its_files_are_private() {
     let d = TestDaemon::start(Options {
         clone_url: Some(url),
         extra: "[git]\nallow_insecure_http = true\n".into(),
-        ..Options::default()
+        ..options()
     });
-    let body = gogs_push(
-        "alice/app",
-        "https://forge.invalid/alice/app.git",
-        "refs/heads/main",
-        ZEROS,
-        &repo.head(),
-        "x",
-    );
+    let body = head_push(&repo);
     let r = deliver(&d, "push", "d-1", &body, Some(SECRET));
     assert_eq!(r.status, 202, "{}", r.text());
     let job = wait_final(&d.socket, r.json()["job_id"].as_i64().expect("id")).await;

@@ -1,13 +1,17 @@
 //! The webhook front door attacked from outside: weak secrets, unlisted repositories, foreign
 //! clone hosts, replays, hostile refs, slow clients, and malformed ids and offsets.
 
-use crate::support::control::{Client, wait_final};
-use crate::support::daemon::{Options, SECRET, TestDaemon, bin};
-use crate::support::hooks::{FORGE_URL, ZEROS, deliver, gogs_push, sign};
-use crate::support::http::{read_response, request};
-use crate::support::recorder::{Answer, Recorder};
-use crate::support::repo::Repo;
+use crate::options;
 use microci_proto::{JobQuery, JobStatus, Reply, Request};
+use microci_testkit::control::{Client, wait_final};
+use microci_testkit::daemon::{Options, SECRET, TestDaemon};
+use microci_testkit::hooks::{
+    FORGE_URL, ZEROS, deliver, gogs_push, head_push, sign, stalled_request,
+};
+use microci_testkit::http::{read_response, request};
+use microci_testkit::memory::memory;
+use microci_testkit::recorder::{Answer, Recorder};
+use microci_testkit::repo::Repo;
 use std::io::Write;
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -43,7 +47,7 @@ fn microcid(text: &str, args: &[&str]) -> (bool, String) {
         ),
     )
     .expect("config");
-    let mut child = Command::new(bin("microcid"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_microcid"))
         .arg("--config")
         .arg(&config)
         .args(args)
@@ -101,7 +105,7 @@ async fn allow_unsigned_starts_loudly_and_builds_unsigned_pushes() {
     let d = TestDaemon::start(Options {
         secret: String::new(),
         webhook: "allow_unsigned = true\n".into(),
-        ..Options::for_repo(&repo)
+        ..options().for_repo(&repo)
     });
     assert!(
         d.log().contains("allow_unsigned") && d.log().contains("WARN"),
@@ -118,14 +122,7 @@ async fn allow_unsigned_starts_loudly_and_builds_unsigned_pushes() {
     }
     let out = d.cli(&["status", "--json"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("allow_unsigned"));
-    let body = gogs_push(
-        "alice/app",
-        FORGE_URL,
-        "refs/heads/main",
-        ZEROS,
-        &repo.head(),
-        "x",
-    );
+    let body = head_push(&repo);
     let r = deliver(&d, "push", "d-1", &body, None);
     assert_eq!(r.status, 202, "{}", r.text());
 }
@@ -136,7 +133,7 @@ async fn unlisted_repository_is_refused_and_nothing_is_cloned() {
     let d = TestDaemon::start(Options {
         listed: false,
         extra: "[[repo]]\nname = \"bob/other\"\n".into(),
-        ..Options::default()
+        ..options()
     });
     let body = gogs_push(
         "mallory/x",
@@ -175,7 +172,7 @@ async fn unlisted_repositories_clone_only_from_clone_hosts() {
             "allow_unlisted = true\nclone_hosts = [\"{}\"]\n",
             allowed.origin()
         ),
-        ..Options::default()
+        ..options()
     });
     let push = |url: &str, delivery: &str| {
         let body = gogs_push(
@@ -203,15 +200,8 @@ async fn unlisted_repositories_clone_only_from_clone_hosts() {
 #[tokio::test(flavor = "multi_thread")]
 async fn replays_fold_into_the_active_job_whatever_the_id_or_route() {
     let repo = Repo::with_script("sleep 3; echo once\n", None);
-    let d = TestDaemon::start(Options::for_repo(&repo));
-    let body = gogs_push(
-        "alice/app",
-        FORGE_URL,
-        "refs/heads/main",
-        ZEROS,
-        &repo.head(),
-        "x",
-    );
+    let d = TestDaemon::start(options().for_repo(&repo));
+    let body = head_push(&repo);
     let first = deliver(&d, "push", "d-1", &body, Some(SECRET));
     assert_eq!(first.status, 202, "{}", first.text());
     let id = first.json()["job_id"].as_i64().expect("id");
@@ -244,7 +234,7 @@ async fn replays_fold_into_the_active_job_whatever_the_id_or_route() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bidirectional_controls_in_refs_are_refused() {
-    let d = TestDaemon::start(Options::default());
+    let d = TestDaemon::start(options());
     for git_ref in ["refs/heads/main\u{202E}hs.exe", "refs/heads/\u{2067}x"] {
         let body = gogs_push("alice/app", FORGE_URL, git_ref, ZEROS, &"e".repeat(40), "x");
         let r = deliver(&d, "push", "d-1", &body, Some(SECRET));
@@ -254,52 +244,30 @@ async fn bidirectional_controls_in_refs_are_refused() {
     assert!(jobs(&d).await.is_empty());
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn slow_clients_cannot_starve_a_push_or_the_memory() {
     let repo = Repo::with_script("echo ok\n", None);
     let d = TestDaemon::start(Options {
         http: "header_timeout = \"3s\"\nbody_timeout = \"3s\"\n".into(),
-        ..Options::for_repo(&repo)
+        ..options().for_repo(&repo)
     });
-    let before = rss_kib(d.pid());
+    let before = memory(d.pid()).rss;
     // 400 clients: half stop inside their headers, half announce a 256 KiB body and send 10 bytes.
     let mut slow = Vec::new();
     for i in 0..400 {
         let mut s = TcpStream::connect(("127.0.0.1", d.port)).expect("connect");
-        let head = if i % 2 == 0 {
-            "POST /hooks/gogs HTTP/1.1\r\nHost: x\r\nX-Gogs-Event: pu".to_string()
-        } else {
-            "POST /hooks/gogs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
-             X-Gogs-Event: push\r\nContent-Length: 262144\r\n\r\n{\"ref\": \"r"
-                .to_string()
-        };
-        s.write_all(head.as_bytes()).expect("write");
+        s.write_all(stalled_request(i, 256 * 1024).as_bytes())
+            .expect("write");
         slow.push(s);
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let body = gogs_push(
-        "alice/app",
-        FORGE_URL,
-        "refs/heads/main",
-        ZEROS,
-        &repo.head(),
-        "x",
-    );
+    let body = head_push(&repo);
     let started = Instant::now();
     let r = deliver(&d, "push", "d-real", &body, Some(SECRET));
     let took = started.elapsed();
     assert_eq!(r.status, 202, "{}", r.text());
     assert!(took < Duration::from_secs(1), "a real push took {took:?}");
-    let during = rss_kib(d.pid());
+    let during = memory(d.pid()).rss;
     assert!(during < 64 * 1024, "RSS {during} KiB with 400 slow clients");
     eprintln!(
         "RSS before {before} KiB, with 400 slow clients {during} KiB; push answered in {took:?}"
@@ -332,7 +300,7 @@ async fn slow_clients_cannot_starve_a_push_or_the_memory() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_ids_and_offsets_get_404_and_400() {
-    let d = TestDaemon::start(Options::default());
+    let d = TestDaemon::start(options());
     for path in [
         "/jobs/99999999999999999999",
         "/jobs/abc",
@@ -353,7 +321,7 @@ async fn bad_ids_and_offsets_get_404_and_400() {
 async fn idle_keep_alive_connections_are_closed_by_the_header_deadline() {
     let d = TestDaemon::start(Options {
         http: "header_timeout = \"1s\"\n".into(),
-        ..Options::default()
+        ..options()
     });
     let mut s = TcpStream::connect(("127.0.0.1", d.port)).expect("connect");
     s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -1,13 +1,14 @@
 //! Jobs confined end to end: clones that hang, time limits a repository asks for, output that
 //! floods, capabilities and reserved variables, and the clean-up helper.
 
-use crate::support::control::{Client, wait_final, wait_for};
-use crate::support::daemon::{Options, TEST_LABEL, TestDaemon, containers_labelled};
-use crate::support::git_servers::GitDaemon;
-use crate::support::recorder::Silent;
-use crate::support::repo::Repo;
-use crate::{log_text, push};
+use crate::options;
 use microci_proto::{JobStatus, Request};
+use microci_testkit::control::{Client, log_text, wait_final, wait_for};
+use microci_testkit::daemon::{Options, TestDaemon, containers_labelled};
+use microci_testkit::git_servers::GitDaemon;
+use microci_testkit::hooks::push;
+use microci_testkit::recorder::Silent;
+use microci_testkit::repo::Repo;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -19,10 +20,7 @@ async fn a_cancelled_clone_lets_the_next_job_of_the_repository_run() {
     let git = GitDaemon::start(base.path());
     // The first connection hangs for ever (a server that never answers); later ones reach git.
     let hang = Silent::start(1, Some(git.port));
-    let d = TestDaemon::start(Options::for_url(&format!(
-        "git://127.0.0.1:{}/app.git",
-        hang.port
-    )));
+    let d = TestDaemon::start(options().for_url(&format!("git://127.0.0.1:{}/app.git", hang.port)));
     let first = push(&d, &repo, "d-1");
     let deadline = Instant::now() + Duration::from_secs(30);
     while hang.accepted() == 0 {
@@ -52,7 +50,7 @@ async fn a_clone_that_hangs_ends_at_the_job_timeout() {
     let hang = Silent::start(usize::MAX, None);
     let d = TestDaemon::start(Options {
         timeout: "3s",
-        ..Options::for_url(&format!("git://127.0.0.1:{}/app.git", hang.port))
+        ..options().for_url(&format!("git://127.0.0.1:{}/app.git", hang.port))
     });
     let started = Instant::now();
     let id = push(&d, &repo, "d-1");
@@ -75,7 +73,7 @@ async fn a_timeout_over_docker_max_timeout_is_refused() {
     let repo = Repo::with_script("echo never\n", Some(r#"{"timeout": "100000h"}"#));
     let d = TestDaemon::start(Options {
         docker: "max_timeout = \"2h\"\n".into(),
-        ..Options::for_repo(&repo)
+        ..options().for_repo(&repo)
     });
     let job = wait_final(&d.socket, push(&d, &repo, "d-1")).await;
     assert_eq!(job.status, JobStatus::Errored, "{job:?}");
@@ -99,7 +97,7 @@ async fn output_over_max_log_is_dropped_counted_and_said() {
     );
     let d = TestDaemon::start(Options {
         docker: "max_log = \"64k\"\n".into(),
-        ..Options::for_repo(&repo)
+        ..options().for_repo(&repo)
     });
     let job = wait_final(&d.socket, push(&d, &repo, "d-1")).await;
     assert_eq!(job.status, JobStatus::Failed, "ran to its own end: {job:?}");
@@ -138,7 +136,7 @@ async fn output_over_max_log_is_dropped_counted_and_said() {
 #[tokio::test(flavor = "multi_thread")]
 async fn jobs_lack_net_raw_and_cannot_override_reserved_variables() {
     let repo = Repo::with_script("grep CapEff /proc/self/status\necho CI=$CI\n", None);
-    let d = TestDaemon::start(Options::for_repo(&repo));
+    let d = TestDaemon::start(options().for_repo(&repo));
     let job = wait_final(&d.socket, push(&d, &repo, "d-1")).await;
     assert_eq!(job.status, JobStatus::Succeed, "{job:?}");
     let text = log_text(&d, job.id).await;
@@ -181,7 +179,7 @@ async fn clean_up_runs_confined_in_the_helper_image_and_never_holds_the_job() {
     let d = TestDaemon::start(Options {
         run_as: Some(65534),
         docker: "helper_image = \"microci-test/hang:sh\"\nhelper_timeout = \"5s\"\n".into(),
-        ..Options::for_url(&git.url("app"))
+        ..options().for_url(&git.url("app"))
     });
     let id = push(&d, &repo, "d-1");
     let started = Instant::now();
@@ -189,7 +187,7 @@ async fn clean_up_runs_confined_in_the_helper_image_and_never_holds_the_job() {
     assert_eq!(job.status, JobStatus::Succeed, "{job:?}\n{}", d.log());
     // The job's end is recorded while its workspace is still being cleaned up.
     let helper = loop {
-        let found = containers_labelled(&format!("{TEST_LABEL}={}", d.tag))
+        let found = containers_labelled(&d.label())
             .into_iter()
             .find(|c| inspect(c, "{{index .Config.Labels \"microci.job\"}}") == "scrub");
         if let Some(c) = found {

@@ -1,11 +1,12 @@
 //! The public web pages show only public repositories (or what `http.pages` says); the control
 //! socket, the authenticated channel, sees everything; and a reused subscription id is refused.
 
-use crate::support::control::{Client, wait_final};
-use crate::support::daemon::{Options, SECRET, TestDaemon};
-use crate::support::hooks::{ZEROS, deliver, gogs_push};
-use crate::support::http::request;
+use crate::options;
 use microci_proto::{ErrorCode, JobQuery, Reply, Request, ServerMessage};
+use microci_testkit::control::{Client, wait_final};
+use microci_testkit::daemon::{Options, SECRET, TestDaemon};
+use microci_testkit::hooks::{ZEROS, deliver, gogs_push};
+use microci_testkit::http::request;
 
 /// Pushes `repo` as the forge describes it (`private`), with a message to look for; the clone
 /// goes to a closed loopback port, so the job ends at once.
@@ -53,7 +54,7 @@ async fn private_repositories_stay_off_the_public_pages() {
             ("carol/shown", Some(true)),
             ("dave/hidden", Some(false)),
         ]),
-        ..Options::default()
+        ..options()
     });
     let private = push(&d, "alice/app", true, "private-msg-1").await;
     let public = push(&d, "bob/open", false, "public-msg-2").await;
@@ -97,7 +98,7 @@ async fn private_repositories_stay_off_the_public_pages() {
 async fn pages_all_shows_everything_and_off_shows_nothing() {
     let all = TestDaemon::start(Options {
         http: "pages = \"all\"\n".into(),
-        ..Options::default()
+        ..options()
     });
     let id = push(&all, "alice/app", true, "private-msg").await;
     assert!(get(&all, "/").1.contains("private-msg"));
@@ -106,7 +107,7 @@ async fn pages_all_shows_everything_and_off_shows_nothing() {
 
     let off = TestDaemon::start(Options {
         http: "pages = \"off\"\n".into(),
-        ..Options::default()
+        ..options()
     });
     let id = push(&off, "alice/app", false, "public-msg").await;
     assert_eq!(get(&off, "/").0, 404);
@@ -119,7 +120,7 @@ async fn pages_all_shows_everything_and_off_shows_nothing() {
 async fn bidirectional_controls_in_messages_are_spelled_out_on_the_pages() {
     let d = TestDaemon::start(Options {
         http: "pages = \"all\"\n".into(),
-        ..Options::default()
+        ..options()
     });
     let id = push(&d, "alice/app", true, "fix \u{202E}gnp.exe").await;
     for path in ["/".to_string(), format!("/jobs/{id}")] {
@@ -131,7 +132,7 @@ async fn bidirectional_controls_in_messages_are_spelled_out_on_the_pages() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reused_subscription_id_is_refused() {
-    let d = TestDaemon::start(Options::default());
+    let d = TestDaemon::start(options());
     let mut c = Client::connect(&d.socket).await;
     c.send_as(7, Request::WatchJobs).await;
     match c.recv().await {

@@ -1,12 +1,13 @@
 //! The real `microci-tui` in a real terminal (tmux) against the real daemon and real Docker jobs:
 //! what a person at the keyboard sees.
 
-use crate::push;
-use crate::support::control::{wait_final, wait_for};
-use crate::support::daemon::{Options, TestDaemon};
-use crate::support::repo::Repo;
-use crate::support::tmux::Tmux;
+use crate::options;
 use microci_proto::JobStatus;
+use microci_testkit::control::{wait_final, wait_for};
+use microci_testkit::daemon::TestDaemon;
+use microci_testkit::hooks::push;
+use microci_testkit::repo::Repo;
+use microci_testkit::tmux::Tmux;
 
 /// A starting microcid removes every container labelled `microci.job` on the Docker host, not
 /// only those of its own state directory, so a daemon restart kills the jobs of every other test
@@ -34,8 +35,8 @@ async fn push_appears_log_streams_and_cancel_shows_canceled() {
         "echo first line; sleep 2; echo second line; sleep 120; echo never\n",
         None,
     );
-    let d = TestDaemon::start(Options::for_repo(&repo));
-    let t = Tmux::tui(&d.socket);
+    let d = TestDaemon::start(options().for_repo(&repo));
+    let t = Tmux::tui(&d);
     let s = t.wait_text("no jobs yet");
     assert!(status_bar(&s).contains("microcid"), "{s}");
 
@@ -105,12 +106,12 @@ async fn hostile_log_leaves_the_screen_intact() {
          printf 'AFTER-MARK\\n'\n"
     );
     let repo = Repo::with_script(&script, None);
-    let d = TestDaemon::start(Options::for_repo(&repo));
+    let d = TestDaemon::start(options().for_repo(&repo));
     let id = push(&d, &repo, "d-tui-hostile");
     let job = wait_final(&d.socket, id).await;
     assert_eq!(job.status, JobStatus::Succeed, "{job:?}");
 
-    let t = Tmux::tui(&d.socket);
+    let t = Tmux::tui(&d);
     t.wait(&format!("job {id} in the list"), |s| row(s, id).is_some());
     t.keys(&["Enter"]);
     let s = t.wait_text("AFTER-MARK");
@@ -175,10 +176,10 @@ async fn hostile_log_leaves_the_screen_intact() {
 async fn daemon_restart_shows_disconnected_then_reconnects() {
     let _restarts = RESTARTS.write().await;
     let repo = Repo::with_script("echo done\n", None);
-    let mut d = TestDaemon::start(Options::for_repo(&repo));
+    let mut d = TestDaemon::start(options().for_repo(&repo));
     let first = push(&d, &repo, "d-tui-r1");
     wait_final(&d.socket, first).await;
-    let t = Tmux::tui(&d.socket);
+    let t = Tmux::tui(&d);
     t.wait(&format!("job {first} in the list"), |s| {
         row(s, first).is_some_and(|r| r.contains("SUCCEED"))
     });
@@ -252,7 +253,7 @@ fn tunnels(remote: &str) -> Vec<(u32, Vec<String>)> {
 }
 
 /// `MICROCI_SSH_COMMAND` for the test sshd: its port, its key, no host-key bookkeeping.
-fn ssh_command(sshd: &crate::support::git_servers::Sshd) -> String {
+fn ssh_command(sshd: &microci_testkit::git_servers::Sshd) -> String {
     format!(
         "ssh -p {} -i {} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes",
         sshd.port,
@@ -264,8 +265,8 @@ fn ssh_command(sshd: &crate::support::git_servers::Sshd) -> String {
 async fn ssh_forward_lists_jobs_and_runs_the_ui_and_cleans_up() {
     let _restarts = RESTARTS.write().await;
     let repo = Repo::with_script("echo over ssh\n", None);
-    let mut d = TestDaemon::start(Options::for_repo(&repo));
-    let sshd = crate::support::git_servers::Sshd::start(d.path());
+    let mut d = TestDaemon::start(options().for_repo(&repo));
+    let sshd = microci_testkit::git_servers::Sshd::start(d.path());
     let id = push(&d, &repo, "d-tui-ssh");
     wait_final(&d.socket, id).await;
     let target = format!("{}@127.0.0.1", sshd.user);
@@ -273,7 +274,7 @@ async fn ssh_forward_lists_jobs_and_runs_the_ui_and_cleans_up() {
     let ssh = ssh_command(&sshd);
 
     // A scripting verb through the forward.
-    let out = std::process::Command::new(crate::support::daemon::bin("microci-tui"))
+    let out = std::process::Command::new(d.tui_bin())
         .args(["--ssh", &target, "--remote-socket", &remote, "jobs"])
         .env("MICROCI_SSH_COMMAND", &ssh)
         .stdin(std::process::Stdio::null())
@@ -295,7 +296,7 @@ async fn ssh_forward_lists_jobs_and_runs_the_ui_and_cleans_up() {
     assert!(tunnels(&remote).is_empty(), "ssh left running");
 
     // The interactive UI through the forward.
-    let bin = crate::support::daemon::bin("microci-tui");
+    let bin = d.tui_bin();
     let t = Tmux::start(
         &format!("{} --ssh {target} --remote-socket {remote}", bin.display()),
         &[("MICROCI_SSH_COMMAND", &ssh)],
@@ -407,10 +408,10 @@ async fn numbers_log_latency_over_ssh_and_idle_cpu() {
         "i=0; while [ $i -lt 60 ]; do read up idle < /proc/uptime; echo \"LAT$i $up\"; i=$((i+1)); sleep 0.25; done\nsleep 40\n",
         None,
     );
-    let d = TestDaemon::start(Options::for_repo(&repo));
-    let sshd = crate::support::git_servers::Sshd::start(d.path());
+    let d = TestDaemon::start(options().for_repo(&repo));
+    let sshd = microci_testkit::git_servers::Sshd::start(d.path());
     let remote = d.socket.display().to_string();
-    let bin = crate::support::daemon::bin("microci-tui");
+    let bin = d.tui_bin();
     let t = Tmux::start(
         &format!(
             "{} --ssh {}@127.0.0.1 --remote-socket {remote}",
@@ -479,7 +480,7 @@ async fn numbers_log_latency_over_ssh_and_idle_cpu() {
         (b - a) * 10,
         sb - sa
     );
-    let job = crate::support::control::Client::connect(&d.socket)
+    let job = microci_testkit::control::Client::connect(&d.socket)
         .await
         .job(id)
         .await;
@@ -494,11 +495,10 @@ async fn numbers_log_latency_over_ssh_and_idle_cpu() {
 /// 80×24 reflows the list instead of breaking it.
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_restores_the_terminal_and_resizing_reflows() {
-    let repo = crate::support::repo::Repo::with_script("echo hi\n", None);
-    let d =
-        crate::support::daemon::TestDaemon::start(crate::support::daemon::Options::for_repo(&repo));
-    let id = crate::push(&d, &repo, "d-1");
-    let t = Tmux::tui(&d.socket);
+    let repo = microci_testkit::repo::Repo::with_script("echo hi\n", None);
+    let d = TestDaemon::start(options().for_repo(&repo));
+    let id = push(&d, &repo, "d-1");
+    let t = Tmux::tui(&d);
     t.wait(&format!("job {id} listed"), |s| row(s, id).is_some());
     assert_eq!(
         t.display("#{alternate_on}"),

@@ -1,11 +1,12 @@
 //! `POST /hooks/gogs`: signatures, what builds and what is ignored, redelivery, bad input.
 
-use crate::support::control::{Client, wait_final};
-use crate::support::daemon::{Options, SECRET, TestDaemon};
-use crate::support::hooks::{FORGE_URL, ZEROS, deliver, gogs_create_tag, gogs_push, sign};
-use crate::support::http::request;
-use crate::support::repo::Repo;
+use crate::options;
 use microci_proto::{JobQuery, JobStatus, Reply, Request};
+use microci_testkit::control::{Client, wait_final};
+use microci_testkit::daemon::{Options, SECRET, TestDaemon};
+use microci_testkit::hooks::{FORGE_URL, ZEROS, deliver, gogs_create_tag, gogs_push, sign};
+use microci_testkit::http::request;
+use microci_testkit::repo::Repo;
 
 async fn job_count(d: &TestDaemon) -> usize {
     let mut c = Client::connect(&d.socket).await;
@@ -34,7 +35,7 @@ fn some_push() -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_or_missing_signature_is_401_and_creates_nothing() {
-    let d = TestDaemon::start(Options::default());
+    let d = TestDaemon::start(options());
     let body = some_push();
     let wrong = deliver(&d, "push", "d-1", &body, Some("not-the-secret"));
     assert_eq!(wrong.status, 401, "{}", wrong.text());
@@ -64,7 +65,7 @@ async fn bad_or_missing_signature_is_401_and_creates_nothing() {
 async fn per_repository_secret_overrides_the_default() {
     let d = TestDaemon::start(Options {
         repo: "secret = \"repo-secret-0123456789\"\n".into(),
-        ..Options::default()
+        ..options()
     });
     let body = some_push();
     assert_eq!(deliver(&d, "push", "d-1", &body, Some(SECRET)).status, 401);
@@ -76,7 +77,7 @@ async fn per_repository_secret_overrides_the_default() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn events_that_build_nothing_answer_200_with_the_reason() {
-    let d = TestDaemon::start(Options::default());
+    let d = TestDaemon::start(options());
     let sha = "c".repeat(40);
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("push", gogs_push("alice/app", FORGE_URL, "refs/heads/gone", &sha, ZEROS, "")),
@@ -103,7 +104,7 @@ async fn events_that_build_nothing_answer_200_with_the_reason() {
 #[tokio::test(flavor = "multi_thread")]
 async fn tag_create_builds_the_tags_commit() {
     let repo = Repo::with_script("echo building tag\n", None);
-    let d = TestDaemon::start(Options::for_repo(&repo));
+    let d = TestDaemon::start(options().for_repo(&repo));
     repo.tag("v1.0");
     let sha = repo.head();
     let body = gogs_create_tag("alice/app", FORGE_URL, "v1.0", &sha);
@@ -117,7 +118,7 @@ async fn tag_create_builds_the_tags_commit() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn redelivery_returns_the_first_job() {
-    let d = TestDaemon::start(Options::default());
+    let d = TestDaemon::start(options());
     let body = some_push();
     let first = deliver(&d, "push", "same-id", &body, Some(SECRET));
     assert_eq!(first.status, 202);
@@ -130,7 +131,7 @@ async fn redelivery_returns_the_first_job() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn malformed_deliveries_get_clear_errors() {
-    let d = TestDaemon::start(Options::default());
+    let d = TestDaemon::start(options());
     let post = |body: &[u8], ctype: &str| {
         let sig = sign(SECRET, body);
         request(
@@ -207,7 +208,7 @@ async fn malformed_deliveries_get_clear_errors() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn long_multibyte_messages_are_kept_whole_or_cut_on_characters() {
-    let d = TestDaemon::start(Options::default());
+    let d = TestDaemon::start(options());
     let message = "😀 ünïcödé 漢字 ".repeat(3000);
     let body = gogs_push(
         "alice/app",
@@ -230,7 +231,7 @@ async fn long_multibyte_messages_are_kept_whole_or_cut_on_characters() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn form_encoded_gogs_delivery_is_accepted() {
-    let d = TestDaemon::start(Options::default());
+    let d = TestDaemon::start(options());
     let json = some_push();
     let sig = sign(SECRET, &json);
     let form: String = form_urlencoded::Serializer::new(String::new())

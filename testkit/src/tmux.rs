@@ -2,7 +2,9 @@
 //! on drop) with one 120×40 pane, keys sent with `send-keys`, the screen read with
 //! `capture-pane -p`. Every wait is a bounded poll that fails with the last screen.
 
-use std::path::Path;
+use crate::daemon::TestDaemon;
+use crate::ok;
+use anyhow::{Context, Result, ensure};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -10,6 +12,7 @@ use std::time::{Duration, Instant};
 /// How long a wait for the screen may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(20);
 
+/// A private tmux server with one session; killed on drop.
 pub struct Tmux {
     socket: String,
 }
@@ -17,7 +20,7 @@ pub struct Tmux {
 impl Tmux {
     /// Starts `command` (given to `sh -c`) in a new detached 120×40 session. When the command
     /// ends, the pane shows `EXITED <code>` and stays, so the screen can still be read.
-    pub fn start(command: &str, envs: &[(&str, &str)]) -> Tmux {
+    pub fn try_start(command: &str, envs: &[(&str, &str)]) -> Result<Tmux> {
         static SEQ: AtomicUsize = AtomicUsize::new(0);
         let socket = format!(
             "mci-tui-{}-{}",
@@ -33,20 +36,24 @@ impl Tmux {
             c.arg("-e").arg(format!("{k}={v}"));
         }
         c.arg(wrapped);
-        let out = c.output().expect("run tmux");
-        assert!(
+        let out = c.output().context("run tmux (Debian package `tmux`)")?;
+        ensure!(
             out.status.success(),
             "tmux new-session: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        t
+        Ok(t)
     }
 
-    /// The UI against a daemon's socket.
-    pub fn tui(socket: &Path) -> Tmux {
-        let bin = super::daemon::bin("microci-tui");
+    /// [`Tmux::try_start`] for tests.
+    pub fn start(command: &str, envs: &[(&str, &str)]) -> Tmux {
+        ok(Tmux::try_start(command, envs))
+    }
+
+    /// The UI (`microci-tui --socket SOCKET`) against a daemon.
+    pub fn tui(d: &TestDaemon) -> Tmux {
         Tmux::start(
-            &format!("{} --socket {}", bin.display(), socket.display()),
+            &format!("{} --socket {}", d.tui_bin().display(), d.socket.display()),
             &[],
         )
     }

@@ -1,31 +1,44 @@
 //! The repositories the end-to-end tests push: a [`TestRepo`] with the job's script in it and a
-//! clone URL the daemon can use.
+//! clone URL the daemon can use, shared by reference (commits go through a lock).
 
-use super::git_servers::{TestRepo, make_repo};
-use std::path::PathBuf;
+use crate::git_servers::{TestRepo, try_make_repo};
+use crate::ok;
+use anyhow::Result;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+/// A repository on `main` that tests commit to through `&self`.
 pub struct Repo {
     inner: Mutex<TestRepo>,
 }
 
 impl Repo {
     /// A repository on `main` with one commit holding `files`.
-    pub fn new(files: &[(&str, &str)]) -> Repo {
+    pub fn try_new(files: &[(&str, &str)]) -> Result<Repo> {
         let files: Vec<(&str, &[u8])> = files.iter().map(|(n, c)| (*n, c.as_bytes())).collect();
-        Repo {
-            inner: Mutex::new(make_repo(&files)),
-        }
+        Ok(Repo {
+            inner: Mutex::new(try_make_repo(&files)?),
+        })
+    }
+
+    /// [`Repo::try_new`] for tests.
+    pub fn new(files: &[(&str, &str)]) -> Repo {
+        ok(Repo::try_new(files))
     }
 
     /// A repository whose job runs `script` through the first microci's `microci.sh`
     /// convention, with `.microci.json` as given (or none).
-    pub fn with_script(script: &str, microci_json: Option<&str>) -> Repo {
+    pub fn try_with_script(script: &str, microci_json: Option<&str>) -> Result<Repo> {
         let mut files = vec![("microci.sh", script)];
         if let Some(j) = microci_json {
             files.push((".microci.json", j));
         }
-        Repo::new(&files)
+        Repo::try_new(&files)
+    }
+
+    /// [`Repo::try_with_script`] for tests.
+    pub fn with_script(script: &str, microci_json: Option<&str>) -> Repo {
+        ok(Repo::try_with_script(script, microci_json))
     }
 
     fn repo(&self) -> std::sync::MutexGuard<'_, TestRepo> {
@@ -33,21 +46,28 @@ impl Repo {
     }
 
     /// Writes files and commits; returns the commit id.
-    pub fn commit(&self, files: &[(&str, &str)], message: &str) -> String {
+    pub fn try_commit(&self, files: &[(&str, &str)], message: &str) -> Result<String> {
         let files: Vec<(&str, &[u8])> = files.iter().map(|(n, c)| (*n, c.as_bytes())).collect();
-        self.repo().commit(&files, message)
+        self.repo().try_commit(&files, message)
     }
 
+    /// [`Repo::try_commit`] for tests.
+    pub fn commit(&self, files: &[(&str, &str)], message: &str) -> String {
+        ok(self.try_commit(files, message))
+    }
+
+    /// The latest commit.
     pub fn head(&self) -> String {
         self.repo().head.clone()
     }
 
+    /// A lightweight tag at HEAD.
     pub fn tag(&self, name: &str) {
         self.repo().tag(name, None);
     }
 
     /// Makes a bare copy under `base` named `name` (to serve from a git server).
-    pub fn publish(&self, base: &std::path::Path, name: &str) -> PathBuf {
+    pub fn publish(&self, base: &Path, name: &str) -> PathBuf {
         self.repo().publish(base, name)
     }
 
@@ -56,6 +76,7 @@ impl Repo {
         self.path().display().to_string()
     }
 
+    /// The work tree.
     pub fn path(&self) -> PathBuf {
         self.repo().path.clone()
     }

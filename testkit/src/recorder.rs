@@ -2,6 +2,8 @@
 //! request's path and `Authorization` header and answers as told (challenge, redirect), and a TCP
 //! server that accepts and never answers (or answers only later connections, by forwarding them).
 
+use crate::ok;
+use anyhow::{Context, Result};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -22,23 +24,28 @@ pub enum Answer {
 /// One request the server saw.
 #[derive(Debug, Clone)]
 pub struct Seen {
+    /// The request's path.
     pub path: String,
+    /// Its `Authorization` header, if any, as sent.
     pub authorization: Option<String>,
 }
 
 /// An HTTP server on `ip`, port chosen by the kernel, serving until dropped.
 pub struct Recorder {
+    /// The port it listens on.
     pub port: u16,
+    /// The address it listens on (127.0.0.1 and 127.0.0.2 are two hosts to the daemon).
     pub ip: String,
     seen: Arc<Mutex<Vec<Seen>>>,
     stop: Arc<AtomicBool>,
 }
 
 impl Recorder {
-    pub fn start(ip: &str, answer: Answer) -> Recorder {
-        let listener = TcpListener::bind((ip, 0)).expect("bind recorder");
-        let port = listener.local_addr().expect("addr").port();
-        listener.set_nonblocking(true).expect("nonblocking");
+    /// Listens on `ip`, port chosen by the kernel, and answers every request with `answer`.
+    pub fn try_start(ip: &str, answer: Answer) -> Result<Recorder> {
+        let listener = TcpListener::bind((ip, 0)).with_context(|| format!("bind {ip}:0"))?;
+        let port = listener.local_addr().context("local_addr")?.port();
+        listener.set_nonblocking(true).context("nonblocking")?;
         let seen = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let (s, st) = (seen.clone(), stop.clone());
@@ -53,12 +60,17 @@ impl Recorder {
                 }
             }
         });
-        Recorder {
+        Ok(Recorder {
             port,
             ip: ip.to_string(),
             seen,
             stop,
-        }
+        })
+    }
+
+    /// [`Recorder::try_start`] for tests.
+    pub fn start(ip: &str, answer: Answer) -> Recorder {
+        ok(Recorder::try_start(ip, answer))
     }
 
     /// `http://IP:PORT` (what `git.hosts` or `webhook.clone_hosts` would name).
@@ -66,10 +78,12 @@ impl Recorder {
         format!("http://{}:{}", self.ip, self.port)
     }
 
+    /// `http://IP:PORT/{path}`.
     pub fn url(&self, path: &str) -> String {
         format!("{}/{path}", self.origin())
     }
 
+    /// Every request so far, in order.
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().map(|s| s.clone()).unwrap_or_default()
     }
@@ -156,16 +170,19 @@ fn serve(conn: TcpStream, seen: &Mutex<Vec<Seen>>, answer: &Answer) {
 /// A TCP server that accepts connections and never says a word (a git server that hangs), except
 /// that connections after the first `silent` ones are forwarded to `forward_to` when given.
 pub struct Silent {
+    /// The port it listens on (127.0.0.1).
     pub port: u16,
     accepted: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
 }
 
 impl Silent {
-    pub fn start(silent: usize, forward_to: Option<u16>) -> Silent {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind silent");
-        let port = listener.local_addr().expect("addr").port();
-        listener.set_nonblocking(true).expect("nonblocking");
+    /// Listens on 127.0.0.1, holding the first `silent` connections mute and forwarding the
+    /// rest to 127.0.0.1:`forward_to` (or holding them too).
+    pub fn try_start(silent: usize, forward_to: Option<u16>) -> Result<Silent> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).context("bind 127.0.0.1:0")?;
+        let port = listener.local_addr().context("local_addr")?.port();
+        listener.set_nonblocking(true).context("nonblocking")?;
         let accepted = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let (n, st) = (accepted.clone(), stop.clone());
@@ -186,11 +203,16 @@ impl Silent {
                 }
             }
         });
-        Silent {
+        Ok(Silent {
             port,
             accepted,
             stop,
-        }
+        })
+    }
+
+    /// [`Silent::try_start`] for tests.
+    pub fn start(silent: usize, forward_to: Option<u16>) -> Silent {
+        ok(Silent::try_start(silent, forward_to))
     }
 
     /// Connections accepted so far.

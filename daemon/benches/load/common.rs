@@ -1,0 +1,125 @@
+//! What the scenarios share: the release binaries, the bench's daemon options, signed pushes
+//! over keep-alive connections, and the arithmetic of the results.
+
+use anyhow::{Result, anyhow, ensure};
+use microci_testkit::daemon::{Options, SECRET};
+use microci_testkit::hooks::{FORGE_URL, gogs_push, gogs_request, sign};
+use microci_testkit::http::Conn;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The label key on the bench's job containers (the tests use their own).
+const LABEL: &str = "microci-bench.daemon";
+/// The line a job prints first, whose arrival the latency scenarios time.
+pub const MARKER: &str = "BENCH-MARKER";
+/// A clone URL that does not exist: every job ends ERRORED at its clone, without Docker.
+pub const NOWHERE: &str = "/nonexistent/microci-bench.git";
+
+/// The release binaries under test.
+pub struct Bins {
+    microcid: PathBuf,
+    tui: PathBuf,
+}
+
+impl Bins {
+    /// `target/release/{microcid,microci-tui}` (or under `CARGO_TARGET_DIR`), which must be built.
+    pub fn find() -> Result<Bins> {
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        let release = target.join("release");
+        let microcid = release.join("microcid");
+        let tui = release.join("microci-tui");
+        for p in [&microcid, &tui] {
+            ensure!(
+                p.exists(),
+                "{} not found: build it first with `cargo build --release -p microcid -p microci-tui`",
+                p.display()
+            );
+        }
+        Ok(Bins { microcid, tui })
+    }
+}
+
+/// A bench daemon: the release binaries, the bench's label, logs at the shipped level, the
+/// default body limit, whole job logs (`max_log = "0"`), `alice/app` cloned from `clone_url`.
+pub fn options(bins: &Bins, max_jobs: u32, clone_url: &str) -> Options {
+    Options {
+        tui: bins.tui.clone(),
+        label: LABEL.into(),
+        log_filter: None,
+        max_body: None,
+        max_jobs,
+        docker: "max_log = \"0\"\n".into(),
+        ..Options::new(&bins.microcid).for_url(clone_url)
+    }
+}
+
+/// A Gogs `push` body in the shape Gogs documents (the same one the end-to-end tests send).
+fn push_body(after: &str) -> Vec<u8> {
+    gogs_push(
+        "alice/app",
+        FORGE_URL,
+        "refs/heads/main",
+        "0123456789012345678901234567890123456789",
+        after,
+        "bench commit\n\nwith a body",
+    )
+}
+
+/// One signed delivery of a commit of its own (`n` picks it): the daemon folds deliveries of a
+/// commit that is already queued into that job, so a flood of one body would measure nothing.
+pub fn distinct_push(n: usize, delivery: &str) -> Vec<u8> {
+    let body = push_body(&format!("{:040x}", n + 1));
+    gogs_request(&body, &sign(SECRET, &body), delivery)
+}
+
+/// Sends one webhook on a fresh connection; returns the new job's id.
+pub async fn send_webhook(port: u16, after: &str, delivery: &str) -> Result<i64> {
+    let body = push_body(after);
+    let sig = sign(SECRET, &body);
+    let mut c = Conn::try_connect(port).await?;
+    let (status, resp) = c.roundtrip(&gogs_request(&body, &sig, delivery)).await?;
+    ensure!(
+        status == 202,
+        "webhook answered {status}: {}",
+        String::from_utf8_lossy(&resp)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&resp)?;
+    v["job_id"]
+        .as_i64()
+        .ok_or_else(|| anyhow!("no job_id in {v}"))
+}
+
+/// KiB to MiB.
+pub fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// A duration in milliseconds.
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Sorted-copy quantile (nearest rank).
+pub fn quantile(v: &[Duration], q: f64) -> Duration {
+    if v.is_empty() {
+        return Duration::ZERO;
+    }
+    let mut s = v.to_vec();
+    s.sort();
+    let i = ((s.len() as f64 * q).ceil() as usize).clamp(1, s.len()) - 1;
+    s[i]
+}
+
+/// The median duration.
+pub fn median(v: &[Duration]) -> Duration {
+    quantile(v, 0.5)
+}
+
+/// The median of floats.
+pub fn median_f(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    s.get(s.len() / 2).copied().unwrap_or(0.0)
+}
