@@ -34,6 +34,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    microcid::memory::one_malloc_arena();
     let args = Args::parse();
     let dirs = SystemdDirs::from_env();
     let path = dirs.config_path(args.config.as_deref());

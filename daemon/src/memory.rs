@@ -4,6 +4,18 @@
 //! tables are resident. Like a kernel freeing its `__init` sections after boot, the daemon hands
 //! those clean, file-backed pages back once it is serving; what it uses again faults back in.
 
+/// One malloc arena for every thread: glibc gives each thread that allocates its own arena (a
+/// heap of its own, partly touched), which costs an idle daemon hundreds of kilobytes for the
+/// few allocations its threads make. Call first thing in `main`, before any thread starts.
+#[allow(unsafe_code)]
+pub fn one_malloc_arena() {
+    // SAFETY: mallopt only sets a tuning parameter of the allocator; called before any other
+    // thread exists, so nothing allocates concurrently.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
 /// Asks the kernel to reclaim the clean, file-backed pages of this process's program and shared
 /// libraries (`MADV_PAGEOUT`; pages other processes also map are left alone by the kernel).
 /// Nothing is lost: a page used again is read back from the page cache or the file. Best effort;

@@ -11,6 +11,20 @@ use microci_testkit::git_servers::{GitDaemon, HttpGit, Sshd, TestRepo, git, keyg
 use microcid::git::{Credentials, GitCache, GitError, Origin};
 use tokio_util::sync::CancellationToken;
 
+/// `resolve_ref`'s commit: what a manual build of `reference` would build.
+fn resolve(
+    cache: &GitCache,
+    repo: &str,
+    url: &str,
+    creds: &Credentials,
+    reference: &str,
+    cancel: &CancellationToken,
+) -> Result<String, GitError> {
+    cache
+        .resolve_ref(repo, url, creds, reference, cancel)
+        .map(|(_, commit)| commit)
+}
+
 /// A cancellation nobody fires.
 fn never() -> CancellationToken {
     CancellationToken::new()
@@ -159,9 +173,7 @@ fn http_with_token_and_wrong_token() {
         .unwrap_or_else(|e| panic!("{e}\nnginx log:\n{}", server.error_log()));
     assert_checkout(&dest, &repo.head);
     assert_eq!(
-        cache
-            .resolve("alice/app", &url, &good, "main", &never())
-            .unwrap(),
+        resolve(&cache, "alice/app", &url, &good, "main", &never()).unwrap(),
         repo.head
     );
 
@@ -247,9 +259,15 @@ fn http_with_token_and_wrong_token() {
         );
     }
 
-    let err = cache
-        .resolve("alice/app", &url, &Credentials::default(), "main", &never())
-        .unwrap_err();
+    let err = resolve(
+        &cache,
+        "alice/app",
+        &url,
+        &Credentials::default(),
+        "main",
+        &never(),
+    )
+    .unwrap_err();
     assert!(
         matches!(err, GitError::AuthFailed { .. }),
         "no credentials: {err:?}"
@@ -315,9 +333,7 @@ fn ssh_with_deploy_key_wrong_key_and_known_hosts() {
         ..creds.clone()
     };
     assert_eq!(
-        cache
-            .resolve("alice/app", &url, &pinned, "v1", &never())
-            .unwrap(),
+        resolve(&cache, "alice/app", &url, &pinned, "v1", &never()).unwrap(),
         repo.head
     );
     keygen(&work.path().join("other_host"), "ed25519");
@@ -338,9 +354,7 @@ fn ssh_with_deploy_key_wrong_key_and_known_hosts() {
         ssh_known_hosts: Some(kh2),
         ..creds.clone()
     };
-    let err = cache
-        .resolve("alice/app", &url, &mismatched, "main", &never())
-        .unwrap_err();
+    let err = resolve(&cache, "alice/app", &url, &mismatched, "main", &never()).unwrap_err();
     assert!(matches!(err, GitError::HostKeyRejected { .. }), "{err:?}");
 
     // A key the server does not know.
@@ -372,9 +386,15 @@ fn ssh_with_deploy_key_wrong_key_and_known_hosts() {
     );
 
     // No key at all.
-    let err = fresh
-        .resolve("alice/app", &url, &Credentials::default(), "main", &never())
-        .unwrap_err();
+    let err = resolve(
+        &fresh,
+        "alice/app",
+        &url,
+        &Credentials::default(),
+        "main",
+        &never(),
+    )
+    .unwrap_err();
     assert!(
         matches!(err, GitError::AuthFailed { .. }),
         "expected AuthFailed, got {err:?}"
@@ -534,38 +554,32 @@ fn resolve_refs_and_default_branch() {
     let c = Credentials::default();
 
     assert_eq!(
-        cache.resolve("r", &url, &c, "main", &never()).unwrap(),
+        resolve(&cache, "r", &url, &c, "main", &never()).unwrap(),
         later
     );
     assert_eq!(
-        cache
-            .resolve("r", &url, &c, "refs/heads/main", &never())
-            .unwrap(),
+        resolve(&cache, "r", &url, &c, "refs/heads/main", &never()).unwrap(),
         later
     );
     assert_eq!(
-        cache.resolve("r", &url, &c, "v1", &never()).unwrap(),
+        resolve(&cache, "r", &url, &c, "v1", &never()).unwrap(),
         tagged,
         "annotated tag peels to its commit"
     );
     assert_eq!(
-        cache
-            .resolve("r", &url, &c, "refs/tags/light", &never())
-            .unwrap(),
+        resolve(&cache, "r", &url, &c, "refs/tags/light", &never()).unwrap(),
         tagged
     );
     assert_eq!(
-        cache.resolve("r", &url, &c, "HEAD", &never()).unwrap(),
+        resolve(&cache, "r", &url, &c, "HEAD", &never()).unwrap(),
         later
     );
     assert_eq!(
-        cache.resolve("r", &url, &c, &tagged, &never()).unwrap(),
+        resolve(&cache, "r", &url, &c, &tagged, &never()).unwrap(),
         tagged,
         "a cached commit id resolves to itself"
     );
-    let err = cache
-        .resolve("r", &url, &c, "no-such-branch", &never())
-        .unwrap_err();
+    let err = resolve(&cache, "r", &url, &c, "no-such-branch", &never()).unwrap_err();
     assert!(matches!(err, GitError::RefNotFound { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),

@@ -1,5 +1,5 @@
-//! A process's memory as the kernel counts it, from `/proc/PID/status`: what the bench reports
-//! and what tests bound.
+//! A process's memory as the kernel counts it, from `/proc/PID/status` and `smaps_rollup`: what
+//! the bench reports and what tests bound.
 
 use crate::ok;
 use anyhow::{Context, Result, anyhow};
@@ -11,13 +11,21 @@ pub struct Memory {
     pub rss: u64,
     /// `VmHWM`: the most it was ever resident.
     pub hwm: u64,
+    /// `RssAnon`: resident memory that is the process's own (heap, stacks, written pages).
+    pub anon: u64,
+    /// `Pss`: resident memory with pages shared with other processes divided among them.
+    pub pss: u64,
 }
 
-/// `VmRSS` and `VmHWM` of `pid`.
+/// The memory of `pid`.
 pub fn try_memory(pid: u32) -> Result<Memory> {
-    let path = format!("/proc/{pid}/status");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
-    let field = |name: &str| -> Result<u64> {
+    let read = |file: &str| {
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::read_to_string(&path)
+            .with_context(|| format!("read {path}"))
+            .map(|text| (path, text))
+    };
+    let field = |(path, text): &(String, String), name: &str| -> Result<u64> {
         let line = text
             .lines()
             .find(|l| l.starts_with(name))
@@ -27,9 +35,12 @@ pub fn try_memory(pid: u32) -> Result<Memory> {
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| anyhow!("bad {name} line {line:?}"))
     };
+    let (status, rollup) = (read("status")?, read("smaps_rollup")?);
     Ok(Memory {
-        rss: field("VmRSS:")?,
-        hwm: field("VmHWM:")?,
+        rss: field(&status, "VmRSS:")?,
+        hwm: field(&status, "VmHWM:")?,
+        anon: field(&status, "RssAnon:")?,
+        pss: field(&rollup, "Pss:")?,
     })
 }
 

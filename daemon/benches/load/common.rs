@@ -15,10 +15,13 @@ pub const MARKER: &str = "BENCH-MARKER";
 /// A clone URL that does not exist: every job ends ERRORED at its clone, without Docker.
 pub const NOWHERE: &str = "/nonexistent/microci-bench.git";
 
-/// The release binaries under test.
+/// The release binaries under test, and an older `microcid` to measure beside it.
 pub struct Bins {
     microcid: PathBuf,
     tui: PathBuf,
+    /// `MICROCID_BASELINE`: the scenarios that compare (idle memory, binary size, scheduler
+    /// pace) also measure this binary, in the same run.
+    pub baseline: Option<PathBuf>,
 }
 
 impl Bins {
@@ -37,13 +40,35 @@ impl Bins {
                 p.display()
             );
         }
-        Ok(Bins { microcid, tui })
+        let baseline = std::env::var_os("MICROCID_BASELINE").map(PathBuf::from);
+        if let Some(b) = &baseline {
+            ensure!(b.exists(), "MICROCID_BASELINE {} not found", b.display());
+        }
+        Ok(Bins {
+            microcid,
+            tui,
+            baseline,
+        })
+    }
+
+    /// The daemon binaries to compare: this build's, then the baseline's, each with a label.
+    pub fn daemons(&self) -> Vec<(&'static str, &Path)> {
+        let mut v = vec![("now", self.microcid.as_path())];
+        if let Some(b) = &self.baseline {
+            v.push(("baseline", b.as_path()));
+        }
+        v
     }
 }
 
 /// A bench daemon: the release binaries, the bench's label, logs at the shipped level, the
 /// default body limit, whole job logs (`max_log = "0"`), `alice/app` cloned from `clone_url`.
 pub fn options(bins: &Bins, max_jobs: u32, clone_url: &str) -> Options {
+    options_for(&bins.microcid, bins, max_jobs, clone_url)
+}
+
+/// [`options`] with another `microcid` binary (the baseline).
+pub fn options_for(microcid: &Path, bins: &Bins, max_jobs: u32, clone_url: &str) -> Options {
     Options {
         tui: bins.tui.clone(),
         label: LABEL.into(),
@@ -51,7 +76,44 @@ pub fn options(bins: &Bins, max_jobs: u32, clone_url: &str) -> Options {
         max_body: None,
         max_jobs,
         docker: "max_log = \"0\"\n".into(),
-        ..Options::new(&bins.microcid).for_url(clone_url)
+        ..Options::new(microcid).for_url(clone_url)
+    }
+}
+
+/// Listens where a daemon's `NOTIFY_SOCKET` points and waits (up to 20 s) for `READY=1`.
+pub struct Notify {
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+    socket: std::os::unix::net::UnixDatagram,
+}
+
+impl Notify {
+    pub fn bind() -> Result<Notify> {
+        let dir = tempfile::Builder::new().prefix("mcn").tempdir_in("/tmp")?;
+        let path = dir.path().join("n.sock");
+        let socket = std::os::unix::net::UnixDatagram::bind(&path)?;
+        socket.set_read_timeout(Some(Duration::from_millis(100)))?;
+        Ok(Notify {
+            _dir: dir,
+            path,
+            socket,
+        })
+    }
+
+    /// Waits for `READY=1`.
+    pub fn ready(&self) -> Result<()> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut buf = [0u8; 4096];
+        while std::time::Instant::now() < deadline {
+            if let Ok(n) = self.socket.recv(&mut buf)
+                && String::from_utf8_lossy(&buf[..n])
+                    .lines()
+                    .any(|l| l == "READY=1")
+            {
+                return Ok(());
+            }
+        }
+        Err(anyhow!("no READY=1 within 20 s"))
     }
 }
 

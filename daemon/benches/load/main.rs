@@ -2,8 +2,10 @@
 //!
 //! `cargo bench -p microcid --bench load -- [scenario ...]`; no scenario runs them all. Scenarios:
 //! `idle_rss`, `webhooks`, `latency`, `log_throughput`, `tui_jobs`, `status_page`, `startup`,
-//! `rss_running`, `slow_clients` (or their numbers 1–9). Build the binaries first:
-//! `cargo build --release -p microcid -p microci-tui`.
+//! `rss_running`, `slow_clients`, `binary_size`, `scheduler_pace` (or their numbers 1–11). Build
+//! the binaries first: `cargo build --release -p microcid -p microci-tui`. With
+//! `MICROCID_BASELINE=/path/to/older/microcid`, `idle_rss`, `binary_size` and `scheduler_pace`
+//! also measure that binary, in the same run.
 //!
 //! Daemons, repositories and clients come from `microci-testkit`. Every daemon runs in a temp dir
 //! with its own config, port and short socket path; every job container carries the label
@@ -15,6 +17,7 @@ mod common;
 mod idle;
 mod latency;
 mod log_throughput;
+mod pace;
 mod running;
 mod slow_clients;
 mod stored;
@@ -24,7 +27,7 @@ use anyhow::{Context, Result, anyhow};
 use common::Bins;
 use std::time::Instant;
 
-const SCENARIOS: [&str; 9] = [
+const SCENARIOS: [&str; 11] = [
     "idle_rss",
     "webhooks",
     "latency",
@@ -34,6 +37,8 @@ const SCENARIOS: [&str; 9] = [
     "startup",
     "rss_running",
     "slow_clients",
+    "binary_size",
+    "scheduler_pace",
 ];
 
 /// One line of the result table.
@@ -97,6 +102,8 @@ fn main() -> Result<()> {
             "startup" => stored::startup(&bins),
             "rss_running" => running::rss_running(&bins, &rt),
             "slow_clients" => slow_clients::slow_clients(&bins, &rt),
+            "binary_size" => idle::binary_size(&bins),
+            "scheduler_pace" => pace::scheduler_pace(&bins, &rt),
             _ => unreachable!("scenario names are checked above"),
         };
         match got {

@@ -1,13 +1,16 @@
 //! Scenario 2, `webhooks`, webhooks accepted per second: closed loop (64 connections always
 //! waiting) and open loop (deliveries due at 2,000/s), every delivery a commit of its own.
 
-use crate::common::{Bins, NOWHERE, distinct_push, median, median_f, mib, ms, options, quantile};
+use crate::common::{
+    Bins, NOWHERE, distinct_push, median, median_f, mib, ms, options_for, quantile,
+};
 use crate::{Row, row};
 use anyhow::{Result, ensure};
 use microci_testkit::control::Client;
 use microci_testkit::daemon::TestDaemon;
 use microci_testkit::http::Conn;
 use microci_testkit::memory::try_memory;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -18,8 +21,21 @@ const ROUNDS: usize = 3;
 const PACED_RATE: f64 = 2000.0;
 
 pub fn webhooks(bins: &Bins, rt: &tokio::runtime::Runtime) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for (which, bin) in bins.daemons() {
+        rows.extend(webhooks_of(which, bin, bins, rt)?);
+    }
+    Ok(rows)
+}
+
+fn webhooks_of(
+    which: &str,
+    bin: &Path,
+    bins: &Bins,
+    rt: &tokio::runtime::Runtime,
+) -> Result<Vec<Row>> {
     // The clone URL does not exist: every job ends ERRORED at its clone, without Docker.
-    let d = TestDaemon::try_start(options(bins, 1, NOWHERE))?;
+    let d = TestDaemon::try_start(options_for(bin, bins, 1, NOWHERE))?;
     let port = d.port;
     let mut rates = Vec::new();
     let mut p50s = Vec::new();
@@ -67,7 +83,7 @@ pub fn webhooks(bins: &Bins, rt: &tokio::runtime::Runtime) -> Result<Vec<Row>> {
     drop(d);
     // Open loop at the target rate: the same 64 connections, but delivery i is due at
     // start + i / 2,000 s; its latency counts from when it was due (so a late client's wait counts).
-    let d = TestDaemon::try_start(options(bins, 1, NOWHERE))?;
+    let d = TestDaemon::try_start(options_for(bin, bins, 1, NOWHERE))?;
     let warm: Vec<Vec<u8>> = (0..500)
         .map(|i| distinct_push(i, &format!("warm-{i}")))
         .collect();
@@ -93,31 +109,46 @@ pub fn webhooks(bins: &Bins, rt: &tokio::runtime::Runtime) -> Result<Vec<Row>> {
     let p99 = median(&p99s);
     Ok(vec![
         row(
-            "webhook latency p50, open loop at 2,000/s over 64 connections",
+            &format!(
+                "{}, {which}",
+                "webhook latency p50, open loop at 2,000/s over 64 connections"
+            ),
             format!("{:.2} ms", ms(op50)),
             "≤ 1 ms",
             op50 <= Duration::from_millis(1),
         ),
         row(
-            "webhook latency p99, open loop at 2,000/s over 64 connections",
+            &format!(
+                "{}, {which}",
+                "webhook latency p99, open loop at 2,000/s over 64 connections"
+            ),
             format!("{:.2} ms", ms(op99)),
             "≤ 10 ms",
             op99 <= Duration::from_millis(10),
         ),
         row(
-            "webhooks accepted/s, 64 clients (median of 3 × 20,000)",
+            &format!(
+                "{}, {which}",
+                "webhooks accepted/s, 64 clients (median of 3 × 20,000)"
+            ),
             format!("{rate:.0}/s"),
             "≥ 2,000/s",
             rate >= 2000.0,
         ),
         row(
-            "webhook latency p50, closed loop (64 always waiting)",
+            &format!(
+                "{}, {which}",
+                "webhook latency p50, closed loop (64 always waiting)"
+            ),
             format!("{:.2} ms", ms(p50)),
             "≤ 1 ms",
             p50 <= Duration::from_millis(1),
         ),
         row(
-            "webhook latency p99, closed loop (64 always waiting)",
+            &format!(
+                "{}, {which}",
+                "webhook latency p99, closed loop (64 always waiting)"
+            ),
             format!("{:.2} ms", ms(p99)),
             "≤ 10 ms",
             p99 <= Duration::from_millis(10),
@@ -128,7 +159,7 @@ pub fn webhooks(bins: &Bins, rt: &tokio::runtime::Runtime) -> Result<Vec<Row>> {
 /// Sends every request over `clients` keep-alive connections; returns wall time, each
 /// request's latency, and how many were not answered 202. Bounded by 300 s. With `rate`,
 /// request i is not sent before `start + i / rate` and its latency counts from then.
-async fn fire(
+pub async fn fire(
     port: u16,
     reqs: Arc<Vec<Vec<u8>>>,
     clients: usize,

@@ -257,24 +257,11 @@ impl GitCache {
         checkout::materialise(&dir, &cache, oid, url, dest)
     }
 
-    /// Resolves a branch name, tag name, full ref or full commit id on the remote to a 40-hex commit id,
-    /// fetching it into the cache. Names are looked up as given if they start with `refs/` (or are `HEAD`),
-    /// else as `refs/heads/NAME` then `refs/tags/NAME`. Used for manual builds (`run REPO [REF]`).
-    pub fn resolve(
-        &self,
-        repo: &str,
-        url: &str,
-        creds: &Credentials,
-        reference: &str,
-        cancel: &CancellationToken,
-    ) -> Result<String, GitError> {
-        self.resolve_ref(repo, url, creds, reference, cancel)
-            .map(|(_, commit)| commit)
-    }
-
-    /// Like [`GitCache::resolve`], also naming what was found: the full ref
-    /// (`refs/heads/x`, `refs/tags/x`) or, for a commit id, the id itself. A manual build records
-    /// it as the job's ref.
+    /// Resolves a branch name, tag name, full ref or full commit id on the remote to a 40-hex
+    /// commit id, fetching it into the cache, and names what was found: the full ref
+    /// (`refs/heads/x`, `refs/tags/x`) or, for a commit id, the id itself (a manual build records
+    /// it as the job's ref). Names are looked up as given if they start with `refs/` (or are
+    /// `HEAD`), else as `refs/heads/NAME` then `refs/tags/NAME`.
     pub fn resolve_ref(
         &self,
         repo: &str,

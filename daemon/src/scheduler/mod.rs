@@ -114,7 +114,11 @@ impl<E: Engine> Drop for Slot<E> {
 
 /// Starts the oldest pending jobs while slots are free.
 async fn fill<E: Engine>(jobs: &Arc<Jobs<E>>, tasks: &mut JoinSet<()>) {
-    let free = jobs.config.docker.max_jobs.saturating_sub(jobs.slots.taken());
+    let free = jobs
+        .config
+        .docker
+        .max_jobs
+        .saturating_sub(jobs.slots.taken());
     if free == 0 {
         return;
     }
@@ -136,8 +140,11 @@ async fn fill<E: Engine>(jobs: &Arc<Jobs<E>>, tasks: &mut JoinSet<()>) {
                 jobs: jobs.clone(),
                 id,
             };
-            let started =
-                jobs.transition(Transition::new(id, &[JobStatus::Pending], JobStatus::Started));
+            let started = jobs.transition(Transition::new(
+                id,
+                &[JobStatus::Pending],
+                JobStatus::Started,
+            ));
             (rec, token, slot, started)
         })
         .collect();

@@ -70,7 +70,7 @@ impl Reader {
 
     /// Newest first, filtered; see [`JobQuery`].
     pub async fn list(&self, q: JobQuery) -> Result<Vec<Job>, StoreError> {
-        self.with(move |c| list_where(c, &q, None, None)).await
+        self.with(move |c| list_where(c, &q, None)).await
     }
 
     /// Like [`Reader::list`], only jobs of repositories the public pages may show.
@@ -79,8 +79,7 @@ impl Reader {
         q: JobQuery,
         visible: Visible,
     ) -> Result<Vec<Job>, StoreError> {
-        self.with(move |c| list_where(c, &q, None, Some(&visible)))
-            .await
+        self.with(move |c| list_where(c, &q, Some(&visible))).await
     }
 
     /// What the forge last said about a repository being public (`None`: it never said).
@@ -136,24 +135,6 @@ impl Reader {
         })
         .await
     }
-
-    /// The newest job of a repository (optionally on one ref), for badges.
-    pub async fn latest(
-        &self,
-        repo: String,
-        git_ref: Option<String>,
-    ) -> Result<Option<Job>, StoreError> {
-        self.with(move |c| {
-            let q = JobQuery {
-                repo: Some(repo),
-                limit: 1,
-                ..JobQuery::default()
-            };
-            let mut jobs = list_where(c, &q, git_ref.as_deref(), None)?;
-            Ok(jobs.pop())
-        })
-        .await
-    }
 }
 
 /// Which repositories the public web pages may show: those the forge says are public, plus
@@ -169,7 +150,6 @@ pub struct Visible {
 fn list_where(
     c: &Connection,
     q: &JobQuery,
-    git_ref: Option<&str>,
     visible: Option<&Visible>,
 ) -> rusqlite::Result<Vec<Job>> {
     let mut sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE 1");
@@ -186,9 +166,6 @@ fn list_where(
     }
     if let Some(r) = &q.repo {
         add(" AND repo = ?N", Some(Box::new(r.clone())));
-    }
-    if let Some(r) = git_ref {
-        add(" AND git_ref = ?N", Some(Box::new(r.to_string())));
     }
     if let Some(b) = q.before {
         add(" AND id < ?N", Some(Box::new(b)));
