@@ -156,7 +156,7 @@ impl Client {
             let request = Request::ReadLog {
                 job: id,
                 offset,
-                max: 256 * 1024,
+                max: microci_proto::MAX_LOG_READ,
             };
             match self.try_call(request).await? {
                 Ok(Reply::Log(chunk)) => {

@@ -1,6 +1,6 @@
 //! microci's test kit: the real `microcid` in a temp dir, real git repositories and git servers,
-//! real HTTP and control-socket clients, webhook deliveries and job fixtures, for the daemon's
-//! tests and its load bench alike.
+//! real HTTP and control-socket clients, webhook deliveries, job fixtures, and a fake daemon for
+//! clients' tests — for the daemon's tests, the TUI's tests and the load bench alike.
 //!
 //! Every constructor comes twice, and the second is built on the first:
 //! - `try_…` (`TestDaemon::try_start`, `Client::try_connect`, `GitDaemon::try_start`, …) returns
@@ -18,6 +18,7 @@ pub mod git_servers;
 pub mod hooks;
 pub mod http;
 pub mod memory;
+pub mod peer;
 pub mod recorder;
 pub mod repo;
 pub mod tmux;

@@ -15,26 +15,15 @@ use std::time::{Duration, Instant};
 const JOBS: i64 = 100_000;
 const FRAMES: usize = 1000;
 
+/// Varied jobs: every state, 85 repositories, distinct commits and messages.
 fn job(id: i64) -> Job {
     let status = JobStatus::ALL[(id % 6) as usize];
     Job {
-        id,
         repo: format!("team{}/service-{}", id % 17, id % 5),
-        git_ref: "refs/heads/main".into(),
         commit: format!("{:040x}", id * 7919),
         message: format!("Change number {id}: tidy the build and fix the flaky test\n\nbody"),
-        author: "alice".into(),
-        status,
-        reason: None,
-        exit_code: None,
-        created_at: "2026-11-28T10:00:00Z".into(),
-        started_at: Some("2026-11-28T10:00:01Z".into()),
-        finished_at: status
-            .is_final()
-            .then(|| "2026-11-28T10:00:09Z".to_string()),
-        trigger: "webhook".into(),
         log_size: 5120,
-        log_dropped: 0,
+        ..microci_testkit::fixtures::job(id, status)
     }
 }
 

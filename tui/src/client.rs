@@ -262,8 +262,8 @@ impl Subscription<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{FakeDaemon, short_dir};
     use microci_proto::{LogChunk, MAX_FRAME};
+    use microci_testkit::peer::{FakeDaemon, short_dir};
     use tokio::io::AsyncWriteExt;
 
     #[tokio::test]

@@ -254,8 +254,8 @@ pub fn status_text(s: &DaemonStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::job;
     use microci_proto::JobStatus;
+    use microci_testkit::fixtures::job;
     use time::macros::datetime;
 
     #[test]

@@ -20,7 +20,3 @@ pub mod sanitize;
 pub mod ssh;
 // The interactive UI: model, update, view, and the run loop that does its I/O.
 pub mod ui;
-
-// Test support: the one `Job` builder and a fake daemon on a real socket.
-#[cfg(test)]
-mod testing;

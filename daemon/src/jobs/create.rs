@@ -31,30 +31,28 @@ impl<E: Engine> Jobs<E> {
         let clone_url =
             self.config
                 .clone_url_for(&push.repo, &push.clone_url, push.ssh_url.as_deref());
-        self.writer
-            .upsert_repo(RepoRow {
-                name: push.repo.clone(),
-                clone_url: clone_url.clone(),
-                default_branch: push.default_branch.clone(),
-                public: push.public,
-            })
-            .await?;
-        let inserted = self
-            .writer
-            .insert(NewJob {
-                repo: push.repo,
-                git_ref: push.git_ref,
-                commit: push.commit,
-                message: push.message,
-                author: push.author,
-                clone_url,
-                trigger: "webhook".into(),
-                forge: Some(forge.to_string()),
-                delivery_id,
-                retry_of: None,
-                dedupe_active: true,
-            })
-            .await?;
+        // Both queued at once: the writer usually commits them together (one fsync to wait for).
+        let remembered = self.writer.upsert_repo(RepoRow {
+            name: push.repo.clone(),
+            clone_url: clone_url.clone(),
+            default_branch: push.default_branch.clone(),
+            public: push.public,
+        });
+        let recorded = self.writer.insert(NewJob {
+            repo: push.repo,
+            git_ref: push.git_ref,
+            commit: push.commit,
+            message: push.message,
+            author: push.author,
+            clone_url,
+            trigger: "webhook".into(),
+            forge: Some(forge.to_string()),
+            delivery_id,
+            retry_of: None,
+            dedupe_active: true,
+        });
+        remembered.await?;
+        let inserted = recorded.await?;
         if !inserted.duplicate {
             self.publish(&inserted.job);
             self.slots.wake.notify_one();

@@ -150,7 +150,12 @@ impl Fixture {
     }
 
     async fn log(&self, id: i64) -> String {
-        self.jobs.logs.chunk(id, 0, 1 << 18).await.unwrap().data
+        self.jobs
+            .logs
+            .chunk(id, 0, microci_proto::MAX_LOG_READ)
+            .await
+            .unwrap()
+            .data
     }
 
     async fn stop(&mut self) {

@@ -7,9 +7,6 @@ use rusqlite::{Connection, OptionalExtension, Row, ToSql};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-/// Most jobs one listing returns.
-pub const MAX_LIST: u32 = 1000;
-
 /// Read access; cheap to clone. Connections are pooled and used on blocking threads.
 #[derive(Clone)]
 pub struct Reader {
@@ -197,7 +194,7 @@ fn list_where(
     }
     sql.push_str(&format!(
         " ORDER BY id DESC LIMIT {}",
-        q.limit.clamp(1, MAX_LIST)
+        q.limit.clamp(1, microci_proto::MAX_JOB_LIST)
     ));
     let mut st = c.prepare_cached(&sql)?;
     let params: Vec<&dyn ToSql> = args.iter().map(|b| b.as_ref()).collect();

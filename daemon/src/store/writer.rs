@@ -69,9 +69,13 @@ impl Writer {
         self.ask(|tx| Command::Transition(t, tx))
     }
 
-    /// Remembers a repository (for manual builds and `run REPO`).
-    pub async fn upsert_repo(&self, repo: RepoRow) -> Result<(), StoreError> {
-        self.ask(|tx| Command::UpsertRepo(repo, tx)).await
+    /// Remembers a repository (for manual builds and `run REPO`); queued when called, like
+    /// [`Writer::transition`].
+    pub fn upsert_repo(
+        &self,
+        repo: RepoRow,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
+        self.ask(|tx| Command::UpsertRepo(repo, tx))
     }
 
     /// Ends every STARTED job as ERRORED with `reason` (after a daemon restart); returns them.

@@ -21,7 +21,7 @@ async fn jobs(d: &TestDaemon) -> Vec<microci_proto::Job> {
     let mut c = Client::connect(&d.socket).await;
     match c
         .call(Request::ListJobs(JobQuery {
-            limit: 1000,
+            limit: microci_proto::MAX_JOB_LIST,
             ..JobQuery::default()
         }))
         .await

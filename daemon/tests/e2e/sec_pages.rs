@@ -130,18 +130,20 @@ async fn bidirectional_controls_in_messages_are_spelled_out_on_the_pages() {
     }
 }
 
+/// The next frame, which must be the success `reply` to request `id`.
+async fn expect_ok(c: &mut Client, id: u64, reply: Reply) {
+    match c.recv().await {
+        Some(ServerMessage::Ok { id: i, reply: r }) if i == id && r == reply => {}
+        other => panic!("expected {reply:?} for {id}, got {other:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reused_subscription_id_is_refused() {
     let d = TestDaemon::start(options());
     let mut c = Client::connect(&d.socket).await;
     c.send_as(7, Request::WatchJobs).await;
-    match c.recv().await {
-        Some(ServerMessage::Ok {
-            id: 7,
-            reply: Reply::Subscribed,
-        }) => {}
-        other => panic!("{other:?}"),
-    }
+    expect_ok(&mut c, 7, Reply::Subscribed).await;
     c.send_as(7, Request::WatchJobs).await;
     match c.recv().await {
         Some(ServerMessage::Error {
@@ -156,20 +158,8 @@ async fn a_reused_subscription_id_is_refused() {
     }
     // The first subscription still works and can still be ended by its id.
     c.send_as(8, Request::Unsubscribe { subscription: 7 }).await;
-    match c.recv().await {
-        Some(ServerMessage::Ok {
-            id: 8,
-            reply: Reply::Done,
-        }) => {}
-        other => panic!("{other:?}"),
-    }
+    expect_ok(&mut c, 8, Reply::Done).await;
     // Once ended, the id is free again.
     c.send_as(7, Request::WatchJobs).await;
-    match c.recv().await {
-        Some(ServerMessage::Ok {
-            id: 7,
-            reply: Reply::Subscribed,
-        }) => {}
-        other => panic!("{other:?}"),
-    }
+    expect_ok(&mut c, 7, Reply::Subscribed).await;
 }

@@ -1,9 +1,10 @@
 //! The verbs against a fake daemon on a real socket.
 
 use super::*;
-use crate::testing::{FakeDaemon, ServerConn, job, short_dir};
 use futures_util::{SinkExt, StreamExt};
 use microci_proto::{DaemonStatus, Event, JobStatus, LogChunk, Reply, Request, ServerMessage};
+use microci_testkit::fixtures::job;
+use microci_testkit::peer::{FakeDaemon, ServerConn, short_dir};
 
 /// What a hostile job (job 5) prints: a clipboard write, a title, a screen clear, a cursor move,
 /// colour, a bidi override, a lone CR. Served in 8-byte reads, so sequences are split.

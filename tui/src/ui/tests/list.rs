@@ -1,11 +1,11 @@
 //! The list: live updates, filters, paging, and how it is drawn.
 
 use super::{ch, connected, jobs, key, screen};
-use crate::testing::job;
 use crate::ui::model::{Command, Model, Tag};
 use crate::ui::update::{Msg, update};
 use crossterm::event::KeyCode;
 use microci_proto::{Event, JobStatus, Reply, Request};
+use microci_testkit::fixtures::job;
 use ratatui::style::Color;
 
 #[test]

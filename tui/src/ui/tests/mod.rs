@@ -10,9 +10,9 @@ mod screen;
 use super::model::{Command, Model, Tag};
 use super::update::{Msg, update};
 use super::view::view;
-use crate::testing::job;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use microci_proto::{DaemonStatus, Job, JobStatus, LogChunk, Reply, Request};
+use microci_testkit::fixtures::job;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
