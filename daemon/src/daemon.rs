@@ -152,3 +152,95 @@ impl<E: Engine> Running<E> {
         let _ = self.scheduler.await;
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::config::SystemdDirs;
+    use crate::runner::fake::FakeEngine;
+    use crate::testing::{repo, script};
+    use microci_proto::JobStatus;
+    use std::path::Path;
+
+    /// A whole daemon in this process: port 0, a socket in a temp dir, the fake engine. A signed
+    /// push over real HTTP becomes a job that runs and succeeds; shutdown releases the state dir.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_daemon_runs_in_process_on_port_0() {
+        let dir = tempfile::Builder::new()
+            .prefix("mcd")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let repo_dir = dir.path().join("repo");
+        std::fs::create_dir_all(&repo_dir).unwrap();
+        let commit = repo(&repo_dir, &[&script(&["print:in process", "exit:0"], None)])
+            .pop()
+            .unwrap();
+        let secret = "0123456789abcdef0123";
+        let text = format!(
+            "state_dir = \"{}\"\n[http]\nlisten = \"127.0.0.1:0\"\n[control]\nsocket = \"{}\"\n\
+             [docker]\ndefault_image = \"fake\"\n[webhook]\nsecret = \"{secret}\"\n\
+             [[repo]]\nname = \"a/b\"\nclone_url = \"{}\"\n",
+            dir.path().join("state").display(),
+            dir.path().join("c.sock").display(),
+            repo_dir.display()
+        );
+        let config = Config::parse(Path::new("/c.toml"), &text, &SystemdDirs::default()).unwrap();
+        let state = StateDir::lock(&config.state_dir).unwrap();
+        let listeners = Listeners::bind(&config, Activated::default())
+            .await
+            .unwrap();
+        let running = start(config, state, listeners, FakeEngine::default())
+            .await
+            .unwrap();
+        let port = running.http_addr().port();
+        assert_ne!(port, 0);
+
+        let body = serde_json::json!({
+            "ref": "refs/heads/main", "before": "0".repeat(40), "after": commit,
+            "repository": {"full_name": "a/b", "clone_url": "https://forge.invalid/a/b.git"},
+            "pusher": {"login": "alice"}
+        })
+        .to_string();
+        let sig = crate::forge::signature::hmac_sha256_hex(secret.as_bytes(), body.as_bytes());
+        let request = format!(
+            "POST /hooks/gogs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+             X-Gogs-Event: push\r\nX-Gogs-Signature: {sig}\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let answer = tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.write_all(request.as_bytes()).unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).unwrap();
+            out
+        })
+        .await
+        .unwrap();
+        assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+
+        let jobs = running.jobs().clone();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let job = loop {
+            let job = jobs.job(1).await.unwrap().unwrap();
+            if job.status.is_final() {
+                break job;
+            }
+            assert!(std::time::Instant::now() < deadline, "{job:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        };
+        assert_eq!(job.status, JobStatus::Succeed, "{job:?}");
+        let log = jobs
+            .logs
+            .chunk(1, 0, microci_proto::MAX_LOG_READ)
+            .await
+            .unwrap();
+        assert!(log.data.contains("\nin process\n"), "{}", log.data);
+        drop(jobs);
+        running.shutdown().await;
+        // The state directory is free again.
+        StateDir::lock(&dir.path().join("state")).unwrap();
+    }
+}

@@ -34,3 +34,5 @@ pub mod scheduler;
 pub mod state_dir;
 pub mod store;
 pub mod systemd;
+#[cfg(test)]
+mod testing;

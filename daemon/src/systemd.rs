@@ -76,6 +76,7 @@ pub async fn report_status<E: Engine>(jobs: &Jobs<E>) {
 }
 
 /// Listening sockets passed by systemd (socket activation), by their `FileDescriptorName=`.
+#[derive(Default)]
 pub struct Activated {
     /// The control socket (`control`, or any Unix stream socket).
     pub control: Option<std::os::unix::net::UnixListener>,

@@ -69,6 +69,11 @@ impl Slots {
         self.held().len()
     }
 
+    /// Whether job `id` holds a slot.
+    pub(crate) fn holds(&self, id: i64) -> bool {
+        self.held().contains_key(&id)
+    }
+
     fn token(&self, id: i64) -> Option<CancellationToken> {
         self.held().get(&id).cloned()
     }
@@ -99,8 +104,12 @@ impl<E: Engine> Jobs<E> {
             reason: Some("canceled before it started".into()),
             ..Transition::new(id, &[JobStatus::Pending], JobStatus::Canceled)
         };
-        // Queued — or just taken by the scheduler, which then finds it CANCELED and lets go.
+        // Queued — or just taken by the scheduler, whose start then finds it CANCELED: its clone
+        // (which may have begun) stops, and no container starts.
         if let Some(job) = self.transition(dequeue).await? {
+            if let Some(token) = self.slots.token(id) {
+                token.cancel();
+            }
             return Ok(job);
         }
         let job = self.job(id).await?.ok_or(CancelError::NotFound(id))?;

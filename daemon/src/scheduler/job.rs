@@ -7,10 +7,50 @@ use crate::jobs::Jobs;
 use crate::logs::LogWriter;
 use crate::repo_config::RepoConfig;
 use crate::runner::{self, Engine, JobSpec, RunOutcome};
-use crate::store::{JobRecord, Transition};
-use microci_proto::JobStatus;
+use crate::store::{JobRecord, StoreError, Transition};
+use futures_util::future::BoxFuture;
+use microci_proto::{Job, JobStatus};
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
+
+/// A job's STARTED mark, committing while its clone runs (the clone need not wait for an fsync).
+/// No container starts before the mark is confirmed: a job cancelled while it was still queued
+/// never gets one, and its end, recorded from STARTED, then changes nothing.
+pub(super) struct Start<'a, E: Engine> {
+    jobs: &'a Jobs<E>,
+    pending: Option<BoxFuture<'static, Result<Option<Job>, StoreError>>>,
+    confirmed: bool,
+}
+
+impl<'a, E: Engine> Start<'a, E> {
+    /// `pending` is the queued PENDING → STARTED transition.
+    pub(super) fn new(
+        jobs: &'a Jobs<E>,
+        pending: BoxFuture<'static, Result<Option<Job>, StoreError>>,
+    ) -> Self {
+        Start {
+            jobs,
+            pending: Some(pending),
+            confirmed: false,
+        }
+    }
+
+    /// Waits for the mark (once) and tells subscribers; false when the job was not PENDING any
+    /// more (cancelled) or the store failed.
+    pub(super) async fn confirmed(&mut self) -> bool {
+        if let Some(pending) = self.pending.take() {
+            match pending.await {
+                Ok(Some(job)) => {
+                    self.jobs.publish(&job);
+                    self.confirmed = true;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!("cannot start a job: {e}"),
+            }
+        }
+        self.confirmed
+    }
+}
 
 /// Runs one job and says how it ended, and whether a container of it ran (its workspace may then
 /// hold files the daemon cannot delete itself). Never panics on the job's input; every path that
@@ -19,6 +59,7 @@ pub(super) async fn execute<E: Engine>(
     jobs: &Jobs<E>,
     rec: &JobRecord,
     cancel: &CancellationToken,
+    start: &mut Start<'_, E>,
 ) -> (Transition, bool) {
     let id = rec.job.id;
     let errored = |reason: String| end(id, JobStatus::Errored, Some(reason), None);
@@ -38,7 +79,16 @@ pub(super) async fn execute<E: Engine>(
 
     let workspace = jobs.workspace(id);
     let mut image_ran = false;
-    let outcome = prepare_and_run(jobs, rec, &workspace, &mut log, cancel, &mut image_ran).await;
+    let outcome = prepare_and_run(
+        jobs,
+        rec,
+        &workspace,
+        &mut log,
+        cancel,
+        start,
+        &mut image_ran,
+    )
+    .await;
 
     let mut transition = match outcome {
         Ok(RunOutcome::Exited(0)) => end(id, JobStatus::Succeed, None, Some(0)),
@@ -94,6 +144,7 @@ async fn prepare_and_run<E: Engine>(
     workspace: &std::path::Path,
     log: &mut LogWriter,
     cancel: &CancellationToken,
+    start: &mut Start<'_, E>,
     image_ran: &mut bool,
 ) -> Result<RunOutcome, String> {
     let id = rec.job.id;
@@ -159,6 +210,9 @@ async fn prepare_and_run<E: Engine>(
         spec.image,
         humantime::format_duration(timeout)
     );
+    if !start.confirmed().await {
+        return Ok(RunOutcome::Canceled);
+    }
     say(&jobs.bus, log, id, &running);
     *image_ran = true;
     Ok(runner::run(

@@ -10,6 +10,7 @@ mod tests;
 use crate::jobs::Jobs;
 use crate::runner::Engine;
 use crate::store::Transition;
+use futures_util::FutureExt;
 use microci_proto::JobStatus;
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,16 +65,24 @@ pub async fn recover<E: Engine>(jobs: &Jobs<E>) {
     .await;
 }
 
+/// Pending jobs read ahead, oldest first: one read of the queue serves many starts. A job
+/// cancelled meanwhile is skipped when its start finds it CANCELED.
+type Ahead = std::collections::VecDeque<crate::store::JobRecord>;
+
+/// How many pending jobs one read of the queue takes.
+const READ_AHEAD: usize = 64;
+
 async fn run<E: Engine>(jobs: Arc<Jobs<E>>, shutdown: CancellationToken) {
     let mut tasks: JoinSet<()> = JoinSet::new();
     let mut tick = tokio::time::interval(HEARTBEAT);
-    fill(&jobs, &mut tasks).await;
+    let mut ahead = Ahead::new();
+    fill(&jobs, &mut tasks, &mut ahead).await;
     while !shutdown.is_cancelled() {
         jobs.slots.beat();
         tokio::select! {
             () = shutdown.cancelled() => break,
             // A job was queued, or a slot freed (a finished task wakes it too).
-            () = jobs.slots.wake.notified() => fill(&jobs, &mut tasks).await,
+            () = jobs.slots.wake.notified() => fill(&jobs, &mut tasks, &mut ahead).await,
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                 if let Err(e) = done {
                     tracing::error!("a job task failed: {e}");
@@ -113,7 +122,7 @@ impl<E: Engine> Drop for Slot<E> {
 }
 
 /// Starts the oldest pending jobs while slots are free.
-async fn fill<E: Engine>(jobs: &Arc<Jobs<E>>, tasks: &mut JoinSet<()>) {
+async fn fill<E: Engine>(jobs: &Arc<Jobs<E>>, tasks: &mut JoinSet<()>, ahead: &mut Ahead) {
     let free = jobs
         .config
         .docker
@@ -122,51 +131,48 @@ async fn fill<E: Engine>(jobs: &Arc<Jobs<E>>, tasks: &mut JoinSet<()>) {
     if free == 0 {
         return;
     }
-    let pending = match jobs.reader.next_pending(free).await {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::error!("cannot read pending jobs: {e}");
-            return;
+    // Newer jobs have higher ids: what is read ahead stays the oldest until it is used up. A job
+    // that holds a slot may still read as PENDING (its start is being committed): not again.
+    if ahead.len() < free {
+        match jobs.reader.next_pending(READ_AHEAD.max(free)).await {
+            Ok(p) => *ahead = p.into(),
+            Err(e) => {
+                tracing::error!("cannot read pending jobs: {e}");
+                return;
+            }
         }
-    };
-    // Take the slots and queue every start at once (one commit for all), then run each job.
-    let starts: Vec<_> = pending
-        .into_iter()
-        .map(|rec| {
-            let id = rec.job.id;
-            // The slot first, so a cancel arriving while the job is being marked finds it.
-            let token = jobs.slots.take(id);
-            let slot = Slot {
-                jobs: jobs.clone(),
-                id,
-            };
-            let started = jobs.transition(Transition::new(
+    }
+    ahead.retain(|r| !jobs.slots.holds(r.job.id));
+    let pending: Vec<_> = ahead.drain(..free.min(ahead.len())).collect();
+    for rec in pending {
+        let id = rec.job.id;
+        // The slot first, so a cancel arriving while the job is being marked finds it.
+        let token = jobs.slots.take(id);
+        let slot = Slot {
+            jobs: jobs.clone(),
+            id,
+        };
+        // Queued now (the starts of every free slot share a commit); the clone runs meanwhile.
+        let started = jobs
+            .writer
+            .transition(Transition::new(
                 id,
                 &[JobStatus::Pending],
                 JobStatus::Started,
-            ));
-            (rec, token, slot, started)
-        })
-        .collect();
-    for (rec, token, slot, started) in starts {
-        let job = match started.await {
-            Ok(Some(job)) => job,
-            Ok(None) => continue, // cancelled meanwhile; the slot goes with `slot`
-            Err(e) => {
-                tracing::error!(job = rec.job.id, "cannot start job: {e}");
-                continue;
-            }
-        };
-        let rec = crate::store::JobRecord { job, ..rec };
+            ))
+            .boxed();
         let jobs = jobs.clone();
         tasks.spawn(async move {
-            let id = rec.job.id;
-            let (end, image_ran) = job::execute(&jobs, &rec, &token).await;
+            let mut start = job::Start::new(&jobs, started);
+            let (end, image_ran) = job::execute(&jobs, &rec, &token, &mut start).await;
             // The end is recorded before the workspace is cleaned: clean-up is the daemon's
-            // business (bounded, see `remove_workspace`), not the job's time.
+            // business (bounded, see `remove_workspace`), not the job's time. It is queued after
+            // the start, so it applies after it (and changes nothing if the start did not).
             let recorded = jobs.transition(end);
-            // Nothing of the job runs any more; unless a helper container may still be needed
-            // to clean up, the next job may start while this end commits (both in one commit).
+            // Once the start is committed (the job no longer reads as PENDING), and unless a
+            // helper container may still be needed to clean up, the slot is free: the next job
+            // may start while this end commits.
+            start.confirmed().await;
             let slot = image_ran.then_some(slot);
             if let Err(e) = recorded.await {
                 tracing::error!(job = id, "cannot record a job's end: {e}");

@@ -8,6 +8,7 @@ use crate::jobs::Jobs;
 use crate::runner::fake::FakeEngine;
 use crate::state_dir::StateDir;
 use crate::store::{NewJob, Transition};
+use crate::testing::{repo, script};
 use microci_proto::{Job, JobStatus};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,50 +21,6 @@ struct Fixture {
     stop: CancellationToken,
     task: Option<tokio::task::JoinHandle<()>>,
     _state: StateDir,
-}
-
-/// A repository `a/b` whose successive commits carry these `.microci.json` files; their ids.
-fn repo(dir: &Path, files: &[&str]) -> Vec<String> {
-    let repo = git2::Repository::init(dir).unwrap();
-    let sig = git2::Signature::now("t", "t@example.com").unwrap();
-    let mut ids = Vec::new();
-    let mut parent: Option<git2::Oid> = None;
-    for (i, text) in files.iter().enumerate() {
-        std::fs::write(dir.join(".microci.json"), text).unwrap();
-        std::fs::write(dir.join("n"), i.to_string()).unwrap();
-        let mut index = repo.index().unwrap();
-        index.add_path(Path::new(".microci.json")).unwrap();
-        index.add_path(Path::new("n")).unwrap();
-        index.write().unwrap();
-        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-        let parents: Vec<git2::Commit> = parent
-            .iter()
-            .map(|p| repo.find_commit(*p).unwrap())
-            .collect();
-        let refs: Vec<&git2::Commit> = parents.iter().collect();
-        let id = repo
-            .commit(
-                Some("refs/heads/main"),
-                &sig,
-                &sig,
-                &format!("c{i}"),
-                &tree,
-                &refs,
-            )
-            .unwrap();
-        parent = Some(id);
-        ids.push(id.to_string());
-    }
-    ids
-}
-
-/// `.microci.json` running a fake script, with an optional timeout.
-fn script(words: &[&str], timeout: Option<&str>) -> String {
-    let command = serde_json::to_string(words).unwrap();
-    match timeout {
-        Some(t) => format!(r#"{{"command": {command}, "timeout": "{t}"}}"#),
-        None => format!(r#"{{"command": {command}}}"#),
-    }
 }
 
 impl Fixture {
@@ -198,10 +155,10 @@ async fn outcomes_follow_the_command() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn jobs_start_in_arrival_order_never_more_than_max_jobs() {
-    let (f, c) = Fixture::new(2, &[&script(&["sleep:60", "exit:0"], None)]).await;
+async fn jobs_start_in_arrival_order() {
+    let (f, c) = Fixture::new(1, &[&script(&["sleep:20", "exit:0"], None)]).await;
     let mut ids = Vec::new();
-    for _ in 0..6 {
+    for _ in 0..5 {
         ids.push(f.queue(&c[0]).await);
     }
     for &id in &ids {
@@ -216,7 +173,32 @@ async fn jobs_start_in_arrival_order_never_more_than_max_jobs() {
         .collect();
     let expected: Vec<String> = ids.iter().map(|i| format!("start {i}")).collect();
     assert_eq!(starts, expected);
-    assert_eq!(f.jobs.engine.max_running(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn never_more_than_max_jobs_at_once_and_every_slot_used() {
+    let (f, c) = Fixture::new(2, &[&script(&["sleep:60", "exit:0"], None)]).await;
+    let mut events = f.jobs.bus.subscribe();
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        ids.push(f.queue(&c[0]).await);
+    }
+    for &id in &ids {
+        assert_eq!(f.wait_final(id).await.status, JobStatus::Succeed);
+    }
+    let (mut at_once, mut most) = (0usize, 0usize);
+    while let Ok(event) = events.try_recv() {
+        if let crate::events::BusEvent::Job(job) = event {
+            if job.status == JobStatus::Started {
+                at_once += 1;
+                most = most.max(at_once);
+            } else if job.status.is_final() {
+                at_once -= 1;
+            }
+        }
+    }
+    assert_eq!(most, 2, "two slots, both used");
+    assert!(f.jobs.engine.max_running() <= 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]
