@@ -242,6 +242,10 @@ pub(super) async fn remove_workspace<E: Engine>(
     dir: &std::path::Path,
     image_ran: bool,
 ) {
+    // A job that ended before its checkout has nothing to remove (a stat, not a thread hop).
+    if std::fs::symlink_metadata(dir).is_err() {
+        return;
+    }
     let remove = |d: PathBuf| async move {
         tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&d) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
