@@ -30,6 +30,9 @@ pub enum CancelError {
 /// The slots; the scheduler takes and frees them, cancel reads them.
 pub(crate) struct Slots {
     held: Mutex<HashMap<i64, CancellationToken>>,
+    /// Jobs that gave their slot back while their end is still being committed: they may still
+    /// read as PENDING for a moment and must not be taken from the queue again.
+    settling: Mutex<std::collections::HashSet<i64>>,
     /// Something may be startable: a job was queued or cancelled, or a slot freed.
     pub(crate) wake: Notify,
     /// When the scheduler's loop last went round, in ms after `epoch`: the watchdog's evidence.
@@ -41,6 +44,7 @@ impl Default for Slots {
     fn default() -> Self {
         Slots {
             held: Mutex::default(),
+            settling: Mutex::default(),
             wake: Notify::new(),
             beat: AtomicU64::new(0),
             epoch: Instant::now(),
@@ -69,9 +73,25 @@ impl Slots {
         self.held().len()
     }
 
-    /// Whether job `id` holds a slot.
-    pub(crate) fn holds(&self, id: i64) -> bool {
-        self.held().contains_key(&id)
+    /// Whether job `id` holds a slot, or gave it back and is still settling: either way it is
+    /// not to be taken from the queue.
+    pub(crate) fn busy(&self, id: i64) -> bool {
+        self.held().contains_key(&id) || self.settling().contains(&id)
+    }
+
+    fn settling(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<i64>> {
+        self.settling.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Job `id` gives its slot back before its end is committed.
+    pub(crate) fn settle(&self, id: i64) {
+        self.settling().insert(id);
+        self.free(id);
+    }
+
+    /// Job `id`'s end is committed.
+    pub(crate) fn settled(&self, id: i64) {
+        self.settling().remove(&id);
     }
 
     fn token(&self, id: i64) -> Option<CancellationToken> {

@@ -114,6 +114,15 @@ struct Slot<E: Engine> {
     id: i64,
 }
 
+impl<E: Engine> Slot<E> {
+    /// Gives the slot back early; the job settles until its end is committed
+    /// ([`crate::jobs::Slots::settled`]).
+    fn settle(self) {
+        self.jobs.slots.settle(self.id);
+        // Drop frees (again: harmless) and wakes the loop.
+    }
+}
+
 impl<E: Engine> Drop for Slot<E> {
     fn drop(&mut self) {
         self.jobs.slots.free(self.id);
@@ -132,7 +141,7 @@ async fn fill<E: Engine>(jobs: &Arc<Jobs<E>>, tasks: &mut JoinSet<()>, ahead: &m
         return;
     }
     // Newer jobs have higher ids: what is read ahead stays the oldest until it is used up. A job
-    // that holds a slot may still read as PENDING (its start is being committed): not again.
+    // that holds a slot, or is settling, may still read as PENDING: not again.
     if ahead.len() < free {
         match jobs.reader.next_pending(READ_AHEAD.max(free)).await {
             Ok(p) => *ahead = p.into(),
@@ -142,7 +151,7 @@ async fn fill<E: Engine>(jobs: &Arc<Jobs<E>>, tasks: &mut JoinSet<()>, ahead: &m
             }
         }
     }
-    ahead.retain(|r| !jobs.slots.holds(r.job.id));
+    ahead.retain(|r| !jobs.slots.busy(r.job.id));
     let pending: Vec<_> = ahead.drain(..free.min(ahead.len())).collect();
     for rec in pending {
         let id = rec.job.id;
@@ -169,14 +178,20 @@ async fn fill<E: Engine>(jobs: &Arc<Jobs<E>>, tasks: &mut JoinSet<()>, ahead: &m
             // business (bounded, see `remove_workspace`), not the job's time. It is queued after
             // the start, so it applies after it (and changes nothing if the start did not).
             let recorded = jobs.transition(end);
-            // Once the start is committed (the job no longer reads as PENDING), and unless a
-            // helper container may still be needed to clean up, the slot is free: the next job
-            // may start while this end commits.
+            // Nothing of the job runs any more: unless a helper container may still be needed
+            // to clean up, its slot is free now — the next job starts while this one's start
+            // and end commit — and it settles (stays out of the queue) until they have.
+            let slot = if image_ran {
+                Some(slot)
+            } else {
+                slot.settle();
+                None
+            };
             start.confirmed().await;
-            let slot = image_ran.then_some(slot);
             if let Err(e) = recorded.await {
                 tracing::error!(job = id, "cannot record a job's end: {e}");
             }
+            jobs.slots.settled(id);
             job::remove_workspace(&jobs, &jobs.workspace(id), image_ran).await;
             drop(slot);
         });
