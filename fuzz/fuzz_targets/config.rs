@@ -79,7 +79,9 @@ fn check_accepted(config: Config) {
 }
 
 /// Values of `secret = "…"` and `token = "…"` lines (basic strings, no escapes) of 8 characters
-/// or more: long enough that finding one in a message is not a coincidence.
+/// or more: long enough that finding one in a message is not a coincidence. A value that also
+/// occurs elsewhere in the file (say, as a table's name) may rightly be quoted from there: not
+/// counted.
 fn secret_values(text: &str) -> Vec<&str> {
     text.lines()
         .filter_map(|line| {
@@ -89,7 +91,8 @@ fn secret_values(text: &str) -> Vec<&str> {
             }
             let value = value.trim().strip_prefix('"')?;
             let value = &value[..value.find('"')?];
-            (value.len() >= 8 && !value.contains('\\')).then_some(value)
+            (value.len() >= 8 && !value.contains('\\') && text.matches(value).count() == 1)
+                .then_some(value)
         })
         .collect()
 }

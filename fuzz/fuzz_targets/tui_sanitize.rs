@@ -97,7 +97,10 @@ fn assert_only_colours(out: &str, no_color: bool) {
         rest = &seq[end + 3..];
     }
     plain.push_str(rest);
-    let without_layout: String = plain.chars().filter(|c| !matches!(c, '\n' | '\t')).collect();
+    let without_layout: String = plain
+        .chars()
+        .filter(|c| !matches!(c, '\n' | '\t'))
+        .collect();
     assert_no_control("logs output", &without_layout);
     assert_no_bidi("logs output", &plain);
 }

@@ -174,10 +174,11 @@ impl Config {
             path: path.to_path_buf(),
             message: toml_error::describe(text, &e),
         })?;
+        // Keys and messages may quote the file (a URL, a repository's name): one line, always.
         let invalid = |(key, message): credentials::KeyError| ConfigError::Invalid {
             path: path.to_path_buf(),
-            key,
-            message,
+            key: toml_error::escape_controls(&key),
+            message: toml_error::escape_controls(&message),
         };
         let base = path.parent().unwrap_or(Path::new("."));
         let resolve = |p: PathBuf| if p.is_relative() { base.join(p) } else { p };

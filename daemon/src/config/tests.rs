@@ -98,6 +98,18 @@ fn errors_never_repeat_a_secret() {
     }
 }
 
+/// Found by fuzzing: a value quoted in a message (here a URL with a form feed) stays one plain
+/// line, whatever control characters the file holds.
+#[test]
+fn quoted_values_are_escaped() {
+    let err = error(&format!(
+        "[webhook]\nsecret = \"{GOOD}\"\n[[repo]]\nname = \"a/b\"\n\
+         clone_url = \"https://git.e9\\fple.com/a/b.git\"\ntoken = \"tok-1234567890\"\n"
+    ));
+    assert!(err.contains("e9\\u{c}ple"), "{err}");
+    assert!(!err.chars().any(char::is_control), "{err:?}");
+}
+
 #[test]
 fn weak_secrets_refuse_to_start() {
     // Empty global secret with a repository that has none of its own.

@@ -2,11 +2,10 @@
 //! prints the offending line, and that line may be `token = "…"`; serde's type errors quote the
 //! value. Both would put a secret into the journal.
 
-/// A one-line description of `e`: `line N, key K: what is wrong`, with every quoted value removed.
-pub(super) fn describe(text: &str, e: &toml::de::Error) -> String {
-    // A quoted key may hold any character: control characters are written out escaped.
-    let message: String = scrub(e.message().trim())
-        .chars()
+/// `text` with control characters written out escaped (`\n`, `\u{c}`): a message quoting a
+/// key or a value from the file stays one line and cannot steer a terminal.
+pub(super) fn escape_controls(text: &str) -> String {
+    text.chars()
         .flat_map(|c| {
             let escaped: Vec<char> = if c.is_control() {
                 c.escape_default().collect()
@@ -15,7 +14,13 @@ pub(super) fn describe(text: &str, e: &toml::de::Error) -> String {
             };
             escaped
         })
-        .collect();
+        .collect()
+}
+
+/// A one-line description of `e`: `line N, key K: what is wrong`, with every quoted value removed.
+pub(super) fn describe(text: &str, e: &toml::de::Error) -> String {
+    // A quoted key may hold any character.
+    let message = escape_controls(&scrub(e.message().trim()));
     let Some(start) = e.span().map(|s| s.start) else {
         return message;
     };
