@@ -3,6 +3,10 @@
 //! 2,000 accepted as fast as 64 clients send them, then the time from the last 202 until every
 //! one is final; and 20,000 sent at 5,000/s, counting the jobs finished while they arrive. For
 //! this build and for `MICROCID_BASELINE` when set.
+//!
+//! Every daemon's state directory is kept until the scenario ends: deleting one run's thousands
+//! of job logs makes ext4's inode allocator walk past them for a while (`recently_deleted`),
+//! which would slow the next run's log file creation and measure the bench, not the scheduler.
 
 use crate::common::{Bins, NOWHERE, distinct_push, options_for};
 use crate::webhooks::fire;
@@ -20,8 +24,10 @@ const FLOOD_RATE: f64 = 5_000.0;
 
 pub fn scheduler_pace(bins: &Bins, rt: &tokio::runtime::Runtime) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
+    let mut done_with = Vec::new();
     for (which, bin) in bins.daemons() {
-        let drain = rt.block_on(drain_time(bins, bin))?;
+        let (drain, d) = rt.block_on(drain_time(bins, bin))?;
+        done_with.push(d);
         println!(
             "   {which}: {DRAIN} jobs all final {:.2} s after the last 202",
             drain.as_secs_f64()
@@ -32,7 +38,8 @@ pub fn scheduler_pace(bins: &Bins, rt: &tokio::runtime::Runtime) -> Result<Vec<R
             "≤ 3 s",
             drain <= Duration::from_secs(3),
         ));
-        let (rate, intake) = rt.block_on(finished_during_flood(bins, bin))?;
+        let (rate, intake, d) = rt.block_on(finished_during_flood(bins, bin))?;
+        done_with.push(d);
         println!(
             "   {which}: {FLOOD} sent at {FLOOD_RATE:.0}/s in {:.2} s; {rate:.0} jobs finished per second meanwhile",
             intake.as_secs_f64()
@@ -44,6 +51,7 @@ pub fn scheduler_pace(bins: &Bins, rt: &tokio::runtime::Runtime) -> Result<Vec<R
             rate >= 500.0,
         ));
     }
+    drop(done_with);
     Ok(rows)
 }
 
@@ -53,7 +61,8 @@ async fn settled(c: &mut Client, total: usize) -> Result<usize> {
     Ok(total.saturating_sub((s.queued + s.running) as usize))
 }
 
-async fn drain_time(bins: &Bins, bin: &Path) -> Result<Duration> {
+/// The time from the last 202 until all are final, and the daemon (to be dropped later).
+async fn drain_time(bins: &Bins, bin: &Path) -> Result<(Duration, TestDaemon)> {
     let d = TestDaemon::try_start(options_for(bin, bins, 2, NOWHERE))?;
     let reqs: Vec<Vec<u8>> = (0..DRAIN)
         .map(|i| distinct_push(i, &format!("drain-{i}")))
@@ -69,10 +78,11 @@ async fn drain_time(bins: &Bins, bin: &Path) -> Result<Duration> {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    Ok(last.elapsed())
+    Ok((last.elapsed(), d))
 }
 
-async fn finished_during_flood(bins: &Bins, bin: &Path) -> Result<(f64, Duration)> {
+/// Jobs finished per second of intake, the intake's duration, and the daemon.
+async fn finished_during_flood(bins: &Bins, bin: &Path) -> Result<(f64, Duration, TestDaemon)> {
     let d = TestDaemon::try_start(options_for(bin, bins, 2, NOWHERE))?;
     let reqs: Vec<Vec<u8>> = (0..FLOOD)
         .map(|i| distinct_push(DRAIN + i, &format!("flood-{i}")))
@@ -81,5 +91,5 @@ async fn finished_during_flood(bins: &Bins, bin: &Path) -> Result<(f64, Duration
     ensure!(bad == 0, "{bad} deliveries were not answered 202");
     let mut c = Client::try_connect(&d.socket).await?;
     let done = settled(&mut c, FLOOD).await?;
-    Ok((done as f64 / intake.as_secs_f64(), intake))
+    Ok((done as f64 / intake.as_secs_f64(), intake, d))
 }
