@@ -82,9 +82,9 @@ pub struct Running<E: Engine> {
     _state: StateDir,
 }
 
-/// Starts serving: the store is opened (and migrated), jobs a previous run left STARTED end
-/// ERRORED and its containers and workspaces are removed, then the listeners and the scheduler
-/// run until [`Running::shutdown`].
+/// Starts serving: the store is opened (and migrated), the jobs a previous run left STARTED are
+/// taken over (re-attached, or queued again when they were still in their checkout), then the
+/// listeners and the scheduler run until [`Running::shutdown`].
 pub async fn start<E: Engine>(
     config: Config,
     state: StateDir,
@@ -95,7 +95,7 @@ pub async fn start<E: Engine>(
     let config = Arc::new(config);
     let store = store::open(&state.database())?;
     let jobs = Arc::new(Jobs::new(config.clone(), &state, store, Arc::new(engine)));
-    scheduler::recover(&jobs).await;
+    let reattach = scheduler::recover(&jobs).await;
 
     let shutdown = CancellationToken::new();
     let http_addr = listeners
@@ -115,7 +115,7 @@ pub async fn start<E: Engine>(
         tokio::spawn(async move { http::serve(listener, routes, &limits, stop).await })
     };
     let control = tokio::spawn(listeners.control.serve(jobs.clone(), shutdown.clone()));
-    let scheduler = scheduler::spawn(jobs.clone(), shutdown.clone());
+    let scheduler = scheduler::spawn(jobs.clone(), reattach, shutdown.clone());
     tracing::info!(
         "listening on http://{http_addr} and {}",
         config.socket.display()
@@ -142,8 +142,8 @@ impl<E: Engine> Running<E> {
     }
 
     /// Stops: the listeners first (open requests may finish for a few seconds), then the
-    /// scheduler, which stops running jobs and records them as interrupted. The state directory's
-    /// lock is released last.
+    /// scheduler, which leaves running containers to the next start (or stops them, per
+    /// `docker.on_stop`). The state directory's lock is released last.
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         for task in self.front {

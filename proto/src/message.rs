@@ -182,6 +182,9 @@ pub enum Event {
     Lagged,
     /// The subscription is over (a followed job ended).
     End,
+    /// The daemon is stopping (a restart, an upgrade): this subscription ends and the connection
+    /// closes. Jobs keep running; connect again and subscribe from the offset you have.
+    Stopping,
 }
 
 /// Daemon health for `status` and the TUI's status bar.

@@ -101,6 +101,8 @@ pub struct Connection {
     framed: Framed<UnixStream, ClientCodec>,
     next_id: u64,
     server_version: String,
+    /// Where it was made, to make it again after the daemon restarts.
+    path: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -121,7 +123,29 @@ impl Connection {
                 path: path.to_path_buf(),
                 error,
             })?;
-        Connection::handshake(stream).await
+        let mut conn = Connection::handshake(stream).await?;
+        conn.path = Some(path.to_path_buf());
+        Ok(conn)
+    }
+
+    /// Connects again to the same socket (the daemon restarted), trying every half second for up
+    /// to `patience`; request ids go on from where they were.
+    pub async fn reconnect(&mut self, patience: std::time::Duration) -> Result<(), ClientError> {
+        let Some(path) = self.path.clone() else {
+            return Err(ClientError::Closed);
+        };
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            match Connection::connect(&path).await {
+                Ok(mut fresh) => {
+                    fresh.next_id = self.next_id;
+                    *self = fresh;
+                    return Ok(());
+                }
+                Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
+            }
+        }
     }
 
     /// Reads the hello from a freshly opened socket and checks the version.
@@ -147,6 +171,7 @@ impl Connection {
                     framed,
                     next_id: 1,
                     server_version,
+                    path: None,
                 })
             }
             Some(Ok(other)) => Err(ClientError::NoHello(format!("first frame was {other:?}"))),

@@ -17,6 +17,16 @@ pub enum WorkspaceMode {
     Copy,
 }
 
+/// What happens to running jobs when the daemon stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnStop {
+    /// Containers keep running; the daemon started again re-attaches to them.
+    Detach,
+    /// Containers are stopped and removed; their jobs end CANCELED.
+    Cancel,
+}
+
 /// Limits and placement for job containers.
 #[derive(Debug, Clone)]
 pub struct DockerSettings {
@@ -44,6 +54,8 @@ pub struct DockerSettings {
     pub max_timeout: Duration,
     /// How long a cancelled job gets between SIGTERM and SIGKILL.
     pub stop_grace: Duration,
+    /// Whether running jobs outlive a stopping daemon.
+    pub on_stop: OnStop,
     /// Most bytes of one job's output kept in its log (0 = no limit).
     pub max_log: u64,
     /// Docker network mode for jobs (unset: the Engine's default bridge).
@@ -242,6 +254,7 @@ pub(super) fn docker_settings(d: RawDocker) -> Result<(DockerSettings, bool), Ke
         timeout,
         max_timeout,
         stop_grace,
+        on_stop: d.on_stop.unwrap_or(OnStop::Detach),
         max_log,
         network: d.network,
         labels,

@@ -9,7 +9,7 @@ mod toml_error;
 mod webhook;
 
 pub use credentials::{GitSettings, RepoSettings};
-pub use docker::{DockerSettings, WorkspaceMode};
+pub use docker::{DockerSettings, OnStop, WorkspaceMode};
 pub use webhook::{MIN_SECRET, Secret, WebhookSettings};
 
 use crate::git::{Origin, Timeouts};

@@ -1,7 +1,7 @@
 //! The configuration file as written: serde types only. Every table refuses unknown keys, so a
 //! typo never silently falls back to a default. [`super::Config::parse`] validates them.
 
-use super::{CloneProtocol, Pages, WorkspaceMode};
+use super::{CloneProtocol, OnStop, Pages, WorkspaceMode};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -57,6 +57,7 @@ pub(super) struct RawDocker {
     pub timeout: Option<String>,
     pub max_timeout: Option<String>,
     pub stop_grace: Option<String>,
+    pub on_stop: Option<OnStop>,
     pub max_log: Option<String>,
     pub network: Option<String>,
     pub labels: Option<HashMap<String, String>>,

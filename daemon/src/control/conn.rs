@@ -11,7 +11,9 @@ use super::handlers;
 use crate::jobs::Jobs;
 use crate::runner::Engine;
 use futures_util::{SinkExt, StreamExt};
-use microci_proto::{ErrorCode, PROTOCOL_VERSION, Reply, Request, ServerCodec, ServerMessage};
+use microci_proto::{
+    ErrorCode, Event, PROTOCOL_VERSION, Reply, Request, ServerCodec, ServerMessage,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::net::UnixStream;
@@ -52,7 +54,20 @@ pub(super) async fn serve<E: Engine>(
     let mut subscriptions: HashMap<u64, oneshot::Sender<u64>> = HashMap::new();
     loop {
         tokio::select! {
-            _ = shutdown.cancelled() => break,
+            _ = shutdown.cancelled() => {
+                // Every open subscription is told why it ends, after its last event.
+                let open: Vec<u64> = subscriptions
+                    .iter()
+                    .filter(|(_, stop)| !stop.is_closed())
+                    .map(|(&id, _)| id)
+                    .collect();
+                requests.abort_all();
+                while requests.join_next().await.is_some() {}
+                for id in open {
+                    let _ = tx.send(ServerMessage::Event { id, event: Event::Stopping }).await;
+                }
+                break;
+            }
             frame = frames.next() => match frame {
                 None => break,
                 Some(Ok(msg)) => match msg.request {

@@ -98,11 +98,6 @@ impl Slots {
         self.held().get(&id).cloned()
     }
 
-    /// Stops every job holding a slot (the daemon is stopping).
-    pub(crate) fn cancel_all(&self) {
-        self.held().values().for_each(CancellationToken::cancel);
-    }
-
     /// The scheduler's loop went round.
     pub(crate) fn beat(&self) {
         let ms = self.epoch.elapsed().as_millis() as u64;

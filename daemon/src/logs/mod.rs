@@ -45,6 +45,13 @@ impl LogStore {
             .unwrap_or(0)
     }
 
+    /// When job `id`'s log was last written.
+    pub fn modified(&self, id: i64) -> Option<std::time::SystemTime> {
+        std::fs::metadata(self.path(id))
+            .and_then(|m| m.modified())
+            .ok()
+    }
+
     /// A writer appending to job `id`'s log, keeping at most `limit` bytes of its output (0: no
     /// limit).
     pub fn writer(&self, id: i64, limit: u64) -> std::io::Result<LogWriter> {

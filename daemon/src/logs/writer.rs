@@ -9,9 +9,12 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// Appends to one job's log file, keeping at most `limit` bytes of the job's own output so one
-/// job cannot fill the disk; the daemon's own lines always go in.
+/// job cannot fill the disk; the daemon's own lines always go in. How much was dropped is kept
+/// beside the log (`<id>.dropped`) as it grows, so a daemon started again counts on from there.
 pub struct LogWriter {
     file: std::fs::File,
+    dropped_path: std::path::PathBuf,
+    dropped_file: Option<std::fs::File>,
     written: u64,
     /// Output bytes still accepted (`u64::MAX` when there is no limit).
     room: u64,
@@ -26,6 +29,7 @@ impl LogWriter {
     pub(super) fn open(path: &Path, limit: u64) -> std::io::Result<LogWriter> {
         let file = std::fs::OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .mode(crate::state_dir::FILE_MODE)
             .open(path)?;
@@ -35,21 +39,56 @@ impl LogWriter {
         } else {
             limit.saturating_sub(written)
         };
+        // Reopened after a restart: the daemon's next line must still start on its own.
+        let mut last = [b'\n'];
+        if written > 0 {
+            use std::os::unix::fs::FileExt;
+            file.read_exact_at(&mut last, written - 1)?;
+        }
+        let dropped_path = path.with_extension("dropped");
+        let dropped = std::fs::read_to_string(&dropped_path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
         Ok(LogWriter {
             file,
+            dropped_path,
+            dropped_file: None,
             written,
             room,
-            dropped: 0,
-            at_line_start: true,
+            dropped,
+            at_line_start: last[0] == b'\n',
         })
+    }
+
+    /// Keeps the dropped count beside the log (a fixed-width overwrite: one `pwrite`).
+    fn save_dropped(&mut self) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        if self.dropped_file.is_none() {
+            self.dropped_file = Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .write(true)
+                    .truncate(false)
+                    .mode(crate::state_dir::FILE_MODE)
+                    .open(&self.dropped_path)?,
+            );
+        }
+        match &self.dropped_file {
+            Some(f) => f.write_all_at(format!("{:020}\n", self.dropped).as_bytes(), 0),
+            None => Ok(()),
+        }
     }
 
     /// Appends the job's output, as much as the limit still allows, and counts the rest as
     /// dropped; returns the new size of the log.
     pub fn append(&mut self, bytes: &[u8]) -> std::io::Result<u64> {
         let keep = bytes.len().min(self.room.min(usize::MAX as u64) as usize);
-        self.dropped += (bytes.len() - keep) as u64;
         self.room -= keep as u64;
+        if keep < bytes.len() {
+            self.dropped += (bytes.len() - keep) as u64;
+            self.save_dropped()?;
+        }
         self.note(&bytes[..keep])
     }
 
@@ -92,6 +131,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_reopened_log_starts_the_daemons_line_on_a_new_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("4.log");
+        LogWriter::open(&path, 0).unwrap().append(b"half").unwrap();
+        LogWriter::open(&path, 0)
+            .unwrap()
+            .line("[microci] back")
+            .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "half\n[microci] back\n");
+    }
+
+    #[test]
     fn output_past_the_limit_is_counted_not_stored() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("3.log");
@@ -104,6 +156,11 @@ mod tests {
         assert_eq!(log.line("end").unwrap(), 28);
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text, "[microci] hi\n0123456789\nend\n");
+        // Opened again (a daemon started again): the count goes on from where it was.
+        let mut again = LogWriter::open(&path, 10).unwrap();
+        assert_eq!(again.dropped(), 10);
+        again.append(b"xy").unwrap();
+        assert_eq!(again.dropped(), 12);
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(

@@ -2,17 +2,15 @@
 //! `microci.job=<id>`, `microci.owner=<installation>` and `microci.instance=<daemon run>` so a
 //! restarted daemon, and the tests, can find what microci started.
 
-use super::{Engine, EngineError, JobSpec};
+use super::{Engine, EngineError, Found, JobSpec, OutputStream, Piece, Resume};
 use crate::config::{DockerSettings, WorkspaceMode};
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
 use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
 use bollard::query_parameters::{
-    AttachContainerOptions, CreateImageOptions, ListContainersOptions, RemoveContainerOptions,
-    StopContainerOptions, UploadToContainerOptions,
+    AttachContainerOptions, CreateImageOptions, ListContainersOptions, LogsOptions,
+    RemoveContainerOptions, StopContainerOptions, UploadToContainerOptions,
 };
-use bytes::Bytes;
-use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 use std::collections::HashMap;
 use std::path::Path;
@@ -245,10 +243,7 @@ impl Engine for DockerEngine {
         Ok(container)
     }
 
-    async fn start(
-        &self,
-        c: &Container,
-    ) -> Result<BoxStream<'static, Result<Bytes, EngineError>>, EngineError> {
+    async fn start(&self, c: &Container) -> Result<OutputStream, EngineError> {
         // Attach before starting, with `logs`, so not one byte of early output is missed.
         let options = AttachContainerOptions {
             stream: true,
@@ -268,9 +263,69 @@ impl Engine for DockerEngine {
             .map_err(|e| engine_error("cannot start the container", e))?;
         Ok(attached
             .output
-            .map_ok(|o| o.into_bytes())
+            .map_ok(|o| Piece::Output(o.into_bytes()))
             .map_err(|e| engine_error("lost the container's output", e))
             .boxed())
+    }
+
+    fn container_id(&self, c: &Container) -> String {
+        c.id.clone()
+    }
+
+    fn adopt(&self, _job: i64, container: &str) -> Container {
+        Container {
+            id: container.to_string(),
+        }
+    }
+
+    async fn resume(&self, c: &Container, from: Resume) -> Result<OutputStream, EngineError> {
+        // The Engine's own copy of the output, each entry stamped with when it was written,
+        // then live; the attach stream cannot replay, this can.
+        let options = LogsOptions {
+            follow: true,
+            stdout: true,
+            stderr: true,
+            timestamps: true,
+            ..Default::default()
+        };
+        let entries = self
+            .client()
+            .await?
+            .logs(&c.id, Some(options))
+            .map_ok(|o| o.into_bytes())
+            .map_err(|e| engine_error("lost the container's output", e));
+        Ok(super::resume::skip_logged(entries, from))
+    }
+
+    async fn containers(&self) -> Result<Vec<Found>, EngineError> {
+        let options = ListContainersOptions {
+            all: true,
+            filters: Some(HashMap::from([(
+                "label".to_string(),
+                vec![format!("{OWNER_LABEL}={}", self.owner)],
+            )])),
+            ..Default::default()
+        };
+        let found = self
+            .client()
+            .await?
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| engine_error("cannot list containers", e))?;
+        Ok(found
+            .into_iter()
+            .filter_map(|c| {
+                let job = c
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(JOB_LABEL))
+                    .and_then(|j| j.parse().ok());
+                Some(Found {
+                    container: c.id?,
+                    job,
+                })
+            })
+            .collect())
     }
 
     async fn wait(&self, c: &Container) -> Result<i64, EngineError> {
@@ -309,40 +364,6 @@ impl Engine for DockerEngine {
 
     async fn teardown(&self, c: &Container) -> Result<(), EngineError> {
         remove(&self.client().await?, &c.id).await
-    }
-
-    async fn reap_all(&self) -> Result<Vec<i64>, EngineError> {
-        let options = ListContainersOptions {
-            all: true,
-            filters: Some(HashMap::from([(
-                "label".to_string(),
-                vec![
-                    JOB_LABEL.to_string(),
-                    format!("{OWNER_LABEL}={}", self.owner),
-                ],
-            )])),
-            ..Default::default()
-        };
-        let docker = self.client().await?;
-        let found = docker
-            .list_containers(Some(options))
-            .await
-            .map_err(|e| engine_error("cannot list containers", e))?;
-        let mut jobs = Vec::new();
-        for c in found {
-            let Some(id) = c.id else { continue };
-            tracing::debug!(container = %id, labels = ?c.labels, "removing leftover container");
-            remove(&docker, &id).await?;
-            if let Some(job) = c
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(JOB_LABEL))
-                .and_then(|j| j.parse().ok())
-            {
-                jobs.push(job);
-            }
-        }
-        Ok(jobs)
     }
 
     async fn scrub(&self, dir: &Path) -> Result<(), EngineError> {

@@ -5,10 +5,9 @@
 //! Script words: `print:TEXT` (a line of output), `sleep:MS`, `hang` (until stopped), `exit:CODE`
 //! (default 0). An image named `absent` cannot be prepared. A stopped container exits 137.
 
-use super::{Engine, EngineError, JobSpec};
+use super::{Engine, EngineError, Found, JobSpec, OutputStream, Piece, Resume};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use futures_util::stream::BoxStream;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -55,12 +54,13 @@ impl FakeEngine {
         self.state().max_running
     }
 
-    /// Leaves a container of job `id` behind, as a daemon that crashed would.
-    pub fn leave_container(&self, id: i64) {
+    /// Leaves a container of job `id` behind, as a daemon that crashed would; returns its id.
+    pub fn leave_container(&self, id: i64) -> String {
         let mut s = self.state();
         s.next += 1;
         let handle = s.next;
         s.alive.insert(handle, id);
+        format!("fake-{handle}")
     }
 
     fn note(&self, what: String) {
@@ -94,10 +94,7 @@ impl Engine for FakeEngine {
         })
     }
 
-    async fn start(
-        &self,
-        c: &FakeContainer,
-    ) -> Result<BoxStream<'static, Result<Bytes, EngineError>>, EngineError> {
+    async fn start(&self, c: &FakeContainer) -> Result<OutputStream, EngineError> {
         {
             let mut s = self.state();
             s.running += 1;
@@ -115,7 +112,8 @@ impl Engine for FakeEngine {
                 let (verb, arg) = word.split_once(':').unwrap_or((word.as_str(), ""));
                 let pause = match verb {
                     "print" => {
-                        let _ = out.send(Ok(Bytes::from(format!("{arg}\n")))).await;
+                        let line = Bytes::from(format!("{arg}\n"));
+                        let _ = out.send(Ok(Piece::Output(line))).await;
                         continue;
                     }
                     "exit" => {
@@ -138,6 +136,48 @@ impl Engine for FakeEngine {
             let _ = exit_tx.send(Some(code));
         });
         Ok(tokio_stream(rx))
+    }
+
+    fn container_id(&self, c: &FakeContainer) -> String {
+        format!("fake-{}", c.handle)
+    }
+
+    /// An adopted fake container has already ended, with code 0 and no more output.
+    fn adopt(&self, job: i64, container: &str) -> FakeContainer {
+        let handle = container
+            .strip_prefix("fake-")
+            .and_then(|h| h.parse().ok())
+            .unwrap_or(0);
+        let (exit_tx, exit_rx) = watch::channel(Some(0));
+        drop(exit_tx);
+        FakeContainer {
+            handle,
+            job,
+            script: Vec::new(),
+            stop: watch::channel(false).0,
+            exit: tokio::sync::Mutex::new(Some(exit_rx)),
+        }
+    }
+
+    async fn resume(&self, c: &FakeContainer, _from: Resume) -> Result<OutputStream, EngineError> {
+        {
+            let mut s = self.state();
+            s.running += 1;
+            s.log.push(format!("resume {}", c.job));
+        }
+        Ok(futures_util::stream::empty().boxed())
+    }
+
+    async fn containers(&self) -> Result<Vec<Found>, EngineError> {
+        Ok(self
+            .state()
+            .alive
+            .iter()
+            .map(|(h, j)| Found {
+                container: format!("fake-{h}"),
+                job: Some(*j),
+            })
+            .collect())
     }
 
     async fn wait(&self, c: &FakeContainer) -> Result<i64, EngineError> {
@@ -168,15 +208,6 @@ impl Engine for FakeEngine {
         Ok(())
     }
 
-    async fn reap_all(&self) -> Result<Vec<i64>, EngineError> {
-        let mut s = self.state();
-        let jobs: Vec<i64> = s.alive.drain().map(|(_, j)| j).collect();
-        for j in &jobs {
-            s.log.push(format!("reap {j}"));
-        }
-        Ok(jobs)
-    }
-
     async fn scrub(&self, _dir: &std::path::Path) -> Result<(), EngineError> {
         Ok(())
     }
@@ -186,8 +217,6 @@ impl Engine for FakeEngine {
     }
 }
 
-fn tokio_stream(
-    mut rx: mpsc::Receiver<Result<Bytes, EngineError>>,
-) -> BoxStream<'static, Result<Bytes, EngineError>> {
+fn tokio_stream(mut rx: mpsc::Receiver<Result<Piece, EngineError>>) -> OutputStream {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
 }

@@ -1,10 +1,12 @@
 //! Running a job's container. The engine is behind one trait with the lifecycle every backend
-//! shares — prepare, start (with its output), wait, stop, tear down — and [`run`] drives it with
-//! the job's timeout and cancellation, streaming output into the log as it comes.
+//! shares — prepare, start (with its output), wait, stop, tear down, and finding and resuming a
+//! container a previous daemon left running — and [`attend`] drives a started or resumed
+//! container with the job's timeout and cancellation, streaming output into the log as it comes.
 
 pub mod docker;
 #[cfg(test)]
 pub mod fake;
+mod resume;
 
 use crate::events::{Bus, BusEvent};
 use crate::logs::LogWriter;
@@ -12,7 +14,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 /// What a backend needs to run one job.
@@ -59,6 +61,39 @@ pub enum RunOutcome {
     Errored(String),
 }
 
+/// What a container's output stream yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    /// Bytes the job wrote (stdout and stderr, in order).
+    Output(Bytes),
+    /// The engine no longer holds some of the output that belongs here (its log rotated while
+    /// no daemon was reading); said in the log rather than hidden.
+    Lost,
+}
+
+/// A container's output as it comes.
+pub type OutputStream = BoxStream<'static, Result<Piece, EngineError>>;
+
+/// Where a resumed container's output picks up: the engine replays what it holds, and the
+/// first `skip` bytes are already in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resume {
+    /// Output bytes the log already has (kept or dropped over the cap).
+    pub skip: u64,
+    /// When the log was last written: output the engine stamped later cannot be in it, so
+    /// reaching such output while bytes remain to skip means the engine lost some.
+    pub written_until: SystemTime,
+}
+
+/// A container of this installation that the engine holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The engine's id for it.
+    pub container: String,
+    /// The job it runs, when it is a job's (not a clean-up helper's).
+    pub job: Option<i64>,
+}
+
 /// A container backend.
 pub trait Engine: Send + Sync + 'static {
     /// The backend's handle to one prepared container.
@@ -74,7 +109,21 @@ pub trait Engine: Send + Sync + 'static {
     fn start(
         &self,
         handle: &Self::Handle,
-    ) -> impl Future<Output = Result<BoxStream<'static, Result<Bytes, EngineError>>, EngineError>> + Send;
+    ) -> impl Future<Output = Result<OutputStream, EngineError>> + Send;
+    /// The engine's id for a prepared container, recorded so a later daemon can [`adopt`] it.
+    ///
+    /// [`adopt`]: Engine::adopt
+    fn container_id(&self, handle: &Self::Handle) -> String;
+    /// A handle to a container a previous daemon prepared and started.
+    fn adopt(&self, job: i64, container: &str) -> Self::Handle;
+    /// The output of an adopted container from where the log stopped, then live until it ends.
+    fn resume(
+        &self,
+        handle: &Self::Handle,
+        from: Resume,
+    ) -> impl Future<Output = Result<OutputStream, EngineError>> + Send;
+    /// Every container of this installation the engine holds, running or not.
+    fn containers(&self) -> impl Future<Output = Result<Vec<Found>, EngineError>> + Send;
     /// Waits for the exit code.
     fn wait(&self, handle: &Self::Handle) -> impl Future<Output = Result<i64, EngineError>> + Send;
     /// Asks it to stop: SIGTERM, then SIGKILL after `grace`.
@@ -88,9 +137,6 @@ pub trait Engine: Send + Sync + 'static {
         &self,
         handle: &Self::Handle,
     ) -> impl Future<Output = Result<(), EngineError>> + Send;
-    /// Removes every container this daemon ever started that is still around; returns the
-    /// job ids they belonged to.
-    fn reap_all(&self) -> impl Future<Output = Result<Vec<i64>, EngineError>> + Send;
     /// Empties `dir` from inside a helper container (a trusted image, never the job's): files a
     /// job created as root in a bind-mounted workspace cannot be removed by a daemon that runs
     /// as its own user. Bounded in time and resources like a job.
@@ -99,43 +145,47 @@ pub trait Engine: Send + Sync + 'static {
     fn ping(&self) -> impl Future<Output = Result<(), EngineError>> + Send;
 }
 
-/// Runs one job start to finish: prepare, start, copy output to the log, wait — stopping the
-/// container on timeout or cancellation — and always tear it down.
-pub async fn run<E: Engine>(
-    engine: &E,
-    spec: &JobSpec,
-    log: &mut LogWriter,
-    bus: &Bus,
-    timeout: Duration,
-    grace: Duration,
-    cancel: &CancellationToken,
-) -> RunOutcome {
-    let handle = tokio::select! {
-        h = engine.prepare(spec) => match h {
-            Ok(h) => h,
-            Err(e) => return RunOutcome::Errored(e.to_string()),
-        },
-        _ = cancel.cancelled() => return RunOutcome::Canceled,
-    };
-    let outcome = run_prepared(engine, &handle, spec.id, log, bus, timeout, grace, cancel).await;
-    if let Err(e) = engine.teardown(&handle).await {
-        tracing::warn!(job = spec.id, "could not remove container: {e}");
-    }
-    outcome
+/// How an [`attend`]ed container is begun.
+#[derive(Debug, Clone, Copy)]
+pub enum Begin {
+    /// A prepared container: start it.
+    Start,
+    /// An adopted container, perhaps still running, perhaps ended: read on from there.
+    Resume(Resume),
 }
 
+/// A job's time limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The job's timeout, as the job's end reports it.
+    pub timeout: Duration,
+    /// What is left of it (less than `timeout` for a resumed container).
+    pub left: Duration,
+    /// How long a stopped container gets between SIGTERM and SIGKILL.
+    pub grace: Duration,
+}
+
+/// Runs a prepared (or adopted) container to its end: output into the log, stopping it on
+/// timeout or cancellation. `noted` is told how many bytes the daemon wrote amid the output (a
+/// line saying a resumed container's engine lost some), so where the output starts can be
+/// recorded again. The container is not removed: the caller does that.
 #[allow(clippy::too_many_arguments)]
-async fn run_prepared<E: Engine>(
+pub async fn attend<E: Engine>(
     engine: &E,
     handle: &E::Handle,
     id: i64,
+    begin: Begin,
     log: &mut LogWriter,
     bus: &Bus,
-    timeout: Duration,
-    grace: Duration,
+    limits: Limits,
     cancel: &CancellationToken,
+    noted: &(dyn Fn(u64) + Send + Sync),
 ) -> RunOutcome {
-    let mut output = match engine.start(handle).await {
+    let started = match begin {
+        Begin::Start => engine.start(handle).await,
+        Begin::Resume(from) => engine.resume(handle, from).await,
+    };
+    let mut output = match started {
         Ok(o) => o,
         Err(e) => return RunOutcome::Errored(e.to_string()),
     };
@@ -144,22 +194,28 @@ async fn run_prepared<E: Engine>(
     let stopping: std::sync::OnceLock<RunOutcome> = std::sync::OnceLock::new();
     let stopper = async {
         let why = tokio::select! {
-            _ = tokio::time::sleep(timeout) => RunOutcome::TimedOut(timeout),
+            _ = tokio::time::sleep(limits.left) => RunOutcome::TimedOut(limits.timeout),
             _ = cancel.cancelled() => RunOutcome::Canceled,
         };
         let _ = stopping.set(why);
-        stop(engine, handle, grace, id).await;
+        stop(engine, handle, limits.grace, id).await;
     };
     tokio::pin!(stopper);
     let mut stopper_done = false;
     let mut output_done = false;
-    let mut log_error: Option<String> = None;
+    let mut sink = Sink {
+        log,
+        bus,
+        id,
+        error: None,
+        noted,
+    };
     let wait = engine.wait(handle);
     tokio::pin!(wait);
     let exit = loop {
         tokio::select! {
-            chunk = output.next(), if !output_done => match chunk {
-                Some(Ok(bytes)) => record(log, bus, id, &bytes, &mut log_error).await,
+            piece = output.next(), if !output_done => match piece {
+                Some(Ok(piece)) => sink.record(piece),
                 Some(Err(e)) => {
                     tracing::warn!(job = id, "output stream failed: {e}");
                     output_done = true;
@@ -173,8 +229,8 @@ async fn run_prepared<E: Engine>(
     // The container is gone: take the rest of its output (bounded, in case the stream hangs).
     if !output_done {
         let drain = async {
-            while let Some(Ok(bytes)) = output.next().await {
-                record(log, bus, id, &bytes, &mut log_error).await;
+            while let Some(Ok(piece)) = output.next().await {
+                sink.record(piece);
             }
         };
         let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
@@ -182,7 +238,7 @@ async fn run_prepared<E: Engine>(
     if let Some(outcome) = stopping.get() {
         return outcome.clone();
     }
-    match (exit, log_error) {
+    match (exit, sink.error) {
         (Err(e), _) => RunOutcome::Errored(e.to_string()),
         (Ok(_), Some(e)) => RunOutcome::Errored(e),
         (Ok(code), None) => RunOutcome::Exited(code),
@@ -196,22 +252,40 @@ async fn stop<E: Engine>(engine: &E, handle: &E::Handle, grace: Duration, id: i6
     }
 }
 
-/// Appends output to the log and tells subscribers; after a write error, remembers the first
-/// error and drops further output (the job ends ERRORED with it).
-async fn record(
-    log: &mut LogWriter,
-    bus: &Bus,
+/// Where a container's output goes: the log, and a word to subscribers.
+struct Sink<'a> {
+    log: &'a mut LogWriter,
+    bus: &'a Bus,
     id: i64,
-    bytes: &[u8],
-    log_error: &mut Option<String>,
-) {
-    if log_error.is_some() {
-        return;
-    }
-    let before = log.size();
-    match log.append(bytes) {
-        Ok(size) if size > before => bus.publish(BusEvent::Log { id, size }),
-        Ok(_) => {}
-        Err(e) => *log_error = Some(format!("cannot write the job's log: {e}")),
+    /// The first write error; further output is dropped (the job ends ERRORED with it).
+    error: Option<String>,
+    noted: &'a (dyn Fn(u64) + Send + Sync),
+}
+
+impl Sink<'_> {
+    fn record(&mut self, piece: Piece) {
+        if self.error.is_some() {
+            return;
+        }
+        let before = self.log.size();
+        let written = match piece {
+            Piece::Output(bytes) => self.log.append(&bytes),
+            Piece::Lost => {
+                let written = self.log.line(LOST);
+                if let Ok(size) = written {
+                    (self.noted)(size - before);
+                }
+                written
+            }
+        };
+        match written {
+            Ok(size) if size > before => self.bus.publish(BusEvent::Log { id: self.id, size }),
+            Ok(_) => {}
+            Err(e) => self.error = Some(format!("cannot write the job's log: {e}")),
+        }
     }
 }
+
+/// Said in the log where output is missing.
+pub const LOST: &str = "[microci] output is missing here: the engine rotated this job's output \
+    log while microci was not running, and no longer holds what the job wrote in between";

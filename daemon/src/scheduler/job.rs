@@ -6,8 +6,8 @@ use crate::events::{Bus, BusEvent};
 use crate::jobs::Jobs;
 use crate::logs::LogWriter;
 use crate::repo_config::RepoConfig;
-use crate::runner::{self, Engine, JobSpec, RunOutcome};
-use crate::store::{JobRecord, StoreError, Transition};
+use crate::runner::{self, Begin, Engine, JobSpec, Limits, Resume, RunOutcome};
+use crate::store::{JobRecord, Run, StoreError, Transition};
 use futures_util::future::BoxFuture;
 use microci_proto::{Job, JobStatus};
 use std::path::PathBuf;
@@ -90,6 +90,98 @@ pub(super) async fn execute<E: Engine>(
     )
     .await;
 
+    (ending(jobs, id, outcome, &mut log), image_ran)
+}
+
+/// Picks up a job whose container a previous daemon started: the output the log lacks, then live
+/// to its end, with what is left of its timeout; says how it ended, like [`execute`].
+pub(super) async fn reattach<E: Engine>(
+    jobs: &Jobs<E>,
+    rec: &JobRecord,
+    run: Run,
+    cancel: &CancellationToken,
+) -> Transition {
+    let id = rec.job.id;
+    let mut log = match jobs.logs.writer(id, jobs.config.docker.max_log) {
+        Ok(l) => l,
+        Err(e) => {
+            let reason = format!("cannot open the job's log: {e}");
+            return end(id, JobStatus::Errored, Some(reason), None);
+        }
+    };
+    let from = Resume {
+        skip: log.size().saturating_sub(run.output_at) + log.dropped(),
+        written_until: jobs
+            .logs
+            .modified(id)
+            .unwrap_or(std::time::SystemTime::UNIX_EPOCH),
+    };
+    tracing::info!(
+        job = id,
+        "re-attaching to container {} ({} bytes of output already logged)",
+        run.container.get(..12).unwrap_or(&run.container),
+        from.skip
+    );
+    let handle = jobs.engine.adopt(id, &run.container);
+    let outcome = attend(jobs, &handle, Begin::Resume(from), run, &mut log, cancel).await;
+    if let Err(e) = jobs.engine.teardown(&handle).await {
+        tracing::warn!(job = id, "could not remove container: {e}");
+    }
+    ending(jobs, id, Ok(outcome), &mut log)
+}
+
+/// Runs a prepared or adopted container with what is left of the job's timeout. Should the
+/// daemon write into the middle of the output, where the output starts is recorded again.
+async fn attend<E: Engine>(
+    jobs: &Jobs<E>,
+    handle: &E::Handle,
+    begin: Begin,
+    run: Run,
+    log: &mut LogWriter,
+    cancel: &CancellationToken,
+) -> RunOutcome {
+    let elapsed = (now_ms() - run.started_ms).max(0) as u64;
+    let limits = Limits {
+        timeout: run.timeout,
+        left: run
+            .timeout
+            .saturating_sub(std::time::Duration::from_millis(elapsed)),
+        grace: jobs.config.docker.stop_grace,
+    };
+    let id = run.id;
+    let output_at = std::sync::atomic::AtomicU64::new(run.output_at);
+    let noted = |added: u64| {
+        let at = output_at.fetch_add(added, std::sync::atomic::Ordering::SeqCst) + added;
+        let recorded = jobs.writer.record_run(Run {
+            output_at: at,
+            ..run.clone()
+        });
+        tokio::spawn(async move {
+            if let Err(e) = recorded.await {
+                tracing::warn!(job = id, "cannot record where the output starts: {e}");
+            }
+        });
+    };
+    let engine = jobs.engine.as_ref();
+    runner::attend(
+        engine, handle, id, begin, log, &jobs.bus, limits, cancel, &noted,
+    )
+    .await
+}
+
+/// Now, in Unix milliseconds.
+fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// The job's end from how its container ended, with the closing lines of its log.
+fn ending<E: Engine>(
+    jobs: &Jobs<E>,
+    id: i64,
+    outcome: Result<RunOutcome, String>,
+    log: &mut LogWriter,
+) -> Transition {
+    let errored = |reason: String| end(id, JobStatus::Errored, Some(reason), None);
     let mut transition = match outcome {
         Ok(RunOutcome::Exited(0)) => end(id, JobStatus::Succeed, None, Some(0)),
         Ok(RunOutcome::Exited(code)) => end(
@@ -117,15 +209,15 @@ pub(super) async fn execute<E: Engine>(
             bytes_text(jobs.config.docker.max_log),
             log.dropped()
         );
-        say(&jobs.bus, &mut log, id, &note);
+        say(&jobs.bus, log, id, &note);
     }
     let summary = match &transition.reason {
         Some(r) => format!("{}: {}", transition.to, crate::store::clean_reason(r)),
         None => transition.to.to_string(),
     };
-    say(&jobs.bus, &mut log, id, &summary);
+    say(&jobs.bus, log, id, &summary);
     transition.log_size = log.size();
-    (transition, image_ran)
+    transition
 }
 
 /// `67108864` → `64 MiB`, for the people reading a log.
@@ -215,16 +307,30 @@ async fn prepare_and_run<E: Engine>(
     }
     say(&jobs.bus, log, id, &running);
     *image_ran = true;
-    Ok(runner::run(
-        jobs.engine.as_ref(),
-        &spec,
-        log,
-        &jobs.bus,
+    let engine = jobs.engine.as_ref();
+    let handle = tokio::select! {
+        h = engine.prepare(&spec) => match h {
+            Ok(h) => h,
+            Err(e) => return Ok(RunOutcome::Errored(e.to_string())),
+        },
+        _ = cancel.cancelled() => return Ok(RunOutcome::Canceled),
+    };
+    // Recorded before it starts: a daemon started again re-attaches to it.
+    let run = Run {
+        id,
+        container: engine.container_id(&handle),
+        output_at: log.size(),
         timeout,
-        docker.stop_grace,
-        cancel,
-    )
-    .await)
+        started_ms: now_ms(),
+    };
+    let outcome = match jobs.writer.record_run(run.clone()).await {
+        Ok(()) => attend(jobs, &handle, Begin::Start, run, log, cancel).await,
+        Err(e) => RunOutcome::Errored(format!("cannot record the job's container: {e}")),
+    };
+    if let Err(e) = engine.teardown(&handle).await {
+        tracing::warn!(job = id, "could not remove container: {e}");
+    }
+    Ok(outcome)
 }
 
 /// Writes one `[microci]` line of the daemon's own into the job's log and tells followers.

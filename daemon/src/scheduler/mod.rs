@@ -1,68 +1,141 @@
 //! The scheduler owns every state change after PENDING: it starts the oldest pending jobs while
-//! fewer than `docker.max_jobs` hold a slot, enforces timeouts (through the runner), recovers
-//! after a restart, and stops what runs when the daemon stops. Cancelling goes through the job
+//! fewer than `docker.max_jobs` hold a slot, enforces timeouts (through the runner), re-attaches
+//! after a restart to the containers a previous daemon left running, and on stop leaves them
+//! running (or stops them, with `docker.on_stop = "cancel"`). Cancelling goes through the job
 //! service's slots, which this loop fills and frees.
 
 mod job;
 #[cfg(test)]
 mod tests;
 
+use crate::config::OnStop;
 use crate::jobs::Jobs;
 use crate::runner::Engine;
-use crate::store::Transition;
+use crate::store::{Run, Started, Transition};
 use futures_util::FutureExt;
 use microci_proto::JobStatus;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-/// Reason recorded for jobs that were running when the daemon died.
-pub const INTERRUPTED: &str = "interrupted: daemon restarted";
-/// Reason recorded for jobs that were running when the daemon was stopped.
-pub const STOPPED: &str = "interrupted: daemon stopped";
+/// Reason recorded for jobs whose container vanished while no daemon watched it.
+pub const LOST: &str = "container lost: it was removed while microci was not running";
+/// Reason recorded for jobs stopped because the daemon stopped (`docker.on_stop = "cancel"`).
+pub const STOPPED: &str = "canceled: the daemon stopped";
+/// Said in the log of a job whose checkout starts again after a restart.
+pub const RECHECKOUT: &str = "[microci] the daemon restarted during the checkout: starting again";
 
 /// How often the loop goes round with nothing to do, only to say it is alive (the watchdog's
 /// evidence): an idle daemon touches nothing else.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
 
-/// Starts the scheduler task: pending jobs run in arrival order until `shutdown` fires; then the
-/// containers of jobs still running are removed and those jobs recorded as interrupted.
+/// Starts the scheduler task: first the re-attached jobs ([`recover`]), then pending jobs in
+/// arrival order, until `shutdown` fires.
 pub fn spawn<E: Engine>(
     jobs: Arc<Jobs<E>>,
+    reattach: Vec<Reattach>,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(run(jobs, shutdown))
+    tokio::spawn(run(jobs, reattach, shutdown))
 }
 
-/// Ends jobs left STARTED by a previous daemon and removes its containers and workspaces. Call
-/// before [`spawn`], while nothing runs.
-pub async fn recover<E: Engine>(jobs: &Jobs<E>) {
-    match jobs.writer.fail_started(INTERRUPTED.into()).await {
-        Ok(ended) => {
-            for job in &ended {
-                tracing::warn!(job = job.id, "{INTERRUPTED}");
-                jobs.publish(job);
+/// A job a previous daemon left running, to pick up.
+pub struct Reattach {
+    record: crate::store::JobRecord,
+    run: Run,
+}
+
+/// Takes over what a previous daemon left: STARTED jobs whose container the engine still holds
+/// are returned, to re-attach to (running or ended); those still in their checkout go back to
+/// PENDING in their old place; those whose container is gone end ERRORED. Containers of this
+/// installation that belong to no such job are removed, and so are workspaces. Call before
+/// [`spawn`], while nothing runs.
+pub async fn recover<E: Engine>(jobs: &Jobs<E>) -> Vec<Reattach> {
+    let started = match jobs.reader.started().await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot read the jobs left running: {e}");
+            Vec::new()
+        }
+    };
+    let found = match jobs.engine.containers().await {
+        Ok(f) => Some(f),
+        Err(e) => {
+            tracing::warn!("cannot list this installation's containers: {e}");
+            None
+        }
+    };
+    let held: HashSet<&str> = found
+        .iter()
+        .flatten()
+        .map(|f| f.container.as_str())
+        .collect();
+    let mut reattach = Vec::new();
+    let mut requeue = Vec::new();
+    for Started { record, run } in started {
+        match run {
+            // Without an answer from the engine, assume the container is there: the re-attach
+            // says what went wrong if it is not.
+            Some(run) if found.is_none() || held.contains(run.container.as_str()) => {
+                reattach.push(Reattach { record, run })
+            }
+            Some(_) => {
+                let t = end(record.job.id, JobStatus::Errored, Some(LOST.into()), None);
+                if let Err(e) = jobs.transition(t).await {
+                    tracing::error!(job = record.job.id, "cannot record a lost job: {e}");
+                }
+            }
+            None => requeue.push(record.job.id),
+        }
+    }
+    if !requeue.is_empty() {
+        for &id in &requeue {
+            if let Ok(mut log) = jobs.logs.writer(id, 0) {
+                let _ = log.line(RECHECKOUT);
             }
         }
-        Err(e) => tracing::error!("cannot end interrupted jobs: {e}"),
-    }
-    match jobs.engine.reap_all().await {
-        Ok(ids) if !ids.is_empty() => {
-            tracing::info!(
-                "removed {} leftover container(s) of jobs {ids:?}",
-                ids.len()
-            )
+        match jobs.writer.requeue(requeue).await {
+            Ok(back) => back.iter().for_each(|j| {
+                tracing::info!(
+                    job = j.id,
+                    "checkout interrupted by a restart: queued again"
+                );
+                jobs.publish(j);
+            }),
+            Err(e) => tracing::error!("cannot queue interrupted checkouts again: {e}"),
         }
-        Ok(_) => {}
-        Err(e) => tracing::warn!("cannot remove leftover containers: {e}"),
+    }
+    let keep: HashSet<i64> = reattach.iter().map(|r| r.record.job.id).collect();
+    let kept: HashSet<&str> = reattach.iter().map(|r| r.run.container.as_str()).collect();
+    for f in found.iter().flatten() {
+        if kept.contains(f.container.as_str()) {
+            continue;
+        }
+        tracing::info!(container = %f.container, job = ?f.job, "removing a container no job runs in");
+        let handle = jobs.engine.adopt(f.job.unwrap_or(0), &f.container);
+        if let Err(e) = jobs.engine.teardown(&handle).await {
+            tracing::warn!("cannot remove leftover container {}: {e}", f.container);
+        }
     }
     let workspaces = jobs.workspaces().to_path_buf();
-    let _ = tokio::task::spawn_blocking(move || {
-        let _ = std::fs::remove_dir_all(&workspaces);
-        std::fs::create_dir_all(&workspaces)
+    let _ = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        std::fs::create_dir_all(&workspaces)?;
+        for entry in std::fs::read_dir(&workspaces)?.flatten() {
+            let id = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<i64>().ok());
+            if id.is_some_and(|id| keep.contains(&id)) {
+                continue;
+            }
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+        Ok(())
     })
     .await;
+    reattach
 }
 
 /// Pending jobs read ahead, oldest first: one read of the queue serves many starts. A job
@@ -72,10 +145,13 @@ type Ahead = std::collections::VecDeque<crate::store::JobRecord>;
 /// How many pending jobs one read of the queue takes.
 const READ_AHEAD: usize = 64;
 
-async fn run<E: Engine>(jobs: Arc<Jobs<E>>, shutdown: CancellationToken) {
+async fn run<E: Engine>(jobs: Arc<Jobs<E>>, reattach: Vec<Reattach>, shutdown: CancellationToken) {
     let mut tasks: JoinSet<()> = JoinSet::new();
     let mut tick = tokio::time::interval(HEARTBEAT);
     let mut ahead = Ahead::new();
+    for r in reattach {
+        resume(&jobs, &mut tasks, r);
+    }
     fill(&jobs, &mut tasks, &mut ahead).await;
     while !shutdown.is_cancelled() {
         jobs.slots.beat();
@@ -91,21 +167,59 @@ async fn run<E: Engine>(jobs: Arc<Jobs<E>>, shutdown: CancellationToken) {
             _ = tick.tick() => {}
         }
     }
-    // Stopping: stop what runs, remove its containers, record it as interrupted.
+    // Stopping. The job tasks end here, where they are: a container keeps running, its job stays
+    // STARTED, and the next daemon re-attaches to it; a checkout starts again.
     let running = jobs.slots.taken();
-    jobs.slots.cancel_all();
     tasks.abort_all();
     while tasks.join_next().await.is_some() {}
-    if running > 0 {
-        tracing::info!("stopping {running} running job(s)");
-        if let Err(e) = jobs.engine.reap_all().await {
-            tracing::warn!("cannot remove running containers: {e}");
+    if running == 0 {
+        return;
+    }
+    match jobs.config.docker.on_stop {
+        OnStop::Detach => {
+            tracing::info!("leaving {running} job(s) running for the next start to pick up")
         }
-        match jobs.writer.fail_started(STOPPED.into()).await {
-            Ok(ended) => ended.iter().for_each(|j| jobs.publish(j)),
-            Err(e) => tracing::error!("cannot record interrupted jobs: {e}"),
+        OnStop::Cancel => {
+            tracing::info!("stopping {running} running job(s)");
+            let found = jobs.engine.containers().await.unwrap_or_default();
+            let grace = jobs.config.docker.stop_grace;
+            futures_util::future::join_all(found.iter().map(|f| async {
+                let handle = jobs.engine.adopt(f.job.unwrap_or(0), &f.container);
+                let _ = jobs.engine.stop(&handle, grace).await;
+                if let Err(e) = jobs.engine.teardown(&handle).await {
+                    tracing::warn!("cannot remove container {}: {e}", f.container);
+                }
+            }))
+            .await;
+            match jobs
+                .writer
+                .end_started(JobStatus::Canceled, STOPPED.into())
+                .await
+            {
+                Ok(ended) => ended.iter().for_each(|j| jobs.publish(j)),
+                Err(e) => tracing::error!("cannot record stopped jobs: {e}"),
+            }
         }
     }
+}
+
+/// Starts the task that sees a re-attached job to its end.
+fn resume<E: Engine>(jobs: &Arc<Jobs<E>>, tasks: &mut JoinSet<()>, r: Reattach) {
+    let id = r.record.job.id;
+    let token = jobs.slots.take(id);
+    let slot = Slot {
+        jobs: jobs.clone(),
+        id,
+    };
+    let jobs = jobs.clone();
+    tasks.spawn(async move {
+        let end = job::reattach(&jobs, &r.record, r.run, &token).await;
+        if let Err(e) = jobs.transition(end).await {
+            tracing::error!(job = id, "cannot record a job's end: {e}");
+        }
+        job::remove_workspace(&jobs, &jobs.workspace(id), true).await;
+        drop(slot);
+    });
 }
 
 /// Frees a job's slot when its task ends, however it ends (a panic included), and wakes the loop.

@@ -7,7 +7,7 @@ use crate::config::{Config, SystemdDirs};
 use crate::jobs::Jobs;
 use crate::runner::fake::FakeEngine;
 use crate::state_dir::StateDir;
-use crate::store::{NewJob, Transition};
+use crate::store::{NewJob, Run, Transition};
 use crate::testing::{repo, script};
 use microci_proto::{Job, JobStatus};
 use std::path::{Path, PathBuf};
@@ -58,8 +58,12 @@ impl Fixture {
     }
 
     fn start(&mut self) {
+        self.start_with(Vec::new());
+    }
+
+    fn start_with(&mut self, reattach: Vec<super::Reattach>) {
         self.stop = CancellationToken::new();
-        self.task = Some(super::spawn(self.jobs.clone(), self.stop.clone()));
+        self.task = Some(super::spawn(self.jobs.clone(), reattach, self.stop.clone()));
     }
 
     fn repo_url(&self) -> PathBuf {
@@ -100,6 +104,10 @@ impl Fixture {
             assert!(Instant::now() < deadline, "job {id} stuck: {job:?}");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+    }
+
+    async fn job(&self, id: i64) -> Job {
+        self.jobs.job(id).await.unwrap().unwrap()
     }
 
     async fn wait_final(&self, id: i64) -> Job {
@@ -281,12 +289,8 @@ async fn a_job_over_its_timeout_fails_and_is_stopped() {
     assert!(f.jobs.engine.log().contains(&format!("stop {id}")));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn recovery_ends_interrupted_jobs_and_removes_their_containers() {
-    let (mut f, c) = Fixture::new(1, &[&script(&["exit:0"], None)]).await;
-    f.stop().await;
-    // What a crash leaves: a job STARTED in the database and its container on the engine.
-    let id = f.queue(&c[0]).await;
+/// What a crash leaves: job `id` STARTED in the database.
+async fn mark_started(f: &Fixture, id: i64) {
     f.jobs
         .writer
         .transition(Transition::new(
@@ -296,23 +300,72 @@ async fn recovery_ends_interrupted_jobs_and_removes_their_containers() {
         ))
         .await
         .unwrap();
-    f.jobs.engine.leave_container(id);
-    std::fs::create_dir_all(f.jobs.workspace(id)).unwrap();
-    let queued = f.queue(&c[0]).await;
-    super::recover(&f.jobs).await;
-    let job = f.jobs.job(id).await.unwrap().unwrap();
-    assert_eq!(job.status, JobStatus::Errored);
-    assert_eq!(job.reason.as_deref(), Some(super::INTERRUPTED));
-    assert!(f.jobs.engine.log().contains(&format!("reap {id}")));
-    assert!(!f.jobs.workspace(id).exists());
-    // Queued jobs keep their place and run once the scheduler is back.
-    f.start();
-    let job = f.wait_final(queued).await;
-    assert_eq!(job.status, JobStatus::Succeed, "{job:?}");
+}
+
+fn run(id: i64, container: String) -> Run {
+    Run {
+        id,
+        container,
+        output_at: 0,
+        timeout: Duration::from_secs(30),
+        started_ms: 0,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn stopping_the_scheduler_stops_running_jobs() {
+async fn recovery_reattaches_requeues_checkouts_and_removes_the_rest() {
+    let (mut f, c) = Fixture::new(2, &[&script(&["exit:0"], None)]).await;
+    f.stop().await;
+    // In its checkout: no container yet.
+    let checkout = f.queue(&c[0]).await;
+    mark_started(&f, checkout).await;
+    std::fs::create_dir_all(f.jobs.workspace(checkout)).unwrap();
+    // Its container is still on the engine.
+    let held = f.queue(&c[0]).await;
+    mark_started(&f, held).await;
+    let container = f.jobs.engine.leave_container(held);
+    f.jobs
+        .writer
+        .record_run(run(held, container))
+        .await
+        .unwrap();
+    std::fs::create_dir_all(f.jobs.workspace(held)).unwrap();
+    // Its container was removed meanwhile.
+    let lost = f.queue(&c[0]).await;
+    mark_started(&f, lost).await;
+    f.jobs
+        .writer
+        .record_run(run(lost, "fake-404".into()))
+        .await
+        .unwrap();
+    // A container no job runs in.
+    f.jobs.engine.leave_container(99);
+
+    let reattach = super::recover(&f.jobs).await;
+    assert_eq!(reattach.len(), 1);
+    assert_eq!(f.job(checkout).await.status, JobStatus::Pending);
+    assert!(!f.jobs.workspace(checkout).exists());
+    assert!(
+        f.jobs.workspace(held).exists(),
+        "a re-attached job keeps its workspace"
+    );
+    let job = f.job(lost).await;
+    assert_eq!(job.status, JobStatus::Errored);
+    assert_eq!(job.reason.as_deref(), Some(super::LOST));
+    assert!(f.jobs.engine.log().contains(&"teardown 99".to_string()));
+
+    f.start_with(reattach);
+    let job = f.wait_final(held).await;
+    assert_eq!(job.status, JobStatus::Succeed, "{job:?}");
+    assert!(f.jobs.engine.log().contains(&format!("resume {held}")));
+    let job = f.wait_final(checkout).await;
+    assert_eq!(job.status, JobStatus::Succeed, "{job:?}");
+    let log = f.log(checkout).await;
+    assert!(log.contains(super::RECHECKOUT), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stopping_the_scheduler_leaves_running_jobs_running() {
     let (mut f, c) = Fixture::new(1, &[&script(&["print:up", "hang"], None)]).await;
     let id = f.queue(&c[0]).await;
     f.wait(id, |j| j.status == JobStatus::Started).await;
@@ -322,8 +375,12 @@ async fn stopping_the_scheduler_stops_running_jobs() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     f.stop().await;
-    let job = f.jobs.job(id).await.unwrap().unwrap();
-    assert_eq!(job.status, JobStatus::Errored);
-    assert_eq!(job.reason.as_deref(), Some(super::STOPPED));
-    assert!(f.jobs.engine.log().contains(&format!("reap {id}")));
+    let job = f.job(id).await;
+    assert_eq!(job.status, JobStatus::Started);
+    let log = f.jobs.engine.log();
+    assert!(!log.contains(&format!("stop {id}")), "{log:?}");
+    assert!(!log.contains(&format!("teardown {id}")), "{log:?}");
+    let started = f.jobs.reader.started().await.unwrap();
+    assert_eq!(started.len(), 1);
+    assert!(started[0].run.is_some(), "its container is recorded");
 }

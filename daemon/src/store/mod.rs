@@ -99,6 +99,32 @@ impl Transition {
     }
 }
 
+/// A STARTED job's container, recorded after it is created and before it starts, so that a daemon
+/// started again finds it, re-attaches, and counts the timeout from the real start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    /// Which job.
+    pub id: i64,
+    /// The engine's container id.
+    pub container: String,
+    /// Where the container's output starts in the job's log: the log's size minus this, plus what
+    /// was dropped over the cap, is how much of the output the log already holds.
+    pub output_at: u64,
+    /// The job's timeout.
+    pub timeout: std::time::Duration,
+    /// When the container was started, in Unix milliseconds.
+    pub started_ms: i64,
+}
+
+/// A job found STARTED when the daemon starts.
+#[derive(Debug, Clone)]
+pub struct Started {
+    /// The job.
+    pub record: JobRecord,
+    /// Its container, when one had been created; `None` while it was still being checked out.
+    pub run: Option<Run>,
+}
+
 /// Result of recording a job.
 #[derive(Debug, Clone)]
 pub struct Inserted {

@@ -1,6 +1,6 @@
 //! Read queries on their own connections (WAL lets them run beside the writer).
 
-use super::schema::{JOB_COLUMNS, open_read};
+use super::schema::{JOB_COLUMN_COUNT, JOB_COLUMNS, open_read};
 use super::{JobRecord, RepoRow, StoreError};
 use microci_proto::{Job, JobQuery, JobStatus};
 use rusqlite::{Connection, OptionalExtension, Row, ToSql};
@@ -61,6 +61,36 @@ impl Reader {
                 row_to_record,
             )
             .optional()
+        })
+        .await
+    }
+
+    /// Every STARTED job, oldest first, with its container when one was recorded.
+    pub async fn started(&self) -> Result<Vec<super::Started>, StoreError> {
+        self.with(|c| {
+            c.prepare(&format!(
+                "SELECT {JOB_COLUMNS}, container, output_at, timeout_ms, run_started_ms \
+                 FROM jobs WHERE status = 'STARTED' ORDER BY id"
+            ))?
+            .query_map([], |row| {
+                let record = row_to_record(row)?;
+                let n = JOB_COLUMN_COUNT;
+                let container: Option<String> = row.get(n)?;
+                let run = match container {
+                    Some(container) => Some(super::Run {
+                        id: record.job.id,
+                        container,
+                        output_at: row.get::<_, Option<i64>>(n + 1)?.unwrap_or(0).max(0) as u64,
+                        timeout: std::time::Duration::from_millis(
+                            row.get::<_, Option<i64>>(n + 2)?.unwrap_or(0).max(0) as u64,
+                        ),
+                        started_ms: row.get::<_, Option<i64>>(n + 3)?.unwrap_or(0),
+                    }),
+                    None => None,
+                };
+                Ok(super::Started { record, run })
+            })?
+            .collect()
         })
         .await
     }

@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS repos (
 
 /// Changes to databases created by earlier releases, in order; `PRAGMA user_version` counts the
 /// ones applied. Each runs once, in the transaction that bumps the version.
-const MIGRATIONS: &[fn(&Connection) -> rusqlite::Result<()>] = &[migrate_1, migrate_2];
+const MIGRATIONS: &[fn(&Connection) -> rusqlite::Result<()>] = &[migrate_1, migrate_2, migrate_3];
 
 /// 1: whether a repository is public (web pages), bytes of output dropped over `docker.max_log`,
 /// an index for finding a commit's active job (replayed deliveries), and clone URLs stored
@@ -73,6 +73,17 @@ fn migrate_1(c: &Connection) -> rusqlite::Result<()> {
 /// its log file.
 fn migrate_2(c: &Connection) -> rusqlite::Result<()> {
     c.execute_batch("ALTER TABLE jobs ADD COLUMN log_size INTEGER NOT NULL DEFAULT 0;")
+}
+
+/// 3: the container a STARTED job runs in, where its output starts in the log, its timeout and
+/// when its container started, so a daemon started again re-attaches to it.
+fn migrate_3(c: &Connection) -> rusqlite::Result<()> {
+    c.execute_batch(
+        "ALTER TABLE jobs ADD COLUMN container TEXT;
+         ALTER TABLE jobs ADD COLUMN output_at INTEGER;
+         ALTER TABLE jobs ADD COLUMN timeout_ms INTEGER;
+         ALTER TABLE jobs ADD COLUMN run_started_ms INTEGER;",
+    )
 }
 
 /// Brings a database of any earlier release up to date.
@@ -116,6 +127,9 @@ fn restrict(path: &Path) -> std::io::Result<()> {
 pub(crate) const JOB_COLUMNS: &str = "id, repo, git_ref, commit_sha, message, author, status, \
     reason, exit_code, created_at, started_at, finished_at, trigger, clone_url, log_dropped, \
     log_size";
+
+/// How many columns [`JOB_COLUMNS`] names: a query selecting more reads them from here on.
+pub(crate) const JOB_COLUMN_COUNT: usize = 16;
 
 /// Opens the write connection: WAL, full sync (a 202 means the job is on disk), schema applied.
 pub(crate) fn open_write(path: &Path) -> Result<Connection, super::StoreError> {

@@ -4,7 +4,7 @@
 
 use super::read::row_to_record;
 use super::schema::JOB_COLUMNS;
-use super::{Inserted, NewJob, RepoRow, StoreError, Transition, now};
+use super::{Inserted, NewJob, RepoRow, Run, StoreError, Transition, now};
 use microci_proto::{Job, JobStatus};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::mpsc;
@@ -17,7 +17,13 @@ enum Command {
     Insert(NewJob, oneshot::Sender<Result<Inserted, StoreError>>),
     Transition(Transition, oneshot::Sender<Result<Option<Job>, StoreError>>),
     UpsertRepo(RepoRow, oneshot::Sender<Result<(), StoreError>>),
-    Interrupted(String, oneshot::Sender<Result<Vec<Job>, StoreError>>),
+    Interrupted(
+        JobStatus,
+        String,
+        oneshot::Sender<Result<Vec<Job>, StoreError>>,
+    ),
+    Run(Run, oneshot::Sender<Result<(), StoreError>>),
+    Requeue(Vec<i64>, oneshot::Sender<Result<Vec<Job>, StoreError>>),
 }
 
 /// Handle to the writer thread; cheap to clone.
@@ -78,9 +84,24 @@ impl Writer {
         self.ask(|tx| Command::UpsertRepo(repo, tx))
     }
 
-    /// Ends every STARTED job as ERRORED with `reason` (after a daemon restart); returns them.
-    pub async fn fail_started(&self, reason: String) -> Result<Vec<Job>, StoreError> {
-        self.ask(|tx| Command::Interrupted(reason, tx)).await
+    /// Ends every STARTED job as `to` with `reason` (when the daemon stops them); returns them.
+    pub async fn end_started(&self, to: JobStatus, reason: String) -> Result<Vec<Job>, StoreError> {
+        self.ask(|tx| Command::Interrupted(to, reason, tx)).await
+    }
+
+    /// Records a STARTED job's container (again, with a new `output_at`, after the daemon wrote
+    /// into the middle of its output); queued when called, like [`Writer::transition`].
+    pub fn record_run(
+        &self,
+        run: Run,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
+        self.ask(|tx| Command::Run(run, tx))
+    }
+
+    /// Puts STARTED jobs whose container was never created back to PENDING, in their old place
+    /// (the queue is ordered by id): their checkout starts again. Returns those that were.
+    pub async fn requeue(&self, ids: Vec<i64>) -> Result<Vec<Job>, StoreError> {
+        self.ask(|tx| Command::Requeue(ids, tx)).await
     }
 }
 
@@ -166,7 +187,9 @@ fn fail_all(batch: Vec<Command>, e: &rusqlite::Error) {
             Command::Insert(_, tx) => drop(tx.send(Err(err(e)))),
             Command::Transition(_, tx) => drop(tx.send(Err(err(e)))),
             Command::UpsertRepo(_, tx) => drop(tx.send(Err(err(e)))),
-            Command::Interrupted(_, tx) => drop(tx.send(Err(err(e)))),
+            Command::Interrupted(_, _, tx) => drop(tx.send(Err(err(e)))),
+            Command::Run(_, tx) => drop(tx.send(Err(err(e)))),
+            Command::Requeue(_, tx) => drop(tx.send(Err(err(e)))),
         }
     }
 }
@@ -195,9 +218,11 @@ fn apply(tx: &rusqlite::Transaction<'_>, cmd: Command) -> Reply {
             Reply::Transition(reply, within(tx, |c| transition(c, &t)))
         }
         Command::UpsertRepo(r, reply) => Reply::Unit(reply, within(tx, |c| upsert_repo(c, &r))),
-        Command::Interrupted(reason, reply) => {
-            Reply::Jobs(reply, within(tx, |c| fail_started(c, &reason)))
+        Command::Interrupted(to, reason, reply) => {
+            Reply::Jobs(reply, within(tx, |c| end_started(c, to, &reason)))
         }
+        Command::Run(run, reply) => Reply::Unit(reply, within(tx, |c| record_run(c, &run))),
+        Command::Requeue(ids, reply) => Reply::Jobs(reply, within(tx, |c| requeue(c, &ids))),
     }
 }
 
@@ -314,14 +339,45 @@ fn upsert_repo(c: &Connection, r: &RepoRow) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn fail_started(c: &Connection, reason: &str) -> rusqlite::Result<Vec<Job>> {
+fn end_started(c: &Connection, to: JobStatus, reason: &str) -> rusqlite::Result<Vec<Job>> {
     let ids: Vec<i64> = c
         .prepare("SELECT id FROM jobs WHERE status = 'STARTED'")?
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     c.execute(
-        "UPDATE jobs SET status = 'ERRORED', reason = ?1, finished_at = ?2 WHERE status = 'STARTED'",
-        params![super::clean_reason(reason), now()],
+        "UPDATE jobs SET status = ?1, reason = ?2, finished_at = ?3 WHERE status = 'STARTED'",
+        params![to.as_str(), super::clean_reason(reason), now()],
     )?;
     ids.into_iter().map(|id| get(c, id)).collect()
+}
+
+fn record_run(c: &Connection, r: &Run) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "UPDATE jobs SET container = ?2, output_at = ?3, timeout_ms = ?4, run_started_ms = ?5 \
+         WHERE id = ?1 AND status = 'STARTED'",
+    )?
+    .execute(params![
+        r.id,
+        r.container,
+        r.output_at as i64,
+        r.timeout.as_millis().min(i64::MAX as u128) as i64,
+        r.started_ms
+    ])?;
+    Ok(())
+}
+
+fn requeue(c: &Connection, ids: &[i64]) -> rusqlite::Result<Vec<Job>> {
+    let mut back = Vec::new();
+    for &id in ids {
+        let n = c.execute(
+            "UPDATE jobs SET status = 'PENDING', started_at = NULL, container = NULL, \
+             output_at = NULL, timeout_ms = NULL, run_started_ms = NULL \
+             WHERE id = ?1 AND status = 'STARTED'",
+            [id],
+        )?;
+        if n > 0 {
+            back.push(get(c, id)?);
+        }
+    }
+    Ok(back)
 }

@@ -33,7 +33,7 @@ pub async fn logs(
 ) -> Result<Outcome, CommandError> {
     let mut w = LogWriter::new(raw, term);
     let last = if follow {
-        follow_log(conn, id, &mut w, out).await?
+        follow_log(conn, id, &mut w, out, err).await?
     } else {
         read_log(conn, id, &mut w, out).await?;
         None
@@ -167,12 +167,17 @@ async fn read_log(
     }
 }
 
-/// Streams until `End`; returns the last job state seen, if any.
+/// How long `--follow` waits for a stopping daemon to come back.
+const RESTART_PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Streams until `End`; returns the last job state seen, if any. When the daemon stops (a
+/// restart, an upgrade) it connects again and follows on from the same offset.
 async fn follow_log(
     conn: &mut Connection,
     id: i64,
     w: &mut LogWriter,
     out: &mut impl Write,
+    err: &mut impl Write,
 ) -> Result<Option<Job>, CommandError> {
     let mut offset = 0;
     let mut last = None;
@@ -180,7 +185,13 @@ async fn follow_log(
         let mut sub = conn
             .subscribe(Request::FollowLog { job: id, offset })
             .await?;
-        while let Some(event) = sub.next().await? {
+        loop {
+            let event = match sub.next().await {
+                Ok(Some(event)) => event,
+                Ok(None) => break,
+                Err(crate::client::ClientError::Closed) => Event::Stopping,
+                Err(e) => return Err(e.into()),
+            };
             match event {
                 Event::Log(chunk) => {
                     if chunk.next_offset <= offset {
@@ -195,6 +206,12 @@ async fn follow_log(
                 Event::Job { .. } => {}
                 Event::Lagged => continue 'subscribe,
                 Event::End => break,
+                Event::Stopping => {
+                    out.flush()?;
+                    writeln!(err, "microci: the daemon is stopping; reconnecting")?;
+                    conn.reconnect(RESTART_PATIENCE).await?;
+                    continue 'subscribe;
+                }
             }
         }
         return Ok(last);

@@ -52,6 +52,9 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Command> {
         }
         Msg::Connected { version } => {
             m.conn = Conn::Connected { version };
+            if m.message.as_deref() == Some(replies::STOPPING) {
+                m.message = None;
+            }
             let mut cmds = vec![
                 Command::Send(Tag::Status, Request::Status),
                 Command::Send(Tag::Watch, Request::WatchJobs),
@@ -65,7 +68,8 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Command> {
             cmds
         }
         Msg::Disconnected { error, retry_in } => {
-            if !error.is_empty() {
+            // "Stopping" says more than the closed connection that follows it.
+            if !error.is_empty() && m.message.as_deref() != Some(replies::STOPPING) {
                 m.message = Some(format!("connection lost: {error}"));
             }
             m.conn = Conn::Disconnected { error, retry_in };

@@ -128,9 +128,14 @@ pub(super) fn upsert(m: &mut Model, job: Job) {
     }
 }
 
+/// Shown when the daemon says it is stopping, until the connection is back.
+pub(super) const STOPPING: &str = "the daemon is stopping (a restart or an upgrade): reconnecting";
+
 /// A subscription event: a job changed (`WatchJobs`), or the open job's log grew (`FollowLog`).
 pub(super) fn on_event(m: &mut Model, tag: Tag, event: Event) -> Vec<Command> {
     match (tag, event) {
+        // The connection closes next; the reconnect re-reads and re-follows from where it was.
+        (_, Event::Stopping) => m.message = Some(STOPPING.into()),
         (Tag::Watch, Event::Job { job }) => upsert(m, job),
         (Tag::Watch, Event::Lagged) => return list::reload(m),
         (Tag::Follow { generation }, event) => {
@@ -161,7 +166,7 @@ pub(super) fn on_event(m: &mut Model, tag: Tag, event: Event) -> Vec<Command> {
                     upsert(m, job);
                 }
                 Event::Lagged => return job::refollow(m),
-                Event::End => {}
+                Event::End | Event::Stopping => {}
             }
         }
         _ => {}
