@@ -136,6 +136,29 @@ impl<E: Engine> Running<E> {
         &self.jobs
     }
 
+    /// Re-reads the configuration file (SIGHUP). A file that does not parse or validate is
+    /// refused — the daemon runs on with what it had, and `status` says the reload failed —
+    /// otherwise jobs, webhooks and requests from now on use it, and the settings that only
+    /// change on restart are returned.
+    pub fn reload(
+        &self,
+        path: &std::path::Path,
+        dirs: &crate::config::SystemdDirs,
+    ) -> Result<Vec<&'static str>, crate::config::ConfigError> {
+        match Config::load(path, dirs) {
+            Ok(new) => {
+                for warning in &new.warnings {
+                    tracing::warn!("{warning}");
+                }
+                Ok(self.jobs.reload(new))
+            }
+            Err(e) => {
+                self.jobs.set_reload_error(Some(e.to_string()));
+                Err(e)
+            }
+        }
+    }
+
     /// Where the HTTP listener listens (the port, when it was 0).
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr

@@ -62,7 +62,7 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .context("cannot start the async runtime")
-        .and_then(|rt| rt.block_on(serve(config)));
+        .and_then(|rt| rt.block_on(serve(config, &path, &dirs)));
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -73,8 +73,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs the daemon until SIGTERM or SIGINT.
-async fn serve(config: Config) -> anyhow::Result<()> {
+/// Runs the daemon until SIGTERM or SIGINT; SIGHUP reloads the configuration from `path`.
+async fn serve(config: Config, path: &std::path::Path, dirs: &SystemdDirs) -> anyhow::Result<()> {
     let started = Instant::now();
     // Listening for signals from the start: a SIGTERM while the daemon is still starting stops
     // it cleanly once it has started, instead of killing it half-way.
@@ -98,7 +98,24 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     systemd::ready();
     tracing::info!("ready in {} ms", started.elapsed().as_millis());
 
-    signals.wait().await;
+    let mut signals = signals;
+    while let Signal::Reload = signals.next().await {
+        systemd::reloading();
+        match running.reload(path, dirs) {
+            Ok(restart_only) if restart_only.is_empty() => {
+                tracing::info!("configuration reloaded from {}", path.display())
+            }
+            Ok(restart_only) => tracing::warn!(
+                "configuration reloaded from {}, except {}: those change only on restart, \
+                 and their old values stay in effect",
+                path.display(),
+                restart_only.join(", ")
+            ),
+            Err(e) => tracing::error!("reload refused, the previous configuration stays: {e}"),
+        }
+        systemd::report_status(running.jobs()).await;
+        systemd::ready();
+    }
     tracing::info!("stopping");
     systemd::stopping();
     stop_reporting.cancel();
@@ -124,10 +141,17 @@ fn init_logging() {
     }
 }
 
-/// SIGTERM and SIGINT, caught from the moment this exists.
+/// SIGTERM, SIGINT and SIGHUP, caught from the moment this exists.
 struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+/// What a signal asks for.
+enum Signal {
+    Stop,
+    Reload,
 }
 
 impl Signals {
@@ -136,13 +160,15 @@ impl Signals {
         Ok(Signals {
             term: signal(SignalKind::terminate()).context("cannot catch SIGTERM")?,
             int: signal(SignalKind::interrupt()).context("cannot catch SIGINT")?,
+            hup: signal(SignalKind::hangup()).context("cannot catch SIGHUP")?,
         })
     }
 
-    async fn wait(mut self) {
+    async fn next(&mut self) -> Signal {
         tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.int.recv() => {}
+            _ = self.term.recv() => Signal::Stop,
+            _ = self.int.recv() => Signal::Stop,
+            _ = self.hup.recv() => Signal::Reload,
         }
     }
 }

@@ -25,6 +25,12 @@ fn watchdog() {
 }
 
 /// Says the daemon is stopping.
+/// Tells systemd a reload (SIGHUP) is under way; [`ready`] says it is done.
+pub fn reloading() {
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
+}
+
+/// Tells systemd the daemon is stopping.
 pub fn stopping() {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
 }

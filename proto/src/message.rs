@@ -209,6 +209,10 @@ pub struct DaemonStatus {
     /// `webhook.allow_unsigned`), one sentence each; empty when there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Why the last reload (SIGHUP) was refused, when it was: the daemon runs on with the
+    /// configuration it had. Cleared by the next reload that succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reload_error: Option<String>,
 }
 
 /// Error classes a client can act on.

@@ -245,6 +245,12 @@ pub fn status_text(s: &DaemonStatus) -> String {
         s.queued,
         docker
     );
+    if let Some(e) = &s.reload_error {
+        out.push_str(&format!(
+            "reload    FAILED (running on the previous configuration): {}\n",
+            one_line(e)
+        ));
+    }
     for w in &s.warnings {
         out.push_str(&format!("warning: {}\n", one_line(w)));
     }
@@ -347,10 +353,36 @@ mod tests {
             docker_reachable: false,
             docker_error: Some("connection refused".into()),
             warnings: Vec::new(),
+            reload_error: None,
         };
         assert_eq!(
             status_text(&s),
             "version   0.1.0\nuptime    1m20s\nrunning   1 of 2\nqueued    3\ndocker    UNREACHABLE: connection refused\n"
+        );
+    }
+
+    #[test]
+    fn a_failed_reload_is_in_the_status() {
+        let s = DaemonStatus {
+            version: "0.1.0".into(),
+            uptime_secs: 5,
+            running: 0,
+            queued: 0,
+            max_jobs: 2,
+            docker_reachable: true,
+            docker_error: None,
+            warnings: Vec::new(),
+            reload_error: Some(
+                "/etc/microci/config.toml: docker.max_job: unknown key\x1b[2J".into(),
+            ),
+        };
+        assert!(
+            status_text(&s).ends_with(
+                "reload    FAILED (running on the previous configuration): \
+                 /etc/microci/config.toml: docker.max_job: unknown key\n"
+            ),
+            "{}",
+            status_text(&s)
         );
     }
 
@@ -368,6 +400,7 @@ mod tests {
                 "webhook.allow_unsigned is on: anyone can start jobs".into(),
                 "evil\x1b]0;t\x07\nsecond line\u{202E}".into(),
             ],
+            reload_error: None,
         };
         let text = status_text(&s);
         assert!(

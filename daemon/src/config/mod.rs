@@ -19,6 +19,35 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// Settings a reload cannot change (they are read once, at start), named as in the file, that
+/// differ between `old` and `new`.
+pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    let mut check = |name, differs: bool| {
+        if differs {
+            changed.push(name);
+        }
+    };
+    check("state_dir", old.state_dir != new.state_dir);
+    check("http.listen", old.http.listen != new.http.listen);
+    check(
+        "http.header_timeout",
+        old.http.header_timeout != new.http.header_timeout,
+    );
+    check(
+        "http.max_connections",
+        old.http.max_connections != new.http.max_connections,
+    );
+    check("control.socket", old.socket != new.socket);
+    check("control.group", old.socket_group != new.socket_group);
+    check("docker.host", old.docker.host != new.docker.host);
+    check(
+        "git.connect_timeout / git.io_timeout",
+        old.git.timeouts != new.git.timeouts,
+    );
+    changed
+}
+
 /// Where the config is read from when neither `--config` nor `MICROCI_CONFIG` says otherwise.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/microci/config.toml";
 

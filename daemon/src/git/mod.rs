@@ -252,7 +252,7 @@ pub(crate) fn classify(
 
 /// How long libgit2 waits on a server: to connect, and for each read or write once connected. A
 /// server that stops answering fails the clone after `io` instead of holding the job forever.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     /// Connecting (TCP and TLS).
     pub connect: Duration,

@@ -34,7 +34,7 @@ where
             ),
         );
     };
-    let config = &jobs.config;
+    let config = &jobs.config();
     let read = read_limited(&headers, body, config.http.max_body);
     let raw = match tokio::time::timeout(config.http.body_timeout, read).await {
         Ok(Ok(b)) => b,

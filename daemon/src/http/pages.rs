@@ -53,7 +53,7 @@ async fn visible_job<E: Engine>(id: &str, jobs: &Jobs<E>) -> Result<Job, Respons
         Ok(None) => return Err(not_found()),
         Err(e) => return Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
     };
-    match jobs.config.http.pages {
+    match jobs.config().http.pages {
         Pages::Off => Err(not_found()),
         Pages::All => Ok(job),
         Pages::Public => match jobs.is_public(&job.repo).await {
@@ -86,7 +86,7 @@ pub(super) async fn index<E: Engine>(jobs: Arc<Jobs<E>>) -> Response {
         limit: 100,
         ..JobQuery::default()
     };
-    let listed = match jobs.config.http.pages {
+    let listed = match jobs.config().http.pages {
         Pages::Off => return error(StatusCode::NOT_FOUND, "not found"),
         Pages::All => jobs.list(q).await,
         Pages::Public => jobs.list_public(q).await,

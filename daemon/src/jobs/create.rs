@@ -29,7 +29,7 @@ impl<E: Engine> Jobs<E> {
         push: Push,
     ) -> Result<Inserted, StoreError> {
         let clone_url =
-            self.config
+            self.config()
                 .clone_url_for(&push.repo, &push.clone_url, push.ssh_url.as_deref());
         // Both queued at once: the writer usually commits them together (one fsync to wait for).
         let remembered = self.writer.upsert_repo(RepoRow {
@@ -105,7 +105,7 @@ impl<E: Engine> Jobs<E> {
                 "repository {repo:?} has no clone URL yet: set clone_url in its [[repo]] table or push to it once"
             )));
         }
-        let creds = self.config.credentials_for(repo);
+        let creds = self.config().credentials_for(repo);
         let (name, url) = (repo.to_string(), info.clone_url.clone());
         let wanted = reference
             .map(str::to_string)
@@ -120,7 +120,7 @@ impl<E: Engine> Jobs<E> {
             };
             git.resolve_ref(&name, &url, &creds, &reference, cancel)
         });
-        let (git_ref, commit) = tokio::time::timeout(self.config.docker.timeout, resolve)
+        let (git_ref, commit) = tokio::time::timeout(self.config().docker.timeout, resolve)
             .await
             .map_err(|_| CreateError::Invalid("resolving the ref timed out".into()))?
             .map_err(|e| CreateError::Invalid(format!("cannot resolve the ref: {e}")))?;
@@ -155,7 +155,7 @@ impl<E: Engine> Jobs<E> {
             .into_iter()
             .map(Into::into)
             .collect();
-        for (name, r) in &self.config.repos {
+        for (name, r) in &self.config().repos {
             match seen.iter_mut().find(|s| &s.name == name) {
                 Some(s) => {
                     if let Some(url) = &r.clone_url {

@@ -20,7 +20,7 @@ use crate::state_dir::StateDir;
 use crate::store::{JobRecord, Reader, StoreError, Transition, Writer};
 use microci_proto::{DaemonStatus, Job, JobQuery, LogChunk};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 /// Why a log could not be read for a client.
@@ -39,8 +39,10 @@ pub enum ReadError {
 
 /// The service; one per daemon, shared as `Arc<Jobs<E>>`.
 pub struct Jobs<E: Engine> {
-    /// Settings.
-    pub config: Arc<Config>,
+    /// Settings; replaced whole by a reload, so each user reads one consistent snapshot.
+    config: RwLock<Arc<Config>>,
+    /// Why the last reload was refused (shown by `status`).
+    reload_error: RwLock<Option<String>>,
     pub(crate) writer: Writer,
     pub(crate) reader: Reader,
     /// The job logs.
@@ -67,7 +69,8 @@ impl<E: Engine> Jobs<E> {
             git: GitCache::configured(state.git(), state.git_config(), config.git.timeouts),
             logs: LogStore::new(state.logs()),
             workspaces: state.workspaces(),
-            config,
+            config: RwLock::new(config),
+            reload_error: RwLock::new(None),
             writer,
             reader,
             bus: Bus::new(),
@@ -75,6 +78,37 @@ impl<E: Engine> Jobs<E> {
             started: Instant::now(),
             slots: Slots::default(),
         }
+    }
+
+    /// The settings now. Hold the snapshot for the length of one piece of work (a request, a
+    /// job's start), so a reload never mixes old and new values in it.
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Takes a new configuration: requests, webhooks and jobs that start from now on use it;
+    /// running jobs and open connections carry on as they were. Returns the settings that
+    /// differ but only change on restart.
+    pub fn reload(&self, new: Config) -> Vec<&'static str> {
+        let restart_only = crate::config::restart_only_changes(&self.config(), &new);
+        self.engine.reconfigure(&new.docker);
+        *self
+            .config
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(new);
+        self.set_reload_error(None);
+        restart_only
+    }
+
+    /// Records why a reload was refused (or, with `None`, that the last one succeeded).
+    pub fn set_reload_error(&self, error: Option<String>) {
+        *self
+            .reload_error
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = error;
     }
 
     /// Where job `id`'s checkout lives while it runs.
@@ -145,15 +179,22 @@ impl<E: Engine> Jobs<E> {
     pub async fn status(&self) -> Result<DaemonStatus, StoreError> {
         let (queued, running) = self.reader.counts().await?;
         let engine = self.engine.ping().await.map_err(|e| e.to_string());
+        let config = self.config();
+        let reload_error = self
+            .reload_error
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
         Ok(DaemonStatus {
             version: env!("CARGO_PKG_VERSION").to_string(),
             uptime_secs: self.started.elapsed().as_secs(),
             running,
             queued,
-            max_jobs: self.config.docker.max_jobs as u64,
+            max_jobs: config.docker.max_jobs as u64,
             docker_reachable: engine.is_ok(),
             docker_error: engine.err(),
-            warnings: self.config.warnings.clone(),
+            warnings: config.warnings.clone(),
+            reload_error,
         })
     }
 

@@ -10,7 +10,7 @@ impl<E: Engine> Jobs<E> {
     /// Whether the public web pages may show a repository's jobs: its `[[repo]] public` when set,
     /// else what the forge last said; unknown means private.
     pub async fn is_public(&self, repo: &str) -> Result<bool, StoreError> {
-        if let Some(p) = self.config.repos.get(repo).and_then(|r| r.public) {
+        if let Some(p) = self.config().repos.get(repo).and_then(|r| r.public) {
             return Ok(p);
         }
         Ok(self
@@ -23,7 +23,7 @@ impl<E: Engine> Jobs<E> {
     /// The `[[repo]] public` settings, for listing what the public pages may show.
     pub fn visible(&self) -> Visible {
         let mut v = Visible::default();
-        for r in self.config.repos.values() {
+        for r in self.config().repos.values() {
             match r.public {
                 Some(true) => v.also.push(r.name.clone()),
                 Some(false) => v.never.push(r.name.clone()),

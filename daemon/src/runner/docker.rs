@@ -28,7 +28,10 @@ pub const OWNER_LABEL: &str = "microci.owner";
 /// again after a failure, so the daemon starts (and keeps serving) while Docker is down.
 pub struct DockerEngine {
     docker: tokio::sync::Mutex<Option<Docker>>,
-    settings: DockerSettings,
+    /// Replaced by a reload; read once per container created.
+    settings: std::sync::RwLock<std::sync::Arc<DockerSettings>>,
+    /// Where the Engine is: fixed for the life of the process.
+    host: Option<String>,
     instance: String,
     owner: String,
 }
@@ -44,7 +47,8 @@ impl DockerEngine {
     pub fn new(settings: DockerSettings, owner: String, instance: String) -> DockerEngine {
         DockerEngine {
             docker: tokio::sync::Mutex::new(None),
-            settings,
+            host: settings.host.clone(),
+            settings: std::sync::RwLock::new(std::sync::Arc::new(settings)),
             instance,
             owner,
         }
@@ -68,8 +72,16 @@ impl DockerEngine {
         DockerEngine::new(config.docker.clone(), hex::encode(&digest[..8]), instance)
     }
 
+    /// The settings now.
+    fn settings(&self) -> std::sync::Arc<DockerSettings> {
+        self.settings
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     fn labels(&self, job: &str) -> HashMap<String, String> {
-        let mut labels = self.settings.labels.clone();
+        let mut labels = self.settings().labels.clone();
         labels.insert(JOB_LABEL.to_string(), job.to_string());
         labels.insert(INSTANCE_LABEL.to_string(), self.instance.clone());
         labels.insert(OWNER_LABEL.to_string(), self.owner.clone());
@@ -89,7 +101,7 @@ impl DockerEngine {
                 docker_message(&e)
             ))
         };
-        let docker = match self.settings.host.as_deref() {
+        let docker = match self.host.as_deref() {
             None => Docker::connect_with_defaults(),
             Some(h) if h.starts_with("unix://") || h.starts_with('/') => {
                 Docker::connect_with_socket(
@@ -148,7 +160,7 @@ impl DockerEngine {
     }
 
     fn container_body(&self, spec: &JobSpec) -> ContainerCreateBody {
-        let s = &self.settings;
+        let s = &self.settings();
         let labels = self.labels(&spec.id.to_string());
         let binds = (s.workspace == WorkspaceMode::Bind)
             .then(|| vec![format!("{}:/repo", spec.workspace.display())]);
@@ -234,7 +246,7 @@ impl Engine for DockerEngine {
             .await
             .map_err(|e| engine_error("cannot create the container", e))?;
         let container = Container { id: created.id };
-        if self.settings.workspace == WorkspaceMode::Copy
+        if self.settings().workspace == WorkspaceMode::Copy
             && let Err(e) = self.copy_workspace(&container.id, &spec.workspace).await
         {
             let _ = self.teardown(&container).await;
@@ -367,10 +379,10 @@ impl Engine for DockerEngine {
     }
 
     async fn scrub(&self, dir: &Path) -> Result<(), EngineError> {
-        let image = self.settings.helper_image.clone();
+        let s = &self.settings();
+        let image = s.helper_image.clone();
         self.ensure_image(&image).await?;
         let docker = self.client().await?;
-        let s = &self.settings;
         let body = ContainerCreateBody {
             image: Some(image),
             entrypoint: Some(vec!["/bin/sh".into(), "-c".into()]),
@@ -405,7 +417,7 @@ impl Engine for DockerEngine {
                 .map_err(|e| engine_error("cannot start the clean-up container", e))?;
             self.wait(&c).await
         };
-        let deadline = self.settings.helper_timeout;
+        let deadline = s.helper_timeout;
         let result = match tokio::time::timeout(deadline, run).await {
             Ok(r) => r.and_then(|code| match code {
                 0 => Ok(()),
@@ -420,6 +432,14 @@ impl Engine for DockerEngine {
         };
         let _ = self.teardown(&c).await;
         result
+    }
+
+    fn reconfigure(&self, settings: &DockerSettings) {
+        *self
+            .settings
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            std::sync::Arc::new(settings.clone());
     }
 
     async fn ping(&self) -> Result<(), EngineError> {

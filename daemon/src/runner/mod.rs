@@ -143,6 +143,9 @@ pub trait Engine: Send + Sync + 'static {
     fn scrub(&self, dir: &std::path::Path) -> impl Future<Output = Result<(), EngineError>> + Send;
     /// Whether the engine answers.
     fn ping(&self) -> impl Future<Output = Result<(), EngineError>> + Send;
+    /// Takes reloaded settings (limits, capabilities, network, labels, helper image) for the
+    /// containers it creates from now on; where the engine is (`docker.host`) stays.
+    fn reconfigure(&self, _settings: &crate::config::DockerSettings) {}
 }
 
 /// How an [`attend`]ed container is begun.

@@ -63,7 +63,7 @@ pub(super) async fn execute<E: Engine>(
 ) -> (Transition, bool) {
     let id = rec.job.id;
     let errored = |reason: String| end(id, JobStatus::Errored, Some(reason), None);
-    let mut log = match jobs.logs.writer(id, jobs.config.docker.max_log) {
+    let mut log = match jobs.logs.writer(id, jobs.config().docker.max_log) {
         Ok(l) => l,
         Err(e) => return (errored(format!("cannot create the job's log: {e}")), false),
     };
@@ -102,7 +102,7 @@ pub(super) async fn reattach<E: Engine>(
     cancel: &CancellationToken,
 ) -> Transition {
     let id = rec.job.id;
-    let mut log = match jobs.logs.writer(id, jobs.config.docker.max_log) {
+    let mut log = match jobs.logs.writer(id, jobs.config().docker.max_log) {
         Ok(l) => l,
         Err(e) => {
             let reason = format!("cannot open the job's log: {e}");
@@ -146,7 +146,7 @@ async fn attend<E: Engine>(
         left: run
             .timeout
             .saturating_sub(std::time::Duration::from_millis(elapsed)),
-        grace: jobs.config.docker.stop_grace,
+        grace: jobs.config().docker.stop_grace,
     };
     let id = run.id;
     let output_at = std::sync::atomic::AtomicU64::new(run.output_at);
@@ -206,7 +206,7 @@ fn ending<E: Engine>(
     if log.dropped() > 0 {
         let note = format!(
             "output over docker.max_log ({}): {} bytes dropped",
-            bytes_text(jobs.config.docker.max_log),
+            bytes_text(jobs.config().docker.max_log),
             log.dropped()
         );
         say(&jobs.bus, log, id, &note);
@@ -240,8 +240,10 @@ async fn prepare_and_run<E: Engine>(
     image_ran: &mut bool,
 ) -> Result<RunOutcome, String> {
     let id = rec.job.id;
-    let docker = &jobs.config.docker;
-    let creds = jobs.config.credentials_for(&rec.job.repo);
+    // One snapshot for the whole start: a reload meanwhile applies to the next job.
+    let config = jobs.config();
+    let docker = &config.docker;
+    let creds = config.credentials_for(&rec.job.repo);
     let (url, git_ref, commit, dest) = (
         rec.clone_url.clone(),
         rec.job.git_ref.clone(),

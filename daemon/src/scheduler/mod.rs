@@ -175,14 +175,14 @@ async fn run<E: Engine>(jobs: Arc<Jobs<E>>, reattach: Vec<Reattach>, shutdown: C
     if running == 0 {
         return;
     }
-    match jobs.config.docker.on_stop {
+    match jobs.config().docker.on_stop {
         OnStop::Detach => {
             tracing::info!("leaving {running} job(s) running for the next start to pick up")
         }
         OnStop::Cancel => {
             tracing::info!("stopping {running} running job(s)");
             let found = jobs.engine.containers().await.unwrap_or_default();
-            let grace = jobs.config.docker.stop_grace;
+            let grace = jobs.config().docker.stop_grace;
             futures_util::future::join_all(found.iter().map(|f| async {
                 let handle = jobs.engine.adopt(f.job.unwrap_or(0), &f.container);
                 let _ = jobs.engine.stop(&handle, grace).await;
@@ -247,7 +247,7 @@ impl<E: Engine> Drop for Slot<E> {
 /// Starts the oldest pending jobs while slots are free.
 async fn fill<E: Engine>(jobs: &Arc<Jobs<E>>, tasks: &mut JoinSet<()>, ahead: &mut Ahead) {
     let free = jobs
-        .config
+        .config()
         .docker
         .max_jobs
         .saturating_sub(jobs.slots.taken());

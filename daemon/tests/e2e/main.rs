@@ -6,6 +6,7 @@ mod clone;
 mod control;
 mod jobs;
 mod lifecycle;
+mod reload;
 mod restart;
 mod sec_creds;
 mod sec_hooks;

@@ -110,6 +110,7 @@ async fn serve(mut conn: ServerConn) {
                     "webhook.allow_unsigned: unsigned webhooks are accepted".into(),
                     "evil\x1b]0;t\x07\u{202E}".into(),
                 ],
+                reload_error: None,
             }),
             _ => Reply::Subscribed,
         };

@@ -71,6 +71,7 @@ fn connected() -> Model {
                 docker_reachable: true,
                 docker_error: None,
                 warnings: Vec::new(),
+                reload_error: None,
             }),
         ),
     );

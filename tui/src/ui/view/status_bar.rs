@@ -34,6 +34,10 @@ pub fn render(m: &Model, f: &mut Frame, area: Rect) {
                 } else {
                     spans.push(Span::styled("docker UNREACHABLE", warn));
                 }
+                if s.reload_error.is_some() {
+                    spans.push(Span::raw(" · "));
+                    spans.push(Span::styled("⚠ reload FAILED (see status)", warn));
+                }
                 if let Some(first) = s.warnings.first() {
                     let used: usize = spans.iter().map(|s| format::width(&s.content)).sum();
                     let room = (area.width as usize).saturating_sub(used + HELP.len() + 5);
