@@ -124,21 +124,34 @@ async fn serve(config: Config, path: &std::path::Path, dirs: &SystemdDirs) -> an
     Ok(())
 }
 
-/// Plain lines on stderr; under journald no colours or timestamps (journald adds its own).
+/// Under journald (stderr is the stream `JOURNAL_STREAM` names), native journal entries: the
+/// priority, and a job's `JOB_ID`, `REPO` and `COMMIT` as fields (`journalctl -u microcid
+/// JOB_ID=42`). Elsewhere plain lines on stderr.
 fn init_logging() {
-    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MICROCI_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_env("MICROCI_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    };
+    if systemd::stderr_is_journal()
+        && let Ok(journal) = tracing_journald::layer()
+    {
+        let journal = journal
+            .with_field_prefix(None)
+            .with_syslog_identifier("microcid".into());
+        tracing_subscriber::registry()
+            .with(filter())
+            .with(journal)
+            .init();
+        return;
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(filter())
         .with_writer(std::io::stderr)
         .with_ansi(false)
-        .with_target(false);
-    if journald {
-        builder.without_time().init();
-    } else {
-        builder.init();
-    }
+        .with_target(false)
+        .init();
 }
 
 /// SIGTERM, SIGINT and SIGHUP, caught from the moment this exists.

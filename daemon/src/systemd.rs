@@ -25,6 +25,29 @@ fn watchdog() {
 }
 
 /// Says the daemon is stopping.
+/// Whether stderr is connected to the journal: `JOURNAL_STREAM` (`DEVICE:INODE`, set by systemd
+/// for a unit whose output goes to the journal) names the file stderr is. A child that inherited
+/// the variable but writes elsewhere gets plain lines.
+pub fn stderr_is_journal() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = stream.to_str().and_then(|s| s.split_once(':')) else {
+        return false;
+    };
+    // fstat(2) through a duplicate of the descriptor: it works on the journal's socket.
+    use std::os::fd::AsFd;
+    let stderr = std::io::stderr()
+        .as_fd()
+        .try_clone_to_owned()
+        .and_then(|fd| std::fs::File::from(fd).metadata());
+    match (dev.parse::<u64>(), ino.parse::<u64>(), stderr) {
+        (Ok(dev), Ok(ino), Ok(m)) => m.dev() == dev && m.ino() == ino,
+        _ => false,
+    }
+}
+
 /// Tells systemd a reload (SIGHUP) is under way; [`ready`] says it is done.
 pub fn reloading() {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);

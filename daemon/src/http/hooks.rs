@@ -117,7 +117,7 @@ where
             }),
         ),
         Ok(ins) => {
-            tracing::info!(job = ins.job.id, repo = %ins.job.repo, "queued {}", ins.job.commit);
+            tracing::info!(job_id = ins.job.id, repo = %ins.job.repo, commit = %ins.job.commit, "queued");
             json(
                 StatusCode::ACCEPTED,
                 &serde_json::json!({ "job_id": ins.job.id, "status": ins.job.status }),

@@ -220,7 +220,7 @@ pub async fn attend<E: Engine>(
             piece = output.next(), if !output_done => match piece {
                 Some(Ok(piece)) => sink.record(piece),
                 Some(Err(e)) => {
-                    tracing::warn!(job = id, "output stream failed: {e}");
+                    tracing::warn!(job_id = id, "output stream failed: {e}");
                     output_done = true;
                 }
                 None => output_done = true,
@@ -251,7 +251,7 @@ pub async fn attend<E: Engine>(
 /// Stops a container that ran out of time or was cancelled; the wait then returns.
 async fn stop<E: Engine>(engine: &E, handle: &E::Handle, grace: Duration, id: i64) {
     if let Err(e) = engine.stop(handle, grace).await {
-        tracing::warn!(job = id, "could not stop the container: {e}");
+        tracing::warn!(job_id = id, "could not stop the container: {e}");
     }
 }
 

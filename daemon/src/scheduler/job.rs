@@ -117,7 +117,7 @@ pub(super) async fn reattach<E: Engine>(
             .unwrap_or(std::time::SystemTime::UNIX_EPOCH),
     };
     tracing::info!(
-        job = id,
+        job_id = id,
         "re-attaching to container {} ({} bytes of output already logged)",
         run.container.get(..12).unwrap_or(&run.container),
         from.skip
@@ -125,7 +125,7 @@ pub(super) async fn reattach<E: Engine>(
     let handle = jobs.engine.adopt(id, &run.container);
     let outcome = attend(jobs, &handle, Begin::Resume(from), run, &mut log, cancel).await;
     if let Err(e) = jobs.engine.teardown(&handle).await {
-        tracing::warn!(job = id, "could not remove container: {e}");
+        tracing::warn!(job_id = id, "could not remove container: {e}");
     }
     ending(jobs, id, Ok(outcome), &mut log)
 }
@@ -158,7 +158,7 @@ async fn attend<E: Engine>(
         });
         tokio::spawn(async move {
             if let Err(e) = recorded.await {
-                tracing::warn!(job = id, "cannot record where the output starts: {e}");
+                tracing::warn!(job_id = id, "cannot record where the output starts: {e}");
             }
         });
     };
@@ -330,7 +330,7 @@ async fn prepare_and_run<E: Engine>(
         Err(e) => RunOutcome::Errored(format!("cannot record the job's container: {e}")),
     };
     if let Err(e) = engine.teardown(&handle).await {
-        tracing::warn!(job = id, "could not remove container: {e}");
+        tracing::warn!(job_id = id, "could not remove container: {e}");
     }
     Ok(outcome)
 }

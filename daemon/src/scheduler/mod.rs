@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// Reason recorded for jobs whose container vanished while no daemon watched it.
 pub const LOST: &str = "container lost: it was removed while microci was not running";
@@ -84,7 +85,7 @@ pub async fn recover<E: Engine>(jobs: &Jobs<E>) -> Vec<Reattach> {
             Some(_) => {
                 let t = end(record.job.id, JobStatus::Errored, Some(LOST.into()), None);
                 if let Err(e) = jobs.transition(t).await {
-                    tracing::error!(job = record.job.id, "cannot record a lost job: {e}");
+                    tracing::error!(job_id = record.job.id, "cannot record a lost job: {e}");
                 }
             }
             None => requeue.push(record.job.id),
@@ -99,7 +100,7 @@ pub async fn recover<E: Engine>(jobs: &Jobs<E>) -> Vec<Reattach> {
         match jobs.writer.requeue(requeue).await {
             Ok(back) => back.iter().for_each(|j| {
                 tracing::info!(
-                    job = j.id,
+                    job_id = j.id,
                     "checkout interrupted by a restart: queued again"
                 );
                 jobs.publish(j);
@@ -212,14 +213,38 @@ fn resume<E: Engine>(jobs: &Arc<Jobs<E>>, tasks: &mut JoinSet<()>, r: Reattach) 
         id,
     };
     let jobs = jobs.clone();
-    tasks.spawn(async move {
-        let end = job::reattach(&jobs, &r.record, r.run, &token).await;
-        if let Err(e) = jobs.transition(end).await {
-            tracing::error!(job = id, "cannot record a job's end: {e}");
+    let span = job_span(&r.record.job);
+    tasks.spawn(
+        async move {
+            let end = job::reattach(&jobs, &r.record, r.run, &token).await;
+            match jobs.transition(end).await {
+                Ok(Some(job)) => ended(&job),
+                Ok(None) => {}
+                Err(e) => tracing::error!("cannot record a job's end: {e}"),
+            }
+            job::remove_workspace(&jobs, &jobs.workspace(id), true).await;
+            drop(slot);
         }
-        job::remove_workspace(&jobs, &jobs.workspace(id), true).await;
-        drop(slot);
-    });
+        .instrument(span),
+    );
+}
+
+/// The span every line about one job is logged in: under journald its fields become `JOB_ID`,
+/// `REPO` and `COMMIT`.
+fn job_span(job: &microci_proto::Job) -> tracing::Span {
+    tracing::info_span!("job", job_id = job.id, repo = %job.repo, commit = %job.commit)
+}
+
+/// Says in the daemon's log how a job ended.
+fn ended(job: &microci_proto::Job) {
+    match &job.reason {
+        Some(reason) => tracing::info!(
+            "ended {}: {}",
+            job.status,
+            crate::store::clean_reason(reason)
+        ),
+        None => tracing::info!("ended {}", job.status),
+    }
 }
 
 /// Frees a job's slot when its task ends, however it ends (a panic included), and wakes the loop.
@@ -285,30 +310,36 @@ async fn fill<E: Engine>(jobs: &Arc<Jobs<E>>, tasks: &mut JoinSet<()>, ahead: &m
             ))
             .boxed();
         let jobs = jobs.clone();
-        tasks.spawn(async move {
-            let mut start = job::Start::new(&jobs, started);
-            let (end, image_ran) = job::execute(&jobs, &rec, &token, &mut start).await;
-            // The end is recorded before the workspace is cleaned: clean-up is the daemon's
-            // business (bounded, see `remove_workspace`), not the job's time. It is queued after
-            // the start, so it applies after it (and changes nothing if the start did not).
-            let recorded = jobs.transition(end);
-            // Nothing of the job runs any more: unless a helper container may still be needed
-            // to clean up, its slot is free now — the next job starts while this one's start
-            // and end commit — and it settles (stays out of the queue) until they have.
-            let slot = if image_ran {
-                Some(slot)
-            } else {
-                slot.settle();
-                None
-            };
-            start.confirmed().await;
-            if let Err(e) = recorded.await {
-                tracing::error!(job = id, "cannot record a job's end: {e}");
+        let span = job_span(&rec.job);
+        tasks.spawn(
+            async move {
+                let mut start = job::Start::new(&jobs, started);
+                let (end, image_ran) = job::execute(&jobs, &rec, &token, &mut start).await;
+                // The end is recorded before the workspace is cleaned: clean-up is the daemon's
+                // business (bounded, see `remove_workspace`), not the job's time. It is queued after
+                // the start, so it applies after it (and changes nothing if the start did not).
+                let recorded = jobs.transition(end);
+                // Nothing of the job runs any more: unless a helper container may still be needed
+                // to clean up, its slot is free now — the next job starts while this one's start
+                // and end commit — and it settles (stays out of the queue) until they have.
+                let slot = if image_ran {
+                    Some(slot)
+                } else {
+                    slot.settle();
+                    None
+                };
+                start.confirmed().await;
+                match recorded.await {
+                    Ok(Some(job)) => ended(&job),
+                    Ok(None) => {}
+                    Err(e) => tracing::error!("cannot record a job's end: {e}"),
+                }
+                jobs.slots.settled(id);
+                job::remove_workspace(&jobs, &jobs.workspace(id), image_ran).await;
+                drop(slot);
             }
-            jobs.slots.settled(id);
-            job::remove_workspace(&jobs, &jobs.workspace(id), image_ran).await;
-            drop(slot);
-        });
+            .instrument(span),
+        );
     }
 }
 
