@@ -5,11 +5,13 @@
 //! - [`state_dir`] — the state directory's layout and the lock that makes it one daemon's.
 //! - [`config`] — `config.toml`: parsing, validation, webhook policy, credentials, limits.
 //! - [`jobs`] — the job service every front door and the scheduler go through.
-//! - [`scheduler`] — starts queued jobs in order, within `docker.max_jobs`, and stops them.
+//! - [`scheduler`] — starts queued jobs in order, within `docker.max_jobs`, and re-attaches to
+//!   those a previous daemon left running.
 //! - [`runner`] — the container engine behind one trait (Docker now).
 //! - [`git`] — bare caches per repository, checkouts, credentials bound to their host.
 //! - [`repo_config`] — a repository's `.microci.json`.
 //! - [`logs`] — one append-only file per job, read by offset.
+//! - [`retention`] — pruning old jobs, logs, git caches and idle containers.
 //! - [`store`] — SQLite: one writer thread, pooled readers.
 //! - [`events`] — the in-process bus of job changes and log growth.
 //! - [`forge`] — webhook payloads of each forge: inspect, verify, interpret.
@@ -29,6 +31,7 @@ pub mod jobs;
 pub mod logs;
 pub mod memory;
 pub mod repo_config;
+pub mod retention;
 pub mod runner;
 pub mod scheduler;
 pub mod state_dir;

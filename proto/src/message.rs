@@ -86,6 +86,12 @@ pub enum Request {
     },
     /// The repositories the daemon knows.
     ListRepos,
+    /// Runs retention now (`[retention]`), or with `dry_run` only says what it would remove.
+    Prune {
+        /// Only report; remove nothing.
+        #[serde(default)]
+        dry_run: bool,
+    },
     /// Ends the `follow_log` or `watch_jobs` subscription opened on this connection by request
     /// id `subscription`. Its `done` reply comes after the subscription's last event: nothing
     /// with that id follows it.
@@ -163,6 +169,33 @@ pub enum Reply {
     },
     /// For `unsubscribe`: carried out, nothing to return.
     Done,
+    /// For `prune`: what was removed (or, with `dry_run`, would be).
+    Pruned(PruneReport),
+}
+
+/// What a prune removed or, for a dry run, would remove.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PruneReport {
+    /// Nothing was removed: this is what would be.
+    pub dry_run: bool,
+    /// Finished jobs (their rows, logs and workspaces).
+    pub jobs: u64,
+    /// Bytes of their logs.
+    pub log_bytes: u64,
+    /// When the oldest and newest of them ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest: Option<String>,
+    /// See `oldest`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest: Option<String>,
+    /// How many per repository, by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by_repo: Vec<(String, u64)>,
+    /// Repositories whose git cache goes (not pushed for `max_age`, or no longer configured).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caches: Vec<String>,
+    /// Containers of this installation that run no job.
+    pub containers: u64,
 }
 
 /// Things pushed to a subscriber.

@@ -96,6 +96,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run retention now ([retention] in the daemon's config): finished jobs past max_age,
+    /// keep_per_repo or max_log_bytes, quiet git caches, idle containers.
+    Prune {
+        /// Only say what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+        /// The report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[cfg(test)]

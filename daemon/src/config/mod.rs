@@ -5,11 +5,13 @@
 mod credentials;
 mod docker;
 mod raw;
+mod retention;
 mod toml_error;
 mod webhook;
 
 pub use credentials::{GitSettings, RepoSettings};
 pub use docker::{DockerSettings, OnStop, WorkspaceMode};
+pub use retention::RetentionSettings;
 pub use webhook::{MIN_SECRET, Secret, WebhookSettings};
 
 use crate::git::{Origin, Timeouts};
@@ -143,6 +145,8 @@ pub struct Config {
     pub git: GitSettings,
     /// Per-repository settings by full name.
     pub repos: HashMap<String, RepoSettings>,
+    /// `[retention]`: pruning and the free space jobs need.
+    pub retention: RetentionSettings,
     /// Settings that weaken the daemon, one sentence each: logged at every start and shown by
     /// `status`.
     pub warnings: Vec<String>,
@@ -315,6 +319,7 @@ impl Config {
             webhook,
             git,
             repos,
+            retention: retention::retention_settings(raw.retention).map_err(invalid)?,
             warnings: Vec::new(),
         };
         config.warnings = config.weaknesses(&unverified, dangerous_caps);

@@ -22,6 +22,8 @@ pub(super) struct RawConfig {
     pub git: RawGit,
     #[serde(default)]
     pub repo: Vec<RawRepo>,
+    #[serde(default)]
+    pub retention: super::retention::RawRetention,
 }
 
 #[derive(Default, Deserialize)]

@@ -54,6 +54,7 @@ async fn answer<E: Engine>(jobs: &Jobs<E>, req: Request, who: &str) -> Result<Re
         Request::ListRepos => Reply::Repos {
             repos: jobs.repos().await?,
         },
+        Request::Prune { dry_run } => Reply::Pruned(crate::retention::prune(jobs, dry_run).await?),
         Request::FollowLog { .. } | Request::WatchJobs | Request::Unsubscribe { .. } => {
             return Err(Failure(ErrorCode::Invalid, "not a plain request".into()));
         }

@@ -173,6 +173,11 @@ impl GitCache {
         }
     }
 
+    /// The directory of every cached repository.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// The bare repository directory used for `repo` (it may not exist yet); exposed for tests and cleanup.
     pub fn cache_dir(&self, repo: &str) -> PathBuf {
         self.root.join(format!("{}.git", safe_name(repo)))

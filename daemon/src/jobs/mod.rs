@@ -55,6 +55,8 @@ pub struct Jobs<E: Engine> {
     started: Instant,
     /// Jobs holding a slot, and the scheduler's wake-up and heartbeat.
     pub(crate) slots: Slots,
+    /// Held while retention runs: prunes never overlap.
+    pub(crate) pruning: tokio::sync::Mutex<()>,
 }
 
 impl<E: Engine> Jobs<E> {
@@ -77,6 +79,7 @@ impl<E: Engine> Jobs<E> {
             engine,
             started: Instant::now(),
             slots: Slots::default(),
+            pruning: tokio::sync::Mutex::new(()),
         }
     }
 

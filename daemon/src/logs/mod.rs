@@ -52,6 +52,13 @@ impl LogStore {
             .ok()
     }
 
+    /// Removes job `id`'s log and what is kept beside it (retention); blocking.
+    pub fn remove(&self, id: i64) {
+        let log = self.path(id);
+        let _ = std::fs::remove_file(log.with_extension("dropped"));
+        let _ = std::fs::remove_file(log);
+    }
+
     /// A writer appending to job `id`'s log, keeping at most `limit` bytes of its output (0: no
     /// limit).
     pub fn writer(&self, id: i64, limit: u64) -> std::io::Result<LogWriter> {

@@ -7,6 +7,7 @@ mod schema;
 mod writer;
 
 pub use read::{Reader, Visible};
+pub use writer::FINAL_STATES;
 pub use writer::Writer;
 
 use microci_proto::{JobStatus, RepoInfo};
@@ -167,11 +168,38 @@ pub fn open(db: &Path) -> Result<(Writer, Reader), StoreError> {
 
 /// Now, as stored and sent: RFC 3339 UTC with whole seconds.
 pub fn now() -> String {
-    let t = time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    timestamp(time::OffsetDateTime::now_utc())
+}
+
+/// `t` as the store writes times (RFC 3339, whole seconds, UTC): such strings sort as times do.
+pub fn timestamp(t: time::OffsetDateTime) -> String {
+    let t = t.replace_nanosecond(0).unwrap_or(t);
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+/// A finished job retention may remove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prunable {
+    /// Which job.
+    pub id: i64,
+    /// Its repository.
+    pub repo: String,
+    /// Its log's size when it ended.
+    pub log_size: u64,
+    /// When it ended.
+    pub finished_at: String,
+}
+
+/// A known repository, for deciding whether its git cache is still wanted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoActivity {
+    /// Full name.
+    pub name: String,
+    /// When a push (or a configuration) last named it.
+    pub last_seen: String,
+    /// Whether a job of it is PENDING or STARTED.
+    pub busy: bool,
 }
 
 /// Makes a reason safe to store and show: one line, no control characters (a hostile git server

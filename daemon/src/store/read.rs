@@ -95,6 +95,89 @@ impl Reader {
         .await
     }
 
+    /// The finished jobs retention removes, oldest first: those that ended before `before`, those
+    /// past the newest `keep_per_repo` of their repository, then — while all logs together are
+    /// over `max_log_bytes` — the oldest of the rest. The latest job of each branch is never
+    /// among them, nor is anything PENDING or STARTED.
+    pub async fn prunable(
+        &self,
+        before: String,
+        keep_per_repo: u64,
+        max_log_bytes: u64,
+    ) -> Result<Vec<super::Prunable>, StoreError> {
+        self.with(move |c| {
+            let total: i64 =
+                c.query_row("SELECT COALESCE(SUM(log_size), 0) FROM jobs", [], |r| {
+                    r.get(0)
+                })?;
+            let mut over = (total.max(0) as u64).saturating_sub(max_log_bytes);
+            let mut stmt = c.prepare(&format!(
+                "SELECT id, repo, log_size, finished_at, rn_repo FROM ( \
+                   SELECT id, repo, log_size, finished_at, \
+                     ROW_NUMBER() OVER (PARTITION BY repo ORDER BY id DESC) AS rn_repo, \
+                     ROW_NUMBER() OVER (PARTITION BY repo, git_ref ORDER BY id DESC) AS rn_ref \
+                   FROM jobs WHERE status IN ({}) \
+                 ) WHERE rn_ref > 1 ORDER BY id",
+                super::FINAL_STATES
+            ))?;
+            let rows = stmt.query_map([], |r| {
+                let job = super::Prunable {
+                    id: r.get(0)?,
+                    repo: r.get(1)?,
+                    log_size: r.get::<_, i64>(2)?.max(0) as u64,
+                    finished_at: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                };
+                Ok((job, r.get::<_, i64>(4)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (job, rank) = row?;
+                let expired = job.finished_at < before || rank as u64 > keep_per_repo;
+                if expired || over > 0 {
+                    over = over.saturating_sub(job.log_size);
+                    out.push(job);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Every known repository with when it was last seen and whether it has work in flight.
+    pub async fn repo_activity(&self) -> Result<Vec<super::RepoActivity>, StoreError> {
+        self.with(|c| {
+            c.prepare(
+                "SELECT name, last_seen, EXISTS (SELECT 1 FROM jobs WHERE jobs.repo = repos.name \
+                 AND status IN ('PENDING', 'STARTED')) FROM repos ORDER BY name",
+            )?
+            .query_map([], |r| {
+                Ok(super::RepoActivity {
+                    name: r.get(0)?,
+                    last_seen: r.get(1)?,
+                    busy: r.get(2)?,
+                })
+            })?
+            .collect()
+        })
+        .await
+    }
+
+    /// Which of `ids` name no job, or a finished one (their containers are not needed).
+    pub async fn finished_or_gone(&self, ids: Vec<i64>) -> Result<Vec<i64>, StoreError> {
+        self.with(move |c| {
+            let mut stmt = c.prepare_cached("SELECT status FROM jobs WHERE id = ?1")?;
+            let mut out = Vec::new();
+            for id in ids {
+                let status: Option<String> = stmt.query_row([id], |r| r.get(0)).optional()?;
+                if status.is_none_or(|s| s != "PENDING" && s != "STARTED") {
+                    out.push(id);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     /// Newest first, filtered; see [`JobQuery`].
     pub async fn list(&self, q: JobQuery) -> Result<Vec<Job>, StoreError> {
         self.with(move |c| list_where(c, &q, None)).await

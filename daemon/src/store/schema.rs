@@ -131,6 +131,17 @@ pub(crate) const JOB_COLUMNS: &str = "id, repo, git_ref, commit_sha, message, au
 /// How many columns [`JOB_COLUMNS`] names: a query selecting more reads them from here on.
 pub(crate) const JOB_COLUMN_COUNT: usize = 16;
 
+/// Switches the database to incremental auto-vacuum, so pages retention frees can be given back
+/// in small steps. A new database takes it at once; one made by an older release is rebuilt once
+/// (`VACUUM`), at the first start of this release.
+fn incremental_vacuum(conn: &Connection) -> rusqlite::Result<()> {
+    let mode: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
+    if mode != 2 {
+        conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;")?;
+    }
+    Ok(())
+}
+
 /// Opens the write connection: WAL, full sync (a 202 means the job is on disk), schema applied.
 pub(crate) fn open_write(path: &Path) -> Result<Connection, super::StoreError> {
     restrict(path)
@@ -140,6 +151,7 @@ pub(crate) fn open_write(path: &Path) -> Result<Connection, super::StoreError> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    incremental_vacuum(&conn)?;
     migrate(&mut conn)?;
     Ok(conn)
 }

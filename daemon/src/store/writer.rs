@@ -10,6 +10,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::mpsc;
 use tokio::sync::oneshot;
 
+/// The final states, quoted for SQL.
+pub const FINAL_STATES: &str = "'SUCCEED', 'FAILED', 'ERRORED', 'CANCELED'";
+
 /// Most commands applied in one transaction.
 const MAX_BATCH: usize = 512;
 
@@ -24,6 +27,7 @@ enum Command {
     ),
     Run(Run, oneshot::Sender<Result<(), StoreError>>),
     Requeue(Vec<i64>, oneshot::Sender<Result<Vec<Job>, StoreError>>),
+    Delete(Vec<i64>, oneshot::Sender<Result<Vec<i64>, StoreError>>),
 }
 
 /// Handle to the writer thread; cheap to clone.
@@ -98,6 +102,12 @@ impl Writer {
         self.ask(|tx| Command::Run(run, tx))
     }
 
+    /// Deletes finished jobs (retention), and gives the freed pages back to the file system a
+    /// few at a time; returns the ids that were deleted (a job that is not finished never is).
+    pub async fn delete(&self, ids: Vec<i64>) -> Result<Vec<i64>, StoreError> {
+        self.ask(|tx| Command::Delete(ids, tx)).await
+    }
+
     /// Puts STARTED jobs whose container was never created back to PENDING, in their old place
     /// (the queue is ordered by id): their checkout starts again. Returns those that were.
     pub async fn requeue(&self, ids: Vec<i64>) -> Result<Vec<Job>, StoreError> {
@@ -156,6 +166,10 @@ enum Reply {
         oneshot::Sender<Result<Vec<Job>, StoreError>>,
         Result<Vec<Job>, StoreError>,
     ),
+    Ids(
+        oneshot::Sender<Result<Vec<i64>, StoreError>>,
+        Result<Vec<i64>, StoreError>,
+    ),
 }
 
 impl Reply {
@@ -166,6 +180,7 @@ impl Reply {
             Reply::Transition(tx, r) => drop(tx.send(r)),
             Reply::Unit(tx, r) => drop(tx.send(r)),
             Reply::Jobs(tx, r) => drop(tx.send(r)),
+            Reply::Ids(tx, r) => drop(tx.send(r)),
         }
     }
 
@@ -176,6 +191,7 @@ impl Reply {
             Reply::Transition(tx, _) => drop(tx.send(Err(err()))),
             Reply::Unit(tx, _) => drop(tx.send(Err(err()))),
             Reply::Jobs(tx, _) => drop(tx.send(Err(err()))),
+            Reply::Ids(tx, _) => drop(tx.send(Err(err()))),
         }
     }
 }
@@ -190,6 +206,7 @@ fn fail_all(batch: Vec<Command>, e: &rusqlite::Error) {
             Command::Interrupted(_, _, tx) => drop(tx.send(Err(err(e)))),
             Command::Run(_, tx) => drop(tx.send(Err(err(e)))),
             Command::Requeue(_, tx) => drop(tx.send(Err(err(e)))),
+            Command::Delete(_, tx) => drop(tx.send(Err(err(e)))),
         }
     }
 }
@@ -223,6 +240,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, cmd: Command) -> Reply {
         }
         Command::Run(run, reply) => Reply::Unit(reply, within(tx, |c| record_run(c, &run))),
         Command::Requeue(ids, reply) => Reply::Jobs(reply, within(tx, |c| requeue(c, &ids))),
+        Command::Delete(ids, reply) => Reply::Ids(reply, within(tx, |c| delete(c, &ids))),
     }
 }
 
@@ -364,6 +382,21 @@ fn record_run(c: &Connection, r: &Run) -> rusqlite::Result<()> {
         r.started_ms
     ])?;
     Ok(())
+}
+
+fn delete(c: &Connection, ids: &[i64]) -> rusqlite::Result<Vec<i64>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "DELETE FROM jobs WHERE id = ?1 AND status IN ({FINAL_STATES})"
+    ))?;
+    let mut deleted = Vec::new();
+    for &id in ids {
+        if stmt.execute([id])? > 0 {
+            deleted.push(id);
+        }
+    }
+    // With incremental auto-vacuum, free pages go back in small steps, never one long pause.
+    c.execute_batch("PRAGMA incremental_vacuum(512)")?;
+    Ok(deleted)
 }
 
 fn requeue(c: &Connection, ids: &[i64]) -> rusqlite::Result<Vec<Job>> {

@@ -8,6 +8,7 @@ mod jobs;
 mod lifecycle;
 mod reload;
 mod restart;
+mod retention;
 mod sec_creds;
 mod sec_hooks;
 mod sec_jobs;

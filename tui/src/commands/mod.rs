@@ -6,6 +6,7 @@
 mod cancel;
 mod jobs;
 mod logs;
+mod prune;
 mod retry;
 mod run;
 mod show;
@@ -14,6 +15,7 @@ mod status;
 pub use cancel::cancel;
 pub use jobs::jobs;
 pub use logs::logs;
+pub use prune::prune;
 pub use retry::retry;
 pub use run::run;
 pub use show::show;
@@ -89,6 +91,7 @@ pub async fn execute(socket: &Path, command: Command) -> Result<Outcome, Command
         Command::Retry { id } => retry(&mut conn, id, &mut out).await?,
         Command::Run { repo, git_ref } => run(&mut conn, repo, git_ref, &mut out).await?,
         Command::Status { json } => status(&mut conn, json, &mut out).await?,
+        Command::Prune { dry_run, json } => prune(&mut conn, dry_run, json, &mut out).await?,
     };
     match out.flush() {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => return Err(e.into()),
