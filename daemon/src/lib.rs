@@ -3,6 +3,7 @@
 //!
 //! - [`daemon`] — start and stop: listeners, recovery, scheduler, in order.
 //! - [`state_dir`] — the state directory's layout and the lock that makes it one daemon's.
+//! - [`disk`] — free space: jobs wait while it is low; a full disk is named.
 //! - [`config`] — `config.toml`: parsing, validation, webhook policy, credentials, limits.
 //! - [`jobs`] — the job service every front door and the scheduler go through.
 //! - [`scheduler`] — starts queued jobs in order, within `docker.max_jobs`, and re-attaches to
@@ -23,6 +24,7 @@
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod disk;
 pub mod events;
 pub mod forge;
 pub mod git;

@@ -246,6 +246,10 @@ pub struct DaemonStatus {
     /// configuration it had. Cleared by the next reload that succeeds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reload_error: Option<String>,
+    /// While free space on the state directory's file system is under `retention.min_free`:
+    /// how much is free. New jobs wait PENDING meanwhile and start when space returns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_low: Option<String>,
 }
 
 /// Error classes a client can act on.

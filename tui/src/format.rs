@@ -245,6 +245,9 @@ pub fn status_text(s: &DaemonStatus) -> String {
         s.queued,
         docker
     );
+    if let Some(d) = &s.disk_low {
+        out.push_str(&format!("disk      LOW: {}\n", one_line(d)));
+    }
     if let Some(e) = &s.reload_error {
         out.push_str(&format!(
             "reload    FAILED (running on the previous configuration): {}\n",
@@ -354,10 +357,35 @@ mod tests {
             docker_error: Some("connection refused".into()),
             warnings: Vec::new(),
             reload_error: None,
+            disk_low: None,
         };
         assert_eq!(
             status_text(&s),
             "version   0.1.0\nuptime    1m20s\nrunning   1 of 2\nqueued    3\ndocker    UNREACHABLE: connection refused\n"
+        );
+    }
+
+    #[test]
+    fn low_disk_is_in_the_status() {
+        let s = DaemonStatus {
+            version: "0.1.0".into(),
+            uptime_secs: 5,
+            running: 0,
+            queued: 4,
+            max_jobs: 2,
+            docker_reachable: true,
+            docker_error: None,
+            warnings: Vec::new(),
+            reload_error: None,
+            disk_low: Some("waiting for disk space: 3.0 MiB free on /var/lib/microci".into()),
+        };
+        assert!(
+            status_text(&s).ends_with(
+                "docker    reachable\ndisk      LOW: waiting for disk space: 3.0 MiB free on \
+                 /var/lib/microci\n"
+            ),
+            "{}",
+            status_text(&s)
         );
     }
 
@@ -375,6 +403,7 @@ mod tests {
             reload_error: Some(
                 "/etc/microci/config.toml: docker.max_job: unknown key\x1b[2J".into(),
             ),
+            disk_low: None,
         };
         assert!(
             status_text(&s).ends_with(
@@ -401,6 +430,7 @@ mod tests {
                 "evil\x1b]0;t\x07\nsecond line\u{202E}".into(),
             ],
             reload_error: None,
+            disk_low: None,
         };
         let text = status_text(&s);
         assert!(

@@ -125,10 +125,15 @@ where
         }
         Err(e) => {
             tracing::error!("cannot record a job: {e}");
-            error(
+            // Nothing was stored (a full disk, most likely): the forge may deliver it again.
+            let mut response = error(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "cannot record the job; try again",
-            )
+                "cannot record the job; try again later",
+            );
+            response
+                .headers_mut()
+                .insert("retry-after", warp::http::HeaderValue::from_static("60"));
+            response
         }
     }
 }

@@ -28,10 +28,19 @@ pub fn routes<E: Engine>(
         .and(warp::body::stream())
         .and(with.clone())
         .then(hooks::handle::<_, _, E>);
+    // 200 "ok", or 503 saying why jobs cannot start (low disk) for a monitor to alert on.
     let health = warp::get()
         .and(warp::path("healthz"))
         .and(warp::path::end())
-        .map(|| text(StatusCode::OK, "ok\n"));
+        .and(with.clone())
+        .map(|jobs: Arc<Jobs<E>>| {
+            if jobs.disk.check(jobs.config().retention.min_free) {
+                text(StatusCode::OK, "ok\n")
+            } else {
+                let why = jobs.disk.low().unwrap_or_default();
+                text(StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n"))
+            }
+        });
     let index = warp::get()
         .and(warp::path::end())
         .and(with.clone())

@@ -57,6 +57,8 @@ pub struct Jobs<E: Engine> {
     pub(crate) slots: Slots,
     /// Held while retention runs: prunes never overlap.
     pub(crate) pruning: tokio::sync::Mutex<()>,
+    /// Free space on the state directory's file system.
+    pub disk: crate::disk::Disk,
 }
 
 impl<E: Engine> Jobs<E> {
@@ -80,6 +82,7 @@ impl<E: Engine> Jobs<E> {
             started: Instant::now(),
             slots: Slots::default(),
             pruning: tokio::sync::Mutex::new(()),
+            disk: crate::disk::Disk::new(state.root().to_path_buf()),
         }
     }
 
@@ -129,6 +132,9 @@ impl<E: Engine> Jobs<E> {
         // A finished job's size was recorded when it ended; older releases did not record it.
         if !job.status.is_final() || job.log_size == 0 {
             job.log_size = self.logs.size(job.id);
+        }
+        if job.status == microci_proto::JobStatus::Pending && self.disk.low().is_some() {
+            job.reason = Some(crate::disk::WAITING.into());
         }
         job
     }
@@ -183,6 +189,7 @@ impl<E: Engine> Jobs<E> {
         let (queued, running) = self.reader.counts().await?;
         let engine = self.engine.ping().await.map_err(|e| e.to_string());
         let config = self.config();
+        self.disk.check(config.retention.min_free);
         let reload_error = self
             .reload_error
             .read()
@@ -198,6 +205,7 @@ impl<E: Engine> Jobs<E> {
             docker_error: engine.err(),
             warnings: config.warnings.clone(),
             reload_error,
+            disk_low: self.disk.low(),
         })
     }
 

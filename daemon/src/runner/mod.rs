@@ -284,6 +284,9 @@ impl Sink<'_> {
         match written {
             Ok(size) if size > before => self.bus.publish(BusEvent::Log { id: self.id, size }),
             Ok(_) => {}
+            Err(e) if crate::disk::is_full(&e) => {
+                self.error = Some(format!("disk full: cannot write the job's log ({e})"))
+            }
             Err(e) => self.error = Some(format!("cannot write the job's log: {e}")),
         }
     }

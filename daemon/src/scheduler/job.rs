@@ -65,6 +65,12 @@ pub(super) async fn execute<E: Engine>(
     let errored = |reason: String| end(id, JobStatus::Errored, Some(reason), None);
     let mut log = match jobs.logs.writer(id, jobs.config().docker.max_log) {
         Ok(l) => l,
+        Err(e) if crate::disk::is_full(&e) => {
+            return (
+                errored(format!("disk full: cannot create the job's log ({e})")),
+                false,
+            );
+        }
         Err(e) => return (errored(format!("cannot create the job's log: {e}")), false),
     };
     say(

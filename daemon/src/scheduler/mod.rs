@@ -165,7 +165,10 @@ async fn run<E: Engine>(jobs: Arc<Jobs<E>>, reattach: Vec<Reattach>, shutdown: C
                     tracing::error!("a job task failed: {e}");
                 }
             }
-            _ = tick.tick() => {}
+            // While the disk is low, the heartbeat also looks again for space.
+            _ = tick.tick() => if jobs.disk.low().is_some() {
+                fill(&jobs, &mut tasks, &mut ahead).await;
+            },
         }
     }
     // Stopping. The job tasks end here, where they are: a container keeps running, its job stays
@@ -217,10 +220,10 @@ fn resume<E: Engine>(jobs: &Arc<Jobs<E>>, tasks: &mut JoinSet<()>, r: Reattach) 
     tasks.spawn(
         async move {
             let end = job::reattach(&jobs, &r.record, r.run, &token).await;
-            match jobs.transition(end).await {
+            match jobs.transition(end.clone()).await {
                 Ok(Some(job)) => ended(&job),
                 Ok(None) => {}
-                Err(e) => tracing::error!("cannot record a job's end: {e}"),
+                Err(e) => record_end(&jobs, end, e).await,
             }
             job::remove_workspace(&jobs, &jobs.workspace(id), true).await;
             drop(slot);
@@ -234,6 +237,24 @@ fn resume<E: Engine>(jobs: &Arc<Jobs<E>>, tasks: &mut JoinSet<()>, r: Reattach) 
 fn job_span(job: &microci_proto::Job) -> tracing::Span {
     tracing::info_span!("job", job_id = job.id, repo = %job.repo, commit = %job.commit)
 }
+
+/// Records a job's end that the store refused (a full disk, most likely), trying again every few
+/// seconds until it is in: the job keeps its slot meanwhile, so nothing new starts on a disk that
+/// cannot take it, and the end is not lost.
+async fn record_end<E: Engine>(jobs: &Jobs<E>, end: Transition, first: crate::store::StoreError) {
+    tracing::error!("cannot record the job's end, trying again until it can be: {first}");
+    loop {
+        tokio::time::sleep(RECORD_RETRY).await;
+        match jobs.transition(end.clone()).await {
+            Ok(Some(job)) => return ended(&job),
+            Ok(None) => return,
+            Err(e) => tracing::debug!("still cannot record the job's end: {e}"),
+        }
+    }
+}
+
+/// How long [`record_end`] waits between attempts.
+const RECORD_RETRY: Duration = Duration::from_secs(2);
 
 /// Says in the daemon's log how a job ended.
 fn ended(job: &microci_proto::Job) {
@@ -271,12 +292,9 @@ impl<E: Engine> Drop for Slot<E> {
 
 /// Starts the oldest pending jobs while slots are free.
 async fn fill<E: Engine>(jobs: &Arc<Jobs<E>>, tasks: &mut JoinSet<()>, ahead: &mut Ahead) {
-    let free = jobs
-        .config()
-        .docker
-        .max_jobs
-        .saturating_sub(jobs.slots.taken());
-    if free == 0 {
+    let config = jobs.config();
+    let free = config.docker.max_jobs.saturating_sub(jobs.slots.taken());
+    if free == 0 || !jobs.disk.check(config.retention.min_free) {
         return;
     }
     // Newer jobs have higher ids: what is read ahead stays the oldest until it is used up. A job
@@ -318,6 +336,7 @@ async fn fill<E: Engine>(jobs: &Arc<Jobs<E>>, tasks: &mut JoinSet<()>, ahead: &m
                 // The end is recorded before the workspace is cleaned: clean-up is the daemon's
                 // business (bounded, see `remove_workspace`), not the job's time. It is queued after
                 // the start, so it applies after it (and changes nothing if the start did not).
+                let end_again = end.clone();
                 let recorded = jobs.transition(end);
                 // Nothing of the job runs any more: unless a helper container may still be needed
                 // to clean up, its slot is free now — the next job starts while this one's start
@@ -332,7 +351,7 @@ async fn fill<E: Engine>(jobs: &Arc<Jobs<E>>, tasks: &mut JoinSet<()>, ahead: &m
                 match recorded.await {
                     Ok(Some(job)) => ended(&job),
                     Ok(None) => {}
-                    Err(e) => tracing::error!("cannot record a job's end: {e}"),
+                    Err(e) => record_end(&jobs, end_again, e).await,
                 }
                 jobs.slots.settled(id);
                 job::remove_workspace(&jobs, &jobs.workspace(id), image_ran).await;

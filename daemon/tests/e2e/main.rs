@@ -4,6 +4,7 @@
 mod cli;
 mod clone;
 mod control;
+mod disk;
 mod jobs;
 mod lifecycle;
 mod reload;

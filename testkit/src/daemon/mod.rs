@@ -190,7 +190,7 @@ impl TestDaemon {
 
     /// The daemon's `state_dir` (database, logs, workspaces).
     pub fn state_dir(&self) -> PathBuf {
-        self.dir.path().join("state")
+        self.opts.state_dir(self.dir.path())
     }
 
     /// `http://127.0.0.1:PORT{path}`.

@@ -51,6 +51,8 @@ pub struct Options {
     pub docker_host: Option<String>,
     /// Run the daemon as this uid, in the `docker` group (as the packaged service runs).
     pub run_as: Option<u32>,
+    /// `state_dir` (default: `state` in the daemon's temp dir), e.g. on a small file system.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Options {
@@ -78,6 +80,7 @@ impl Options {
             clone_url: None,
             docker_host: None,
             run_as: None,
+            state_dir: None,
         }
     }
 
@@ -92,6 +95,11 @@ impl Options {
             clone_url: Some(url.to_string()),
             ..self
         }
+    }
+
+    /// Where the daemon in `dir` keeps its state.
+    pub(super) fn state_dir(&self, dir: &Path) -> PathBuf {
+        self.state_dir.clone().unwrap_or_else(|| dir.join("state"))
     }
 
     /// The config file's text for a daemon in `dir` listening on `port`, labelling with `tag`.
@@ -115,7 +123,7 @@ impl Options {
              stop_grace = \"1s\"\nmemory = \"256m\"\npids = 256\nworkspace = \"{ws}\"\n\
              labels = {{ \"{label}\" = \"{tag}\" }}\n{host}{docker}\
              [webhook]\nsecret = \"{secret}\"\n{webhook}{extra}\n",
-            state = dir.join("state").display(),
+            state = self.state_dir(dir).display(),
             max_body = line("max_body", self.max_body.map(|b| b.to_string())),
             http = self.http,
             sock = socket.display(),

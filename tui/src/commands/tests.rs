@@ -111,6 +111,7 @@ async fn serve(mut conn: ServerConn) {
                     "evil\x1b]0;t\x07\u{202E}".into(),
                 ],
                 reload_error: None,
+                disk_low: None,
             }),
             _ => Reply::Subscribed,
         };

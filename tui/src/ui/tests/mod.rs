@@ -72,6 +72,7 @@ fn connected() -> Model {
                 docker_error: None,
                 warnings: Vec::new(),
                 reload_error: None,
+                disk_low: None,
             }),
         ),
     );

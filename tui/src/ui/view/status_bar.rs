@@ -34,6 +34,10 @@ pub fn render(m: &Model, f: &mut Frame, area: Rect) {
                 } else {
                     spans.push(Span::styled("docker UNREACHABLE", warn));
                 }
+                if s.disk_low.is_some() {
+                    spans.push(Span::raw(" · "));
+                    spans.push(Span::styled("⚠ disk low: jobs wait", warn));
+                }
                 if s.reload_error.is_some() {
                     spans.push(Span::raw(" · "));
                     spans.push(Span::styled("⚠ reload FAILED (see status)", warn));
