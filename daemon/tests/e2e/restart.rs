@@ -232,3 +232,35 @@ async fn output_the_engine_rotated_away_is_said_not_hidden() {
         &log[log.len() - 200..]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_in_flight_when_the_daemon_stops_is_answered_and_kept() {
+    use microci_testkit::hooks::{gogs_request, head_push, sign};
+    use microci_testkit::http::read_response;
+    use std::io::Write;
+    let repo = Repo::with_script("echo kept\n", None);
+    let mut d = TestDaemon::start(options().for_repo(&repo));
+    let body = head_push(&repo);
+    let request = gogs_request(&body, &sign(microci_testkit::daemon::SECRET, &body), "d-1");
+    let (head, tail) = request.split_at(request.len() - 10);
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", d.port)).expect("connect");
+    s.write_all(head).expect("write");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let term = Command::new("kill")
+        .args(["-TERM", &d.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The daemon is stopping, and waits for this request.
+    s.write_all(tail).expect("the rest of the body");
+    let answer = read_response(&mut s);
+    assert_eq!(answer.status, 202, "{}", answer.text());
+    let id = answer.json()["job_id"].as_i64().expect("job_id");
+    d.stop();
+    // Stored before the daemon stopped: it runs (or is re-attached to) after the next start.
+    d.spawn();
+    let job = wait_final(&d.socket, id).await;
+    assert_eq!(job.status, JobStatus::Succeed, "{job:?}");
+    assert!(log_text(&d, id).await.contains("kept\n"));
+}

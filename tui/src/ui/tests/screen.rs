@@ -3,7 +3,7 @@
 use super::{ch, connected, screen};
 use crate::ui::model::{Conn, Tag};
 use crate::ui::update::{Msg, update};
-use microci_proto::{JobStatus, Reply};
+use microci_proto::{Event, JobStatus, Reply};
 use ratatui::style::Color;
 
 #[test]
@@ -46,6 +46,48 @@ fn disconnect_keeps_the_screen_and_says_so() {
     );
     assert_eq!(update(&mut m, ch('r')), []);
     assert_eq!(m.message.as_deref(), Some("not connected"));
+}
+
+#[test]
+fn a_stopping_daemon_is_said_until_the_connection_is_back() {
+    let mut m = connected();
+    update(&mut m, Msg::Event(Tag::Watch, Event::Stopping));
+    update(
+        &mut m,
+        Msg::Disconnected {
+            error: "the daemon closed the connection".into(),
+            retry_in: 1,
+        },
+    );
+    let (rows, _) = screen(&m);
+    assert!(
+        rows[22].contains("the daemon is stopping (a restart or an upgrade): reconnecting"),
+        "{}",
+        rows[22]
+    );
+    assert!(rows[2].contains("commit number 5"), "the list stays");
+    update(
+        &mut m,
+        Msg::Connected {
+            version: "0.1.1".into(),
+        },
+    );
+    assert_eq!(m.message, None);
+}
+
+#[test]
+fn low_disk_and_a_failed_reload_show_in_the_status_bar() {
+    let mut m = connected();
+    if let Some(s) = &mut m.status {
+        s.disk_low = Some("waiting for disk space: 3 MiB free".into());
+        s.reload_error = Some("bad key".into());
+    }
+    let (rows, _) = screen(&m);
+    assert!(
+        rows[23].contains("docker ok · ⚠ disk low (+1)  ? help"),
+        "{}",
+        rows[23]
+    );
 }
 
 #[test]

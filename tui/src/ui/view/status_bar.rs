@@ -34,22 +34,24 @@ pub fn render(m: &Model, f: &mut Frame, area: Rect) {
                 } else {
                     spans.push(Span::styled("docker UNREACHABLE", warn));
                 }
-                if s.disk_low.is_some() {
-                    spans.push(Span::raw(" · "));
-                    spans.push(Span::styled("⚠ disk low: jobs wait", warn));
-                }
-                if s.reload_error.is_some() {
-                    spans.push(Span::raw(" · "));
-                    spans.push(Span::styled("⚠ reload FAILED (see status)", warn));
-                }
-                if let Some(first) = s.warnings.first() {
+                // The most pressing first: jobs waiting for disk, a refused reload, then the
+                // settings that weaken the daemon; `status` has them all.
+                let notes: Vec<String> = s
+                    .disk_low
+                    .as_ref()
+                    .map(|_| "disk low".to_string())
+                    .into_iter()
+                    .chain(s.reload_error.as_ref().map(|_| "reload failed".to_string()))
+                    .chain(s.warnings.iter().map(|w| one_line(w)))
+                    .collect();
+                if let Some(first) = notes.first() {
                     let used: usize = spans.iter().map(|s| format::width(&s.content)).sum();
                     let room = (area.width as usize).saturating_sub(used + HELP.len() + 5);
-                    let more = match s.warnings.len() {
+                    let more = match notes.len() {
                         1 => String::new(),
                         n => format!(" (+{})", n - 1),
                     };
-                    let text = format!("{}{more}", one_line(first));
+                    let text = format!("{first}{more}");
                     spans.push(Span::raw(" · "));
                     spans.push(Span::styled(
                         format!("⚠ {}", format::truncate(&text, room)),
