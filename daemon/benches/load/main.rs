@@ -2,7 +2,8 @@
 //!
 //! `cargo bench -p microcid --bench load -- [scenario ...]`; no scenario runs them all. Scenarios:
 //! `idle_rss`, `webhooks`, `latency`, `log_throughput`, `tui_jobs`, `status_page`, `startup`,
-//! `rss_running`, `slow_clients`, `binary_size`, `scheduler_pace` (or their numbers 1–11). Build
+//! `rss_running`, `slow_clients`, `binary_size`, `scheduler_pace`, `restart_reattach`, `prune`
+//! (or their numbers 1–13). Build
 //! the binaries first: `cargo build --release -p microcid -p microci-tui`. With
 //! `MICROCID_BASELINE=/path/to/older/microcid`, `idle_rss`, `binary_size` and `scheduler_pace`
 //! also measure that binary, in the same run.
@@ -14,6 +15,7 @@
 //! family sharing a setup); `common.rs` holds what they share.
 
 mod common;
+mod durability;
 mod idle;
 mod latency;
 mod log_throughput;
@@ -27,7 +29,7 @@ use anyhow::{Context, Result, anyhow};
 use common::Bins;
 use std::time::Instant;
 
-const SCENARIOS: [&str; 11] = [
+const SCENARIOS: [&str; 13] = [
     "idle_rss",
     "webhooks",
     "latency",
@@ -39,6 +41,8 @@ const SCENARIOS: [&str; 11] = [
     "slow_clients",
     "binary_size",
     "scheduler_pace",
+    "restart_reattach",
+    "prune",
 ];
 
 /// One line of the result table.
@@ -104,6 +108,8 @@ fn main() -> Result<()> {
             "slow_clients" => slow_clients::slow_clients(&bins, &rt),
             "binary_size" => idle::binary_size(&bins),
             "scheduler_pace" => pace::scheduler_pace(&bins, &rt),
+            "restart_reattach" => durability::restart_reattach(&bins, &rt),
+            "prune" => durability::prune(&bins, &rt),
             _ => unreachable!("scenario names are checked above"),
         };
         match got {

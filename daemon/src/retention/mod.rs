@@ -21,8 +21,11 @@ use tokio_util::sync::CancellationToken;
 pub const EVERY: Duration = Duration::from_secs(3600);
 
 /// Jobs deleted per database command: small enough that a webhook's insert queued behind one
-/// waits a few milliseconds at most.
-const BATCH: usize = 200;
+/// waits a millisecond or two at most.
+pub const BATCH: usize = 100;
+
+/// The pause between two batches, in which the webhooks and jobs waiting behind one go first.
+const PAUSE: Duration = Duration::from_millis(10);
 
 /// What one prune removes.
 #[derive(Debug, Default)]
@@ -165,8 +168,7 @@ pub async fn apply<E: Engine>(jobs: &Jobs<E>, plan: Plan) -> PruneReport {
                 break;
             }
         }
-        // Room for the webhooks and jobs waiting behind this batch.
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(PAUSE).await;
     }
     for (name, dir) in plan.caches {
         let token = CancellationToken::new();

@@ -395,7 +395,7 @@ fn delete(c: &Connection, ids: &[i64]) -> rusqlite::Result<Vec<i64>> {
         }
     }
     // With incremental auto-vacuum, free pages go back in small steps, never one long pause.
-    c.execute_batch("PRAGMA incremental_vacuum(512)")?;
+    c.execute_batch("PRAGMA incremental_vacuum(128)")?;
     Ok(deleted)
 }
 
