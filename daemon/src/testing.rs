@@ -2,7 +2,26 @@
 //! files, for tests that run jobs on the fake engine.
 #![allow(clippy::unwrap_used)]
 
+use crate::store::NewJob;
 use std::path::Path;
+
+/// A manual job of `repo` at `git_ref` and `commit`, cloned from `clone_url`; tests change what
+/// they need with struct update syntax.
+pub(crate) fn new_job(repo: &str, git_ref: &str, commit: &str, clone_url: &str) -> NewJob {
+    NewJob {
+        repo: repo.into(),
+        git_ref: git_ref.into(),
+        commit: commit.into(),
+        message: String::new(),
+        author: "t".into(),
+        clone_url: clone_url.into(),
+        trigger: "manual".into(),
+        forge: None,
+        delivery_id: None,
+        retry_of: None,
+        dedupe_active: false,
+    }
+}
 
 /// A repository `a/b` whose successive commits carry these `.microci.json` files; their ids.
 pub(crate) fn repo(dir: &Path, files: &[&str]) -> Vec<String> {

@@ -365,19 +365,27 @@ mod tests {
         );
     }
 
-    #[test]
-    fn low_disk_is_in_the_status() {
-        let s = DaemonStatus {
+    /// A healthy daemon's status, up 5 s, nothing running.
+    fn healthy() -> DaemonStatus {
+        DaemonStatus {
             version: "0.1.0".into(),
             uptime_secs: 5,
             running: 0,
-            queued: 4,
+            queued: 0,
             max_jobs: 2,
             docker_reachable: true,
             docker_error: None,
             warnings: Vec::new(),
             reload_error: None,
+            disk_low: None,
+        }
+    }
+
+    #[test]
+    fn low_disk_is_in_the_status() {
+        let s = DaemonStatus {
             disk_low: Some("waiting for disk space: 3.0 MiB free on /var/lib/microci".into()),
+            ..healthy()
         };
         assert!(
             status_text(&s).ends_with(
@@ -392,18 +400,10 @@ mod tests {
     #[test]
     fn a_failed_reload_is_in_the_status() {
         let s = DaemonStatus {
-            version: "0.1.0".into(),
-            uptime_secs: 5,
-            running: 0,
-            queued: 0,
-            max_jobs: 2,
-            docker_reachable: true,
-            docker_error: None,
-            warnings: Vec::new(),
             reload_error: Some(
                 "/etc/microci/config.toml: docker.max_job: unknown key\x1b[2J".into(),
             ),
-            disk_low: None,
+            ..healthy()
         };
         assert!(
             status_text(&s).ends_with(

@@ -6,7 +6,7 @@ use crate::config::{Config, SystemdDirs};
 use crate::jobs::Jobs;
 use crate::runner::fake::FakeEngine;
 use crate::state_dir::StateDir;
-use crate::store::{NewJob, Transition};
+use crate::store::Transition;
 use microci_proto::JobStatus;
 use std::path::Path;
 use std::sync::Arc;
@@ -59,19 +59,12 @@ impl Fixture {
         let ins = self
             .jobs
             .writer
-            .insert(NewJob {
-                repo: repo.into(),
-                git_ref: format!("refs/heads/{branch}"),
-                commit: "0123456789abcdef0123456789abcdef01234567".into(),
-                message: String::new(),
-                author: "t".into(),
-                clone_url: "/nowhere".into(),
-                trigger: "manual".into(),
-                forge: None,
-                delivery_id: None,
-                retry_of: None,
-                dedupe_active: false,
-            })
+            .insert(crate::testing::new_job(
+                repo,
+                &format!("refs/heads/{branch}"),
+                "0123456789abcdef0123456789abcdef01234567",
+                "/nowhere",
+            ))
             .await
             .unwrap();
         let id = ins.job.id;

@@ -52,26 +52,56 @@ impl<'a, E: Engine> Start<'a, E> {
     }
 }
 
-/// Runs one job and says how it ended, and whether a container of it ran (its workspace may then
-/// hold files the daemon cannot delete itself). Never panics on the job's input; every path that
-/// is not the command's own result ends ERRORED with a reason a person can act on.
+/// What a job leaves behind, removed once its end is recorded ([`clean_up`]): a crash before the
+/// end is in the database finds the container still there and re-attaches to it.
+pub(super) struct Leftovers<H> {
+    /// A container of the job ran: its workspace may hold files the daemon cannot delete itself.
+    pub(super) image_ran: bool,
+    /// The job's container, not removed yet.
+    pub(super) container: Option<H>,
+}
+
+impl<H> Default for Leftovers<H> {
+    fn default() -> Self {
+        Leftovers {
+            image_ran: false,
+            container: None,
+        }
+    }
+}
+
+/// Removes what a job left: its container, then its workspace.
+pub(super) async fn clean_up<E: Engine>(jobs: &Jobs<E>, id: i64, left: Leftovers<E::Handle>) {
+    if let Some(handle) = left.container
+        && let Err(e) = jobs.engine.teardown(&handle).await
+    {
+        tracing::warn!("could not remove container: {e}");
+    }
+    remove_workspace(jobs, &jobs.workspace(id), left.image_ran).await;
+}
+
+/// Runs one job and says how it ended, with what it left to clean up. Never panics on the job's
+/// input; every path that is not the command's own result ends ERRORED with a reason a person
+/// can act on.
 pub(super) async fn execute<E: Engine>(
     jobs: &Jobs<E>,
     rec: &JobRecord,
     cancel: &CancellationToken,
     start: &mut Start<'_, E>,
-) -> (Transition, bool) {
+) -> (Transition, Leftovers<E::Handle>) {
     let id = rec.job.id;
     let errored = |reason: String| end(id, JobStatus::Errored, Some(reason), None);
     let mut log = match jobs.logs.writer(id, jobs.config().docker.max_log) {
         Ok(l) => l,
-        Err(e) if crate::disk::is_full(&e) => {
-            return (
-                errored(format!("disk full: cannot create the job's log ({e})")),
-                false,
-            );
+        Err(e) => {
+            let full = if crate::disk::is_full(&e) {
+                "disk full: "
+            } else {
+                ""
+            };
+            let reason = format!("{full}cannot create the job's log: {e}");
+            return (errored(reason), Leftovers::default());
         }
-        Err(e) => return (errored(format!("cannot create the job's log: {e}")), false),
     };
     say(
         &jobs.bus,
@@ -84,19 +114,9 @@ pub(super) async fn execute<E: Engine>(
     );
 
     let workspace = jobs.workspace(id);
-    let mut image_ran = false;
-    let outcome = prepare_and_run(
-        jobs,
-        rec,
-        &workspace,
-        &mut log,
-        cancel,
-        start,
-        &mut image_ran,
-    )
-    .await;
-
-    (ending(jobs, id, outcome, &mut log), image_ran)
+    let mut left = Leftovers::default();
+    let outcome = prepare_and_run(jobs, rec, &workspace, &mut log, cancel, start, &mut left).await;
+    (ending(jobs, id, outcome, &mut log), left)
 }
 
 /// Picks up a job whose container a previous daemon started: the output the log lacks, then live
@@ -106,34 +126,36 @@ pub(super) async fn reattach<E: Engine>(
     rec: &JobRecord,
     run: Run,
     cancel: &CancellationToken,
-) -> Transition {
+) -> (Transition, Leftovers<E::Handle>) {
     let id = rec.job.id;
-    let mut log = match jobs.logs.writer(id, jobs.config().docker.max_log) {
-        Ok(l) => l,
+    let handle = jobs.engine.adopt(id, &run.container);
+    let outcome = match jobs.logs.writer(id, jobs.config().docker.max_log) {
+        Ok(mut log) => {
+            let from = Resume {
+                skip: log.size().saturating_sub(run.output_at) + log.dropped(),
+                written_until: jobs
+                    .logs
+                    .modified(id)
+                    .unwrap_or(std::time::SystemTime::UNIX_EPOCH),
+            };
+            tracing::info!(
+                "re-attaching to container {} ({} bytes of output already logged)",
+                run.container.get(..12).unwrap_or(&run.container),
+                from.skip
+            );
+            let outcome = attend(jobs, &handle, Begin::Resume(from), run, &mut log, cancel).await;
+            ending(jobs, id, Ok(outcome), &mut log)
+        }
         Err(e) => {
             let reason = format!("cannot open the job's log: {e}");
-            return end(id, JobStatus::Errored, Some(reason), None);
+            end(id, JobStatus::Errored, Some(reason), None)
         }
     };
-    let from = Resume {
-        skip: log.size().saturating_sub(run.output_at) + log.dropped(),
-        written_until: jobs
-            .logs
-            .modified(id)
-            .unwrap_or(std::time::SystemTime::UNIX_EPOCH),
+    let left = Leftovers {
+        image_ran: true,
+        container: Some(handle),
     };
-    tracing::info!(
-        job_id = id,
-        "re-attaching to container {} ({} bytes of output already logged)",
-        run.container.get(..12).unwrap_or(&run.container),
-        from.skip
-    );
-    let handle = jobs.engine.adopt(id, &run.container);
-    let outcome = attend(jobs, &handle, Begin::Resume(from), run, &mut log, cancel).await;
-    if let Err(e) = jobs.engine.teardown(&handle).await {
-        tracing::warn!(job_id = id, "could not remove container: {e}");
-    }
-    ending(jobs, id, Ok(outcome), &mut log)
+    (outcome, left)
 }
 
 /// Runs a prepared or adopted container with what is left of the job's timeout. Should the
@@ -243,7 +265,7 @@ async fn prepare_and_run<E: Engine>(
     log: &mut LogWriter,
     cancel: &CancellationToken,
     start: &mut Start<'_, E>,
-    image_ran: &mut bool,
+    left: &mut Leftovers<E::Handle>,
 ) -> Result<RunOutcome, String> {
     let id = rec.job.id;
     // One snapshot for the whole start: a reload meanwhile applies to the next job.
@@ -314,7 +336,7 @@ async fn prepare_and_run<E: Engine>(
         return Ok(RunOutcome::Canceled);
     }
     say(&jobs.bus, log, id, &running);
-    *image_ran = true;
+    left.image_ran = true;
     let engine = jobs.engine.as_ref();
     let handle = tokio::select! {
         h = engine.prepare(&spec) => match h {
@@ -335,9 +357,7 @@ async fn prepare_and_run<E: Engine>(
         Ok(()) => attend(jobs, &handle, Begin::Start, run, log, cancel).await,
         Err(e) => RunOutcome::Errored(format!("cannot record the job's container: {e}")),
     };
-    if let Err(e) = engine.teardown(&handle).await {
-        tracing::warn!(job_id = id, "could not remove container: {e}");
-    }
+    left.container = Some(handle);
     Ok(outcome)
 }
 

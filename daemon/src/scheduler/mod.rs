@@ -219,13 +219,13 @@ fn resume<E: Engine>(jobs: &Arc<Jobs<E>>, tasks: &mut JoinSet<()>, r: Reattach) 
     let span = job_span(&r.record.job);
     tasks.spawn(
         async move {
-            let end = job::reattach(&jobs, &r.record, r.run, &token).await;
+            let (end, left) = job::reattach(&jobs, &r.record, r.run, &token).await;
             match jobs.transition(end.clone()).await {
                 Ok(Some(job)) => ended(&job),
                 Ok(None) => {}
                 Err(e) => record_end(&jobs, end, e).await,
             }
-            job::remove_workspace(&jobs, &jobs.workspace(id), true).await;
+            job::clean_up(&jobs, id, left).await;
             drop(slot);
         }
         .instrument(span),
@@ -332,7 +332,7 @@ async fn fill<E: Engine>(jobs: &Arc<Jobs<E>>, tasks: &mut JoinSet<()>, ahead: &m
         tasks.spawn(
             async move {
                 let mut start = job::Start::new(&jobs, started);
-                let (end, image_ran) = job::execute(&jobs, &rec, &token, &mut start).await;
+                let (end, left) = job::execute(&jobs, &rec, &token, &mut start).await;
                 // The end is recorded before the workspace is cleaned: clean-up is the daemon's
                 // business (bounded, see `remove_workspace`), not the job's time. It is queued after
                 // the start, so it applies after it (and changes nothing if the start did not).
@@ -341,7 +341,7 @@ async fn fill<E: Engine>(jobs: &Arc<Jobs<E>>, tasks: &mut JoinSet<()>, ahead: &m
                 // Nothing of the job runs any more: unless a helper container may still be needed
                 // to clean up, its slot is free now — the next job starts while this one's start
                 // and end commit — and it settles (stays out of the queue) until they have.
-                let slot = if image_ran {
+                let slot = if left.image_ran {
                     Some(slot)
                 } else {
                     slot.settle();
@@ -354,7 +354,8 @@ async fn fill<E: Engine>(jobs: &Arc<Jobs<E>>, tasks: &mut JoinSet<()>, ahead: &m
                     Err(e) => record_end(&jobs, end_again, e).await,
                 }
                 jobs.slots.settled(id);
-                job::remove_workspace(&jobs, &jobs.workspace(id), image_ran).await;
+                // Only now that the end is in does the container go (see `job::Leftovers`).
+                job::clean_up(&jobs, id, left).await;
                 drop(slot);
             }
             .instrument(span),

@@ -7,7 +7,7 @@ use crate::config::{Config, SystemdDirs};
 use crate::jobs::Jobs;
 use crate::runner::fake::FakeEngine;
 use crate::state_dir::StateDir;
-use crate::store::{NewJob, Run, Transition};
+use crate::store::{Run, Transition};
 use crate::testing::{repo, script};
 use microci_proto::{Job, JobStatus};
 use std::path::{Path, PathBuf};
@@ -74,19 +74,12 @@ impl Fixture {
         let ins = self
             .jobs
             .writer
-            .insert(NewJob {
-                repo: "a/b".into(),
-                git_ref: "refs/heads/main".into(),
-                commit: commit.into(),
-                message: String::new(),
-                author: "t".into(),
-                clone_url: self.repo_url().display().to_string(),
-                trigger: "manual".into(),
-                forge: None,
-                delivery_id: None,
-                retry_of: None,
-                dedupe_active: false,
-            })
+            .insert(crate::testing::new_job(
+                "a/b",
+                "refs/heads/main",
+                commit,
+                &self.repo_url().display().to_string(),
+            ))
             .await
             .unwrap();
         self.jobs.publish(&ins.job);

@@ -6,17 +6,13 @@ use super::*;
 
 fn job(repo: &str, commit: &str, delivery: Option<&str>, dedupe: bool) -> NewJob {
     NewJob {
-        repo: repo.into(),
-        git_ref: "refs/heads/main".into(),
-        commit: commit.into(),
         message: "m".into(),
         author: "a".into(),
-        clone_url: "https://h/a/b.git".into(),
         trigger: "webhook".into(),
         forge: Some("gogs".into()),
         delivery_id: delivery.map(str::to_string),
-        retry_of: None,
         dedupe_active: dedupe,
+        ..crate::testing::new_job(repo, "refs/heads/main", commit, "https://h/a/b.git")
     }
 }
 

@@ -52,6 +52,17 @@ async fn wait_log(d: &TestDaemon, id: i64, text: &str) {
     }
 }
 
+/// Kills the daemon and waits for its one job's container to end on its own.
+async fn crash_and_let_the_job_end(d: &mut TestDaemon) {
+    d.crash();
+    let container = d.containers().pop().expect("a container");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while running(&container) {
+        assert!(Instant::now() < deadline, "the job never ended");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn running(container: &str) -> bool {
     let out = Command::new("docker")
         .args(["inspect", "-f", "{{.State.Running}}", container])
@@ -104,13 +115,7 @@ async fn a_job_that_ended_while_the_daemon_was_away_gets_its_code_and_whole_log(
     let mut d = TestDaemon::start(options().for_repo(&repo));
     let id = push(&d, &repo, "d-1");
     wait_log(&d, id, "line-3\n").await;
-    d.crash();
-    let container = d.containers().pop().expect("a container");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while running(&container) {
-        assert!(Instant::now() < deadline, "the job never ended");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crash_and_let_the_job_end(&mut d).await;
     d.spawn();
     let job = wait_final(&d.socket, id).await;
     assert_eq!(job.status, JobStatus::Failed, "{job:?}");
@@ -211,13 +216,7 @@ async fn output_the_engine_rotated_away_is_said_not_hidden() {
     let mut d = TestDaemon::start(options().for_repo(&repo));
     let id = push(&d, &repo, "d-1");
     wait_log(&d, id, "before\n").await;
-    d.crash();
-    let container = d.containers().pop().expect("a container");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while running(&container) {
-        assert!(Instant::now() < deadline, "the job never ended");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crash_and_let_the_job_end(&mut d).await;
     d.spawn();
     let job = wait_final(&d.socket, id).await;
     assert_eq!(job.status, JobStatus::Succeed, "{job:?}");
