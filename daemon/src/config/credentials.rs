@@ -54,6 +54,8 @@ pub struct RepoSettings {
     pub protocol: Option<CloneProtocol>,
     /// Shown on the public web pages whatever the forge says (`Some(false)`: never).
     pub public: Option<bool>,
+    /// Which pushes build (`branches`, `tags`, `paths`).
+    pub filter: super::filter::BuildFilter,
 }
 
 impl RepoSettings {
@@ -192,6 +194,7 @@ pub(super) fn repo_settings(
         token,
         protocol: raw.protocol,
         public: raw.public,
+        filter: super::filter::BuildFilter::parse(key, raw.branches, raw.tags, raw.paths)?,
     })
 }
 

@@ -4,6 +4,7 @@
 
 mod credentials;
 mod docker;
+mod filter;
 mod raw;
 mod retention;
 mod toml_error;
@@ -11,6 +12,7 @@ mod webhook;
 
 pub use credentials::{GitSettings, RepoSettings};
 pub use docker::{DockerSettings, OnStop, WorkspaceMode};
+pub use filter::{BuildFilter, skips_ci};
 pub use retention::RetentionSettings;
 pub use webhook::{MIN_SECRET, Secret, WebhookSettings};
 

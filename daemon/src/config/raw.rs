@@ -104,4 +104,7 @@ pub(super) struct RawRepo {
     pub token: Option<String>,
     pub protocol: Option<CloneProtocol>,
     pub public: Option<bool>,
+    pub branches: Option<Vec<String>>,
+    pub tags: Option<bool>,
+    pub paths: Option<Vec<String>>,
 }

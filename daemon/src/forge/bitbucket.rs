@@ -67,11 +67,11 @@ fn kind_of(state: &RefState) -> Option<RefKind> {
 
 /// Decides a Bitbucket delivery.
 ///
-/// - `repo:push`: the first entry of `push.changes` whose `new` is not null is built: `new.target.hash` at
-///   `refs/heads/<new.name>` (type `branch`) or `refs/tags/<new.name>` (type `tag`); other types (Mercurial
-///   `named_branch`, `bookmark`) are ignored. If every change is a deletion -> "branch deletion",
-///   "tag deletion" or "branch and tag deletion"; no changes at all -> "push without changes".
-///   Later changes in the same push are not built (one job per delivery).
+/// - `repo:push`: every entry of `push.changes` whose `new` is not null is built, each its own job:
+///   `new.target.hash` at `refs/heads/<new.name>` (type `branch`) or `refs/tags/<new.name>` (type
+///   `tag`); deletions and other types (Mercurial `named_branch`, `bookmark`) are skipped. Nothing
+///   left: "branch deletion", "tag deletion", "branch and tag deletion", "push to a … (not a
+///   branch or tag)", or "push without changes".
 ///   Clone URL `https://bitbucket.org/{full_name}.git`, SSH `git@bitbucket.org:{full_name}.git`;
 ///   author `actor.nickname`, else `actor.username`, else `actor.display_name`.
 /// - anything else -> `unsupported event "<name>"`.
@@ -93,68 +93,73 @@ pub(crate) fn interpret(event: &str, body: &[u8]) -> Result<Outcome, HookError> 
         .changes
         .ok_or_else(|| HookError::missing("push.changes"))?;
 
+    let author = match p.actor {
+        Some(a) => names::pick_author([a.nickname, a.username, a.display_name]),
+        None => String::new(),
+    };
     let mut deleted = (false, false);
-    let mut chosen = None;
+    let mut other = None;
+    let mut pushes = Vec::new();
     for change in changes {
-        match change.new {
-            Some(new) => {
-                chosen = Some(new);
-                break;
-            }
-            None => match change.old.as_ref().and_then(kind_of) {
+        let Some(new) = change.new else {
+            match change.old.as_ref().and_then(kind_of) {
                 Some(RefKind::Branch) => deleted.0 = true,
                 Some(RefKind::Tag) => deleted.1 = true,
                 None => {}
-            },
-        }
+            }
+            continue;
+        };
+        let Some(kind) = kind_of(&new) else {
+            other.get_or_insert(match &new.kind {
+                Some(t) => format!("push to a {} (not a branch or tag)", names::quote(t)),
+                None => "push to a ref without a type".to_owned(),
+            });
+            continue;
+        };
+        let name = new
+            .name
+            .ok_or_else(|| HookError::missing("push.changes[].new.name"))?;
+        let git_ref = format!("{}{name}", kind.prefix());
+        names::validate_ref("push.changes[].new.name", &git_ref)?;
+        let target = new
+            .target
+            .ok_or_else(|| HookError::missing("push.changes[].new.target"))?;
+        let hash = target
+            .hash
+            .ok_or_else(|| HookError::missing("push.changes[].new.target.hash"))?;
+        let commit = names::validate_commit("push.changes[].new.target.hash", &hash)?;
+        pushes.push(Push {
+            clone_url: format!("https://bitbucket.org/{repo}.git"),
+            ssh_url: Some(format!("git@bitbucket.org:{repo}.git")),
+            repo: repo.clone(),
+            git_ref,
+            commit,
+            message: names::truncate_on_char_boundary(
+                target.message.unwrap_or_default(),
+                names::MAX_MESSAGE,
+            ),
+            author: author.clone(),
+            default_branch: names::sanitize_branch(
+                repository.mainbranch.as_ref().and_then(|m| m.name.clone()),
+            ),
+            public: repository.is_private.map(|p| !p),
+            // Bitbucket's push event does not list files.
+            changed_files: None,
+        });
     }
-    let Some(new) = chosen else {
-        return Ok(Outcome::Ignore(
+    match pushes.len() {
+        0 => Ok(Outcome::Ignore(other.unwrap_or_else(|| {
             match deleted {
                 (true, false) => "branch deletion",
                 (false, true) => "tag deletion",
                 (true, true) => "branch and tag deletion",
                 (false, false) => "push without changes",
             }
-            .to_owned(),
-        ));
-    };
-    let Some(kind) = kind_of(&new) else {
-        return Ok(Outcome::Ignore(match new.kind {
-            Some(t) => format!("push to a {} (not a branch or tag)", names::quote(&t)),
-            None => "push to a ref without a type".to_owned(),
-        }));
-    };
-    let name = new
-        .name
-        .ok_or_else(|| HookError::missing("push.changes[].new.name"))?;
-    let git_ref = format!("{}{name}", kind.prefix());
-    names::validate_ref("push.changes[].new.name", &git_ref)?;
-    let target = new
-        .target
-        .ok_or_else(|| HookError::missing("push.changes[].new.target"))?;
-    let hash = target
-        .hash
-        .ok_or_else(|| HookError::missing("push.changes[].new.target.hash"))?;
-    let commit = names::validate_commit("push.changes[].new.target.hash", &hash)?;
-    let author = match p.actor {
-        Some(a) => names::pick_author([a.nickname, a.username, a.display_name]),
-        None => String::new(),
-    };
-    Ok(Outcome::Build(Push {
-        clone_url: format!("https://bitbucket.org/{repo}.git"),
-        ssh_url: Some(format!("git@bitbucket.org:{repo}.git")),
-        repo,
-        git_ref,
-        commit,
-        message: names::truncate_on_char_boundary(
-            target.message.unwrap_or_default(),
-            names::MAX_MESSAGE,
-        ),
-        author,
-        default_branch: names::sanitize_branch(repository.mainbranch.and_then(|m| m.name)),
-        public: repository.is_private.map(|p| !p),
-    }))
+            .to_owned()
+        }))),
+        1 => Ok(Outcome::Build(pushes.remove(0))),
+        _ => Ok(Outcome::Builds(pushes)),
+    }
 }
 
 #[cfg(test)]
@@ -215,14 +220,19 @@ mod tests {
     }
 
     #[test]
-    fn first_non_deletion_wins() {
+    fn every_updated_ref_builds_and_deletions_are_skipped() {
         let b = body(&[
             change(None, Some(("branch", "old"))),
             change(Some(("tag", "release/1")), None),
+            change(Some(("named_branch", "hg")), None),
             change(Some(("branch", "other")), None),
         ]);
-        let p = build(interpret("repo:push", b.as_bytes()).unwrap());
-        assert_eq!(p.git_ref, "refs/tags/release/1");
+        let Outcome::Builds(pushes) = interpret("repo:push", b.as_bytes()).unwrap() else {
+            panic!("expected one build per updated ref");
+        };
+        let refs: Vec<&str> = pushes.iter().map(|p| p.git_ref.as_str()).collect();
+        assert_eq!(refs, ["refs/tags/release/1", "refs/heads/other"]);
+        assert!(pushes.iter().all(|p| p.commit == H.to_lowercase()));
     }
 
     #[test]

@@ -30,6 +30,45 @@ pub(crate) struct User {
 pub(crate) struct Commit {
     pub id: Option<String>,
     pub message: Option<String>,
+    #[serde(flatten)]
+    pub files: Files,
+}
+
+/// The files one commit changed, as Gogs, Gitea, GitHub and GitLab list them.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Files {
+    added: Option<Vec<String>>,
+    removed: Option<Vec<String>>,
+    modified: Option<Vec<String>>,
+}
+
+/// Most changed paths kept for `[[repo]] paths`; past it the list counts as unknown.
+const MAX_CHANGED: usize = 10_000;
+
+/// Every file the pushed commits changed, once each; `None` (build whatever `paths` says) when
+/// a commit does not list its files, the list is too long, or a path is absurd.
+pub(crate) fn changed_files<'a>(
+    commits: impl IntoIterator<Item = &'a Files>,
+) -> Option<Vec<String>> {
+    let mut all = std::collections::BTreeSet::new();
+    let mut any = false;
+    for f in commits {
+        any = true;
+        if f.added.is_none() && f.removed.is_none() && f.modified.is_none() {
+            return None;
+        }
+        for path in [&f.added, &f.removed, &f.modified]
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if path.is_empty() || path.len() > 4096 || all.len() >= MAX_CHANGED {
+                return None;
+            }
+            all.insert(path.clone());
+        }
+    }
+    any.then(|| all.into_iter().collect())
 }
 
 /// A `push` body.
@@ -147,6 +186,7 @@ pub(crate) fn interpret_push(p: PushPayload, rules: &PushRules) -> Result<Outcom
             .is_some_and(|id| id.eq_ignore_ascii_case(&commit))
     };
     let commits = p.commits.unwrap_or_default();
+    let changed = changed_files(commits.iter().map(|c| &c.files));
     let message = match p.head_commit {
         Some(head) if head.id.is_none() || is_after(&head) => head.message,
         head => commits
@@ -168,6 +208,7 @@ pub(crate) fn interpret_push(p: PushPayload, rules: &PushRules) -> Result<Outcom
         author: author_of(p.pusher, p.sender),
         default_branch: repo.default_branch,
         public: repo.public,
+        changed_files: changed,
     }))
 }
 
@@ -197,4 +238,35 @@ pub(crate) fn ignore_creation(body: &[u8]) -> Result<Outcome, HookError> {
 pub(crate) fn ignore_deletion(body: &[u8]) -> Result<Outcome, HookError> {
     let p: RefPayload = super::parse_json(body)?;
     Ok(deletion(ref_type_kind(p.ref_type.as_deref())))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn files(json: &str) -> Files {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn changed_files_are_the_union_or_unknown() {
+        let a = files(r#"{"added":["src/a.rs"],"removed":[],"modified":["README.md"]}"#);
+        let b = files(r#"{"added":[],"removed":["old.txt"],"modified":["src/a.rs"]}"#);
+        assert_eq!(
+            changed_files([&a, &b]),
+            Some(vec![
+                "README.md".into(),
+                "old.txt".into(),
+                "src/a.rs".into()
+            ])
+        );
+        // A commit that does not list its files makes the whole list unknown.
+        let silent = files("{}");
+        assert_eq!(changed_files([&a, &silent]), None);
+        // No commits (a tag pushed on an existing commit): unknown.
+        assert_eq!(changed_files([]), None);
+        let absurd = files(&format!(r#"{{"added":["{}"]}}"#, "x".repeat(5000)));
+        assert_eq!(changed_files([&absurd]), None);
+    }
 }

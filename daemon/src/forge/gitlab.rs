@@ -21,6 +21,8 @@ struct Project {
 struct Commit {
     id: Option<String>,
     message: Option<String>,
+    #[serde(flatten)]
+    files: common::Files,
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,9 +87,9 @@ pub(crate) fn interpret(event: &str, body: &[u8]) -> Result<Outcome, HookError> 
         return Ok(common::not_branch_or_tag(&git_ref));
     }
     let commit = names::validate_commit(field, &sha)?;
-    let message = p
-        .commits
-        .unwrap_or_default()
+    let commits = p.commits.unwrap_or_default();
+    let changed = common::changed_files(commits.iter().map(|c| &c.files));
+    let message = commits
         .into_iter()
         .find(|c| {
             c.id.as_deref()
@@ -106,6 +108,7 @@ pub(crate) fn interpret(event: &str, body: &[u8]) -> Result<Outcome, HookError> 
         author: names::pick_author([p.user_username, p.user_name]),
         default_branch: names::sanitize_branch(project.default_branch),
         public: project.visibility_level.map(|level| level == 20),
+        changed_files: changed,
     }))
 }
 

@@ -66,6 +66,7 @@ fn create(p: RefPayload) -> Result<Outcome, HookError> {
         author: common::author_of(None, p.sender),
         default_branch: names::sanitize_branch(p.default_branch).or(repo.default_branch),
         public: repo.public,
+        changed_files: None,
     }))
 }
 

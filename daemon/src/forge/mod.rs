@@ -117,6 +117,9 @@ pub struct Delivery {
 pub enum Outcome {
     /// Build this commit.
     Build(Push),
+    /// Build each of these: one delivery that updated several refs (Bitbucket batches them),
+    /// each with its own commit.
+    Builds(Vec<Push>),
     /// Build nothing; the reason is short human text for the `{"ignored": ...}` reply.
     Ignore(String),
 }
@@ -144,6 +147,8 @@ pub struct Push {
     /// level 20, Bitbucket `is_private: false`); `None` when it did not say. Decides what the
     /// public web pages show.
     pub public: Option<bool>,
+    /// The files the pushed commits changed, where the forge lists them (for `[[repo]] paths`).
+    pub changed_files: Option<Vec<String>>,
 }
 
 /// Why a delivery was refused; the message is safe to show (it never contains a secret).

@@ -84,14 +84,18 @@ where
     if !listed && !config.webhook.allow_unlisted && delivery.repo.is_some() {
         return error(StatusCode::FORBIDDEN, "repository not configured");
     }
-    let push = match forge::interpret(forge, &delivery, &payload) {
-        Ok(Outcome::Build(push)) => push,
+    let pushes = match forge::interpret(forge, &delivery, &payload) {
+        Ok(Outcome::Build(push)) => vec![push],
+        Ok(Outcome::Builds(pushes)) => pushes,
         Ok(Outcome::Ignore(reason)) => {
             return json(StatusCode::OK, &serde_json::json!({ "ignored": reason }));
         }
         Err(e) => return hook_error(e),
     };
-    if !config.is_listed(&push.repo) {
+    // Every push of one delivery is of the same repository, from the same URL.
+    if let Some(push) = pushes.first()
+        && !config.is_listed(&push.repo)
+    {
         let url = config.clone_url_for(&push.repo, &push.clone_url, push.ssh_url.as_deref());
         if !config.webhook.allow_unlisted {
             return error(StatusCode::FORBIDDEN, "repository not configured");
@@ -104,38 +108,7 @@ where
             );
         }
     }
-    match jobs
-        .submit_push(forge.name(), delivery.delivery_id, push)
-        .await
-    {
-        Ok(ins) if ins.duplicate => json(
-            StatusCode::OK,
-            &serde_json::json!({
-                "job_id": ins.job.id,
-                "status": ins.job.status,
-                "duplicate": true,
-            }),
-        ),
-        Ok(ins) => {
-            tracing::info!(job_id = ins.job.id, repo = %ins.job.repo, commit = %ins.job.commit, "queued");
-            json(
-                StatusCode::ACCEPTED,
-                &serde_json::json!({ "job_id": ins.job.id, "status": ins.job.status }),
-            )
-        }
-        Err(e) => {
-            tracing::error!("cannot record a job: {e}");
-            // Nothing was stored (a full disk, most likely): the forge may deliver it again.
-            let mut response = error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "cannot record the job; try again later",
-            );
-            response
-                .headers_mut()
-                .insert("retry-after", warp::http::HeaderValue::from_static("60"));
-            response
-        }
-    }
+    super::builds::submit(&jobs, config, forge, delivery.delivery_id, pushes).await
 }
 
 /// A key no forge can sign with: 32 random bytes, fixed for the life of the process.

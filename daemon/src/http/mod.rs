@@ -1,6 +1,7 @@
 //! The HTTP listener: forge webhooks (`/hooks/<forge>`) and the read-only status routes.
 //! Handlers only verify, parse, insert and notify; the scheduler does everything after that.
 
+mod builds;
 mod hooks;
 mod pages;
 mod server;

@@ -5,6 +5,7 @@ mod cli;
 mod clone;
 mod control;
 mod disk;
+mod filters;
 mod jobs;
 mod lifecycle;
 mod reload;
