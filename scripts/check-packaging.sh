@@ -58,6 +58,8 @@ if need systemd-analyze; then
   mkdir -p "$vroot/usr/bin" "$vroot/usr/lib/systemd" "$vroot/etc/systemd/system"
   cp -a /usr/lib/systemd/system "$vroot/usr/lib/systemd/"
   cp "$microcid" "$vroot/usr/bin/microcid"
+  # ExecReload= runs /bin/kill: verify checks that it is there.
+  install -D /bin/kill "$vroot/bin/kill"
   for u in "${units[@]}"; do cp "$pkg/$u" "$vroot/etc/systemd/system/"; done
   # verify only warns about unknown keys and bad values (exit 0): any output is a failure.
   verify_quiet() { local out; out=$(systemd-analyze verify "$@" 2>&1) && [ -z "$out" ] || { echo "$out"; return 1; }; }

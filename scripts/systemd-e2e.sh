@@ -315,18 +315,11 @@ status_settles() {
   local deadline=$((SECONDS + 5))
   until status_is "0 running, 0 queued"; do
     if [ "$SECONDS" -ge "$deadline" ]; then
-      known_bug "after job $1 ended, systemctl status still says $(status_line)"
-      return 0
+      fail "after job $1 ended, systemctl status still says $(status_line)"
     fi
     sleep 0.5
   done
   ok "systemctl status after job $1 ended: \"0 running, 0 queued\""
-}
-# A daemon bug already reported, that this test does not fix: a warning, or a failure with
-# MICROCI_E2E_STRICT=1.
-known_bug() {
-  [ "${MICROCI_E2E_STRICT:-}" != 1 ] || fail "$*"
-  printf '    KNOWN DAEMON BUG: %s\n' "$*"
 }
 main_pid() { cx systemctl show -p MainPID --value microcid; }
 active() { [ "$(cx systemctl is-active microcid)" = active ]; }

@@ -117,6 +117,7 @@ pub async fn start<E: Engine>(
     let control = tokio::spawn(listeners.control.serve(jobs.clone(), shutdown.clone()));
     let scheduler = scheduler::spawn(jobs.clone(), reattach, shutdown.clone());
     let retention = crate::retention::spawn(jobs.clone(), shutdown.clone());
+    let statuses = crate::status::spawn(jobs.clone(), shutdown.clone());
     tracing::info!(
         "listening on http://{http_addr} and {}",
         config.socket.display()
@@ -125,7 +126,7 @@ pub async fn start<E: Engine>(
         jobs,
         http_addr,
         shutdown,
-        front: vec![http, control, retention],
+        front: vec![http, control, retention, statuses],
         scheduler,
         _state: state,
     })

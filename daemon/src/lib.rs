@@ -16,6 +16,7 @@
 //! - [`store`] — SQLite: one writer thread, pooled readers.
 //! - [`events`] — the in-process bus of job changes and log growth.
 //! - [`forge`] — webhook payloads of each forge: inspect, verify, interpret.
+//! - [`status`] — commit statuses: the outbox and each forge's status API.
 //! - [`http`] — webhooks and the public pages.
 //! - [`control`] — the administration socket (`microci-tui`).
 //! - [`systemd`] — sd_notify, socket activation, and other OS glue.
@@ -37,6 +38,7 @@ pub mod retention;
 pub mod runner;
 pub mod scheduler;
 pub mod state_dir;
+pub mod status;
 pub mod store;
 pub mod systemd;
 #[cfg(test)]

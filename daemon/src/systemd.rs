@@ -97,10 +97,10 @@ pub async fn report<E: Engine>(jobs: Arc<Jobs<E>>, shutdown: CancellationToken) 
     }
 }
 
-/// Sends the one-line status: how many jobs run and wait.
+/// Sends the one-line status: how many jobs run and wait, as the database has them (what
+/// `microci-tui status` says too; a finished job's slot may still be held by its clean-up).
 pub async fn report_status<E: Engine>(jobs: &Jobs<E>) {
-    let running = jobs.slots_taken();
-    let queued = jobs.queued().await.unwrap_or(0);
+    let (queued, running) = jobs.counts().await.unwrap_or((0, 0));
     status(&format!("{running} running, {queued} queued"));
 }
 

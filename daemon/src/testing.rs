@@ -20,6 +20,7 @@ pub(crate) fn new_job(repo: &str, git_ref: &str, commit: &str, clone_url: &str) 
         delivery_id: None,
         retry_of: None,
         dedupe_active: false,
+        report_via: None,
     }
 }
 

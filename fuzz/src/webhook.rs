@@ -329,6 +329,18 @@ fn deliver(spec: &Spec, knobs: &Knobs, headers: &HeaderMap, body: &[u8]) {
     }
     match outcome {
         Ok(Outcome::Build(push)) => check_push(spec, &delivery, &push),
+        Ok(Outcome::Builds(pushes)) => {
+            assert!(pushes.len() > 1, "Builds of {} pushes", pushes.len());
+            // One delivery, one repository: each ref its own commit.
+            let repo = &pushes[0].repo;
+            for push in &pushes {
+                assert_eq!(
+                    &push.repo, repo,
+                    "pushes of two repositories in one delivery"
+                );
+                check_push(spec, &delivery, push);
+            }
+        }
         Ok(Outcome::Ignore(reason)) => {
             assert!(!reason.is_empty(), "empty ignore reason");
             assert_no_control("ignore reason", &reason);

@@ -113,6 +113,10 @@ pub struct Job {
     /// the log is complete. Absent from older daemons' frames.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub log_dropped: u64,
+    /// How the job's commit statuses fared with the forge, when they are reported: `queued`,
+    /// `delivered`, `retrying (HTTP 502)`, `gave up (HTTP 401: …)`. Only in `get_job`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_report: Option<String>,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -23,6 +23,7 @@ pub fn job(id: i64, status: JobStatus) -> Job {
         trigger: "webhook".into(),
         log_size: 10,
         log_dropped: 0,
+        status_report: None,
     }
 }
 

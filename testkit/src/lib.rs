@@ -14,6 +14,7 @@ pub mod control;
 pub mod daemon;
 pub mod docker_proxy;
 pub mod fixtures;
+pub mod forge_api;
 pub mod git_servers;
 pub mod hooks;
 pub mod http;

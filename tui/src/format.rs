@@ -217,6 +217,9 @@ pub fn job_details(job: &Job, now: OffsetDateTime, fields: Fields) -> String {
             ),
         );
     }
+    if let Some(r) = &job.status_report {
+        line("forge", format!("status report: {}", text(r)));
+    }
     out.push('\n');
     for l in job.message.lines() {
         out.push_str("    ");
@@ -449,7 +452,12 @@ mod tests {
         assert!(!job_details(&j, now, Fields::Clean).contains("truncated"));
         j.log_dropped = 1_234_567;
         j.author = "mallory\x1b]52;c;cm0=\x07\u{202E}".into();
+        j.status_report = Some("retrying (HTTP 502: bad gateway)".into());
         let text = job_details(&j, now, Fields::Clean);
+        assert!(
+            text.contains("\nforge     status report: retrying (HTTP 502: bad gateway)\n"),
+            "{text}"
+        );
         assert!(
             text.contains(
                 "\nlog       truncated at docker.max_log, 1234567 bytes of output dropped\n"

@@ -56,6 +56,8 @@ pub struct RepoSettings {
     pub public: Option<bool>,
     /// Which pushes build (`branches`, `tags`, `paths`).
     pub filter: super::filter::BuildFilter,
+    /// Token for reporting commit statuses to the forge (wins over `[forge.<name>] token`).
+    pub status_token: Option<Secret>,
 }
 
 impl RepoSettings {
@@ -195,6 +197,7 @@ pub(super) fn repo_settings(
         protocol: raw.protocol,
         public: raw.public,
         filter: super::filter::BuildFilter::parse(key, raw.branches, raw.tags, raw.paths)?,
+        status_token: raw.status_token.map(Secret::new),
     })
 }
 

@@ -7,6 +7,7 @@ mod docker;
 mod filter;
 mod raw;
 mod retention;
+mod status;
 mod toml_error;
 mod webhook;
 
@@ -14,6 +15,7 @@ pub use credentials::{GitSettings, RepoSettings};
 pub use docker::{DockerSettings, OnStop, WorkspaceMode};
 pub use filter::{BuildFilter, skips_ci};
 pub use retention::RetentionSettings;
+pub use status::{ForgeApi, Reporter, StatusApi};
 pub use webhook::{MIN_SECRET, Secret, WebhookSettings};
 
 use crate::git::{Origin, Timeouts};
@@ -124,6 +126,8 @@ pub struct HttpSettings {
     pub max_connections: usize,
     /// What the pages show.
     pub pages: Pages,
+    /// Where people reach the pages (`https://ci.example.com`), for links in commit statuses.
+    pub public_url: Option<String>,
 }
 
 /// The validated configuration the daemon runs with.
@@ -149,6 +153,8 @@ pub struct Config {
     pub repos: HashMap<String, RepoSettings>,
     /// `[retention]`: pruning and the free space jobs need.
     pub retention: RetentionSettings,
+    /// `[forge.<name>]`: where commit statuses go, by forge route name.
+    pub forges: HashMap<String, ForgeApi>,
     /// Settings that weaken the daemon, one sentence each: logged at every start and shown by
     /// `status`.
     pub warnings: Vec<String>,
@@ -322,8 +328,10 @@ impl Config {
             git,
             repos,
             retention: retention::retention_settings(raw.retention).map_err(invalid)?,
+            forges: status::forge_apis(raw.forge).map_err(invalid)?,
             warnings: Vec::new(),
         };
+        config.check_status_reporting().map_err(invalid)?;
         config.warnings = config.weaknesses(&unverified, dangerous_caps);
         Ok(config)
     }
@@ -387,6 +395,30 @@ impl Config {
         w
     }
 
+    /// Where the statuses of a job of `repo` delivered through `forge`'s route are reported, when
+    /// a token applies.
+    pub fn reporter(&self, repo: &str, forge: &str) -> Option<Reporter> {
+        let repo_token = self.repos.get(repo).and_then(|r| r.status_token.as_ref());
+        status::reporter(&self.forges, repo_token, forge)
+    }
+
+    /// Bitbucket refuses a status without a link: with its token set, `http.public_url` must be.
+    fn check_status_reporting(&self) -> Result<(), credentials::KeyError> {
+        let bitbucket = self
+            .forges
+            .get("bitbucket")
+            .is_some_and(|f| f.token.is_some());
+        if bitbucket && self.http.public_url.is_none() {
+            return Err((
+                "http.public_url".into(),
+                "Bitbucket statuses need a link to the job page: set the address people reach \
+                 the pages at, e.g. \"https://ci.example.com\""
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// The secret that applies to a repository's webhooks (may be empty: none).
     pub fn secret_for(&self, repo: Option<&str>) -> &Secret {
         repo.and_then(|r| self.repos.get(r))
@@ -435,6 +467,14 @@ fn http_settings(h: raw::RawHttp) -> Result<HttpSettings, credentials::KeyError>
         )?,
         max_connections,
         pages: h.pages.unwrap_or(Pages::Public),
+        public_url: match h.public_url {
+            Some(u) => {
+                let u = u.trim_end_matches('/').to_string();
+                status::check_url("http.public_url", &u)?;
+                Some(u)
+            }
+            None => None,
+        },
     })
 }
 

@@ -24,6 +24,8 @@ pub(super) struct RawConfig {
     pub repo: Vec<RawRepo>,
     #[serde(default)]
     pub retention: super::retention::RawRetention,
+    #[serde(default)]
+    pub forge: HashMap<String, super::status::RawForgeApi>,
 }
 
 #[derive(Default, Deserialize)]
@@ -35,6 +37,7 @@ pub(super) struct RawHttp {
     pub body_timeout: Option<String>,
     pub max_connections: Option<usize>,
     pub pages: Option<Pages>,
+    pub public_url: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -107,4 +110,5 @@ pub(super) struct RawRepo {
     pub branches: Option<Vec<String>>,
     pub tags: Option<bool>,
     pub paths: Option<Vec<String>>,
+    pub status_token: Option<String>,
 }

@@ -311,3 +311,49 @@ fn shipped_examples_parse_as_documented() {
     // The local trial config starts.
     Config::load(&here.join("config.local.toml"), &SystemdDirs::default()).unwrap();
 }
+
+#[test]
+fn forge_status_settings_are_checked_and_tokens_bound_to_their_api() {
+    let secret = "[webhook]\nsecret = \"0123456789abcdef0123\"\n";
+    let with = |more: &str| format!("{secret}{more}");
+    assert!(
+        error(&with("[forge.gogs]\ntoken = \"t\"\n")).contains("Gogs has no commit status API")
+    );
+    assert!(error(&with("[forge.gitea]\ntoken = \"t\"\n")).contains("forge.gitea.api_url"));
+    let plain = error(&with(
+        "[forge.github]\napi_url = \"http://github.example.com\"\n",
+    ));
+    assert!(plain.contains("must be https://"), "{plain}");
+    let bitbucket = error(&with("[forge.bitbucket]\ntoken = \"t\"\n"));
+    assert!(bitbucket.contains("http.public_url"), "{bitbucket}");
+    let c = parse(&with(
+        "[forge.gitea]\napi_url = \"http://127.0.0.1:3000/api/v1/\"\ntoken = \"forge-status-tok3n\"\n\
+         [forge.github]\ncontext = \"ci/microci\"\n\
+         [[repo]]\nname = \"a/b\"\nstatus_token = \"repo-status-tok3n\"\n",
+    ))
+    .unwrap();
+    let to = c.reporter("a/b", "gitea").unwrap();
+    assert_eq!(to.api_url, "http://127.0.0.1:3000/api/v1");
+    assert_eq!(
+        to.token.expose(),
+        "repo-status-tok3n",
+        "the repository's token wins"
+    );
+    assert_eq!(
+        c.reporter("c/d", "gitea").unwrap().token.expose(),
+        "forge-status-tok3n"
+    );
+    // GitHub: the public API by default, but no token anywhere for c/d: nothing is reported.
+    assert!(c.reporter("c/d", "github").is_none());
+    let gh = c.reporter("a/b", "github").unwrap();
+    assert_eq!(
+        (gh.api_url.as_str(), gh.context.as_str()),
+        ("https://api.github.com", "ci/microci")
+    );
+    assert!(c.reporter("a/b", "gogs").is_none());
+    let shown = format!("{c:?}");
+    assert!(
+        !shown.contains("status-tok3n"),
+        "Debug shows no token: {shown}"
+    );
+}

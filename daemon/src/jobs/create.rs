@@ -38,7 +38,12 @@ impl<E: Engine> Jobs<E> {
             default_branch: push.default_branch.clone(),
             public: push.public,
         });
+        let report_via = self
+            .config()
+            .reporter(&push.repo, forge)
+            .map(|_| forge.to_string());
         let recorded = self.writer.insert(NewJob {
+            report_via,
             repo: push.repo,
             git_ref: push.git_ref,
             commit: push.commit,
@@ -80,6 +85,7 @@ impl<E: Engine> Jobs<E> {
                 delivery_id: None,
                 retry_of: Some(id),
                 dedupe_active: false,
+                report_via: None,
             })
             .await?;
         self.publish(&inserted.job);
@@ -138,6 +144,7 @@ impl<E: Engine> Jobs<E> {
                 delivery_id: None,
                 retry_of: None,
                 dedupe_active: false,
+                report_via: None,
             })
             .await?;
         self.publish(&inserted.job);

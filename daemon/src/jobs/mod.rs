@@ -59,6 +59,8 @@ pub struct Jobs<E: Engine> {
     pub(crate) pruning: tokio::sync::Mutex<()>,
     /// Free space on the state directory's file system.
     pub disk: crate::disk::Disk,
+    /// Woken on every job change: a commit status may be waiting in the outbox.
+    pub(crate) reports: tokio::sync::Notify,
 }
 
 impl<E: Engine> Jobs<E> {
@@ -83,6 +85,7 @@ impl<E: Engine> Jobs<E> {
             slots: Slots::default(),
             pruning: tokio::sync::Mutex::new(()),
             disk: crate::disk::Disk::new(state.root().to_path_buf()),
+            reports: tokio::sync::Notify::new(),
         }
     }
 
@@ -139,9 +142,14 @@ impl<E: Engine> Jobs<E> {
         job
     }
 
-    /// One job.
+    /// One job, with how its commit statuses fared.
     pub async fn job(&self, id: i64) -> Result<Option<Job>, StoreError> {
-        Ok(self.reader.job(id).await?.map(|r| self.live(r.job)))
+        let Some(record) = self.reader.job(id).await? else {
+            return Ok(None);
+        };
+        let mut job = self.live(record.job);
+        job.status_report = self.reader.report_summary(id).await?;
+        Ok(Some(job))
     }
 
     /// One job with what the daemon needs beyond the public view.
@@ -165,6 +173,7 @@ impl<E: Engine> Jobs<E> {
 
     /// Tells every subscriber about a job's new state.
     pub(crate) fn publish(&self, job: &Job) {
+        self.reports.notify_one();
         self.bus.job(&self.live(job.clone()));
     }
 
@@ -219,8 +228,8 @@ impl<E: Engine> Jobs<E> {
         self.slots.since_beat()
     }
 
-    /// How many jobs wait for a slot.
-    pub async fn queued(&self) -> Result<u64, StoreError> {
-        Ok(self.reader.counts().await?.0)
+    /// Jobs PENDING and STARTED, as the database has them.
+    pub async fn counts(&self) -> Result<(u64, u64), StoreError> {
+        self.reader.counts().await
     }
 }

@@ -7,8 +7,8 @@ mod schema;
 mod writer;
 
 pub use read::{Reader, Visible};
-pub use writer::FINAL_STATES;
 pub use writer::Writer;
+pub use writer::{FINAL_STATES, now_ms};
 
 use microci_proto::{JobStatus, RepoInfo};
 use std::path::Path;
@@ -54,6 +54,51 @@ pub struct NewJob {
     /// one: a replayed delivery (another delivery id, another forge route) must not multiply
     /// work. Webhooks set it; a person's retry or run does not.
     pub dedupe_active: bool,
+    /// The forge route whose API hears of this job's life (commit statuses), when a token
+    /// applied as it was queued.
+    pub report_via: Option<String>,
+}
+
+/// A commit status waiting in the outbox, with what its delivery needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The outbox row.
+    pub id: i64,
+    /// Which job.
+    pub job_id: i64,
+    /// `pending`, `running`, `success`, `failure`, `error` or `canceled`.
+    pub state: String,
+    /// One line for people.
+    pub description: String,
+    /// When it was queued (Unix ms): past a day it is given up.
+    pub created_ms: i64,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// The job's repository.
+    pub repo: String,
+    /// The job's commit.
+    pub commit: String,
+    /// The forge route it goes to.
+    pub forge: String,
+}
+
+/// How one delivery attempt of a [`Report`] went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// The forge took it.
+    Delivered,
+    /// Try again at `next_ms` (Unix ms).
+    Retry {
+        /// When.
+        next_ms: i64,
+        /// What went wrong, for `show`.
+        error: String,
+    },
+    /// No more attempts.
+    GaveUp {
+        /// Why, for `show`.
+        error: String,
+    },
 }
 
 /// A job as stored, with what the daemon needs beyond the public view.
@@ -176,6 +221,17 @@ pub fn timestamp(t: time::OffsetDateTime) -> String {
     let t = t.replace_nanosecond(0).unwrap_or(t);
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+/// A commit status's description: one line, cleaned, at most 140 characters (GitHub's limit).
+pub(crate) fn status_description(text: &str) -> String {
+    let one = clean_reason(text.lines().next().unwrap_or_default());
+    if one.chars().count() <= 140 {
+        return one;
+    }
+    let mut cut: String = one.chars().take(139).collect();
+    cut.push('…');
+    cut
 }
 
 /// A finished job retention may remove.

@@ -143,6 +143,90 @@ impl Reader {
         .await
     }
 
+    /// Commit status reports due at `now_ms`, oldest first: per job only its oldest queued one,
+    /// so a later state never overtakes an earlier one.
+    pub async fn due_reports(
+        &self,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<super::Report>, StoreError> {
+        self.with(move |c| {
+            c.prepare_cached(
+                "SELECT r.id, r.job_id, r.state, r.description, r.created_ms, r.attempts, \
+                   j.repo, j.commit_sha, j.report_via \
+                 FROM status_reports r JOIN jobs j ON j.id = r.job_id \
+                 WHERE r.outcome = 'queued' AND r.next_ms <= ?1 AND NOT EXISTS ( \
+                   SELECT 1 FROM status_reports e \
+                   WHERE e.job_id = r.job_id AND e.outcome = 'queued' AND e.id < r.id) \
+                 ORDER BY r.id LIMIT ?2",
+            )?
+            .query_map(rusqlite::params![now_ms, limit as i64], |r| {
+                Ok(super::Report {
+                    id: r.get(0)?,
+                    job_id: r.get(1)?,
+                    state: r.get(2)?,
+                    description: r.get(3)?,
+                    created_ms: r.get(4)?,
+                    attempts: r.get(5)?,
+                    repo: r.get(6)?,
+                    commit: r.get(7)?,
+                    forge: r.get::<_, Option<String>>(8)?.unwrap_or_default(),
+                })
+            })?
+            .collect()
+        })
+        .await
+    }
+
+    /// When the next queued report is due (Unix ms), if any is queued.
+    pub async fn next_report_ms(&self) -> Result<Option<i64>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT MIN(next_ms) FROM status_reports WHERE outcome = 'queued'",
+                [],
+                |r| r.get(0),
+            )
+        })
+        .await
+    }
+
+    /// How job `id`'s commit statuses fared, for `show`: the latest report's outcome (or, while
+    /// one waits, that it does and why); `None` when they are not reported.
+    pub async fn report_summary(&self, id: i64) -> Result<Option<String>, StoreError> {
+        self.with(move |c| {
+            let waiting: Option<(i64, Option<String>)> = c
+                .query_row(
+                    "SELECT attempts, last_error FROM status_reports \
+                     WHERE job_id = ?1 AND outcome = 'queued' ORDER BY id LIMIT 1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if let Some((attempts, error)) = waiting {
+                return Ok(Some(match (attempts, error) {
+                    (0, _) | (_, None) => "queued".to_string(),
+                    (_, Some(e)) => format!("retrying ({e})"),
+                }));
+            }
+            let last: Option<(String, Option<String>)> = c
+                .query_row(
+                    "SELECT outcome, last_error FROM status_reports WHERE job_id = ?1 \
+                     ORDER BY id DESC LIMIT 1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            Ok(
+                last.map(|(outcome, error)| match (outcome.as_str(), error) {
+                    ("gave_up", Some(e)) => format!("gave up ({e})"),
+                    ("gave_up", None) => "gave up".to_string(),
+                    _ => "delivered".to_string(),
+                }),
+            )
+        })
+        .await
+    }
+
     /// Every known repository with when it was last seen and whether it has work in flight.
     pub async fn repo_activity(&self) -> Result<Vec<super::RepoActivity>, StoreError> {
         self.with(|c| {
@@ -337,6 +421,7 @@ pub(crate) fn row_to_record(r: &Row<'_>) -> rusqlite::Result<JobRecord> {
             trigger: r.get(12)?,
             log_size: r.get::<_, i64>(15)?.max(0) as u64,
             log_dropped: r.get::<_, i64>(14)?.max(0) as u64,
+            status_report: None,
         },
         clone_url: r.get(13)?,
     })

@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS repos (
 
 /// Changes to databases created by earlier releases, in order; `PRAGMA user_version` counts the
 /// ones applied. Each runs once, in the transaction that bumps the version.
-const MIGRATIONS: &[fn(&Connection) -> rusqlite::Result<()>] = &[migrate_1, migrate_2, migrate_3];
+const MIGRATIONS: &[fn(&Connection) -> rusqlite::Result<()>] =
+    &[migrate_1, migrate_2, migrate_3, migrate_4];
 
 /// 1: whether a repository is public (web pages), bytes of output dropped over `docker.max_log`,
 /// an index for finding a commit's active job (replayed deliveries), and clone URLs stored
@@ -83,6 +84,27 @@ fn migrate_3(c: &Connection) -> rusqlite::Result<()> {
          ALTER TABLE jobs ADD COLUMN output_at INTEGER;
          ALTER TABLE jobs ADD COLUMN timeout_ms INTEGER;
          ALTER TABLE jobs ADD COLUMN run_started_ms INTEGER;",
+    )
+}
+
+/// 4: commit statuses: which forge a job's statuses go to (`report_via`, set when it was queued
+/// and a token applied), and the outbox of reports, delivered in order per job.
+fn migrate_4(c: &Connection) -> rusqlite::Result<()> {
+    c.execute_batch(
+        "ALTER TABLE jobs ADD COLUMN report_via TEXT;
+         CREATE TABLE status_reports (
+             id          INTEGER PRIMARY KEY AUTOINCREMENT,
+             job_id      INTEGER NOT NULL,
+             state       TEXT NOT NULL,
+             description TEXT NOT NULL,
+             created_ms  INTEGER NOT NULL,
+             next_ms     INTEGER NOT NULL,
+             attempts    INTEGER NOT NULL DEFAULT 0,
+             outcome     TEXT NOT NULL DEFAULT 'queued',
+             last_error  TEXT
+         );
+         CREATE INDEX status_reports_due ON status_reports(outcome, next_ms);
+         CREATE INDEX status_reports_job ON status_reports(job_id, id);",
     )
 }
 

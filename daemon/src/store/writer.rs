@@ -28,6 +28,11 @@ enum Command {
     Run(Run, oneshot::Sender<Result<(), StoreError>>),
     Requeue(Vec<i64>, oneshot::Sender<Result<Vec<Job>, StoreError>>),
     Delete(Vec<i64>, oneshot::Sender<Result<Vec<i64>, StoreError>>),
+    Reported(
+        i64,
+        super::Delivery,
+        oneshot::Sender<Result<(), StoreError>>,
+    ),
 }
 
 /// Handle to the writer thread; cheap to clone.
@@ -106,6 +111,11 @@ impl Writer {
     /// few at a time; returns the ids that were deleted (a job that is not finished never is).
     pub async fn delete(&self, ids: Vec<i64>) -> Result<Vec<i64>, StoreError> {
         self.ask(|tx| Command::Delete(ids, tx)).await
+    }
+
+    /// Records how a delivery attempt of commit status report `id` went.
+    pub async fn reported(&self, id: i64, delivery: super::Delivery) -> Result<(), StoreError> {
+        self.ask(|tx| Command::Reported(id, delivery, tx)).await
     }
 
     /// Puts STARTED jobs whose container was never created back to PENDING, in their old place
@@ -207,6 +217,7 @@ fn fail_all(batch: Vec<Command>, e: &rusqlite::Error) {
             Command::Run(_, tx) => drop(tx.send(Err(err(e)))),
             Command::Requeue(_, tx) => drop(tx.send(Err(err(e)))),
             Command::Delete(_, tx) => drop(tx.send(Err(err(e)))),
+            Command::Reported(_, _, tx) => drop(tx.send(Err(err(e)))),
         }
     }
 }
@@ -241,6 +252,9 @@ fn apply(tx: &rusqlite::Transaction<'_>, cmd: Command) -> Reply {
         Command::Run(run, reply) => Reply::Unit(reply, within(tx, |c| record_run(c, &run))),
         Command::Requeue(ids, reply) => Reply::Jobs(reply, within(tx, |c| requeue(c, &ids))),
         Command::Delete(ids, reply) => Reply::Ids(reply, within(tx, |c| delete(c, &ids))),
+        Command::Reported(id, d, reply) => {
+            Reply::Unit(reply, within(tx, |c| report_result(c, id, &d)))
+        }
     }
 }
 
@@ -286,8 +300,8 @@ fn insert(c: &Connection, j: &NewJob) -> rusqlite::Result<Inserted> {
     }
     c.prepare_cached(
         "INSERT INTO jobs (repo, git_ref, commit_sha, message, author, clone_url, status, \
-         created_at, trigger, forge, delivery_id, retry_of) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'PENDING', ?7, ?8, ?9, ?10, ?11)",
+         created_at, trigger, forge, delivery_id, retry_of, report_via) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'PENDING', ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         j.repo,
@@ -300,10 +314,13 @@ fn insert(c: &Connection, j: &NewJob) -> rusqlite::Result<Inserted> {
         j.trigger,
         j.forge,
         j.delivery_id,
-        j.retry_of
+        j.retry_of,
+        j.report_via
     ])?;
+    let id = c.last_insert_rowid();
+    report(c, id, JobStatus::Pending, None)?;
     Ok(Inserted {
-        job: get(c, c.last_insert_rowid())?,
+        job: get(c, id)?,
         duplicate: false,
     })
 }
@@ -321,6 +338,7 @@ fn transition(c: &Connection, t: &Transition) -> rusqlite::Result<Option<Job>> {
         return Ok(None);
     }
     let ts = now();
+    report(c, t.id, t.to, t.reason.as_deref())?;
     if t.to == JobStatus::Started {
         c.execute(
             "UPDATE jobs SET status = ?2, started_at = ?3 WHERE id = ?1",
@@ -362,11 +380,62 @@ fn end_started(c: &Connection, to: JobStatus, reason: &str) -> rusqlite::Result<
         .prepare("SELECT id FROM jobs WHERE status = 'STARTED'")?
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
+    for &id in &ids {
+        report(c, id, to, Some(reason))?;
+    }
     c.execute(
         "UPDATE jobs SET status = ?1, reason = ?2, finished_at = ?3 WHERE status = 'STARTED'",
         params![to.as_str(), super::clean_reason(reason), now()],
     )?;
     ids.into_iter().map(|id| get(c, id)).collect()
+}
+
+/// Queues the commit status for job `id` entering `to`, in the transaction that changes it (so
+/// no state is lost to a crash), when the job's statuses are reported.
+fn report(c: &Connection, id: i64, to: JobStatus, reason: Option<&str>) -> rusqlite::Result<()> {
+    let (state, description) = match to {
+        JobStatus::Pending => ("pending", "queued".to_string()),
+        JobStatus::Started => ("running", "running".to_string()),
+        JobStatus::Succeed => ("success", "succeeded".to_string()),
+        JobStatus::Failed => ("failure", reason.unwrap_or("failed").to_string()),
+        JobStatus::Errored => ("error", reason.unwrap_or("errored").to_string()),
+        JobStatus::Canceled => ("canceled", reason.unwrap_or("canceled").to_string()),
+    };
+    let description = super::status_description(&description);
+    let ms = now_ms();
+    c.prepare_cached(
+        "INSERT INTO status_reports (job_id, state, description, created_ms, next_ms) \
+         SELECT id, ?2, ?3, ?4, ?4 FROM jobs WHERE id = ?1 AND report_via IS NOT NULL",
+    )?
+    .execute(params![id, state, description, ms])?;
+    Ok(())
+}
+
+/// Now, in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Records how a delivery attempt of report `id` went.
+fn report_result(c: &Connection, id: i64, d: &super::Delivery) -> rusqlite::Result<()> {
+    match d {
+        super::Delivery::Delivered => c.execute(
+            "UPDATE status_reports SET outcome = 'delivered', attempts = attempts + 1, \
+             last_error = NULL WHERE id = ?1",
+            [id],
+        ),
+        super::Delivery::Retry { next_ms, error } => c.execute(
+            "UPDATE status_reports SET attempts = attempts + 1, next_ms = ?2, last_error = ?3 \
+             WHERE id = ?1",
+            params![id, next_ms, error],
+        ),
+        super::Delivery::GaveUp { error } => c.execute(
+            "UPDATE status_reports SET outcome = 'gave_up', attempts = attempts + 1, \
+             last_error = ?2 WHERE id = ?1",
+            params![id, error],
+        ),
+    }?;
+    Ok(())
 }
 
 fn record_run(c: &Connection, r: &Run) -> rusqlite::Result<()> {
@@ -388,9 +457,11 @@ fn delete(c: &Connection, ids: &[i64]) -> rusqlite::Result<Vec<i64>> {
     let mut stmt = c.prepare_cached(&format!(
         "DELETE FROM jobs WHERE id = ?1 AND status IN ({FINAL_STATES})"
     ))?;
+    let mut reports = c.prepare_cached("DELETE FROM status_reports WHERE job_id = ?1")?;
     let mut deleted = Vec::new();
     for &id in ids {
         if stmt.execute([id])? > 0 {
+            reports.execute([id])?;
             deleted.push(id);
         }
     }
@@ -409,6 +480,7 @@ fn requeue(c: &Connection, ids: &[i64]) -> rusqlite::Result<Vec<Job>> {
             [id],
         )?;
         if n > 0 {
+            report(c, id, JobStatus::Pending, None)?;
             back.push(get(c, id)?);
         }
     }

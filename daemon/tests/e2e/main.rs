@@ -15,6 +15,7 @@ mod sec_creds;
 mod sec_hooks;
 mod sec_jobs;
 mod sec_pages;
+mod statuses;
 mod tui;
 mod webhook;
 

@@ -1,0 +1,153 @@
+//! Commit statuses: every state a reported job enters is queued in the outbox (`status_reports`)
+//! in the transaction that changes it; this task sends them to the forge's API, oldest first and
+//! one at a time per job (a later state never overtakes an earlier one), retrying with backoff
+//! for up to a day. A report never delays or fails a job, and the outbox survives restarts.
+
+mod request;
+
+pub use request::{Request, build};
+
+use crate::jobs::Jobs;
+use crate::runner::Engine;
+use crate::store::{Delivery, Report};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How long a report is tried before it is given up.
+pub const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
+/// One request's limit, connection included.
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// The first retry's wait; each one after doubles it, up to [`MAX_BACKOFF`].
+const BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+/// Reports read from the outbox at once.
+const BATCH: usize = 32;
+
+/// Starts the outbox task; it ends with `shutdown` (what is queued stays for the next start).
+pub fn spawn<E: Engine>(
+    jobs: Arc<Jobs<E>>,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let client = match reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            // A token is for its API's address only: never follow a redirect elsewhere with it.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("microci/", env!("CARGO_PKG_VERSION")))
+            .build()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!("commit statuses: cannot make an HTTP client: {e}");
+                return;
+            }
+        };
+        tokio::select! {
+            () = run(&jobs, &client) => {}
+            () = shutdown.cancelled() => {}
+        }
+    })
+}
+
+async fn run<E: Engine>(jobs: &Jobs<E>, client: &reqwest::Client) {
+    loop {
+        match jobs.reader.due_reports(now_ms(), BATCH).await {
+            Ok(due) if !due.is_empty() => {
+                for report in due {
+                    let outcome = deliver(jobs, client, &report).await;
+                    if let Err(e) = jobs.writer.reported(report.id, outcome).await {
+                        tracing::error!("commit statuses: cannot record a delivery: {e}");
+                    }
+                }
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!("commit statuses: cannot read the outbox: {e}"),
+        }
+        let next = jobs.reader.next_report_ms().await.ok().flatten();
+        let wait = next.map_or(60_000, |n| (n - now_ms()).clamp(0, 60_000)) as u64;
+        tokio::select! {
+            () = jobs.reports.notified() => {}
+            () = tokio::time::sleep(Duration::from_millis(wait.max(10))) => {}
+        }
+    }
+}
+
+/// One attempt at one report.
+async fn deliver<E: Engine>(jobs: &Jobs<E>, client: &reqwest::Client, r: &Report) -> Delivery {
+    let config = jobs.config();
+    let Some(to) = config.reporter(&r.repo, &r.forge) else {
+        return Delivery::GaveUp {
+            error: "no status token applies to this repository any more".into(),
+        };
+    };
+    let target = config
+        .http
+        .public_url
+        .as_ref()
+        .map(|u| format!("{u}/jobs/{}", r.job_id));
+    let req = build(&to, r, target.as_deref());
+    let sent = client
+        .post(&req.url)
+        .header(req.auth.0, req.auth.1)
+        .header("content-type", "application/json")
+        .header("accept", "application/json")
+        .body(req.body.to_string())
+        .send()
+        .await;
+    let error = match sent {
+        Ok(resp) if resp.status().is_success() => {
+            tracing::debug!(job_id = r.job_id, state = %r.state, "commit status delivered");
+            return Delivery::Delivered;
+        }
+        Ok(resp) => {
+            let status = resp.status();
+            let text = resp.text().await.unwrap_or_default();
+            let detail = crate::store::status_description(&text);
+            let error = if detail.is_empty() {
+                format!("HTTP {}", status.as_u16())
+            } else {
+                format!("HTTP {}: {detail}", status.as_u16())
+            };
+            // The forge refused it for good: a bad token, a missing repository, a bad request.
+            if status.is_client_error() && status != 408 && status != 429 {
+                tracing::warn!(job_id = r.job_id, "commit status refused: {error}");
+                return Delivery::GaveUp { error };
+            }
+            error
+        }
+        Err(e) => format!("cannot reach the forge: {}", without_url(e)),
+    };
+    let age = Duration::from_millis((now_ms() - r.created_ms).max(0) as u64);
+    if age >= GIVE_UP_AFTER {
+        tracing::warn!(
+            job_id = r.job_id,
+            "commit status given up after a day: {error}"
+        );
+        return Delivery::GaveUp { error };
+    }
+    let backoff = BACKOFF
+        .saturating_mul(1u32 << r.attempts.clamp(0, 20))
+        .min(MAX_BACKOFF);
+    Delivery::Retry {
+        next_ms: now_ms() + backoff.as_millis() as i64,
+        error,
+    }
+}
+
+/// A transport error in words, without the URL reqwest adds (it is in the config already).
+fn without_url(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
+}
+
+fn now_ms() -> i64 {
+    crate::store::now_ms()
+}
