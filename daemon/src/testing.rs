@@ -21,6 +21,7 @@ pub(crate) fn new_job(repo: &str, git_ref: &str, commit: &str, clone_url: &str) 
         retry_of: None,
         dedupe_active: false,
         report_via: None,
+        untrusted: false,
     }
 }
 

@@ -40,6 +40,8 @@ use Want::{Build, Ignore};
 const BRANCH_CREATION: &str = "branch creation (the push event builds it)";
 const TAG_CREATION: &str = "tag creation (the push event builds it)";
 const PR: &str = "unsupported event \"pull_request\"";
+/// A pull request's title edited: nothing to build.
+const PR_EDITED: &str = "pull request action \"edited\"";
 
 const CASES: &[Case] = &[
     // Bitbucket: one repo:push per change set; deletions have new: null.
@@ -151,7 +153,7 @@ const CASES: &[Case] = &[
         "gitea/signature-vector.pull_request.go-scm.json",
         Gitea,
         "pull_request",
-        Ignore(PR),
+        Ignore(PR_EDITED),
     ),
     // GitHub: one push per ref, tags and deletions included.
     case("github/ping.json", Github, "ping", Ignore("ping")),

@@ -329,6 +329,17 @@ fn deliver(spec: &Spec, knobs: &Knobs, headers: &HeaderMap, body: &[u8]) {
     }
     match outcome {
         Ok(Outcome::Build(push)) => check_push(spec, &delivery, &push),
+        Ok(Outcome::Closed { repo, git_ref }) => {
+            assert_eq!(
+                d_repo(&delivery),
+                Some(repo.as_str()),
+                "closed another repository"
+            );
+            assert!(
+                names::validate_ref("ref", &git_ref).is_ok(),
+                "ref {git_ref:?}"
+            );
+        }
         Ok(Outcome::Builds(pushes)) => {
             assert!(pushes.len() > 1, "Builds of {} pushes", pushes.len());
             // One delivery, one repository: each ref its own commit.
@@ -355,6 +366,10 @@ fn deliver(spec: &Spec, knobs: &Knobs, headers: &HeaderMap, body: &[u8]) {
             check_error(&e);
         }
     }
+}
+
+fn d_repo(d: &Delivery) -> Option<&str> {
+    d.repo.as_deref()
 }
 
 /// Refusal messages go back to the forge and into the log: one line, no control characters.
@@ -421,11 +436,20 @@ fn check_push(spec: &Spec, d: &Delivery, p: &Push) {
         "ref {:?}",
         p.git_ref
     );
-    assert!(
-        names::ref_kind(&p.git_ref).is_some(),
-        "ref {:?} is neither refs/heads/<branch> nor refs/tags/<tag>",
-        p.git_ref
-    );
+    match p.pull {
+        // A pull (merge) request's head, by its number.
+        Some(pull) => assert!(
+            p.git_ref == format!("refs/pull/{}/head", pull.number)
+                || p.git_ref == format!("refs/merge-requests/{}/head", pull.number),
+            "pull request ref {:?}",
+            p.git_ref
+        ),
+        None => assert!(
+            names::ref_kind(&p.git_ref).is_some(),
+            "ref {:?} is neither refs/heads/<branch> nor refs/tags/<tag>",
+            p.git_ref
+        ),
+    }
     assert!(
         p.message.len() <= names::MAX_MESSAGE,
         "message of {} bytes",

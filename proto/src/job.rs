@@ -117,6 +117,13 @@ pub struct Job {
     /// `delivered`, `retrying (HTTP 502)`, `gave up (HTTP 401: …)`. Only in `get_job`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_report: Option<String>,
+    /// A fork's pull request: a stranger's code, built only with `pull_requests = "all"`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub untrusted: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn is_zero(n: &u64) -> bool {

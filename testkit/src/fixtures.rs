@@ -24,6 +24,7 @@ pub fn job(id: i64, status: JobStatus) -> Job {
         log_size: 10,
         log_dropped: 0,
         status_report: None,
+        untrusted: false,
     }
 }
 

@@ -95,7 +95,16 @@ impl Fields {
 
     /// A ref as people say it: `refs/heads/main` is `main`; tags and others stay whole.
     pub fn short_ref(self, r: &str) -> String {
-        self.text(r.strip_prefix("refs/heads/").unwrap_or(r))
+        // A pull (merge) request's head: `pr/123`.
+        let pull = r
+            .strip_prefix("refs/pull/")
+            .or_else(|| r.strip_prefix("refs/merge-requests/"))
+            .and_then(|rest| rest.strip_suffix("/head"))
+            .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        match pull {
+            Some(n) => format!("pr/{n}"),
+            None => self.text(r.strip_prefix("refs/heads/").unwrap_or(r)),
+        }
     }
 }
 
@@ -197,6 +206,9 @@ pub fn job_details(job: &Job, now: OffsetDateTime, fields: Fields) -> String {
     }
     line("repo", text(&job.repo));
     line("ref", text(&job.git_ref));
+    if job.untrusted {
+        line("trust", "untrusted: a fork's pull request".into());
+    }
     line("commit", text(&job.commit));
     line("author", text(&job.author));
     line("trigger", text(&job.trigger));
@@ -319,6 +331,15 @@ mod tests {
         // Bidirectional controls are shown, not obeyed, in every field.
         assert_eq!(one_line("alice\u{202E}cilA"), "alice<U+202E>cilA");
         assert_eq!(Fields::Clean.short_ref("refs/heads/\u{2066}x"), "<U+2066>x");
+        assert_eq!(Fields::Clean.short_ref("refs/pull/123/head"), "pr/123");
+        assert_eq!(
+            Fields::Clean.short_ref("refs/merge-requests/7/head"),
+            "pr/7"
+        );
+        assert_eq!(
+            Fields::Clean.short_ref("refs/pull/x/head"),
+            "refs/pull/x/head"
+        );
         assert_eq!(
             Fields::Clean.first_line("evil\u{202E}txt.exe\nmore"),
             "evil<U+202E>txt.exe"
@@ -351,16 +372,12 @@ mod tests {
     #[test]
     fn status_lines() {
         let s = DaemonStatus {
-            version: "0.1.0".into(),
             uptime_secs: 80,
             running: 1,
             queued: 3,
-            max_jobs: 2,
             docker_reachable: false,
             docker_error: Some("connection refused".into()),
-            warnings: Vec::new(),
-            reload_error: None,
-            disk_low: None,
+            ..healthy()
         };
         assert_eq!(
             status_text(&s),
@@ -421,19 +438,11 @@ mod tests {
     #[test]
     fn status_warnings_one_line_each_cleaned() {
         let s = DaemonStatus {
-            version: "0.1.0".into(),
-            uptime_secs: 5,
-            running: 0,
-            queued: 0,
-            max_jobs: 2,
-            docker_reachable: true,
-            docker_error: None,
             warnings: vec![
                 "webhook.allow_unsigned is on: anyone can start jobs".into(),
                 "evil\x1b]0;t\x07\nsecond line\u{202E}".into(),
             ],
-            reload_error: None,
-            disk_low: None,
+            ..healthy()
         };
         let text = status_text(&s);
         assert!(

@@ -58,6 +58,8 @@ pub struct RepoSettings {
     pub filter: super::filter::BuildFilter,
     /// Token for reporting commit statuses to the forge (wins over `[forge.<name>] token`).
     pub status_token: Option<Secret>,
+    /// Which pull requests build.
+    pub pull_requests: super::PullRequests,
 }
 
 impl RepoSettings {
@@ -198,6 +200,7 @@ pub(super) fn repo_settings(
         public: raw.public,
         filter: super::filter::BuildFilter::parse(key, raw.branches, raw.tags, raw.paths)?,
         status_token: raw.status_token.map(Secret::new),
+        pull_requests: raw.pull_requests.unwrap_or_default(),
     })
 }
 

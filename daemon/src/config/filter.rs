@@ -3,6 +3,21 @@
 
 use super::credentials::KeyError;
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+use serde::Deserialize;
+
+/// Which pull requests build (`[[repo]] pull_requests`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PullRequests {
+    /// None.
+    None,
+    /// Those whose head is in the repository itself (the default): a fork's code is a
+    /// stranger's.
+    #[default]
+    SameRepo,
+    /// Forks' too; their jobs are marked untrusted.
+    All,
+}
 
 /// A repository's build filter; the default builds everything.
 #[derive(Debug, Clone)]

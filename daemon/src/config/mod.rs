@@ -13,7 +13,7 @@ mod webhook;
 
 pub use credentials::{GitSettings, RepoSettings};
 pub use docker::{DockerSettings, OnStop, WorkspaceMode};
-pub use filter::{BuildFilter, skips_ci};
+pub use filter::{BuildFilter, PullRequests, skips_ci};
 pub use retention::RetentionSettings;
 pub use status::{ForgeApi, Reporter, StatusApi};
 pub use webhook::{MIN_SECRET, Secret, WebhookSettings};
@@ -400,6 +400,13 @@ impl Config {
     pub fn reporter(&self, repo: &str, forge: &str) -> Option<Reporter> {
         let repo_token = self.repos.get(repo).and_then(|r| r.status_token.as_ref());
         status::reporter(&self.forges, repo_token, forge)
+    }
+
+    /// Which pull requests of `repo` build (unlisted repositories: the default).
+    pub fn pull_requests(&self, repo: &str) -> PullRequests {
+        self.repos
+            .get(repo)
+            .map_or(PullRequests::default(), |r| r.pull_requests)
     }
 
     /// Bitbucket refuses a status without a link: with its token set, `http.public_url` must be.

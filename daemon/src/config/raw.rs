@@ -111,4 +111,5 @@ pub(super) struct RawRepo {
     pub tags: Option<bool>,
     pub paths: Option<Vec<String>>,
     pub status_token: Option<String>,
+    pub pull_requests: Option<super::PullRequests>,
 }

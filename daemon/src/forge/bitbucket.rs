@@ -145,6 +145,7 @@ pub(crate) fn interpret(event: &str, body: &[u8]) -> Result<Outcome, HookError> 
             public: repository.is_private.map(|p| !p),
             // Bitbucket's push event does not list files.
             changed_files: None,
+            pull: None,
         });
     }
     match pushes.len() {

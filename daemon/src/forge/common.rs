@@ -209,6 +209,7 @@ pub(crate) fn interpret_push(p: PushPayload, rules: &PushRules) -> Result<Outcom
         default_branch: repo.default_branch,
         public: repo.public,
         changed_files: changed,
+        pull: None,
     }))
 }
 

@@ -15,12 +15,14 @@ const RULES: PushRules = PushRules {
 ///   otherwise build `after` (a tag push has `commits: []`; its message comes from `head_commit`).
 /// - `create` -> "tag creation (the push event builds it)" / "branch creation (the push event builds it)".
 /// - `delete` -> "branch deletion" / "tag deletion".
+/// - `pull_request` -> see [`super::pulls`].
 /// - anything else -> `unsupported event "<name>"`.
 pub(crate) fn interpret(event: &str, body: &[u8]) -> Result<Outcome, HookError> {
     match event {
         "push" => common::interpret_push(parse_json(body)?, &RULES),
         "create" => common::ignore_creation(body),
         "delete" => common::ignore_deletion(body),
+        "pull_request" => super::pulls::interpret(body),
         _ => Ok(unsupported(event)),
     }
 }
@@ -107,9 +109,11 @@ mod tests {
         let test = interpret("push", push("refs/heads/main", Z, Z, "[]").as_bytes()).unwrap();
         assert_eq!(test, Outcome::Ignore("test delivery".into()));
         assert_eq!(
-            interpret("pull_request", b"{}").unwrap(),
-            Outcome::Ignore("unsupported event \"pull_request\"".into())
+            interpret("issues", b"{}").unwrap(),
+            Outcome::Ignore("unsupported event \"issues\"".into())
         );
+        // A pull request event is read as one (and must say what it is about).
+        assert!(interpret("pull_request", b"{}").is_err());
     }
 
     #[test]

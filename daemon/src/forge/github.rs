@@ -16,6 +16,7 @@ const RULES: PushRules = PushRules {
 ///   `after` with `head_commit.message`; author `pusher.name`, else `sender.login`.
 /// - `create` -> "branch creation (the push event builds it)" / "tag creation (the push event builds it)".
 /// - `delete` -> "branch deletion" / "tag deletion".
+/// - `pull_request` -> see [`super::pulls`].
 /// - anything else -> `unsupported event "<name>"`.
 pub(crate) fn interpret(event: &str, body: &[u8]) -> Result<Outcome, HookError> {
     match event {
@@ -23,6 +24,7 @@ pub(crate) fn interpret(event: &str, body: &[u8]) -> Result<Outcome, HookError> 
         "push" => common::interpret_push(parse_json(body)?, &RULES),
         "create" => common::ignore_creation(body),
         "delete" => common::ignore_deletion(body),
+        "pull_request" => super::pulls::interpret(body),
         _ => Ok(unsupported(event)),
     }
 }

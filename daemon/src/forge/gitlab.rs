@@ -1,5 +1,6 @@
-//! GitLab deliveries: `Push Hook` and `Tag Push Hook` build `checkout_sha`; deletions (after all zeros or
-//! `checkout_sha: null`) and every other hook are ignored. GitLab authenticates with a plain token.
+//! GitLab deliveries: `Push Hook` and `Tag Push Hook` build `checkout_sha`, `Merge Request Hook`
+//! builds a merge request's head; deletions (after all zeros or `checkout_sha: null`) and every
+//! other hook are ignored. GitLab authenticates with a plain token.
 
 use serde::{Deserialize, Deserializer};
 
@@ -41,6 +42,93 @@ struct PushPayload {
     project: Option<Project>,
 }
 
+#[derive(Debug, Deserialize)]
+struct MergeRequest {
+    iid: Option<u64>,
+    action: Option<String>,
+    title: Option<String>,
+    oldrev: Option<String>,
+    source_project_id: Option<i64>,
+    target_project_id: Option<i64>,
+    last_commit: Option<Commit>,
+}
+
+#[derive(Debug, Deserialize)]
+struct User {
+    username: Option<String>,
+    name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MergeRequestPayload {
+    object_attributes: Option<MergeRequest>,
+    project: Option<Project>,
+    user: Option<User>,
+}
+
+/// A `Merge Request Hook`; see [`interpret`].
+fn merge_request(body: &[u8]) -> Result<Outcome, HookError> {
+    let p: MergeRequestPayload = parse_json(body)?;
+    let mr = p
+        .object_attributes
+        .ok_or_else(|| HookError::missing("object_attributes"))?;
+    let project = p.project.ok_or_else(|| HookError::missing("project"))?;
+    let path = project
+        .path_with_namespace
+        .ok_or_else(|| HookError::missing("project.path_with_namespace"))?;
+    let repo = names::validate_repo_name("project path_with_namespace", &path, true)?;
+    let iid = mr
+        .iid
+        .filter(|n| *n > 0)
+        .ok_or_else(|| HookError::missing("object_attributes.iid"))?;
+    let git_ref = format!("refs/merge-requests/{iid}/head");
+    let action = mr.action.unwrap_or_default();
+    match action.as_str() {
+        "open" | "reopen" => {}
+        "update" if mr.oldrev.is_some() => {}
+        "update" => {
+            return Ok(Outcome::Ignore(
+                "merge request update without new commits".into(),
+            ));
+        }
+        "close" | "merge" => return Ok(Outcome::Closed { repo, git_ref }),
+        other => {
+            return Ok(Outcome::Ignore(format!(
+                "merge request action {}",
+                names::quote(other)
+            )));
+        }
+    }
+    let clone_url = project
+        .git_http_url
+        .or(project.http_url)
+        .ok_or_else(|| HookError::missing("project.git_http_url"))?;
+    let clone_url = names::validate_clone_url("project git_http_url", &clone_url)?;
+    let head = mr
+        .last_commit
+        .and_then(|c| c.id)
+        .ok_or_else(|| HookError::missing("object_attributes.last_commit.id"))?;
+    let commit = names::validate_commit("object_attributes.last_commit.id", &head)?;
+    let fork = match (mr.source_project_id, mr.target_project_id) {
+        (Some(s), Some(t)) => s != t,
+        // Not said: a stranger's until shown otherwise.
+        _ => true,
+    };
+    Ok(Outcome::Build(Push {
+        repo,
+        clone_url,
+        ssh_url: names::sanitize_ssh_url(project.git_ssh_url),
+        git_ref,
+        commit,
+        message: names::truncate_on_char_boundary(mr.title.unwrap_or_default(), names::MAX_MESSAGE),
+        author: names::pick_author(p.user.map_or([None, None], |u| [u.username, u.name])),
+        default_branch: names::sanitize_branch(project.default_branch),
+        public: project.visibility_level.map(|level| level == 20),
+        changed_files: None,
+        pull: Some(super::Pull { number: iid, fork }),
+    }))
+}
+
 /// Deserializes a field that is present (even as `null`) into `Some(..)`, so absent and null differ.
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
@@ -54,11 +142,15 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
 ///   `project.path_with_namespace` (subgroups allowed), clone URL `project.git_http_url`, author
 ///   `user_username`, else `user_name`. Message: the `commits[]` entry for the built commit, else the tag
 ///   message, else empty. GitLab's "Test" button sends an ordinary push with sample data, which builds.
-/// - anything else (`System Hook`, `Merge Request Hook`, ...) -> `unsupported event "<name>"`.
+/// - `Merge Request Hook`: `open`, `reopen`, and `update` with new commits (`oldrev`) build
+///   `object_attributes.last_commit.id` at `refs/merge-requests/<iid>/head` (which the target
+///   project serves, for a fork's too); `close` and `merge` close it; other actions are ignored.
+/// - anything else (`System Hook`, ...) -> `unsupported event "<name>"`.
 pub(crate) fn interpret(event: &str, body: &[u8]) -> Result<Outcome, HookError> {
     let expected = match event {
         "Push Hook" => RefKind::Branch,
         "Tag Push Hook" => RefKind::Tag,
+        "Merge Request Hook" => return merge_request(body),
         _ => return Ok(unsupported(event)),
     };
     let p: PushPayload = parse_json(body)?;
@@ -109,6 +201,7 @@ pub(crate) fn interpret(event: &str, body: &[u8]) -> Result<Outcome, HookError> 
         default_branch: names::sanitize_branch(project.default_branch),
         public: project.visibility_level.map(|level| level == 20),
         changed_files: changed,
+        pull: None,
     }))
 }
 
@@ -207,5 +300,69 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(m.contains("all-zero commit"), "{m}");
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod merge_request_tests {
+    use super::*;
+    use crate::forge::Pull;
+
+    const H: &str = "da1560886d4f094c3e6c9ef40349f7d38b5d27d7";
+
+    fn body(action: &str, source: i64, oldrev: bool) -> String {
+        let oldrev = if oldrev {
+            r#""oldrev":"ffffffffffffffffffffffffffffffffffffffff","#
+        } else {
+            ""
+        };
+        format!(
+            r#"{{"object_kind":"merge_request","user":{{"username":"root","name":"Admin"}},
+            "project":{{"path_with_namespace":"group/app","git_http_url":"https://gl.example/group/app.git",
+              "visibility_level":0}},
+            "object_attributes":{{"iid":4,"action":"{action}",{oldrev}"title":"MS-Viewport",
+              "source_project_id":{source},"target_project_id":14,
+              "last_commit":{{"id":"{H}","message":"fixed readme"}}}}}}"#
+        )
+    }
+
+    #[test]
+    fn merge_requests_build_their_head_close_and_skip_the_rest() {
+        for (action, oldrev) in [("open", false), ("reopen", false), ("update", true)] {
+            let Outcome::Build(p) =
+                interpret("Merge Request Hook", body(action, 14, oldrev).as_bytes()).unwrap()
+            else {
+                panic!("{action} should build");
+            };
+            assert_eq!(p.git_ref, "refs/merge-requests/4/head");
+            assert_eq!((p.commit.as_str(), p.message.as_str()), (H, "MS-Viewport"));
+            assert_eq!(
+                p.pull,
+                Some(Pull {
+                    number: 4,
+                    fork: false
+                })
+            );
+        }
+        let Outcome::Build(p) =
+            interpret("Merge Request Hook", body("open", 99, false).as_bytes()).unwrap()
+        else {
+            panic!("a fork's merge request is a build to decide on");
+        };
+        assert!(p.pull.is_some_and(|p| p.fork));
+        for action in ["close", "merge"] {
+            assert_eq!(
+                interpret("Merge Request Hook", body(action, 14, false).as_bytes()).unwrap(),
+                Outcome::Closed {
+                    repo: "group/app".into(),
+                    git_ref: "refs/merge-requests/4/head".into()
+                }
+            );
+        }
+        assert!(matches!(
+            interpret("Merge Request Hook", body("update", 14, false).as_bytes()).unwrap(),
+            Outcome::Ignore(_)
+        ));
     }
 }

@@ -67,6 +67,7 @@ fn create(p: RefPayload) -> Result<Outcome, HookError> {
         default_branch: names::sanitize_branch(p.default_branch).or(repo.default_branch),
         public: repo.public,
         changed_files: None,
+        pull: None,
     }))
 }
 

@@ -12,6 +12,7 @@ mod github;
 mod gitlab;
 mod gogs;
 pub mod names;
+mod pulls;
 pub mod signature;
 
 use serde::Deserialize;
@@ -120,6 +121,13 @@ pub enum Outcome {
     /// Build each of these: one delivery that updated several refs (Bitbucket batches them),
     /// each with its own commit.
     Builds(Vec<Push>),
+    /// A pull request was closed: what is still queued for `git_ref` is canceled.
+    Closed {
+        /// The repository.
+        repo: String,
+        /// The pull request's ref.
+        git_ref: String,
+    },
     /// Build nothing; the reason is short human text for the `{"ignored": ...}` reply.
     Ignore(String),
 }
@@ -149,6 +157,18 @@ pub struct Push {
     pub public: Option<bool>,
     /// The files the pushed commits changed, where the forge lists them (for `[[repo]] paths`).
     pub changed_files: Option<Vec<String>>,
+    /// The pull request this builds, for a pull request event.
+    pub pull: Option<Pull>,
+}
+
+/// A pull (merge) request's build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pull {
+    /// Its number on the forge.
+    pub number: u64,
+    /// Whether it comes from another repository (a fork): built only with `pull_requests =
+    /// "all"`, and marked untrusted.
+    pub fork: bool,
 }
 
 /// Why a delivery was refused; the message is safe to show (it never contains a secret).

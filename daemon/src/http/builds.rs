@@ -3,7 +3,7 @@
 //! under a delivery id of its own so that a redelivery finds every one of them again.
 
 use super::{error, json};
-use crate::config::{Config, skips_ci};
+use crate::config::{Config, PullRequests, skips_ci};
 use crate::forge::{Forge, Push};
 use crate::jobs::Jobs;
 use crate::runner::Engine;
@@ -100,10 +100,47 @@ pub(super) async fn submit<E: Engine>(
     }
 }
 
+/// A pull request was closed: what is still queued for it is canceled; `200 {"canceled": [ids]}`
+/// (what already runs finishes).
+pub(super) async fn close<E: Engine>(jobs: &Jobs<E>, repo: &str, git_ref: &str) -> Response {
+    let pending = match jobs.reader.pending_at(repo.into(), git_ref.into()).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!("cannot read a closed pull request's jobs: {e}");
+            return error(StatusCode::SERVICE_UNAVAILABLE, "try again later");
+        }
+    };
+    let mut canceled = Vec::new();
+    for id in pending {
+        match jobs
+            .cancel_because(id, "canceled: the pull request was closed")
+            .await
+        {
+            Ok(_) => canceled.push(id),
+            Err(e) => tracing::debug!(job_id = id, "not canceled: {e}"),
+        }
+    }
+    json(StatusCode::OK, &serde_json::json!({ "canceled": canceled }))
+}
+
 /// Why `push` builds nothing: its head commit says so, or its repository's filter does.
 fn refusal(config: &Config, push: &Push) -> Option<String> {
     if skips_ci(&push.message) {
         return Some(SKIP_CI.into());
+    }
+    if let Some(pull) = push.pull {
+        match config.pull_requests(&push.repo) {
+            PullRequests::None => {
+                return Some("pull requests do not build (pull_requests = \"none\")".into());
+            }
+            PullRequests::SameRepo if pull.fork => {
+                return Some(format!(
+                    "pull request {} comes from a fork (pull_requests = \"all\" builds those)",
+                    pull.number
+                ));
+            }
+            _ => {}
+        }
     }
     config.repos.get(&push.repo).and_then(|r| {
         r.filter

@@ -87,6 +87,9 @@ where
     let pushes = match forge::interpret(forge, &delivery, &payload) {
         Ok(Outcome::Build(push)) => vec![push],
         Ok(Outcome::Builds(pushes)) => pushes,
+        Ok(Outcome::Closed { repo, git_ref }) => {
+            return super::builds::close(&jobs, &repo, &git_ref).await;
+        }
         Ok(Outcome::Ignore(reason)) => {
             return json(StatusCode::OK, &serde_json::json!({ "ignored": reason }));
         }

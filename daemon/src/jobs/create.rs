@@ -44,6 +44,7 @@ impl<E: Engine> Jobs<E> {
             .map(|_| forge.to_string());
         let recorded = self.writer.insert(NewJob {
             report_via,
+            untrusted: push.pull.is_some_and(|p| p.fork),
             repo: push.repo,
             git_ref: push.git_ref,
             commit: push.commit,
@@ -86,6 +87,7 @@ impl<E: Engine> Jobs<E> {
                 retry_of: Some(id),
                 dedupe_active: false,
                 report_via: None,
+                untrusted: rec.job.untrusted,
             })
             .await?;
         self.publish(&inserted.job);
@@ -145,6 +147,7 @@ impl<E: Engine> Jobs<E> {
                 retry_of: None,
                 dedupe_active: false,
                 report_via: None,
+                untrusted: false,
             })
             .await?;
         self.publish(&inserted.job);

@@ -115,8 +115,13 @@ impl<E: Engine> Jobs<E> {
     /// Cancels a queued job (it never starts) or a started one (its clone or container is
     /// stopped and it ends CANCELED shortly after); returns the job as it is now.
     pub async fn cancel(&self, id: i64) -> Result<Job, CancelError> {
+        self.cancel_because(id, "canceled before it started").await
+    }
+
+    /// [`Jobs::cancel`], with the reason a PENDING job ends with.
+    pub async fn cancel_because(&self, id: i64, why: &str) -> Result<Job, CancelError> {
         let dequeue = Transition {
-            reason: Some("canceled before it started".into()),
+            reason: Some(why.into()),
             ..Transition::new(id, &[JobStatus::Pending], JobStatus::Canceled)
         };
         // Queued — or just taken by the scheduler, whose start then finds it CANCELED: its clone

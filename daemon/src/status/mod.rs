@@ -30,32 +30,43 @@ pub fn spawn<E: Engine>(
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let client = match reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            // A token is for its API's address only: never follow a redirect elsewhere with it.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("microci/", env!("CARGO_PKG_VERSION")))
-            .build()
-        {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!("commit statuses: cannot make an HTTP client: {e}");
-                return;
-            }
-        };
         tokio::select! {
-            () = run(&jobs, &client) => {}
+            () = run(&jobs) => {}
             () = shutdown.cancelled() => {}
         }
     })
 }
 
-async fn run<E: Engine>(jobs: &Jobs<E>, client: &reqwest::Client) {
+/// The HTTP client, made when the first report is due: TLS set-up (and the memory of the
+/// system's root certificates) is not paid by a daemon that reports nothing.
+fn client(slot: &mut Option<reqwest::Client>) -> Result<reqwest::Client, reqwest::Error> {
+    if let Some(c) = slot {
+        return Ok(c.clone());
+    }
+    let c = reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        // A token is for its API's address only: never follow a redirect with it.
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("microci/", env!("CARGO_PKG_VERSION")))
+        .build()?;
+    *slot = Some(c.clone());
+    Ok(c)
+}
+
+async fn run<E: Engine>(jobs: &Jobs<E>) {
+    let mut http = None;
     loop {
         match jobs.reader.due_reports(now_ms(), BATCH).await {
             Ok(due) if !due.is_empty() => {
+                let client = match client(&mut http) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::error!("commit statuses: cannot make an HTTP client: {e}");
+                        return;
+                    }
+                };
                 for report in due {
-                    let outcome = deliver(jobs, client, &report).await;
+                    let outcome = deliver(jobs, &client, &report).await;
                     if let Err(e) = jobs.writer.reported(report.id, outcome).await {
                         tracing::error!("commit statuses: cannot record a delivery: {e}");
                     }

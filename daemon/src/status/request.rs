@@ -22,27 +22,17 @@ pub fn build(to: &Reporter, report: &Report, target_url: Option<&str>) -> Reques
     let (owner_repo, state) = (&report.repo, report.state.as_str());
     let description = report.description.as_str();
     match to.api {
-        StatusApi::Gitea => Request {
+        // The same API, but for the authorization header. Neither has a word for running or
+        // canceled.
+        StatusApi::Gitea | StatusApi::Github => Request {
             url: format!("{}/repos/{owner_repo}/statuses/{sha}", to.api_url),
-            auth: ("authorization", format!("token {token}")),
-            body: with_target(
-                serde_json::json!({
-                    // Gitea and Forgejo have no word for running or canceled.
-                    "state": match state {
-                        "running" => "pending",
-                        "canceled" => "error",
-                        s => s,
-                    },
-                    "description": description,
-                    "context": to.context,
-                }),
-                "target_url",
-                target_url,
+            auth: (
+                "authorization",
+                match to.api {
+                    StatusApi::Gitea => format!("token {token}"),
+                    _ => format!("Bearer {token}"),
+                },
             ),
-        },
-        StatusApi::Github => Request {
-            url: format!("{}/repos/{owner_repo}/statuses/{sha}", to.api_url),
-            auth: ("authorization", format!("Bearer {token}")),
             body: with_target(
                 serde_json::json!({
                     "state": match state {

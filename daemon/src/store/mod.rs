@@ -57,6 +57,8 @@ pub struct NewJob {
     /// The forge route whose API hears of this job's life (commit statuses), when a token
     /// applied as it was queued.
     pub report_via: Option<String>,
+    /// A fork's pull request: a stranger's code.
+    pub untrusted: bool,
 }
 
 /// A commit status waiting in the outbox, with what its delivery needs.

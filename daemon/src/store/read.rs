@@ -227,6 +227,19 @@ impl Reader {
         .await
     }
 
+    /// The PENDING jobs of `repo` at `git_ref` (a closed pull request's).
+    pub async fn pending_at(&self, repo: String, git_ref: String) -> Result<Vec<i64>, StoreError> {
+        self.with(move |c| {
+            c.prepare_cached(
+                "SELECT id FROM jobs WHERE repo = ?1 AND git_ref = ?2 AND status = 'PENDING' \
+                 ORDER BY id",
+            )?
+            .query_map(rusqlite::params![repo, git_ref], |r| r.get(0))?
+            .collect()
+        })
+        .await
+    }
+
     /// Every known repository with when it was last seen and whether it has work in flight.
     pub async fn repo_activity(&self) -> Result<Vec<super::RepoActivity>, StoreError> {
         self.with(|c| {
@@ -422,6 +435,7 @@ pub(crate) fn row_to_record(r: &Row<'_>) -> rusqlite::Result<JobRecord> {
             log_size: r.get::<_, i64>(15)?.max(0) as u64,
             log_dropped: r.get::<_, i64>(14)?.max(0) as u64,
             status_report: None,
+            untrusted: r.get(16)?,
         },
         clone_url: r.get(13)?,
     })

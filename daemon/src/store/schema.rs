@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS repos (
 /// Changes to databases created by earlier releases, in order; `PRAGMA user_version` counts the
 /// ones applied. Each runs once, in the transaction that bumps the version.
 const MIGRATIONS: &[fn(&Connection) -> rusqlite::Result<()>] =
-    &[migrate_1, migrate_2, migrate_3, migrate_4];
+    &[migrate_1, migrate_2, migrate_3, migrate_4, migrate_5];
 
 /// 1: whether a repository is public (web pages), bytes of output dropped over `docker.max_log`,
 /// an index for finding a commit's active job (replayed deliveries), and clone URLs stored
@@ -108,6 +108,11 @@ fn migrate_4(c: &Connection) -> rusqlite::Result<()> {
     )
 }
 
+/// 5: jobs of a fork's pull request are untrusted.
+fn migrate_5(c: &Connection) -> rusqlite::Result<()> {
+    c.execute_batch("ALTER TABLE jobs ADD COLUMN untrusted INTEGER NOT NULL DEFAULT 0;")
+}
+
 /// Brings a database of any earlier release up to date.
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -148,10 +153,10 @@ fn restrict(path: &Path) -> std::io::Result<()> {
 /// The columns every job query selects, in the order `read::row_to_record` expects.
 pub(crate) const JOB_COLUMNS: &str = "id, repo, git_ref, commit_sha, message, author, status, \
     reason, exit_code, created_at, started_at, finished_at, trigger, clone_url, log_dropped, \
-    log_size";
+    log_size, untrusted";
 
 /// How many columns [`JOB_COLUMNS`] names: a query selecting more reads them from here on.
-pub(crate) const JOB_COLUMN_COUNT: usize = 16;
+pub(crate) const JOB_COLUMN_COUNT: usize = 17;
 
 /// Switches the database to incremental auto-vacuum, so pages retention frees can be given back
 /// in small steps. A new database takes it at once; one made by an older release is rebuilt once

@@ -300,8 +300,8 @@ fn insert(c: &Connection, j: &NewJob) -> rusqlite::Result<Inserted> {
     }
     c.prepare_cached(
         "INSERT INTO jobs (repo, git_ref, commit_sha, message, author, clone_url, status, \
-         created_at, trigger, forge, delivery_id, retry_of, report_via) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'PENDING', ?7, ?8, ?9, ?10, ?11, ?12)",
+         created_at, trigger, forge, delivery_id, retry_of, report_via, untrusted) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'PENDING', ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?
     .execute(params![
         j.repo,
@@ -315,7 +315,8 @@ fn insert(c: &Connection, j: &NewJob) -> rusqlite::Result<Inserted> {
         j.forge,
         j.delivery_id,
         j.retry_of,
-        j.report_via
+        j.report_via,
+        j.untrusted
     ])?;
     let id = c.last_insert_rowid();
     report(c, id, JobStatus::Pending, None)?;

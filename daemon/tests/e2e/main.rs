@@ -8,6 +8,7 @@ mod disk;
 mod filters;
 mod jobs;
 mod lifecycle;
+mod pulls;
 mod reload;
 mod restart;
 mod retention;

@@ -187,3 +187,25 @@ fn hostile_log_leaves_the_screen_intact() {
     assert!(rows[0].contains("job 5"), "{}", rows[0]);
     assert!(rows[23].starts_with(" microcid"), "status bar intact");
 }
+
+#[test]
+fn a_forks_pull_request_is_marked_untrusted_with_its_status_report() {
+    let mut m = connected();
+    m.jobs[0].git_ref = "refs/pull/12/head".into();
+    m.jobs[0].untrusted = true;
+    m.jobs[0].status_report = Some("retrying (HTTP 502)".into());
+    update(&mut m, key(KeyCode::Enter));
+    let (rows, _) = screen(&m);
+    let place = rows
+        .iter()
+        .find(|r| r.contains("alice/app @ pr/12"))
+        .expect("the ref line");
+    assert!(
+        place.contains("untrusted fork  report: retrying (HTTP 502)"),
+        "{place}"
+    );
+    // The list shows the pull request's number too.
+    update(&mut m, key(KeyCode::Esc));
+    let (rows, _) = screen(&m);
+    assert!(rows.iter().any(|r| r.contains("pr/12")), "{rows:#?}");
+}

@@ -29,12 +29,24 @@ pub fn render(m: &Model, v: &JobView, f: &mut Frame, area: Rect) {
     }
     let lines = vec![
         Line::from(status),
-        Line::from(format!(
-            " {} @ {}  {}",
-            one_line(&j.repo),
-            Fields::Clean.short_ref(&j.git_ref),
-            Fields::Clean.short_commit(&j.commit)
-        )),
+        Line::from({
+            let mut place = vec![Span::raw(format!(
+                " {} @ {}  {}",
+                one_line(&j.repo),
+                Fields::Clean.short_ref(&j.git_ref),
+                Fields::Clean.short_commit(&j.commit)
+            ))];
+            if j.untrusted {
+                place.push(Span::styled(
+                    "  untrusted fork",
+                    status_style(m, microci_proto::JobStatus::Errored),
+                ));
+            }
+            if let Some(r) = &j.status_report {
+                place.push(Span::raw(format!("  report: {}", one_line(r))));
+            }
+            place
+        }),
         Line::from(format!(
             " {} — {}",
             format::truncate(&one_line(&j.author), 100),
