@@ -22,6 +22,8 @@ pub(crate) fn new_job(repo: &str, git_ref: &str, commit: &str, clone_url: &str) 
         dedupe_active: false,
         report_via: None,
         untrusted: false,
+        commit_url: None,
+        pull_url: None,
     }
 }
 

@@ -471,6 +471,13 @@ fn check_push(spec: &Spec, d: &Delivery, p: &Push) {
         "clone_url {:?}",
         p.clone_url
     );
+    if let Some(web) = &p.web_url {
+        assert!(
+            (web.starts_with("https://") || web.starts_with("http://"))
+                && !web.chars().any(|c| c.is_control() || "\"'<>` ".contains(c)),
+            "web_url {web:?}"
+        );
+    }
     if let Some(ssh) = &p.ssh_url {
         assert_eq!(
             names::sanitize_ssh_url(Some(ssh.clone())).as_ref(),

@@ -120,6 +120,12 @@ pub struct Job {
     /// A fork's pull request: a stranger's code, built only with `pull_requests = "all"`.
     #[serde(default, skip_serializing_if = "is_false")]
     pub untrusted: bool,
+    /// The commit's page on the forge, when the webhook said where the repository lives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_url: Option<String>,
+    /// The pull request's page on the forge, for a pull request's job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_url: Option<String>,
 }
 
 fn is_false(b: &bool) -> bool {

@@ -25,6 +25,8 @@ pub fn job(id: i64, status: JobStatus) -> Job {
         log_dropped: 0,
         status_report: None,
         untrusted: false,
+        commit_url: None,
+        pull_url: None,
     }
 }
 

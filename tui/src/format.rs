@@ -210,6 +210,12 @@ pub fn job_details(job: &Job, now: OffsetDateTime, fields: Fields) -> String {
         line("trust", "untrusted: a fork's pull request".into());
     }
     line("commit", text(&job.commit));
+    if let Some(u) = &job.commit_url {
+        line("link", text(u));
+    }
+    if let Some(u) = &job.pull_url {
+        line("pull", text(u));
+    }
     line("author", text(&job.author));
     line("trigger", text(&job.trigger));
     line(

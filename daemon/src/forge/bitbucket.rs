@@ -14,8 +14,19 @@ struct Named {
 #[derive(Debug, Deserialize)]
 struct Repository {
     full_name: Option<String>,
+    links: Option<Links>,
     mainbranch: Option<Named>,
     is_private: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Links {
+    html: Option<Href>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Href {
+    href: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -97,6 +108,13 @@ pub(crate) fn interpret(event: &str, body: &[u8]) -> Result<Outcome, HookError> 
         Some(a) => names::pick_author([a.nickname, a.username, a.display_name]),
         None => String::new(),
     };
+    let web_url = names::sanitize_web_url(
+        repository
+            .links
+            .as_ref()
+            .and_then(|l| l.html.as_ref())
+            .and_then(|h| h.href.clone()),
+    );
     let mut deleted = (false, false);
     let mut other = None;
     let mut pushes = Vec::new();
@@ -146,6 +164,7 @@ pub(crate) fn interpret(event: &str, body: &[u8]) -> Result<Outcome, HookError> 
             // Bitbucket's push event does not list files.
             changed_files: None,
             pull: None,
+            web_url: web_url.clone(),
         });
     }
     match pushes.len() {

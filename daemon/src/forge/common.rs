@@ -10,6 +10,7 @@ use super::{HookError, Outcome, Push};
 #[derive(Debug, Deserialize)]
 pub(crate) struct Repository {
     pub full_name: Option<String>,
+    pub html_url: Option<String>,
     pub clone_url: Option<String>,
     pub ssh_url: Option<String>,
     pub default_branch: Option<String>,
@@ -109,6 +110,7 @@ pub(crate) struct PushRules {
 /// Validated repository fields.
 pub(crate) struct RepoFields {
     pub name: String,
+    pub web_url: Option<String>,
     pub clone_url: String,
     pub ssh_url: Option<String>,
     pub default_branch: Option<String>,
@@ -128,6 +130,7 @@ pub(crate) fn repo_fields(repo: Option<Repository>) -> Result<RepoFields, HookEr
     let clone_url = names::validate_clone_url("repository clone_url", &clone_url)?;
     Ok(RepoFields {
         name,
+        web_url: names::sanitize_web_url(repo.html_url),
         clone_url,
         ssh_url: names::sanitize_ssh_url(repo.ssh_url),
         default_branch: names::sanitize_branch(repo.default_branch),
@@ -210,6 +213,7 @@ pub(crate) fn interpret_push(p: PushPayload, rules: &PushRules) -> Result<Outcom
         public: repo.public,
         changed_files: changed,
         pull: None,
+        web_url: repo.web_url,
     }))
 }
 

@@ -10,6 +10,7 @@ use super::{HookError, Outcome, Push, common, parse_json, unsupported};
 #[derive(Debug, Deserialize)]
 struct Project {
     path_with_namespace: Option<String>,
+    web_url: Option<String>,
     git_http_url: Option<String>,
     http_url: Option<String>,
     git_ssh_url: Option<String>,
@@ -126,6 +127,7 @@ fn merge_request(body: &[u8]) -> Result<Outcome, HookError> {
         public: project.visibility_level.map(|level| level == 20),
         changed_files: None,
         pull: Some(super::Pull { number: iid, fork }),
+        web_url: names::sanitize_web_url(project.web_url.clone()),
     }))
 }
 
@@ -202,6 +204,7 @@ pub(crate) fn interpret(event: &str, body: &[u8]) -> Result<Outcome, HookError> 
         public: project.visibility_level.map(|level| level == 20),
         changed_files: changed,
         pull: None,
+        web_url: names::sanitize_web_url(project.web_url.clone()),
     }))
 }
 

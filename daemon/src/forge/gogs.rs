@@ -68,6 +68,7 @@ fn create(p: RefPayload) -> Result<Outcome, HookError> {
         public: repo.public,
         changed_files: None,
         pull: None,
+        web_url: repo.web_url,
     }))
 }
 

@@ -114,6 +114,8 @@ pub struct Delivery {
 }
 
 /// What a verified delivery means for microci.
+// One per delivery, matched at once and dropped: boxing the push would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// Build this commit.
@@ -159,6 +161,24 @@ pub struct Push {
     pub changed_files: Option<Vec<String>>,
     /// The pull request this builds, for a pull request event.
     pub pull: Option<Pull>,
+    /// The repository's web page, for links to the commit and the pull request.
+    pub web_url: Option<String>,
+}
+
+/// Links to a commit, and to a pull request, on forge `forge` (a route name) for the repository
+/// whose web page is `web`: what `show` and the pages link to.
+pub fn links(forge: &str, web: &str, commit: &str, pull: Option<u64>) -> (String, Option<String>) {
+    let (commit_path, pull_path) = match forge {
+        "gitlab" => ("-/commit", "-/merge_requests"),
+        "bitbucket" => ("commits", "pull-requests"),
+        "github" => ("commit", "pull"),
+        // Gogs, Gitea, Forgejo.
+        _ => ("commit", "pulls"),
+    };
+    (
+        format!("{web}/{commit_path}/{commit}"),
+        pull.map(|n| format!("{web}/{pull_path}/{n}")),
+    )
 }
 
 /// A pull (merge) request's build.
@@ -342,6 +362,49 @@ pub(crate) fn display_header(name: &str) -> String {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    #[test]
+    fn links_follow_each_forges_paths() {
+        let c = "0123456789abcdef0123456789abcdef01234567";
+        let web = "https://forge.example/o/r";
+        assert_eq!(
+            links("gitea", web, c, Some(3)),
+            (format!("{web}/commit/{c}"), Some(format!("{web}/pulls/3")))
+        );
+        assert_eq!(
+            links("github", web, c, Some(3)).1,
+            Some(format!("{web}/pull/3"))
+        );
+        assert_eq!(
+            links("gitlab", web, c, Some(3)),
+            (
+                format!("{web}/-/commit/{c}"),
+                Some(format!("{web}/-/merge_requests/3"))
+            )
+        );
+        assert_eq!(
+            links("bitbucket", web, c, None),
+            (format!("{web}/commits/{c}"), None)
+        );
+    }
+
+    #[test]
+    fn only_plain_web_addresses_are_kept() {
+        let keep = |u: &str| names::sanitize_web_url(Some(u.to_string()));
+        assert_eq!(
+            keep("https://forge.example/o/r/").as_deref(),
+            Some("https://forge.example/o/r")
+        );
+        for bad in [
+            "javascript:alert(1)",
+            "https://forge.example/o/r\"><script>",
+            "https://forge.example/\u{202E}r",
+            "ftp://forge.example/o/r",
+            "https:///nohost",
+        ] {
+            assert_eq!(keep(bad), None, "{bad:?}");
+        }
+    }
+
     use super::*;
     use warp::http::HeaderValue;
 

@@ -211,6 +211,19 @@ pub fn validate_clone_url(field: &str, url: &str) -> Result<String, HookError> {
     }
 }
 
+/// Keeps a repository's web address (`html_url`, GitLab `web_url`) only if it is a plain
+/// http(s) URL with no character that could mislead a reader; it is optional (links in `show` and
+/// on the pages), so anything else becomes `None`. Without a trailing `/`.
+pub fn sanitize_web_url(url: Option<String>) -> Option<String> {
+    let url = url?;
+    let url = url.trim_end_matches('/');
+    let clean = validate_clone_url("web URL", url).is_ok()
+        && !url
+            .chars()
+            .any(|c| is_bidi_control(c) || "\"'<>`\\".contains(c));
+    clean.then(|| url.to_string())
+}
+
 /// Keeps an SSH clone URL only if it looks like one (`ssh://...` or scp-like `[user@]host:path`) with no
 /// whitespace or control characters and no leading `-`; it is optional, so anything else becomes `None`.
 pub fn sanitize_ssh_url(url: Option<String>) -> Option<String> {

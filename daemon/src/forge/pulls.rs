@@ -94,6 +94,7 @@ pub(crate) fn interpret(body: &[u8]) -> Result<Outcome, HookError> {
         public: repo.public,
         changed_files: None,
         pull: Some(Pull { number, fork }),
+        web_url: repo.web_url,
     }))
 }
 

@@ -121,6 +121,23 @@ pub(super) async fn index<E: Engine>(jobs: Arc<Jobs<E>>) -> Response {
 fn job_summary(j: &Job) -> String {
     let row = |k: &str, v: &str| format!("<tr><th>{k}</th><td>{}</td></tr>", escape(v));
     let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+    // The forge's pages, when the webhook said where the repository lives (http(s) only, checked
+    // when it arrived; escaped like everything else).
+    let linked = |k: &str, text: &str, url: &Option<String>| match url {
+        Some(u) if u.starts_with("https://") || u.starts_with("http://") => format!(
+            "<tr><th>{k}</th><td><a href=\"{}\" rel=\"noopener noreferrer\">{}</a></td></tr>",
+            escape(u),
+            escape(text)
+        ),
+        _ => row(k, text),
+    };
+    let pull = j.pull_url.as_ref().map(|_| {
+        linked(
+            "pull request",
+            j.pull_url.as_deref().unwrap_or_default(),
+            &j.pull_url,
+        )
+    });
     [
         row("status", j.status.as_str()),
         row("reason", &opt(&j.reason)),
@@ -130,7 +147,8 @@ fn job_summary(j: &Job) -> String {
         ),
         row("repository", &j.repo),
         row("ref", &j.git_ref),
-        row("commit", &j.commit),
+        pull.unwrap_or_default(),
+        linked("commit", &j.commit, &j.commit_url),
         row("author", &j.author),
         row("message", &j.message),
         row("created", &j.created_at),

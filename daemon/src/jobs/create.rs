@@ -42,8 +42,18 @@ impl<E: Engine> Jobs<E> {
             .config()
             .reporter(&push.repo, forge)
             .map(|_| forge.to_string());
+        let (commit_url, pull_url) = match &push.web_url {
+            Some(web) => {
+                let (c, p) =
+                    crate::forge::links(forge, web, &push.commit, push.pull.map(|p| p.number));
+                (Some(c), p)
+            }
+            None => (None, None),
+        };
         let recorded = self.writer.insert(NewJob {
             report_via,
+            commit_url,
+            pull_url,
             untrusted: push.pull.is_some_and(|p| p.fork),
             repo: push.repo,
             git_ref: push.git_ref,
@@ -88,6 +98,8 @@ impl<E: Engine> Jobs<E> {
                 dedupe_active: false,
                 report_via: None,
                 untrusted: rec.job.untrusted,
+                commit_url: rec.job.commit_url,
+                pull_url: rec.job.pull_url,
             })
             .await?;
         self.publish(&inserted.job);
@@ -148,6 +160,8 @@ impl<E: Engine> Jobs<E> {
                 dedupe_active: false,
                 report_via: None,
                 untrusted: false,
+                commit_url: None,
+                pull_url: None,
             })
             .await?;
         self.publish(&inserted.job);

@@ -59,6 +59,10 @@ pub struct NewJob {
     pub report_via: Option<String>,
     /// A fork's pull request: a stranger's code.
     pub untrusted: bool,
+    /// The commit's page on the forge.
+    pub commit_url: Option<String>,
+    /// The pull request's page on the forge.
+    pub pull_url: Option<String>,
 }
 
 /// A commit status waiting in the outbox, with what its delivery needs.

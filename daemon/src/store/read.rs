@@ -436,6 +436,8 @@ pub(crate) fn row_to_record(r: &Row<'_>) -> rusqlite::Result<JobRecord> {
             log_dropped: r.get::<_, i64>(14)?.max(0) as u64,
             status_report: None,
             untrusted: r.get(16)?,
+            commit_url: r.get(17)?,
+            pull_url: r.get(18)?,
         },
         clone_url: r.get(13)?,
     })

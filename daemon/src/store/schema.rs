@@ -37,8 +37,9 @@ CREATE TABLE IF NOT EXISTS repos (
 
 /// Changes to databases created by earlier releases, in order; `PRAGMA user_version` counts the
 /// ones applied. Each runs once, in the transaction that bumps the version.
-const MIGRATIONS: &[fn(&Connection) -> rusqlite::Result<()>] =
-    &[migrate_1, migrate_2, migrate_3, migrate_4, migrate_5];
+const MIGRATIONS: &[fn(&Connection) -> rusqlite::Result<()>] = &[
+    migrate_1, migrate_2, migrate_3, migrate_4, migrate_5, migrate_6,
+];
 
 /// 1: whether a repository is public (web pages), bytes of output dropped over `docker.max_log`,
 /// an index for finding a commit's active job (replayed deliveries), and clone URLs stored
@@ -113,6 +114,19 @@ fn migrate_5(c: &Connection) -> rusqlite::Result<()> {
     c.execute_batch("ALTER TABLE jobs ADD COLUMN untrusted INTEGER NOT NULL DEFAULT 0;")
 }
 
+/// 6: links to the job's commit and pull request on the forge.
+fn migrate_6(c: &Connection) -> rusqlite::Result<()> {
+    c.execute_batch(
+        "ALTER TABLE jobs ADD COLUMN commit_url TEXT;
+         ALTER TABLE jobs ADD COLUMN pull_url TEXT;",
+    )
+}
+
+/// How many migrations there are: a database this release made or brought up to date has this
+/// `user_version`.
+#[cfg(test)]
+pub(crate) const MIGRATION_COUNT: usize = MIGRATIONS.len();
+
 /// Brings a database of any earlier release up to date.
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -153,10 +167,10 @@ fn restrict(path: &Path) -> std::io::Result<()> {
 /// The columns every job query selects, in the order `read::row_to_record` expects.
 pub(crate) const JOB_COLUMNS: &str = "id, repo, git_ref, commit_sha, message, author, status, \
     reason, exit_code, created_at, started_at, finished_at, trigger, clone_url, log_dropped, \
-    log_size, untrusted";
+    log_size, untrusted, commit_url, pull_url";
 
 /// How many columns [`JOB_COLUMNS`] names: a query selecting more reads them from here on.
-pub(crate) const JOB_COLUMN_COUNT: usize = 17;
+pub(crate) const JOB_COLUMN_COUNT: usize = 19;
 
 /// Switches the database to incremental auto-vacuum, so pages retention frees can be given back
 /// in small steps. A new database takes it at once; one made by an older release is rebuilt once

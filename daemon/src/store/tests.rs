@@ -127,7 +127,7 @@ fn an_older_database_is_migrated_and_loses_its_credentials() {
     let version: i64 = c
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, super::schema::MIGRATION_COUNT as i64);
     let mode = std::fs::metadata(&db).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o640);
 }

@@ -17,7 +17,7 @@ pub const FINAL_STATES: &str = "'SUCCEED', 'FAILED', 'ERRORED', 'CANCELED'";
 const MAX_BATCH: usize = 512;
 
 enum Command {
-    Insert(NewJob, oneshot::Sender<Result<Inserted, StoreError>>),
+    Insert(Box<NewJob>, oneshot::Sender<Result<Inserted, StoreError>>),
     Transition(Transition, oneshot::Sender<Result<Option<Job>, StoreError>>),
     UpsertRepo(RepoRow, oneshot::Sender<Result<(), StoreError>>),
     Interrupted(
@@ -72,7 +72,7 @@ impl Writer {
         &self,
         job: NewJob,
     ) -> impl Future<Output = Result<Inserted, StoreError>> + Send + 'static {
-        self.ask(|tx| Command::Insert(job, tx))
+        self.ask(|tx| Command::Insert(Box::new(job), tx))
     }
 
     /// Applies a state change if the job is in an allowed state (`None` when it was not). It is
@@ -300,8 +300,9 @@ fn insert(c: &Connection, j: &NewJob) -> rusqlite::Result<Inserted> {
     }
     c.prepare_cached(
         "INSERT INTO jobs (repo, git_ref, commit_sha, message, author, clone_url, status, \
-         created_at, trigger, forge, delivery_id, retry_of, report_via, untrusted) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'PENDING', ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+         created_at, trigger, forge, delivery_id, retry_of, report_via, untrusted, commit_url, \
+         pull_url) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'PENDING', ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?
     .execute(params![
         j.repo,
@@ -316,7 +317,9 @@ fn insert(c: &Connection, j: &NewJob) -> rusqlite::Result<Inserted> {
         j.delivery_id,
         j.retry_of,
         j.report_via,
-        j.untrusted
+        j.untrusted,
+        j.commit_url,
+        j.pull_url
     ])?;
     let id = c.last_insert_rowid();
     report(c, id, JobStatus::Pending, None)?;

@@ -47,6 +47,7 @@ fn pull_event(d: &TestDaemon, action: &str, n: u64, head: &str, head_repo: &str)
         },
         "repository": {
             "full_name": "alice/app", "clone_url": "https://forge.invalid/alice/app.git",
+            "html_url": "https://forge.invalid/alice/app",
             "private": true, "default_branch": "main",
         },
         "sender": {"login": "carol"},
@@ -78,7 +79,10 @@ async fn a_pull_request_builds_its_head_and_a_forks_only_when_allowed() {
     let repo = Repo::with_script("echo on main\n", None);
     let own = pull_head(&repo, 7, "echo from the pull request\n");
     let forked = pull_head(&repo, 8, "echo from a fork\n");
-    let d = TestDaemon::start(options().for_repo(&repo));
+    let d = TestDaemon::start(Options {
+        http: "pages = \"all\"\n".into(),
+        ..options().for_repo(&repo)
+    });
 
     let id = job_id(&pull_event(&d, "opened", 7, &own, "alice/app"));
     let job = wait_final(&d.socket, id).await;
@@ -90,6 +94,22 @@ async fn a_pull_request_builds_its_head_and_a_forks_only_when_allowed() {
     assert!(!job.untrusted);
     let log = microci_testkit::control::log_text(&d, id).await;
     assert!(log.contains("from the pull request"), "{log}");
+    // `show` links the commit and the pull request to the forge.
+    let show = String::from_utf8_lossy(&d.cli(&["show", &id.to_string()]).stdout).into_owned();
+    assert!(
+        show.contains(&format!(
+            "\nlink      https://forge.invalid/alice/app/commit/{own}\n"
+        )) && show.contains("\npull      https://forge.invalid/alice/app/pulls/7\n"),
+        "{show}"
+    );
+    // So does the job's page.
+    let page = request(d.port, "GET", &format!("/jobs/{id}"), &[], b"").text();
+    assert!(
+        page.contains(&format!(
+            "<a href=\"https://forge.invalid/alice/app/commit/{own}\" rel=\"noopener noreferrer\">"
+        )) && page.contains("<a href=\"https://forge.invalid/alice/app/pulls/7\""),
+        "{page}"
+    );
 
     let refused = pull_event(&d, "opened", 8, &forked, "mallory/app");
     assert_eq!(refused.status, 200, "{}", refused.text());
