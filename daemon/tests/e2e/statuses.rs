@@ -212,3 +212,127 @@ async fn reports_queued_when_the_daemon_stops_are_delivered_after_it_starts() {
         ]
     );
 }
+
+/// A delivery of the repository's HEAD through `forge`'s own route, in its own shape and with
+/// its own signature; the job id.
+fn deliver_as(d: &TestDaemon, forge: &str, repo: &Repo) -> i64 {
+    let head = repo.head();
+    let (body, headers): (Vec<u8>, Vec<(&str, String)>) = match forge {
+        "github" => {
+            let body = gogs_push("alice/app", FORGE_URL, "refs/heads/main", ZEROS, &head, "m");
+            let sig = format!("sha256={}", sign(SECRET, &body));
+            (
+                body,
+                vec![
+                    ("X-GitHub-Event", "push".into()),
+                    ("X-GitHub-Delivery", "gh-1".into()),
+                    ("X-Hub-Signature-256", sig),
+                ],
+            )
+        }
+        "gitlab" => {
+            let body = serde_json::json!({
+                "object_kind": "push", "ref": "refs/heads/main", "before": ZEROS,
+                "after": head, "checkout_sha": head, "user_username": "alice",
+                "project": {
+                    "path_with_namespace": "alice/app",
+                    "git_http_url": FORGE_URL, "web_url": "https://forge.invalid/alice/app",
+                },
+                "commits": [{"id": head, "message": "m"}],
+            })
+            .to_string()
+            .into_bytes();
+            (
+                body,
+                vec![
+                    ("X-Gitlab-Event", "Push Hook".into()),
+                    ("X-Gitlab-Token", SECRET.into()),
+                ],
+            )
+        }
+        _ => {
+            let body = serde_json::json!({
+                "push": {"changes": [{"new": {"type": "branch", "name": "main",
+                    "target": {"type": "commit", "hash": head, "message": "m"}}, "old": null}]},
+                "repository": {"full_name": "alice/app", "is_private": true},
+                "actor": {"nickname": "alice"},
+            })
+            .to_string()
+            .into_bytes();
+            let sig = format!("sha256={}", sign(SECRET, &body));
+            (
+                body,
+                vec![
+                    ("X-Event-Key", "repo:push".into()),
+                    ("X-Request-UUID", "bb-1".into()),
+                    ("X-Hub-Signature", sig),
+                ],
+            )
+        }
+    };
+    let mut all: Vec<(&str, &str)> = vec![("Content-Type", "application/json")];
+    all.extend(headers.iter().map(|(k, v)| (*k, v.as_str())));
+    let r = request(d.port, "POST", &format!("/hooks/{forge}"), &all, &body);
+    assert_eq!(r.status, 202, "{forge}: {}", r.text());
+    r.json()["job_id"].as_i64().expect("job_id")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn github_gitlab_and_bitbucket_each_get_their_own_request() {
+    let repo = Repo::with_script("echo fine\n", None);
+    let sha = repo.head();
+    // (route, the API's path, authorization header, the states it accepted)
+    let cases = [
+        (
+            "github",
+            format!("/repos/alice/app/statuses/{sha}"),
+            ("authorization", format!("Bearer {TOKEN}")),
+            ["pending", "pending", "success"],
+        ),
+        (
+            "gitlab",
+            format!("/projects/alice%2Fapp/statuses/{sha}"),
+            ("private-token", TOKEN.to_string()),
+            ["pending", "running", "success"],
+        ),
+        (
+            "bitbucket",
+            format!("/repositories/alice/app/commit/{sha}/statuses/build"),
+            ("authorization", format!("Bearer {TOKEN}")),
+            ["INPROGRESS", "INPROGRESS", "SUCCESSFUL"],
+        ),
+    ];
+    for (forge, path, (auth, value), states) in cases {
+        let api = ForgeApi::start(&[]);
+        let d = TestDaemon::start(Options {
+            http: "public_url = \"https://ci.example.com\"\n".into(),
+            extra: format!(
+                "[forge.{forge}]\napi_url = \"{}/api\"\ntoken = \"{TOKEN}\"\n",
+                api.origin()
+            ),
+            ..options().for_repo(&repo)
+        });
+        let id = deliver_as(&d, forge, &repo);
+        assert_eq!(wait_final(&d.socket, id).await.status, JobStatus::Succeed);
+        assert_eq!(reported(&d, id, "delivered").await, "delivered", "{forge}");
+        let calls = api.calls();
+        let got: Vec<&str> = calls
+            .iter()
+            .map(|c| c.body["state"].as_str().unwrap_or_default())
+            .collect();
+        assert_eq!(got, states, "{forge}");
+        for c in &calls {
+            assert_eq!(c.path, format!("/api{path}"), "{forge}");
+            assert_eq!(c.header(auth), Some(value.as_str()), "{forge}");
+        }
+        let link = match forge {
+            "bitbucket" => &calls[0].body["url"],
+            _ => &calls[0].body["target_url"],
+        };
+        assert_eq!(
+            link,
+            &format!("https://ci.example.com/jobs/{id}"),
+            "{forge}"
+        );
+    }
+}
