@@ -2,7 +2,7 @@
 //! push changed, where the forge lists them). Manual runs and retries do not go through here.
 
 use super::credentials::KeyError;
-use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+use glob::{MatchOptions, Pattern};
 use serde::Deserialize;
 
 /// Which pull requests build (`[[repo]] pull_requests`).
@@ -23,11 +23,30 @@ pub enum PullRequests {
 #[derive(Debug, Clone)]
 pub struct BuildFilter {
     /// Branch names that build (`None`: all).
-    branches: Option<(GlobSet, Vec<String>)>,
+    branches: Option<Globs>,
     /// Whether tags build.
     tags: bool,
     /// Changed paths that make a push build (`None`: any).
-    paths: Option<(GlobSet, Vec<String>)>,
+    paths: Option<Globs>,
+}
+
+/// Patterns as written (for messages) and compiled.
+#[derive(Debug, Clone)]
+struct Globs {
+    written: Vec<String>,
+    patterns: Vec<Pattern>,
+}
+
+impl Globs {
+    /// `*` stays within one `/` level, `**` crosses them; case matters.
+    fn is_match(&self, text: &str) -> bool {
+        let options = MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: false,
+        };
+        self.patterns.iter().any(|p| p.matches_with(text, options))
+    }
 }
 
 impl Default for BuildFilter {
@@ -66,43 +85,41 @@ impl BuildFilter {
             if !self.tags {
                 return Some(format!("tag {tag:?}: tags do not build (tags = false)"));
             }
-        } else if let (Some(branch), Some((set, written))) =
+        } else if let (Some(branch), Some(globs)) =
             (git_ref.strip_prefix("refs/heads/"), &self.branches)
-            && !set.is_match(branch)
+            && !globs.is_match(branch)
         {
-            return Some(format!("branch {branch:?} is not in branches {written:?}"));
+            return Some(format!(
+                "branch {branch:?} is not in branches {:?}",
+                globs.written
+            ));
         }
         match (&self.paths, changed) {
-            (Some((set, written)), Some(files))
-                if !files.is_empty() && !files.iter().any(|f| set.is_match(f)) =>
+            (Some(globs), Some(files))
+                if !files.is_empty() && !files.iter().any(|f| globs.is_match(f)) =>
             {
-                Some(format!("no changed file matches paths {written:?}"))
+                Some(format!("no changed file matches paths {:?}", globs.written))
             }
             _ => None,
         }
     }
 }
 
-/// A glob set, `*` stopping at `/` and `**` crossing it (as in `.gitignore`).
-fn globs(key: &str, patterns: Vec<String>) -> Result<(GlobSet, Vec<String>), KeyError> {
-    if patterns.is_empty() {
+/// Compiles the patterns of `key`, naming the first bad one.
+fn globs(key: &str, written: Vec<String>) -> Result<Globs, KeyError> {
+    if written.is_empty() {
         return Err((
             key.into(),
             "must name at least one pattern (or leave it out)".into(),
         ));
     }
-    let mut set = GlobSetBuilder::new();
-    for p in &patterns {
-        let glob: Glob = GlobBuilder::new(p)
-            .literal_separator(true)
-            .build()
-            .map_err(|e| (key.to_string(), format!("{p:?} is not a glob: {e}")))?;
-        set.add(glob);
-    }
-    let set = set
-        .build()
-        .map_err(|e| (key.to_string(), format!("cannot use these globs: {e}")))?;
-    Ok((set, patterns))
+    let patterns = written
+        .iter()
+        .map(|p| {
+            Pattern::new(p).map_err(|e| (key.to_string(), format!("{p:?} is not a glob: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Globs { written, patterns })
 }
 
 /// Whether a commit message asks for no build: `[skip ci]` or `[ci skip]` anywhere, or a

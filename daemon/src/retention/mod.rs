@@ -223,6 +223,7 @@ pub fn spawn<E: Engine>(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(EVERY);
+        let mut first = true;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
@@ -236,6 +237,10 @@ pub fn spawn<E: Engine>(
                     }
                 }
                 () = shutdown.cancelled() => return,
+            }
+            // The first prune is start-up work: the code it ran need not stay resident.
+            if std::mem::take(&mut first) {
+                crate::memory::release_startup_pages();
             }
         }
     })

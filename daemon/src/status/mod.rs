@@ -37,20 +37,61 @@ pub fn spawn<E: Engine>(
     })
 }
 
-/// The HTTP client, made when the first report is due: TLS set-up (and the memory of the
-/// system's root certificates) is not paid by a daemon that reports nothing.
-fn client(slot: &mut Option<reqwest::Client>) -> Result<reqwest::Client, reqwest::Error> {
+/// The HTTP client: hyper's, with the system's TLS (the OpenSSL the daemon links for git already).
+/// It follows no redirect: a token is for its API's address only.
+type Client = hyper_util::client::legacy::Client<
+    hyper_tls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Full<bytes::Bytes>,
+>;
+
+/// Largest answer body read (for the error a person sees).
+const MAX_ANSWER: usize = 64 * 1024;
+
+/// The client, made when the first report is due: TLS set-up (and the memory of the system's
+/// root certificates) is not paid by a daemon that reports nothing.
+fn client(slot: &mut Option<Client>) -> Client {
     if let Some(c) = slot {
-        return Ok(c.clone());
+        return c.clone();
     }
-    let c = reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        // A token is for its API's address only: never follow a redirect with it.
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("microci/", env!("CARGO_PKG_VERSION")))
-        .build()?;
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(TIMEOUT));
+    let https = hyper_tls::HttpsConnector::new_with_connector(http);
+    let c = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build(https);
     *slot = Some(c.clone());
-    Ok(c)
+    c
+}
+
+/// POSTs `req`; the answer's status and (the start of) its body.
+async fn send(client: &Client, req: &Request) -> Result<(u16, String), String> {
+    use http_body_util::BodyExt;
+    let request = hyper::Request::post(&req.url)
+        .header(req.auth.0, &req.auth.1)
+        .header("content-type", "application/json")
+        .header("accept", "application/json")
+        .header("user-agent", concat!("microci/", env!("CARGO_PKG_VERSION")))
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            req.body.to_string(),
+        )))
+        .map_err(|e| format!("cannot make the request: {e}"))?;
+    let exchange = async {
+        let resp = client.request(request).await.map_err(|e| chain(&e))?;
+        let status = resp.status().as_u16();
+        let body = http_body_util::Limited::new(resp.into_body(), MAX_ANSWER)
+            .collect()
+            .await
+            .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+            .unwrap_or_default();
+        Ok((status, body))
+    };
+    match tokio::time::timeout(TIMEOUT, exchange).await {
+        Ok(r) => r,
+        Err(_) => Err(format!(
+            "no answer within {}",
+            humantime::format_duration(TIMEOUT)
+        )),
+    }
 }
 
 async fn run<E: Engine>(jobs: &Jobs<E>) {
@@ -58,13 +99,7 @@ async fn run<E: Engine>(jobs: &Jobs<E>) {
     loop {
         match jobs.reader.due_reports(now_ms(), BATCH).await {
             Ok(due) if !due.is_empty() => {
-                let client = match client(&mut http) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        tracing::error!("commit statuses: cannot make an HTTP client: {e}");
-                        return;
-                    }
-                };
+                let client = client(&mut http);
                 for report in due {
                     let outcome = deliver(jobs, &client, &report).await;
                     if let Err(e) = jobs.writer.reported(report.id, outcome).await {
@@ -86,7 +121,7 @@ async fn run<E: Engine>(jobs: &Jobs<E>) {
 }
 
 /// One attempt at one report.
-async fn deliver<E: Engine>(jobs: &Jobs<E>, client: &reqwest::Client, r: &Report) -> Delivery {
+async fn deliver<E: Engine>(jobs: &Jobs<E>, client: &Client, r: &Report) -> Delivery {
     let config = jobs.config();
     let Some(to) = config.reporter(&r.repo, &r.forge) else {
         return Delivery::GaveUp {
@@ -99,36 +134,26 @@ async fn deliver<E: Engine>(jobs: &Jobs<E>, client: &reqwest::Client, r: &Report
         .as_ref()
         .map(|u| format!("{u}/jobs/{}", r.job_id));
     let req = build(&to, r, target.as_deref());
-    let sent = client
-        .post(&req.url)
-        .header(req.auth.0, req.auth.1)
-        .header("content-type", "application/json")
-        .header("accept", "application/json")
-        .body(req.body.to_string())
-        .send()
-        .await;
-    let error = match sent {
-        Ok(resp) if resp.status().is_success() => {
+    let error = match send(client, &req).await {
+        Ok((status, _)) if (200..300).contains(&status) => {
             tracing::debug!(job_id = r.job_id, state = %r.state, "commit status delivered");
             return Delivery::Delivered;
         }
-        Ok(resp) => {
-            let status = resp.status();
-            let text = resp.text().await.unwrap_or_default();
+        Ok((status, text)) => {
             let detail = crate::store::status_description(&text);
             let error = if detail.is_empty() {
-                format!("HTTP {}", status.as_u16())
+                format!("HTTP {status}")
             } else {
-                format!("HTTP {}: {detail}", status.as_u16())
+                format!("HTTP {status}: {detail}")
             };
             // The forge refused it for good: a bad token, a missing repository, a bad request.
-            if status.is_client_error() && status != 408 && status != 429 {
+            if (400..500).contains(&status) && status != 408 && status != 429 {
                 tracing::warn!(job_id = r.job_id, "commit status refused: {error}");
                 return Delivery::GaveUp { error };
             }
             error
         }
-        Err(e) => format!("cannot reach the forge: {}", without_url(e)),
+        Err(e) => format!("cannot reach the forge: {e}"),
     };
     let age = Duration::from_millis((now_ms() - r.created_ms).max(0) as u64);
     if age >= GIVE_UP_AFTER {
@@ -147,11 +172,10 @@ async fn deliver<E: Engine>(jobs: &Jobs<E>, client: &reqwest::Client, r: &Report
     }
 }
 
-/// A transport error in words, without the URL reqwest adds (it is in the config already).
-fn without_url(e: reqwest::Error) -> String {
-    let e = e.without_url();
+/// An error and its causes in words.
+fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
-    let mut source = std::error::Error::source(&e);
+    let mut source = e.source();
     while let Some(s) = source {
         text = format!("{text}: {s}");
         source = s.source();
