@@ -93,7 +93,7 @@ pub(super) fn forge_apis(
         let key = |k: &str| format!("forge.{name}.{k}");
         let Some(api) = StatusApi::of(&name) else {
             let why = if name == "gogs" {
-                "Gogs has no commit status API: point people at the badges instead".to_string()
+                "Gogs has no commit status API: nothing can be reported to it".to_string()
             } else {
                 "is not a forge with a status API (gitea, forgejo, github, gitlab, bitbucket)"
                     .to_string()
