@@ -28,8 +28,13 @@ impl Disk {
     /// Checks now (one `statvfs`) against `min_free` bytes (0: never low); true when there is
     /// room to start a job. A file system that cannot be asked counts as having room.
     pub fn check(&self, min_free: u64) -> bool {
-        let low = match free_bytes(&self.dir) {
-            Ok(free) if min_free > 0 && free < min_free => Some(format!(
+        let free = if min_free == 0 {
+            None
+        } else {
+            free_bytes(&self.dir).ok()
+        };
+        let low = match free {
+            Some(free) if free < min_free => Some(format!(
                 "{WAITING}: {} free on {}, retention.min_free is {}",
                 size(free),
                 self.dir.display(),

@@ -9,21 +9,8 @@ use std::path::Path;
 /// they need with struct update syntax.
 pub(crate) fn new_job(repo: &str, git_ref: &str, commit: &str, clone_url: &str) -> NewJob {
     NewJob {
-        repo: repo.into(),
-        git_ref: git_ref.into(),
-        commit: commit.into(),
-        message: String::new(),
         author: "t".into(),
-        clone_url: clone_url.into(),
-        trigger: "manual".into(),
-        forge: None,
-        delivery_id: None,
-        retry_of: None,
-        dedupe_active: false,
-        report_via: None,
-        untrusted: false,
-        commit_url: None,
-        pull_url: None,
+        ..NewJob::manual(repo.into(), git_ref.into(), commit.into(), clone_url.into())
     }
 }
 

@@ -409,6 +409,12 @@ impl Config {
             .map_or(PullRequests::default(), |r| r.pull_requests)
     }
 
+    /// Whether a token for commit statuses is configured anywhere.
+    pub fn reports_statuses(&self) -> bool {
+        self.forges.values().any(|f| f.token.is_some())
+            || self.repos.values().any(|r| r.status_token.is_some())
+    }
+
     /// Bitbucket refuses a status without a link: with its token set, `http.public_url` must be.
     fn check_status_reporting(&self) -> Result<(), credentials::KeyError> {
         let bitbucket = self

@@ -117,6 +117,33 @@ pub(crate) struct RepoFields {
     pub public: Option<bool>,
 }
 
+impl RepoFields {
+    /// A build of `commit` at `git_ref` in this repository (the message cut to
+    /// [`names::MAX_MESSAGE`]); callers add what only they know with struct update syntax.
+    pub(crate) fn push(
+        self,
+        git_ref: String,
+        commit: String,
+        message: String,
+        author: String,
+    ) -> Push {
+        Push {
+            repo: self.name,
+            clone_url: self.clone_url,
+            ssh_url: self.ssh_url,
+            git_ref,
+            commit,
+            message: names::truncate_on_char_boundary(message, names::MAX_MESSAGE),
+            author,
+            default_branch: self.default_branch,
+            public: self.public,
+            changed_files: None,
+            pull: None,
+            web_url: self.web_url,
+        }
+    }
+}
+
 /// Requires `repository`, `repository.full_name` (valid) and `repository.clone_url` (http/https).
 pub(crate) fn repo_fields(repo: Option<Repository>) -> Result<RepoFields, HookError> {
     let repo = repo.ok_or_else(|| HookError::missing("repository"))?;
@@ -201,19 +228,10 @@ pub(crate) fn interpret_push(p: PushPayload, rules: &PushRules) -> Result<Outcom
     }
     .unwrap_or_default();
 
+    let author = author_of(p.pusher, p.sender);
     Ok(Outcome::Build(Push {
-        repo: repo.name,
-        clone_url: repo.clone_url,
-        ssh_url: repo.ssh_url,
-        git_ref,
-        commit,
-        message: names::truncate_on_char_boundary(message, names::MAX_MESSAGE),
-        author: author_of(p.pusher, p.sender),
-        default_branch: repo.default_branch,
-        public: repo.public,
         changed_files: changed,
-        pull: None,
-        web_url: repo.web_url,
+        ..repo.push(git_ref, commit, message, author)
     }))
 }
 

@@ -19,6 +19,53 @@ struct Project {
     visibility_level: Option<i64>,
 }
 
+impl Project {
+    /// The validated full path (subgroups allowed).
+    fn name(&self) -> Result<String, HookError> {
+        let path = self
+            .path_with_namespace
+            .as_deref()
+            .ok_or_else(|| HookError::missing("project.path_with_namespace"))?;
+        names::validate_repo_name("project path_with_namespace", path, true)
+    }
+
+    /// The validated HTTP(S) clone URL (`git_http_url`, else `http_url`).
+    fn clone_url(&self) -> Result<String, HookError> {
+        let url = self
+            .git_http_url
+            .as_deref()
+            .or(self.http_url.as_deref())
+            .ok_or_else(|| HookError::missing("project.git_http_url"))?;
+        names::validate_clone_url("project git_http_url", url)
+    }
+
+    /// A build of `commit` at `git_ref` in this project, named `repo` and cloned from
+    /// `clone_url` (both validated by the caller, in the order its errors are reported).
+    fn push(
+        self,
+        (repo, clone_url): (String, String),
+        git_ref: String,
+        commit: String,
+        message: String,
+        author: String,
+    ) -> Push {
+        Push {
+            repo,
+            clone_url,
+            ssh_url: names::sanitize_ssh_url(self.git_ssh_url),
+            git_ref,
+            commit,
+            message: names::truncate_on_char_boundary(message, names::MAX_MESSAGE),
+            author,
+            default_branch: names::sanitize_branch(self.default_branch),
+            public: self.visibility_level.map(|level| level == 20),
+            changed_files: None,
+            pull: None,
+            web_url: names::sanitize_web_url(self.web_url),
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct Commit {
     id: Option<String>,
@@ -74,10 +121,7 @@ fn merge_request(body: &[u8]) -> Result<Outcome, HookError> {
         .object_attributes
         .ok_or_else(|| HookError::missing("object_attributes"))?;
     let project = p.project.ok_or_else(|| HookError::missing("project"))?;
-    let path = project
-        .path_with_namespace
-        .ok_or_else(|| HookError::missing("project.path_with_namespace"))?;
-    let repo = names::validate_repo_name("project path_with_namespace", &path, true)?;
+    let repo = project.name()?;
     let iid = mr
         .iid
         .filter(|n| *n > 0)
@@ -100,11 +144,7 @@ fn merge_request(body: &[u8]) -> Result<Outcome, HookError> {
             )));
         }
     }
-    let clone_url = project
-        .git_http_url
-        .or(project.http_url)
-        .ok_or_else(|| HookError::missing("project.git_http_url"))?;
-    let clone_url = names::validate_clone_url("project git_http_url", &clone_url)?;
+    let clone_url = project.clone_url()?;
     let head = mr
         .last_commit
         .and_then(|c| c.id)
@@ -115,19 +155,11 @@ fn merge_request(body: &[u8]) -> Result<Outcome, HookError> {
         // Not said: a stranger's until shown otherwise.
         _ => true,
     };
+    let author = names::pick_author(p.user.map_or([None, None], |u| [u.username, u.name]));
+    let title = mr.title.unwrap_or_default();
     Ok(Outcome::Build(Push {
-        repo,
-        clone_url,
-        ssh_url: names::sanitize_ssh_url(project.git_ssh_url),
-        git_ref,
-        commit,
-        message: names::truncate_on_char_boundary(mr.title.unwrap_or_default(), names::MAX_MESSAGE),
-        author: names::pick_author(p.user.map_or([None, None], |u| [u.username, u.name])),
-        default_branch: names::sanitize_branch(project.default_branch),
-        public: project.visibility_level.map(|level| level == 20),
-        changed_files: None,
         pull: Some(super::Pull { number: iid, fork }),
-        web_url: names::sanitize_web_url(project.web_url.clone()),
+        ..project.push((repo, clone_url), git_ref, commit, title, author)
     }))
 }
 
@@ -157,15 +189,8 @@ pub(crate) fn interpret(event: &str, body: &[u8]) -> Result<Outcome, HookError> 
     };
     let p: PushPayload = parse_json(body)?;
     let project = p.project.ok_or_else(|| HookError::missing("project"))?;
-    let path = project
-        .path_with_namespace
-        .ok_or_else(|| HookError::missing("project.path_with_namespace"))?;
-    let repo = names::validate_repo_name("project path_with_namespace", &path, true)?;
-    let clone_url = project
-        .git_http_url
-        .or(project.http_url)
-        .ok_or_else(|| HookError::missing("project.git_http_url"))?;
-    let clone_url = names::validate_clone_url("project git_http_url", &clone_url)?;
+    let repo = project.name()?;
+    let clone_url = project.clone_url()?;
     let after = p.after.ok_or_else(|| HookError::missing("after"))?;
     let git_ref = p.git_ref.ok_or_else(|| HookError::missing("ref"))?;
     names::validate_ref("ref", &git_ref)?;
@@ -192,19 +217,10 @@ pub(crate) fn interpret(event: &str, body: &[u8]) -> Result<Outcome, HookError> 
         .and_then(|c| c.message)
         .or(p.message)
         .unwrap_or_default();
+    let author = names::pick_author([p.user_username, p.user_name]);
     Ok(Outcome::Build(Push {
-        repo,
-        clone_url,
-        ssh_url: names::sanitize_ssh_url(project.git_ssh_url),
-        git_ref,
-        commit,
-        message: names::truncate_on_char_boundary(message, names::MAX_MESSAGE),
-        author: names::pick_author([p.user_username, p.user_name]),
-        default_branch: names::sanitize_branch(project.default_branch),
-        public: project.visibility_level.map(|level| level == 20),
         changed_files: changed,
-        pull: None,
-        web_url: names::sanitize_web_url(project.web_url.clone()),
+        ..project.push((repo, clone_url), git_ref, commit, message, author)
     }))
 }
 

@@ -55,20 +55,12 @@ fn create(p: RefPayload) -> Result<Outcome, HookError> {
     names::validate_ref("ref", &git_ref)?;
     let sha = p.sha.ok_or_else(|| HookError::missing("sha"))?;
     let commit = names::validate_commit("sha", &sha)?;
+    let default_branch = names::sanitize_branch(p.default_branch).or(repo.default_branch.clone());
+    let author = common::author_of(None, p.sender);
     Ok(Outcome::Build(Push {
-        repo: repo.name,
-        clone_url: repo.clone_url,
-        ssh_url: repo.ssh_url,
-        git_ref,
-        commit,
+        default_branch,
         // A create event carries no commit message.
-        message: String::new(),
-        author: common::author_of(None, p.sender),
-        default_branch: names::sanitize_branch(p.default_branch).or(repo.default_branch),
-        public: repo.public,
-        changed_files: None,
-        pull: None,
-        web_url: repo.web_url,
+        ..repo.push(git_ref, commit, String::new(), author)
     }))
 }
 

@@ -82,19 +82,11 @@ pub(crate) fn interpret(body: &[u8]) -> Result<Outcome, HookError> {
         (Some(h), None) => *h != repo.name,
         (None, _) => true,
     };
+    let author = common::author_of(None, p.sender);
+    let title = pr.title.unwrap_or_default();
     Ok(Outcome::Build(Push {
-        repo: repo.name,
-        clone_url: repo.clone_url,
-        ssh_url: repo.ssh_url,
-        git_ref,
-        commit,
-        message: names::truncate_on_char_boundary(pr.title.unwrap_or_default(), names::MAX_MESSAGE),
-        author: common::author_of(None, p.sender),
-        default_branch: repo.default_branch,
-        public: repo.public,
-        changed_files: None,
         pull: Some(Pull { number, fork }),
-        web_url: repo.web_url,
+        ..repo.push(git_ref, commit, title, author)
     }))
 }
 

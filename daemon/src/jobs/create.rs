@@ -85,21 +85,14 @@ impl<E: Engine> Jobs<E> {
         let inserted = self
             .writer
             .insert(NewJob {
-                repo: rec.job.repo,
-                git_ref: rec.job.git_ref,
-                commit: rec.job.commit,
                 message: rec.job.message,
                 author: who.to_string(),
-                clone_url: rec.clone_url,
                 trigger: "retry".into(),
-                forge: None,
-                delivery_id: None,
                 retry_of: Some(id),
-                dedupe_active: false,
-                report_via: None,
                 untrusted: rec.job.untrusted,
                 commit_url: rec.job.commit_url,
                 pull_url: rec.job.pull_url,
+                ..NewJob::manual(rec.job.repo, rec.job.git_ref, rec.job.commit, rec.clone_url)
             })
             .await?;
         self.publish(&inserted.job);
@@ -147,21 +140,9 @@ impl<E: Engine> Jobs<E> {
         let inserted = self
             .writer
             .insert(NewJob {
-                repo: repo.to_string(),
-                git_ref,
-                commit,
                 message: String::from("manual build"),
                 author: who.to_string(),
-                clone_url: info.clone_url,
-                trigger: "manual".into(),
-                forge: None,
-                delivery_id: None,
-                retry_of: None,
-                dedupe_active: false,
-                report_via: None,
-                untrusted: false,
-                commit_url: None,
-                pull_url: None,
+                ..NewJob::manual(repo.to_string(), git_ref, commit, info.clone_url)
             })
             .await?;
         self.publish(&inserted.job);

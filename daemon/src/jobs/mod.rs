@@ -173,7 +173,11 @@ impl<E: Engine> Jobs<E> {
 
     /// Tells every subscriber about a job's new state.
     pub(crate) fn publish(&self, job: &Job) {
-        self.reports.notify_one();
+        // A change may have queued a commit status: only where any can be reported is the
+        // outbox worth a look (it looks by itself when a retry is due).
+        if self.config().reports_statuses() {
+            self.reports.notify_one();
+        }
         self.bus.job(&self.live(job.clone()));
     }
 
@@ -216,11 +220,6 @@ impl<E: Engine> Jobs<E> {
             reload_error,
             disk_low: self.disk.low(),
         })
-    }
-
-    /// Jobs holding a slot now (cloning, running or cleaning up).
-    pub fn slots_taken(&self) -> usize {
-        self.slots.taken()
     }
 
     /// How long ago the scheduler's loop last went round.

@@ -65,6 +65,30 @@ pub struct NewJob {
     pub pull_url: Option<String>,
 }
 
+impl NewJob {
+    /// A job a person asked for (a run or a retry): no forge delivery, no commit status, never
+    /// folded into another job; the caller changes what differs with struct update syntax.
+    pub fn manual(repo: String, git_ref: String, commit: String, clone_url: String) -> NewJob {
+        NewJob {
+            repo,
+            git_ref,
+            commit,
+            message: String::new(),
+            author: String::new(),
+            clone_url,
+            trigger: "manual".into(),
+            forge: None,
+            delivery_id: None,
+            retry_of: None,
+            dedupe_active: false,
+            report_via: None,
+            untrusted: false,
+            commit_url: None,
+            pull_url: None,
+        }
+    }
+}
+
 /// A commit status waiting in the outbox, with what its delivery needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
