@@ -472,8 +472,9 @@ fn check_push(spec: &Spec, d: &Delivery, p: &Push) {
         p.clone_url
     );
     if let Some(web) = &p.web_url {
+        let lower = web.to_ascii_lowercase();
         assert!(
-            (web.starts_with("https://") || web.starts_with("http://"))
+            (lower.starts_with("https://") || lower.starts_with("http://"))
                 && !web.chars().any(|c| c.is_control() || "\"'<>` ".contains(c)),
             "web_url {web:?}"
         );

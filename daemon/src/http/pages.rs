@@ -124,11 +124,17 @@ fn job_summary(j: &Job) -> String {
     // The forge's pages, when the webhook said where the repository lives (http(s) only, checked
     // when it arrived; escaped like everything else).
     let linked = |k: &str, text: &str, url: &Option<String>| match url {
-        Some(u) if u.starts_with("https://") || u.starts_with("http://") => format!(
-            "<tr><th>{k}</th><td><a href=\"{}\" rel=\"noopener noreferrer\">{}</a></td></tr>",
-            escape(u),
-            escape(text)
-        ),
+        Some(u)
+            if ["https://", "http://"]
+                .iter()
+                .any(|p| u.get(..p.len()).is_some_and(|s| s.eq_ignore_ascii_case(p))) =>
+        {
+            format!(
+                "<tr><th>{k}</th><td><a href=\"{}\" rel=\"noopener noreferrer\">{}</a></td></tr>",
+                escape(u),
+                escape(text)
+            )
+        }
         _ => row(k, text),
     };
     let pull = j.pull_url.as_ref().map(|_| {
@@ -226,5 +232,31 @@ pub(super) async fn log<E: Engine>(id: String, query: String, jobs: Arc<Jobs<E>>
             resp
         }
         Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use microci_proto::JobStatus;
+    use microci_testkit::fixtures::job;
+
+    #[test]
+    fn forge_links_are_http_only_and_escaped() {
+        let mut j = job(1, JobStatus::Succeed);
+        j.commit_url = Some("Https://forge.example/o/r/commit/1?a=1&b=\"2\"".into());
+        j.pull_url = Some("javascript:alert(1)".into());
+        let html = job_summary(&j);
+        assert!(
+            html.contains(
+                "<a href=\"Https://forge.example/o/r/commit/1?a=1&amp;b=&quot;2&quot;\" \
+                 rel=\"noopener noreferrer\">"
+            ),
+            "{html}"
+        );
+        // Not a web address: shown as text, never as a link.
+        assert!(html.contains("<td>javascript:alert(1)</td>"), "{html}");
+        assert_eq!(html.matches("<a ").count(), 1, "{html}");
     }
 }
