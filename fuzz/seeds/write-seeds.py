@@ -248,17 +248,28 @@ def change(new, old):
             "truncated": False, "commits": [] if new is None else [{"hash": new["target"]["hash"], "type": "commit"}]}
 
 
-t = "webhook_bitbucket"  # events: repo:push, pullrequest:created, repo:fork
+t = "webhook_bitbucket"  # events: repo:push, pullrequest:created, :updated, :fulfilled, repo:fork
 write(t, "push-branch", webhook_knobs(0, delivery=UUID) + body(bb_push([change(bb_state("branch", "master", A), bb_state("branch", "master", B))])))
 write(t, "push-new-branch", webhook_knobs(0) + body(bb_push([change(bb_state("branch", "feature/x", A), None)])))
 write(t, "push-tag", webhook_knobs(0) + body(bb_push([change(bb_state("tag", "v2.0", A), None)])))
 write(t, "push-deleted", webhook_knobs(0) + body(bb_push([change(None, bb_state("branch", "old", B)),
                                                           change(None, bb_state("tag", "v0", B))])))
 write(t, "push-no-changes", webhook_knobs(0) + body(bb_push([])))
-write(t, "pullrequest-created", webhook_knobs(1) + body({"actor": bb_actor, "repository": bb_repo,
-      "pullrequest": {"id": 1, "title": "Fix", "state": "OPEN",
-                      "source": {"branch": {"name": "feature/x"}, "commit": {"hash": A[:12]}},
-                      "destination": {"branch": {"name": "master"}, "commit": {"hash": B[:12]}}}}))
+bb_fork = dict(bb_repo, full_name="mallory/documentation")
+
+
+def bb_pull(source_repo):
+    return {"actor": bb_actor, "repository": bb_repo,
+            "pullrequest": {"id": 1, "title": "Fix", "state": "OPEN",
+                            "source": {"branch": {"name": "feature/x"}, "commit": {"hash": A[:12]},
+                                       "repository": source_repo},
+                            "destination": {"branch": {"name": "master"}, "commit": {"hash": B[:12]},
+                                            "repository": bb_repo}}}
+
+
+write(t, "pullrequest-created", webhook_knobs(1) + body(bb_pull(bb_repo)))
+write(t, "pullrequest-updated-fork", webhook_knobs(2) + body(bb_pull(bb_fork)))
+write(t, "pullrequest-fulfilled", webhook_knobs(3) + body(bb_pull(bb_repo)))
 
 # --- .microci.json (README; the first microci's dockerimg/command, plus env and timeout) ---------
 t = "repo_config"

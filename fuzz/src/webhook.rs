@@ -101,7 +101,13 @@ fn spec(forge: Forge) -> Spec {
         },
         Forge::Bitbucket => Spec {
             forge,
-            events: &["repo:push", "pullrequest:created", "repo:fork"],
+            events: &[
+                "repo:push",
+                "pullrequest:created",
+                "pullrequest:updated",
+                "pullrequest:fulfilled",
+                "repo:fork",
+            ],
             event_headers: &["x-event-key"],
             delivery_headers: &["x-request-uuid"],
             signature_headers: &["x-hub-signature"],
@@ -419,14 +425,30 @@ fn check_push(spec: &Spec, d: &Delivery, p: &Push) {
         Some(p.repo.as_str()),
         "the secret was chosen for another repository than the one built"
     );
+    // 40 lowercase hex digits; only a build fetched from its source branch (Bitbucket pull
+    // requests) may carry an abbreviation, of at least 7.
+    let shortest = if p.source.is_some() { 7 } else { 40 };
     assert!(
-        p.commit.len() == 40
+        (shortest..=40).contains(&p.commit.len())
             && p.commit
                 .bytes()
                 .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
         "commit {:?}",
         p.commit
     );
+    if let Some(source) = &p.source {
+        assert!(
+            names::ref_kind(&source.git_ref) == Some(names::RefKind::Branch),
+            "source ref {:?}",
+            source.git_ref
+        );
+        if let Some(fork) = &source.repo {
+            assert!(
+                names::is_valid_repo_name(fork, spec.subgroups) && *fork != p.repo,
+                "source repo {fork:?}"
+            );
+        }
+    }
     assert!(
         !names::is_zero_commit(&p.commit),
         "builds the all-zero commit"

@@ -87,7 +87,8 @@ pub struct Job {
     /// The full ref that was pushed, e.g. `refs/heads/main` or `refs/tags/v1`.
     #[serde(rename = "ref")]
     pub git_ref: String,
-    /// The 40-hex commit that is built.
+    /// The 40-hex commit that is built (a Bitbucket pull request's abbreviation until the job has
+    /// fetched it: see PROTOCOL.md).
     pub commit: String,
     /// The commit message (may be long; clients take the first line for lists).
     pub message: String,

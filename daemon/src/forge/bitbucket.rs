@@ -1,5 +1,6 @@
-//! Bitbucket Cloud deliveries: `repo:push` builds the first branch or tag change that has a new commit;
-//! pushes that only delete, and every other event, are ignored. The body has no clone URL: it is built.
+//! Bitbucket Cloud deliveries: `repo:push` builds every branch or tag change that has a new commit
+//! (pull request events are in `bitbucket_pulls`); pushes that only delete, and every other
+//! event, are ignored. The body has no clone URL: it is built.
 
 use serde::Deserialize;
 
@@ -7,33 +8,33 @@ use super::names::{self, RefKind};
 use super::{HookError, Outcome, Push, parse_json, unsupported};
 
 #[derive(Debug, Deserialize)]
-struct Named {
-    name: Option<String>,
+pub(super) struct Named {
+    pub(super) name: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
-struct Repository {
-    full_name: Option<String>,
-    links: Option<Links>,
-    mainbranch: Option<Named>,
-    is_private: Option<bool>,
+pub(super) struct Repository {
+    pub(super) full_name: Option<String>,
+    pub(super) links: Option<Links>,
+    pub(super) mainbranch: Option<Named>,
+    pub(super) is_private: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
-struct Links {
-    html: Option<Href>,
+pub(super) struct Links {
+    pub(super) html: Option<Href>,
 }
 
 #[derive(Debug, Deserialize)]
-struct Href {
-    href: Option<String>,
+pub(super) struct Href {
+    pub(super) href: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
-struct Actor {
-    nickname: Option<String>,
-    username: Option<String>,
-    display_name: Option<String>,
+pub(super) struct Actor {
+    pub(super) nickname: Option<String>,
+    pub(super) username: Option<String>,
+    pub(super) display_name: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,6 +77,67 @@ fn kind_of(state: &RefState) -> Option<RefKind> {
     }
 }
 
+/// What every Bitbucket delivery says about its repository, validated once.
+pub(super) struct Base {
+    repo: String,
+    author: String,
+    web_url: Option<String>,
+    default_branch: Option<String>,
+    public: Option<bool>,
+}
+
+impl Base {
+    /// Reads `repository` (required) and `actor` (optional).
+    pub(super) fn read(
+        repository: Option<Repository>,
+        actor: Option<Actor>,
+    ) -> Result<Base, HookError> {
+        let repository = repository.ok_or_else(|| HookError::missing("repository"))?;
+        let full_name = repository
+            .full_name
+            .ok_or_else(|| HookError::missing("repository.full_name"))?;
+        let repo = names::validate_repo_name("repository full_name", &full_name, false)?;
+        let author = match actor {
+            Some(a) => names::pick_author([a.nickname, a.username, a.display_name]),
+            None => String::new(),
+        };
+        Ok(Base {
+            repo,
+            author,
+            web_url: names::sanitize_web_url(repository.links.and_then(|l| l.html?.href)),
+            default_branch: names::sanitize_branch(repository.mainbranch.and_then(|m| m.name)),
+            public: repository.is_private.map(|p| !p),
+        })
+    }
+
+    /// The repository's name, validated.
+    pub(super) fn repo(&self) -> &str {
+        &self.repo
+    }
+
+    /// A build of `commit` at `git_ref` in this repository. Bitbucket sends no clone URL: it is
+    /// `https://bitbucket.org/{repo}.git` (SSH `git@bitbucket.org:{repo}.git`), and its push
+    /// events list no files.
+    pub(super) fn push(&self, git_ref: String, commit: String, message: String) -> Push {
+        let repo = &self.repo;
+        Push {
+            clone_url: format!("https://bitbucket.org/{repo}.git"),
+            ssh_url: Some(format!("git@bitbucket.org:{repo}.git")),
+            repo: repo.clone(),
+            git_ref,
+            commit,
+            message: names::truncate_on_char_boundary(message, names::MAX_MESSAGE),
+            author: self.author.clone(),
+            default_branch: self.default_branch.clone(),
+            public: self.public,
+            changed_files: None,
+            pull: None,
+            web_url: self.web_url.clone(),
+            source: None,
+        }
+    }
+}
+
 /// Decides a Bitbucket delivery.
 ///
 /// - `repo:push`: every entry of `push.changes` whose `new` is not null is built, each its own job:
@@ -83,38 +145,24 @@ fn kind_of(state: &RefState) -> Option<RefKind> {
 ///   `tag`); deletions and other types (Mercurial `named_branch`, `bookmark`) are skipped. Nothing
 ///   left: "branch deletion", "tag deletion", "branch and tag deletion", "push to a … (not a
 ///   branch or tag)", or "push without changes".
-///   Clone URL `https://bitbucket.org/{full_name}.git`, SSH `git@bitbucket.org:{full_name}.git`;
-///   author `actor.nickname`, else `actor.username`, else `actor.display_name`.
+///   Author `actor.nickname`, else `actor.username`, else `actor.display_name`.
+/// - `pullrequest:*`: see [`bitbucket_pulls::interpret`](super::bitbucket_pulls::interpret).
 /// - anything else -> `unsupported event "<name>"`.
 pub(crate) fn interpret(event: &str, body: &[u8]) -> Result<Outcome, HookError> {
+    if let Some(action) = event.strip_prefix("pullrequest:") {
+        return super::bitbucket_pulls::interpret(action, body);
+    }
     if event != "repo:push" {
         return Ok(unsupported(event));
     }
     let p: Payload = parse_json(body)?;
-    let repository = p
-        .repository
-        .ok_or_else(|| HookError::missing("repository"))?;
-    let full_name = repository
-        .full_name
-        .ok_or_else(|| HookError::missing("repository.full_name"))?;
-    let repo = names::validate_repo_name("repository full_name", &full_name, false)?;
+    let base = Base::read(p.repository, p.actor)?;
     let changes = p
         .push
         .ok_or_else(|| HookError::missing("push"))?
         .changes
         .ok_or_else(|| HookError::missing("push.changes"))?;
 
-    let author = match p.actor {
-        Some(a) => names::pick_author([a.nickname, a.username, a.display_name]),
-        None => String::new(),
-    };
-    let web_url = names::sanitize_web_url(
-        repository
-            .links
-            .as_ref()
-            .and_then(|l| l.html.as_ref())
-            .and_then(|h| h.href.clone()),
-    );
     let mut deleted = (false, false);
     let mut other = None;
     let mut pushes = Vec::new();
@@ -146,26 +194,7 @@ pub(crate) fn interpret(event: &str, body: &[u8]) -> Result<Outcome, HookError> 
             .hash
             .ok_or_else(|| HookError::missing("push.changes[].new.target.hash"))?;
         let commit = names::validate_commit("push.changes[].new.target.hash", &hash)?;
-        pushes.push(Push {
-            clone_url: format!("https://bitbucket.org/{repo}.git"),
-            ssh_url: Some(format!("git@bitbucket.org:{repo}.git")),
-            repo: repo.clone(),
-            git_ref,
-            commit,
-            message: names::truncate_on_char_boundary(
-                target.message.unwrap_or_default(),
-                names::MAX_MESSAGE,
-            ),
-            author: author.clone(),
-            default_branch: names::sanitize_branch(
-                repository.mainbranch.as_ref().and_then(|m| m.name.clone()),
-            ),
-            public: repository.is_private.map(|p| !p),
-            // Bitbucket's push event does not list files.
-            changed_files: None,
-            pull: None,
-            web_url: web_url.clone(),
-        });
+        pushes.push(base.push(git_ref, commit, target.message.unwrap_or_default()));
     }
     match pushes.len() {
         0 => Ok(Outcome::Ignore(other.unwrap_or_else(|| {
@@ -295,8 +324,8 @@ mod tests {
             Outcome::Ignore(_)
         ));
         assert_eq!(
-            interpret("pullrequest:created", b"{}").unwrap(),
-            Outcome::Ignore("unsupported event \"pullrequest:created\"".into())
+            interpret("repo:fork", b"{}").unwrap(),
+            Outcome::Ignore("unsupported event \"repo:fork\"".into())
         );
     }
 

@@ -140,6 +140,7 @@ impl RepoFields {
             changed_files: None,
             pull: None,
             web_url: self.web_url,
+            source: None,
         }
     }
 }

@@ -62,6 +62,7 @@ impl Project {
             changed_files: None,
             pull: None,
             web_url: names::sanitize_web_url(self.web_url),
+            source: None,
         }
     }
 }

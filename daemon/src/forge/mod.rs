@@ -6,6 +6,7 @@
 //! repository names, refs, commit ids and URLs are validated in [`names`] before they reach a [`Push`].
 
 mod bitbucket;
+mod bitbucket_pulls;
 mod common;
 mod gitea;
 mod github;
@@ -145,7 +146,8 @@ pub struct Push {
     pub ssh_url: Option<String>,
     /// Full ref: `refs/heads/<branch>` or `refs/tags/<tag>`, validated.
     pub git_ref: String,
-    /// 40 lowercase hex digits.
+    /// 40 lowercase hex digits; for a Bitbucket pull request, possibly an abbreviation (7 to 39
+    /// digits) that the job resolves when it fetches [`Push::source`].
     pub commit: String,
     /// Commit message (or tag message), at most [`names::MAX_MESSAGE`] bytes.
     pub message: String,
@@ -163,6 +165,20 @@ pub struct Push {
     pub pull: Option<Pull>,
     /// The repository's web page, for links to the commit and the pull request.
     pub web_url: Option<String>,
+    /// Where the commit is fetched from when the repository does not serve `git_ref` itself
+    /// (Bitbucket has no `refs/pull/*`): `None` fetches `git_ref` from the repository.
+    pub source: Option<Source>,
+}
+
+/// A pull request's head as the forge sent it, for a forge whose repositories do not serve the
+/// pull request's ref: the source branch, in this repository or in a fork.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// The branch to fetch, `refs/heads/<name>`, validated.
+    pub git_ref: String,
+    /// The fork's full name when the branch lives in another repository; it is fetched from the
+    /// same server as this repository, at the fork's path (see `git::fork_url`).
+    pub repo: Option<String>,
 }
 
 /// Links to a commit, and to a pull request, on forge `forge` (a route name) for the repository

@@ -133,6 +133,22 @@ pub fn validate_commit(field: &str, sha: &str) -> Result<String, HookError> {
     }
 }
 
+/// A commit id of 7 to 40 hex digits, lowercased: Bitbucket's pull request events abbreviate the
+/// head commit (12 digits in practice). The job resolves it to the full id when it fetches.
+pub fn validate_commit_prefix(field: &str, sha: &str) -> Result<String, HookError> {
+    if sha.len() == 40 {
+        return validate_commit(field, sha);
+    }
+    if (7..40).contains(&sha.len()) && sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(sha.to_ascii_lowercase())
+    } else {
+        Err(HookError::BadRequest(format!(
+            "field \"{field}\" {} is not a commit id (7 to 40 hex digits)",
+            quote(sha)
+        )))
+    }
+}
+
 /// Checks a full ref against a subset of `git check-ref-format`: non-empty, at most [`MAX_REF`] bytes, no
 /// control characters, spaces, `..`, `~^:?*[\`, `@{` or `//`, no component starting with `.` or ending with
 /// `.lock`, not ending with `/` or `.`. Git itself refuses such refs, so no real push is rejected.

@@ -46,6 +46,25 @@ fn full_commit_id(s: &str) -> Option<Oid> {
     }
 }
 
+/// The commit `prefix` names in `cache`: the tip of `fetched` when it starts with it (the usual
+/// case: the branch has not moved since the event), else whatever object the abbreviation
+/// uniquely names (the branch moved on; its older commit came with the fetch). `None` when it is
+/// missing or ambiguous.
+fn find_abbreviated(cache: &Repository, fetched: &str, prefix: &str) -> Option<Oid> {
+    let prefix = prefix.to_ascii_lowercase();
+    if let Ok(tip) = cache.refname_to_id(fetched)
+        && tip.to_string().starts_with(&prefix)
+    {
+        return Some(tip);
+    }
+    let commit = cache.revparse_single(&prefix).ok()?.peel_to_commit().ok()?;
+    commit
+        .id()
+        .to_string()
+        .starts_with(&prefix)
+        .then(|| commit.id())
+}
+
 /// `main` -> `refs/heads/main`; full refs are kept; anything that is not a valid ref name is refused (this also
 /// keeps `:`, `*` and leading `+` out of the refspecs we build).
 fn full_ref(git_ref: &str) -> Result<String, GitError> {
@@ -260,6 +279,58 @@ impl GitCache {
             return Err(GitError::Canceled);
         }
         checkout::materialise(&dir, &cache, oid, url, dest)
+    }
+
+    /// Like [`GitCache::checkout`], for a pull request whose repository serves no ref for it
+    /// (Bitbucket): fetches branch `source_ref` from `url` (the repository's, or its fork's) into
+    /// `git_ref` (`refs/pull/<n>/head`, never a branch of the cache: a fork's `main` must not
+    /// overwrite ours), without tags, and resolves `commit`, which may be abbreviated. Returns the
+    /// full commit id. A commit already cached by its full id needs no network.
+    #[allow(clippy::too_many_arguments)]
+    pub fn checkout_source(
+        &self,
+        repo: &str,
+        url: &str,
+        creds: &Credentials,
+        source_ref: &str,
+        git_ref: &str,
+        commit: &str,
+        dest: &Path,
+        cancel: &CancellationToken,
+    ) -> Result<String, GitError> {
+        let session = Session::new(url, creds, cancel)?;
+        let source = full_ref(source_ref)?;
+        let local = full_ref(git_ref)?;
+        let abbreviated =
+            (7..=40).contains(&commit.len()) && commit.bytes().all(|b| b.is_ascii_hexdigit());
+        if !abbreviated {
+            return Err(GitError::InvalidInput(format!(
+                "not a commit id: {:?}",
+                commit.chars().take(80).collect::<String>()
+            )));
+        }
+        checkout::ensure_empty_dest(dest)?;
+        let dir = self.cache_dir(repo);
+        let cache = self.open_or_init(&dir)?;
+        let cached = full_commit_id(commit).filter(|oid| has_commit(&cache, *oid));
+        let oid = match cached {
+            Some(oid) => oid,
+            None => {
+                session.fetch(&cache, &[format!("+{source}:{local}")])?;
+                find_abbreviated(&cache, &local, commit).ok_or_else(|| {
+                    GitError::CommitNotFound {
+                        commit: commit.to_string(),
+                        url_redacted: redact_url(url),
+                        fetched: source.clone(),
+                    }
+                })?
+            }
+        };
+        if cancel.is_cancelled() {
+            return Err(GitError::Canceled);
+        }
+        checkout::materialise(&dir, &cache, oid, url, dest)?;
+        Ok(oid.to_string())
     }
 
     /// Resolves a branch name, tag name, full ref or full commit id on the remote to a 40-hex

@@ -43,8 +43,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use origin::{BadHostEntry, Origin};
-pub use url::redact_url;
 pub(crate) use url::split_userinfo;
+pub use url::{fork_url, redact_url};
 
 /// How to authenticate to a repository's remote (per repository, from configuration).
 #[derive(Clone, Default)]

@@ -43,6 +43,24 @@ fn split_scheme(url: &str) -> Option<(String, &str)> {
     Some((scheme.to_ascii_lowercase(), &url[idx + 3..]))
 }
 
+/// The clone URL of fork `fork` of repository `repo`, cloned from `url`: the same server, scheme
+/// and user, with the fork's path in place of the repository's (`https://bitbucket.org/team/app.git`
+/// → `https://bitbucket.org/mallory/app.git`, `git@bitbucket.org:team/app.git` →
+/// `git@bitbucket.org:mallory/app.git`). So a fork is fetched from where its repository is, and
+/// never from an address a delivery names. `None` when `url` does not end with `repo`'s path.
+pub fn fork_url(url: &str, repo: &str, fork: &str) -> Option<String> {
+    let (base, suffix) = match url.strip_suffix(".git") {
+        Some(base) => (base, ".git"),
+        None => (url.strip_suffix('/').unwrap_or(url), ""),
+    };
+    let server = base.strip_suffix(repo)?;
+    // The repository's path must start right after a separator: `/team/app`, `:team/app`.
+    if !(server.ends_with('/') || server.ends_with(':')) || server.ends_with("//") {
+        return None;
+    }
+    Some(format!("{server}{fork}{suffix}"))
+}
+
 /// Splits the authority part of `rest` (after `scheme://`) into `(userinfo, hostport, path_and_more)`.
 fn split_authority(rest: &str) -> (Option<&str>, &str, &str) {
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
@@ -285,6 +303,28 @@ pub(crate) fn scrub(text: &str, url: &str, secrets: &[&str]) -> String {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    #[test]
+    fn a_fork_is_fetched_from_the_same_server() {
+        use super::fork_url;
+        let fork = |u: &str| fork_url(u, "team/app", "mallory/app");
+        assert_eq!(
+            fork("https://bitbucket.org/team/app.git").as_deref(),
+            Some("https://bitbucket.org/mallory/app.git")
+        );
+        assert_eq!(
+            fork("git@bitbucket.org:team/app.git").as_deref(),
+            Some("git@bitbucket.org:mallory/app.git")
+        );
+        assert_eq!(
+            fork("http://127.0.0.1:8080/git/team/app/").as_deref(),
+            Some("http://127.0.0.1:8080/git/mallory/app")
+        );
+        // Not this repository's path: no guess.
+        assert_eq!(fork("https://bitbucket.org/team/other.git"), None);
+        assert_eq!(fork("https://bitbucket.org/xteam/app.git"), None);
+        assert_eq!(fork("https://team/app"), None);
+    }
+
     use super::*;
 
     #[test]

@@ -50,8 +50,14 @@ impl<E: Engine> Jobs<E> {
             }
             None => (None, None),
         };
+        let (source_ref, source_repo) = match push.source {
+            Some(s) => (Some(s.git_ref), s.repo),
+            None => (None, None),
+        };
         let recorded = self.writer.insert(NewJob {
             report_via,
+            source_ref,
+            source_repo,
             commit_url,
             pull_url,
             untrusted: push.pull.is_some_and(|p| p.fork),
@@ -76,12 +82,17 @@ impl<E: Engine> Jobs<E> {
         Ok(inserted)
     }
 
-    /// A new job for the same repository and commit as job `id`.
+    /// A new job for the same repository and commit as job `id`. Its life is reported to the
+    /// forge as the first job's was (while a status token still applies): a retry that passes
+    /// turns the commit's mark green.
     pub async fn retry(&self, id: i64, who: &str) -> Result<i64, CreateError> {
         let rec = self
             .record(id)
             .await?
             .ok_or_else(|| CreateError::NotFound(format!("no job {id}")))?;
+        let report_via = rec
+            .report_via
+            .filter(|forge| self.config().reporter(&rec.job.repo, forge).is_some());
         let inserted = self
             .writer
             .insert(NewJob {
@@ -92,6 +103,9 @@ impl<E: Engine> Jobs<E> {
                 untrusted: rec.job.untrusted,
                 commit_url: rec.job.commit_url,
                 pull_url: rec.job.pull_url,
+                source_ref: rec.source_ref,
+                source_repo: rec.source_repo,
+                report_via,
                 ..NewJob::manual(rec.job.repo, rec.job.git_ref, rec.job.commit, rec.clone_url)
             })
             .await?;

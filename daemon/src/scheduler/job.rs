@@ -258,6 +258,44 @@ fn bytes_text(n: u64) -> String {
     }
 }
 
+/// Where the job's commit is fetched from: the repository's clone URL, or for a pull request
+/// from a fork (Bitbucket), the fork at the same server.
+fn source_url(rec: &JobRecord) -> Result<String, String> {
+    let Some(fork) = &rec.source_repo else {
+        return Ok(rec.clone_url.clone());
+    };
+    crate::git::fork_url(&rec.clone_url, &rec.job.repo, fork).ok_or_else(|| {
+        format!(
+            "clone failed: cannot tell where fork {fork:?} is: the clone URL {} does not end \
+             with the repository's path {:?}",
+            crate::git::redact_url(&rec.clone_url),
+            rec.job.repo
+        )
+    })
+}
+
+/// Records the full commit id an abbreviated one (a Bitbucket pull request's) resolved to: the
+/// job, its commit statuses and its forge link use it from now on.
+async fn record_full_commit<E: Engine>(
+    jobs: &Jobs<E>,
+    log: &mut LogWriter,
+    rec: &JobRecord,
+    full: String,
+) {
+    let id = rec.job.id;
+    say(
+        &jobs.bus,
+        log,
+        id,
+        &format!("commit {} is {full}", rec.job.commit),
+    );
+    match jobs.writer.resolved(id, full).await {
+        Ok(Some(job)) => jobs.publish(&job),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(job_id = id, "cannot record the full commit id: {e}"),
+    }
+}
+
 async fn prepare_and_run<E: Engine>(
     jobs: &Jobs<E>,
     rec: &JobRecord,
@@ -272,26 +310,42 @@ async fn prepare_and_run<E: Engine>(
     let config = jobs.config();
     let docker = &config.docker;
     let creds = config.credentials_for(&rec.job.repo);
-    let (url, git_ref, commit, dest) = (
-        rec.clone_url.clone(),
+    let url = source_url(rec)?;
+    let (git_ref, commit, dest) = (
         rec.job.git_ref.clone(),
         rec.job.commit.clone(),
         workspace.to_path_buf(),
     );
-    let fetching = format!("fetching {}", crate::git::redact_url(&url));
+    let fetching = match &rec.source_ref {
+        Some(branch) => format!(
+            "fetching {} from {}",
+            branch.strip_prefix("refs/heads/").unwrap_or(branch),
+            crate::git::redact_url(&url)
+        ),
+        None => format!("fetching {}", crate::git::redact_url(&url)),
+    };
     say(&jobs.bus, log, id, &fetching);
     // The clone is the job's work too: it stops when the job is cancelled, and it gets at most
     // the default job timeout (a server that trickles bytes cannot hold a slot for ever).
     let clone_cancel = cancel.child_token();
     let repo = rec.job.repo.clone();
+    let source_ref = rec.source_ref.clone();
     let checkout = jobs
         .git
         .locked(&rec.job.repo, &clone_cancel, move |git, token| {
             let _ = std::fs::remove_dir_all(&dest);
-            git.checkout(&repo, &url, &creds, &git_ref, &commit, &dest, token)
+            match source_ref {
+                Some(source) => git.checkout_source(
+                    &repo, &url, &creds, &source, &git_ref, &commit, &dest, token,
+                ),
+                None => git
+                    .checkout(&repo, &url, &creds, &git_ref, &commit, &dest, token)
+                    .map(|()| commit),
+            }
         });
     match tokio::time::timeout(docker.timeout, checkout).await {
-        Ok(Ok(())) => {}
+        Ok(Ok(full)) if full != rec.job.commit => record_full_commit(jobs, log, rec, full).await,
+        Ok(Ok(_)) => {}
         Ok(Err(crate::git::GitError::Canceled)) => return Ok(RunOutcome::Canceled),
         Ok(Err(e)) => return Err(format!("clone failed: {e}")),
         Err(_) => {

@@ -34,7 +34,7 @@ pub struct NewJob {
     pub repo: String,
     /// Full ref.
     pub git_ref: String,
-    /// 40-hex commit.
+    /// 40-hex commit (shorter only for a Bitbucket pull request, until its fetch resolves it).
     pub commit: String,
     /// Commit message.
     pub message: String,
@@ -63,6 +63,11 @@ pub struct NewJob {
     pub commit_url: Option<String>,
     /// The pull request's page on the forge.
     pub pull_url: Option<String>,
+    /// Where the commit is fetched from when the repository does not serve `git_ref`
+    /// (Bitbucket pull requests): the branch, and the fork holding it (`None`: this repository).
+    pub source_ref: Option<String>,
+    /// See `source_ref`.
+    pub source_repo: Option<String>,
 }
 
 impl NewJob {
@@ -85,6 +90,8 @@ impl NewJob {
             untrusted: false,
             commit_url: None,
             pull_url: None,
+            source_ref: None,
+            source_repo: None,
         }
     }
 }
@@ -139,6 +146,13 @@ pub struct JobRecord {
     pub job: microci_proto::Job,
     /// Where to clone from.
     pub clone_url: String,
+    /// The branch to fetch when the repository does not serve the job's ref (see
+    /// [`NewJob::source_ref`]).
+    pub source_ref: Option<String>,
+    /// The fork that branch is in, fetched from the same server at the fork's path.
+    pub source_repo: Option<String>,
+    /// The forge route the job's commit statuses go to, if any.
+    pub report_via: Option<String>,
 }
 
 /// A state change the scheduler asks for; applied only if the job is in one of `from`.

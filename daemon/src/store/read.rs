@@ -440,5 +440,8 @@ pub(crate) fn row_to_record(r: &Row<'_>) -> rusqlite::Result<JobRecord> {
             pull_url: r.get(18)?,
         },
         clone_url: r.get(13)?,
+        source_ref: r.get(19)?,
+        source_repo: r.get(20)?,
+        report_via: r.get(21)?,
     })
 }

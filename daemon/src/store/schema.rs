@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS repos (
 /// Changes to databases created by earlier releases, in order; `PRAGMA user_version` counts the
 /// ones applied. Each runs once, in the transaction that bumps the version.
 const MIGRATIONS: &[fn(&Connection) -> rusqlite::Result<()>] = &[
-    migrate_1, migrate_2, migrate_3, migrate_4, migrate_5, migrate_6,
+    migrate_1, migrate_2, migrate_3, migrate_4, migrate_5, migrate_6, migrate_7,
 ];
 
 /// 1: whether a repository is public (web pages), bytes of output dropped over `docker.max_log`,
@@ -122,6 +122,15 @@ fn migrate_6(c: &Connection) -> rusqlite::Result<()> {
     )
 }
 
+/// 7: where a pull request's commit is fetched from when the forge serves no ref for it
+/// (Bitbucket): the source branch, and the fork it is in.
+fn migrate_7(c: &Connection) -> rusqlite::Result<()> {
+    c.execute_batch(
+        "ALTER TABLE jobs ADD COLUMN source_ref TEXT;
+         ALTER TABLE jobs ADD COLUMN source_repo TEXT;",
+    )
+}
+
 /// How many migrations there are: a database this release made or brought up to date has this
 /// `user_version`.
 #[cfg(test)]
@@ -167,10 +176,10 @@ fn restrict(path: &Path) -> std::io::Result<()> {
 /// The columns every job query selects, in the order `read::row_to_record` expects.
 pub(crate) const JOB_COLUMNS: &str = "id, repo, git_ref, commit_sha, message, author, status, \
     reason, exit_code, created_at, started_at, finished_at, trigger, clone_url, log_dropped, \
-    log_size, untrusted, commit_url, pull_url";
+    log_size, untrusted, commit_url, pull_url, source_ref, source_repo, report_via";
 
 /// How many columns [`JOB_COLUMNS`] names: a query selecting more reads them from here on.
-pub(crate) const JOB_COLUMN_COUNT: usize = 19;
+pub(crate) const JOB_COLUMN_COUNT: usize = 22;
 
 /// Switches the database to incremental auto-vacuum, so pages retention frees can be given back
 /// in small steps. A new database takes it at once; one made by an older release is rebuilt once

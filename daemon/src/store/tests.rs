@@ -17,6 +17,46 @@ fn job(repo: &str, commit: &str, delivery: Option<&str>, dedupe: bool) -> NewJob
 }
 
 #[tokio::test]
+async fn an_abbreviated_commit_is_resolved_and_still_recognised() {
+    let dir = tempfile::tempdir().unwrap();
+    let (w, _r) = open(&dir.path().join("microci.db")).unwrap();
+    let full = format!("d3022fc0ca3d{}", "1".repeat(28));
+    let first = w
+        .insert(NewJob {
+            commit_url: Some("https://bitbucket.org/a/b/commits/d3022fc0ca3d".into()),
+            ..job("a/b", "d3022fc0ca3d", Some("d1"), true)
+        })
+        .await
+        .unwrap();
+    // Not a full id, or another commit: nothing changes.
+    assert_eq!(
+        w.resolved(first.job.id, "d3022fc0ca3d".into())
+            .await
+            .unwrap(),
+        None
+    );
+    let other = format!("e{}", "1".repeat(39));
+    assert_eq!(w.resolved(first.job.id, other).await.unwrap(), None);
+    let done = w
+        .resolved(first.job.id, full.clone())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.commit, full);
+    assert_eq!(
+        done.commit_url.as_deref(),
+        Some(format!("https://bitbucket.org/a/b/commits/{full}").as_str())
+    );
+    // The same event again (Bitbucket's `updated` for a new title) finds it.
+    let again = w
+        .insert(job("a/b", "d3022fc0ca3d", Some("d2"), true))
+        .await
+        .unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.job.id, first.job.id);
+}
+
+#[tokio::test]
 async fn a_commit_already_queued_or_running_is_not_queued_again() {
     let dir = tempfile::tempdir().unwrap();
     let (w, _r) = open(&dir.path().join("microci.db")).unwrap();

@@ -33,6 +33,11 @@ enum Command {
         super::Delivery,
         oneshot::Sender<Result<(), StoreError>>,
     ),
+    Resolved(
+        i64,
+        String,
+        oneshot::Sender<Result<Option<Job>, StoreError>>,
+    ),
 }
 
 /// Handle to the writer thread; cheap to clone.
@@ -116,6 +121,12 @@ impl Writer {
     /// Records how a delivery attempt of commit status report `id` went.
     pub async fn reported(&self, id: i64, delivery: super::Delivery) -> Result<(), StoreError> {
         self.ask(|tx| Command::Reported(id, delivery, tx)).await
+    }
+
+    /// Replaces a job's abbreviated commit id (a Bitbucket pull request's) by the full one its
+    /// fetch found, in its forge link too; `None` when `full` does not extend what is recorded.
+    pub async fn resolved(&self, id: i64, full: String) -> Result<Option<Job>, StoreError> {
+        self.ask(|tx| Command::Resolved(id, full, tx)).await
     }
 
     /// Puts STARTED jobs whose container was never created back to PENDING, in their old place
@@ -218,6 +229,7 @@ fn fail_all(batch: Vec<Command>, e: &rusqlite::Error) {
             Command::Requeue(_, tx) => drop(tx.send(Err(err(e)))),
             Command::Delete(_, tx) => drop(tx.send(Err(err(e)))),
             Command::Reported(_, _, tx) => drop(tx.send(Err(err(e)))),
+            Command::Resolved(_, _, tx) => drop(tx.send(Err(err(e)))),
         }
     }
 }
@@ -255,6 +267,9 @@ fn apply(tx: &rusqlite::Transaction<'_>, cmd: Command) -> Reply {
         Command::Reported(id, d, reply) => {
             Reply::Unit(reply, within(tx, |c| report_result(c, id, &d)))
         }
+        Command::Resolved(id, full, reply) => {
+            Reply::Transition(reply, within(tx, |c| resolve_commit(c, id, &full)))
+        }
     }
 }
 
@@ -283,11 +298,13 @@ fn insert(c: &Connection, j: &NewJob) -> rusqlite::Result<Inserted> {
             });
         }
     }
+    // An abbreviated commit (a Bitbucket pull request's) matches the job it was resolved in.
     if j.dedupe_active {
         let active: Option<i64> = c
             .prepare_cached(
-                "SELECT id FROM jobs WHERE commit_sha = ?1 AND repo = ?2 AND git_ref = ?3 \
-                 AND status IN ('PENDING', 'STARTED') ORDER BY id DESC LIMIT 1",
+                "SELECT id FROM jobs WHERE repo = ?2 AND git_ref = ?3 \
+                 AND status IN ('PENDING', 'STARTED') \
+                 AND substr(commit_sha, 1, length(?1)) = ?1 ORDER BY id DESC LIMIT 1",
             )?
             .query_row(params![j.commit, j.repo, j.git_ref], |r| r.get(0))
             .optional()?;
@@ -301,8 +318,9 @@ fn insert(c: &Connection, j: &NewJob) -> rusqlite::Result<Inserted> {
     c.prepare_cached(
         "INSERT INTO jobs (repo, git_ref, commit_sha, message, author, clone_url, status, \
          created_at, trigger, forge, delivery_id, retry_of, report_via, untrusted, commit_url, \
-         pull_url) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'PENDING', ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+         pull_url, source_ref, source_repo) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'PENDING', ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
+         ?16, ?17)",
     )?
     .execute(params![
         j.repo,
@@ -319,7 +337,9 @@ fn insert(c: &Connection, j: &NewJob) -> rusqlite::Result<Inserted> {
         j.report_via,
         j.untrusted,
         j.commit_url,
-        j.pull_url
+        j.pull_url,
+        j.source_ref,
+        j.source_repo
     ])?;
     let id = c.last_insert_rowid();
     report(c, id, JobStatus::Pending, None)?;
@@ -472,6 +492,21 @@ fn delete(c: &Connection, ids: &[i64]) -> rusqlite::Result<Vec<i64>> {
     // With incremental auto-vacuum, free pages go back in small steps, never one long pause.
     c.execute_batch("PRAGMA incremental_vacuum(128)")?;
     Ok(deleted)
+}
+
+fn resolve_commit(c: &Connection, id: i64, full: &str) -> rusqlite::Result<Option<Job>> {
+    // The link ends with the commit id it was made with (`forge::links`).
+    let n = c.execute(
+        "UPDATE jobs SET commit_url = CASE WHEN commit_url IS NULL THEN NULL \
+         ELSE substr(commit_url, 1, length(commit_url) - length(commit_sha)) || ?2 END, \
+         commit_sha = ?2 \
+         WHERE id = ?1 AND length(?2) = 40 AND substr(?2, 1, length(commit_sha)) = commit_sha",
+        params![id, full],
+    )?;
+    if n == 0 {
+        return Ok(None);
+    }
+    get(c, id).map(Some)
 }
 
 fn requeue(c: &Connection, ids: &[i64]) -> rusqlite::Result<Vec<Job>> {

@@ -143,6 +143,27 @@ async fn a_jobs_life_reaches_the_forge_in_order() {
     assert_eq!(states[5], pair("failure", "command exited with code 3"));
     assert_eq!(states[8], pair("error", "canceled"));
     assert_eq!(states.len(), 9, "{states:?}");
+
+    // A retry reports to the same commit: it replaces the canceled job's mark.
+    let out = d.cli(&["retry", &canceled.to_string()]);
+    let retried: i64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("retry prints the new id");
+    wait_for(&d.socket, retried, 60, |j| {
+        j.status == JobStatus::Started && j.log_size > 0
+    })
+    .await;
+    assert!(d.cli(&["cancel", &retried.to_string()]).status.success());
+    wait_final(&d.socket, retried).await;
+    reported(&d, retried, "delivered").await;
+    let calls = api.calls();
+    assert_eq!(accepted(&calls).len(), 12, "{calls:?}");
+    assert_eq!(calls[9].path, calls[8].path);
+    assert_eq!(
+        calls[9].body["target_url"],
+        format!("https://ci.example.com/jobs/{retried}")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
