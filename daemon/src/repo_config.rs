@@ -52,6 +52,7 @@ struct Raw {
     command: Option<serde_json::Value>,
     env: Option<BTreeMap<String, String>>,
     timeout: Option<String>,
+    interruptible: Option<bool>,
 }
 
 /// The job's settings after defaults.
@@ -65,6 +66,8 @@ pub struct RepoConfig {
     pub env: BTreeMap<String, String>,
     /// Time limit, when the file sets one.
     pub timeout: Option<Duration>,
+    /// Whether a newer push to the same ref may stop it while it runs (`cancel_superseded`).
+    pub interruptible: bool,
 }
 
 impl RepoConfig {
@@ -144,6 +147,7 @@ impl RepoConfig {
             command,
             env,
             timeout,
+            interruptible: raw.interruptible.unwrap_or(false),
         })
     }
 }
@@ -170,7 +174,9 @@ fn describe(e: &serde_json::Error) -> String {
         // Escaped ({:?}): the key comes from the pushed commit, and the message becomes the
         // job's reason, so a key like "\u001b[2J" must not reach a terminal or a log raw.
         let key = rest.rsplit_once("`, expected").map_or(rest, |(key, _)| key);
-        return format!("unknown key {key:?} (known keys: dockerimg, command, env, timeout)");
+        return format!(
+            "unknown key {key:?} (known keys: dockerimg, command, env, timeout, interruptible)"
+        );
     }
     match e.classify() {
         serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
@@ -202,6 +208,12 @@ mod tests {
         assert_eq!(c.image, "debian:stable-slim");
         assert_eq!(c.command, Command::Shell(DEFAULT_COMMAND.into()));
         assert_eq!(c.timeout, None);
+        assert!(!c.interruptible);
+        assert!(parse(r#"{"interruptible": true}"#).unwrap().interruptible);
+        let e = parse(r#"{"interruptible": "yes"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("interruptible") || e.contains("boolean"), "{e}");
     }
 
     #[test]
@@ -225,7 +237,7 @@ mod tests {
         let e = parse(r#"{"\u001b[2J\n": 1}"#).unwrap_err().to_string();
         assert_eq!(
             e,
-            r#".microci.json: unknown key "\u{1b}[2J\n" (known keys: dockerimg, command, env, timeout)"#
+            r#".microci.json: unknown key "\u{1b}[2J\n" (known keys: dockerimg, command, env, timeout, interruptible)"#
         );
         let e = parse(r#"{"a`b": 1}"#).unwrap_err().to_string();
         assert!(e.contains("unknown key \"a`b\" "), "{e}");

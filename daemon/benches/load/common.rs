@@ -118,11 +118,11 @@ impl Notify {
 }
 
 /// A Gogs `push` body in the shape Gogs documents (the same one the end-to-end tests send).
-fn push_body(after: &str) -> Vec<u8> {
+fn push_body(git_ref: &str, after: &str) -> Vec<u8> {
     gogs_push(
         "alice/app",
         FORGE_URL,
-        "refs/heads/main",
+        git_ref,
         "0123456789012345678901234567890123456789",
         after,
         "bench commit\n\nwith a body",
@@ -131,14 +131,16 @@ fn push_body(after: &str) -> Vec<u8> {
 
 /// One signed delivery of a commit of its own (`n` picks it): the daemon folds deliveries of a
 /// commit that is already queued into that job, so a flood of one body would measure nothing.
+/// Each goes to a branch of its own too: pushes to one branch supersede each other's queued
+/// jobs, which would measure cancelling instead (and an older release does not).
 pub fn distinct_push(n: usize, delivery: &str) -> Vec<u8> {
-    let body = push_body(&format!("{:040x}", n + 1));
+    let body = push_body(&format!("refs/heads/bench-{n}"), &format!("{:040x}", n + 1));
     gogs_request(&body, &sign(SECRET, &body), delivery)
 }
 
-/// Sends one webhook on a fresh connection; returns the new job's id.
+/// Sends one webhook (a push of `after` to main) on a fresh connection; returns the new job's id.
 pub async fn send_webhook(port: u16, after: &str, delivery: &str) -> Result<i64> {
-    let body = push_body(after);
+    let body = push_body("refs/heads/main", after);
     let sig = sign(SECRET, &body);
     let mut c = Conn::try_connect(port).await?;
     let (status, resp) = c.roundtrip(&gogs_request(&body, &sig, delivery)).await?;

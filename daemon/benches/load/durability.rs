@@ -37,6 +37,8 @@ pub fn restart_reattach(bins: &Bins, rt: &tokio::runtime::Runtime) -> Result<Vec
     let notify = Notify::bind()?;
     let mut d = TestDaemon::try_start(microci_testkit::daemon::Options {
         notify_socket: Some(notify.path.clone()),
+        // Ten pushes to main in a row: all of them are to run, none superseded.
+        repo: "cancel_superseded = false\n".into(),
         ..options(bins, RUNNING as u32, &repo.url())
     })?;
     notify.ready()?;

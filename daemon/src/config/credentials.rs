@@ -60,6 +60,9 @@ pub struct RepoSettings {
     pub status_token: Option<Secret>,
     /// Which pull requests build.
     pub pull_requests: super::PullRequests,
+    /// Whether a push cancels the queued (and interruptible running) jobs of the same ref;
+    /// `None`: branches and pull requests yes, tags no.
+    pub cancel_superseded: Option<bool>,
 }
 
 impl RepoSettings {
@@ -201,6 +204,7 @@ pub(super) fn repo_settings(
         filter: super::filter::BuildFilter::parse(key, raw.branches, raw.tags, raw.paths)?,
         status_token: raw.status_token.map(Secret::new),
         pull_requests: raw.pull_requests.unwrap_or_default(),
+        cancel_superseded: raw.cancel_superseded,
     })
 }
 

@@ -409,6 +409,16 @@ impl Config {
             .map_or(PullRequests::default(), |r| r.pull_requests)
     }
 
+    /// Whether a new push to `git_ref` of `repo` cancels the older jobs of that ref still queued
+    /// (and those running that are `"interruptible"`): `[[repo]] cancel_superseded`, by default
+    /// yes for branches and pull requests and no for tags.
+    pub fn cancel_superseded(&self, repo: &str, git_ref: &str) -> bool {
+        self.repos
+            .get(repo)
+            .and_then(|r| r.cancel_superseded)
+            .unwrap_or(!git_ref.starts_with("refs/tags/"))
+    }
+
     /// Whether a token for commit statuses is configured anywhere.
     pub fn reports_statuses(&self) -> bool {
         self.forges.values().any(|f| f.token.is_some())

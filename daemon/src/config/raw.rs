@@ -112,4 +112,5 @@ pub(super) struct RawRepo {
     pub paths: Option<Vec<String>>,
     pub status_token: Option<String>,
     pub pull_requests: Option<super::PullRequests>,
+    pub cancel_superseded: Option<bool>,
 }

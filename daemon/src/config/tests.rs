@@ -47,6 +47,21 @@ fn defaults_fill_an_empty_file() {
 }
 
 #[test]
+fn superseding_defaults_to_branches_and_pull_requests() {
+    let c = parse(&with_repo("")).unwrap();
+    assert!(c.cancel_superseded("alice/app", "refs/heads/main"));
+    assert!(c.cancel_superseded("alice/app", "refs/pull/3/head"));
+    assert!(!c.cancel_superseded("alice/app", "refs/tags/v1"));
+    assert!(c.cancel_superseded("someone/else", "refs/heads/main"));
+    let off = parse(&format!("{}cancel_superseded = false\n", with_repo(""))).unwrap();
+    assert!(!off.cancel_superseded("alice/app", "refs/heads/main"));
+    let on = parse(&format!("{}cancel_superseded = true\n", with_repo(""))).unwrap();
+    assert!(on.cancel_superseded("alice/app", "refs/tags/v1"));
+    let e = error(&format!("{}cancel_superseded = \"yes\"\n", with_repo("")));
+    assert!(e.contains("cancel_superseded"), "{e}");
+}
+
+#[test]
 fn typo_names_the_key() {
     let err = error("[docker]\nmax_job = 3\n");
     assert!(err.contains("max_job"), "{err}");

@@ -43,6 +43,7 @@ pub(super) async fn submit<E: Engine>(
                 if !ins.duplicate {
                     new = true;
                     tracing::info!(job_id = ins.job.id, repo = %ins.job.repo, commit = %ins.job.commit, "queued");
+                    supersede(jobs, config, &ins.job).await;
                 }
                 queued.push(serde_json::json!({
                     "job_id": ins.job.id,
@@ -97,6 +98,25 @@ pub(super) async fn submit<E: Engine>(
             StatusCode::OK,
             &serde_json::json!({ "ignored": "nothing to build" }),
         ),
+    }
+}
+
+/// A new push to a ref cancels that ref's older jobs still queued, and those running that are
+/// `"interruptible"`, where `[[repo]] cancel_superseded` says so.
+async fn supersede<E: Engine>(jobs: &Jobs<E>, config: &Config, job: &microci_proto::Job) {
+    if !config.cancel_superseded(&job.repo, &job.git_ref) {
+        return;
+    }
+    match jobs
+        .reader
+        .superseded(job.repo.clone(), job.git_ref.clone(), job.id)
+        .await
+    {
+        Ok(older) if !older.is_empty() => {
+            jobs.supersede(&older, job.id).await;
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(job_id = job.id, "cannot look for superseded jobs: {e}"),
     }
 }
 

@@ -33,6 +33,8 @@ pub(crate) struct Slots {
     /// Jobs that gave their slot back while their end is still being committed: they may still
     /// read as PENDING for a moment and must not be taken from the queue again.
     settling: Mutex<std::collections::HashSet<i64>>,
+    /// Why a started job was stopped, when not at a person's request (it was superseded).
+    reasons: Mutex<HashMap<i64, String>>,
     /// Something may be startable: a job was queued or cancelled, or a slot freed.
     pub(crate) wake: Notify,
     /// When the scheduler's loop last went round, in ms after `epoch`: the watchdog's evidence.
@@ -45,6 +47,7 @@ impl Default for Slots {
         Slots {
             held: Mutex::default(),
             settling: Mutex::default(),
+            reasons: Mutex::default(),
             wake: Notify::new(),
             beat: AtomicU64::new(0),
             epoch: Instant::now(),
@@ -92,6 +95,21 @@ impl Slots {
     /// Job `id`'s end is committed.
     pub(crate) fn settled(&self, id: i64) {
         self.settling().remove(&id);
+        self.reasons().remove(&id);
+    }
+
+    fn reasons(&self) -> std::sync::MutexGuard<'_, HashMap<i64, String>> {
+        self.reasons.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records why started job `id` stops, for its end.
+    pub(crate) fn note_reason(&self, id: i64, why: String) {
+        self.reasons().insert(id, why);
+    }
+
+    /// Why started job `id` was canceled, if not by a person.
+    pub(crate) fn cancel_reason(&self, id: i64) -> Option<String> {
+        self.reasons().get(&id).cloned()
     }
 
     fn token(&self, id: i64) -> Option<CancellationToken> {
@@ -116,6 +134,31 @@ impl<E: Engine> Jobs<E> {
     /// stopped and it ends CANCELED shortly after); returns the job as it is now.
     pub async fn cancel(&self, id: i64) -> Result<Job, CancelError> {
         self.cancel_because(id, "canceled before it started").await
+    }
+
+    /// Cancels the jobs job `by` supersedes (queued, or running and interruptible), each with
+    /// the reason "canceled: superseded by job N"; returns those it canceled.
+    pub async fn supersede(&self, ids: &[i64], by: i64) -> Vec<i64> {
+        let why = format!("canceled: superseded by job {by}");
+        let mut canceled = Vec::new();
+        for &id in ids {
+            self.slots.reasons().insert(id, why.clone());
+            match self.cancel_because(id, &why).await {
+                Ok(job) => {
+                    // Dequeued: it has ended already, and never reads the reason.
+                    if job.status.is_final() {
+                        self.slots.reasons().remove(&id);
+                    }
+                    tracing::info!(job_id = id, by, "superseded");
+                    canceled.push(id);
+                }
+                Err(e) => {
+                    self.slots.reasons().remove(&id);
+                    tracing::debug!(job_id = id, "not superseded: {e}");
+                }
+            }
+        }
+        canceled
     }
 
     /// [`Jobs::cancel`], with the reason a PENDING job ends with.

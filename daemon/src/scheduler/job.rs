@@ -227,7 +227,15 @@ fn ending<E: Engine>(
             )),
             None,
         ),
-        Ok(RunOutcome::Canceled) => end(id, JobStatus::Canceled, Some("canceled".into()), None),
+        Ok(RunOutcome::Canceled) => {
+            let why = jobs.slots.cancel_reason(id);
+            end(
+                id,
+                JobStatus::Canceled,
+                Some(why.unwrap_or("canceled".into())),
+                None,
+            )
+        }
         Ok(RunOutcome::Errored(reason)) | Err(reason) => errored(reason),
     };
     transition.log_dropped = log.dropped();
@@ -272,6 +280,31 @@ fn source_url(rec: &JobRecord) -> Result<String, String> {
             rec.job.repo
         )
     })
+}
+
+/// Whether a push to the job's ref came after it while it was checked out (before it knew it
+/// is interruptible): then it stops now, superseded, instead of running for nothing.
+async fn superseded_meanwhile<E: Engine>(jobs: &Jobs<E>, rec: &JobRecord) -> bool {
+    let job = &rec.job;
+    if !jobs.config().cancel_superseded(&job.repo, &job.git_ref) {
+        return false;
+    }
+    let newer = jobs
+        .reader
+        .newer_push(job.repo.clone(), job.git_ref.clone(), job.id)
+        .await;
+    match newer {
+        Ok(Some(by)) => {
+            let why = format!("canceled: superseded by job {by}");
+            jobs.slots.note_reason(job.id, why);
+            true
+        }
+        Ok(None) => false,
+        Err(e) => {
+            tracing::warn!(job_id = job.id, "cannot look for a newer push: {e}");
+            false
+        }
+    }
 }
 
 /// Records the full commit id an abbreviated one (a Bitbucket pull request's) resolved to: the
@@ -362,6 +395,9 @@ async fn prepare_and_run<E: Engine>(
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
+    if repo_config.interruptible && superseded_meanwhile(jobs, rec).await {
+        return Ok(RunOutcome::Canceled);
+    }
     let timeout = match repo_config.timeout {
         None => docker.timeout,
         Some(t) if t <= docker.max_timeout => t,
@@ -406,6 +442,7 @@ async fn prepare_and_run<E: Engine>(
         output_at: log.size(),
         timeout,
         started_ms: now_ms(),
+        interruptible: repo_config.interruptible,
     };
     let outcome = match jobs.writer.record_run(run.clone()).await {
         Ok(()) => attend(jobs, &handle, Begin::Start, run, log, cancel).await,

@@ -302,6 +302,7 @@ fn run(id: i64, container: String) -> Run {
         output_at: 0,
         timeout: Duration::from_secs(30),
         started_ms: 0,
+        interruptible: false,
     }
 }
 

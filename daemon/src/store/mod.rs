@@ -204,6 +204,8 @@ pub struct Run {
     pub timeout: std::time::Duration,
     /// When the container was started, in Unix milliseconds.
     pub started_ms: i64,
+    /// Its `.microci.json` says a newer push to the same ref may stop it.
+    pub interruptible: bool,
 }
 
 /// A job found STARTED when the daemon starts.

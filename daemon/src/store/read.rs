@@ -69,8 +69,8 @@ impl Reader {
     pub async fn started(&self) -> Result<Vec<super::Started>, StoreError> {
         self.with(|c| {
             c.prepare(&format!(
-                "SELECT {JOB_COLUMNS}, container, output_at, timeout_ms, run_started_ms \
-                 FROM jobs WHERE status = 'STARTED' ORDER BY id"
+                "SELECT {JOB_COLUMNS}, container, output_at, timeout_ms, run_started_ms, \
+                 interruptible FROM jobs WHERE status = 'STARTED' ORDER BY id"
             ))?
             .query_map([], |row| {
                 let record = row_to_record(row)?;
@@ -85,6 +85,7 @@ impl Reader {
                             row.get::<_, Option<i64>>(n + 2)?.unwrap_or(0).max(0) as u64,
                         ),
                         started_ms: row.get::<_, Option<i64>>(n + 3)?.unwrap_or(0),
+                        interruptible: row.get(n + 4)?,
                     }),
                     None => None,
                 };
@@ -236,6 +237,44 @@ impl Reader {
             )?
             .query_map(rusqlite::params![repo, git_ref], |r| r.get(0))?
             .collect()
+        })
+        .await
+    }
+
+    /// The jobs of `repo` at `git_ref` older than job `newer` that it supersedes: those still
+    /// queued, and those running whose `.microci.json` says `"interruptible": true`.
+    pub async fn superseded(
+        &self,
+        repo: String,
+        git_ref: String,
+        newer: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.with(move |c| {
+            c.prepare_cached(
+                "SELECT id FROM jobs WHERE repo = ?1 AND git_ref = ?2 AND id < ?3 \
+                 AND (status = 'PENDING' OR (status = 'STARTED' AND interruptible = 1)) \
+                 ORDER BY id",
+            )?
+            .query_map(rusqlite::params![repo, git_ref, newer], |r| r.get(0))?
+            .collect()
+        })
+        .await
+    }
+
+    /// The newest job of `repo` at `git_ref` that a webhook queued after job `id`, if any: what
+    /// supersedes an interruptible job that learnt it was one only after its checkout.
+    pub async fn newer_push(
+        &self,
+        repo: String,
+        git_ref: String,
+        id: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        self.with(move |c| {
+            c.prepare_cached(
+                "SELECT max(id) FROM jobs WHERE repo = ?1 AND git_ref = ?2 AND id > ?3 \
+                 AND trigger = 'webhook'",
+            )?
+            .query_row(rusqlite::params![repo, git_ref, id], |r| r.get(0))
         })
         .await
     }

@@ -123,11 +123,13 @@ fn migrate_6(c: &Connection) -> rusqlite::Result<()> {
 }
 
 /// 7: where a pull request's commit is fetched from when the forge serves no ref for it
-/// (Bitbucket): the source branch, and the fork it is in.
+/// (Bitbucket): the source branch, and the fork it is in; and whether a running job may be
+/// stopped by a newer push to its ref.
 fn migrate_7(c: &Connection) -> rusqlite::Result<()> {
     c.execute_batch(
         "ALTER TABLE jobs ADD COLUMN source_ref TEXT;
-         ALTER TABLE jobs ADD COLUMN source_repo TEXT;",
+         ALTER TABLE jobs ADD COLUMN source_repo TEXT;
+         ALTER TABLE jobs ADD COLUMN interruptible INTEGER NOT NULL DEFAULT 0;",
     )
 }
 

@@ -464,15 +464,16 @@ fn report_result(c: &Connection, id: i64, d: &super::Delivery) -> rusqlite::Resu
 
 fn record_run(c: &Connection, r: &Run) -> rusqlite::Result<()> {
     c.prepare_cached(
-        "UPDATE jobs SET container = ?2, output_at = ?3, timeout_ms = ?4, run_started_ms = ?5 \
-         WHERE id = ?1 AND status = 'STARTED'",
+        "UPDATE jobs SET container = ?2, output_at = ?3, timeout_ms = ?4, run_started_ms = ?5, \
+         interruptible = ?6 WHERE id = ?1 AND status = 'STARTED'",
     )?
     .execute(params![
         r.id,
         r.container,
         r.output_at as i64,
         r.timeout.as_millis().min(i64::MAX as u128) as i64,
-        r.started_ms
+        r.started_ms,
+        r.interruptible
     ])?;
     Ok(())
 }

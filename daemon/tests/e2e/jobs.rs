@@ -39,14 +39,7 @@ async fn push_runs_the_pushed_commit_and_succeeds() {
     assert!(log.contains("hello from first"), "{log}");
     assert!(log.contains("to-stderr"), "{log}");
     assert!(job.started_at.is_some() && job.finished_at.is_some());
-    assert!(d.containers().is_empty(), "container left behind");
-    assert!(
-        !d.state_dir()
-            .join("workspaces")
-            .join(id.to_string())
-            .exists(),
-        "workspace left behind"
-    );
+    d.wait_cleaned(id).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -75,7 +68,7 @@ async fn exec_form_env_and_timeout_from_microci_json() {
     assert_eq!(job.status, JobStatus::Failed, "{job:?}");
     assert_eq!(job.reason.as_deref(), Some("timed out after 2s"));
     assert!(log_text(&d, id).await.contains("hi there"));
-    assert!(d.containers().is_empty());
+    d.wait_cleaned(id).await;
 }
 
 async fn errored_with(script: &str, json: Option<&str>, expect: &str) {
@@ -89,7 +82,7 @@ async fn errored_with(script: &str, json: Option<&str>, expect: &str) {
         reason.contains(expect),
         "reason {reason:?} lacks {expect:?}"
     );
-    assert!(d.containers().is_empty());
+    d.wait_cleaned(id).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -253,14 +246,5 @@ async fn daemon_as_its_own_user_removes_workspaces_a_root_job_wrote_to() {
     let job = wait_final(&d.socket, id).await;
     assert_eq!(job.status, JobStatus::Succeed, "{job:?}\n{}", d.log());
     // The job's end is recorded first; its workspace is cleaned up right after.
-    let ws = d.state_dir().join("workspaces").join(id.to_string());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while ws.exists() || !d.containers().is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "workspace or clean-up container left behind: {}",
-            d.log()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    d.wait_cleaned(id).await;
 }

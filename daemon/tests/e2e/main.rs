@@ -18,6 +18,7 @@ mod sec_hooks;
 mod sec_jobs;
 mod sec_pages;
 mod statuses;
+mod superseded;
 mod tui;
 mod webhook;
 

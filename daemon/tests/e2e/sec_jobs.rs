@@ -82,7 +82,7 @@ async fn a_timeout_over_docker_max_timeout_is_refused() {
         reason.contains("\"timeout\"") && reason.contains("docker.max_timeout (2h)"),
         "{reason}"
     );
-    assert!(d.containers().is_empty());
+    d.wait_cleaned(job.id).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -249,6 +249,27 @@ impl TestDaemon {
     pub fn containers(&self) -> Vec<String> {
         ok(self.try_containers())
     }
+
+    /// Waits (up to a minute) until job `id`'s workspace and every container of this daemon are
+    /// gone: a job's end is recorded first and cleaned up right after, so a test that saw the
+    /// end must wait for the clean-up. Panics, with the daemon's log, if it never comes.
+    pub async fn wait_cleaned(&self, id: i64) {
+        let ws = self.state_dir().join("workspaces").join(id.to_string());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let left = self.containers();
+            if !ws.exists() && left.is_empty() {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "job {id} left its workspace ({}) or containers {left:?}: {}",
+                ws.exists(),
+                self.log()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
 }
 
 impl Drop for TestDaemon {
