@@ -18,6 +18,8 @@ mod sec_jobs;
 mod sec_pages;
 mod statuses;
 mod tui;
+mod web;
+mod web_http;
 mod webhook;
 
 use microci_testkit::daemon::Options;

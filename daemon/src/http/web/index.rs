@@ -18,8 +18,8 @@ use warp::reply::Response;
 
 /// Jobs per page.
 const PER_PAGE: u32 = 50;
-/// Branches listed at most.
-const BRANCHES: u32 = 100;
+/// Branches listed at most (those with the newest jobs), so the page stays small.
+const BRANCHES: u32 = 50;
 
 /// The validated query of a list page.
 #[derive(Debug, Default, PartialEq)]
@@ -172,7 +172,7 @@ fn commit(j: &Job) -> Markup {
     let short = j.commit.get(..8).unwrap_or(&j.commit);
     html! {
         @if let Some(u) = web_url(&j.commit_url) {
-            a.mono href=(u) rel="noopener noreferrer" title=(j.commit) { (Text(short)) }
+            a.mono href=(u) rel="noopener noreferrer" { (Text(short)) }
         } @else {
             span.mono title=(j.commit) { (Text(short)) }
         }
@@ -239,9 +239,7 @@ fn job_table(base: &Base, jobs: &[Job], now: OffsetDateTime) -> Markup {
                             td { a href=(base.repo(&j.repo)) { (Text(&j.repo)) } }
                             td { (git_ref(j)) }
                             td { (commit(j)) }
-                            td.msg title=(microci_proto::sanitize::one_line(first_line(&j.message))) {
-                                (Text(first_line(&j.message)))
-                            }
+                            td.msg { (Text(first_line(&j.message))) }
                             td.hide-s { (Text(&j.author)) }
                             td.num { (when(&j.created_at, now)) }
                             td.num { (super::ages::duration(j.started_at.as_deref(), j.finished_at.as_deref(), now).unwrap_or_default()) }

@@ -87,7 +87,7 @@ pub fn state_parts(s: JobStatus) -> (&'static str, &'static str, &'static str) {
 pub fn state(s: JobStatus) -> Markup {
     let (class, icon, word) = state_parts(s);
     html! {
-        span class={ "st st-" (class) } title=(s.as_str()) data-state=(s.as_str()) {
+        span class={ "st st-" (class) } data-state=(s.as_str()) {
             span.ic aria-hidden="true" { (icon) } " " span.lb { (word) }
         }
     }

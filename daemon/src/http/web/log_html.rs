@@ -128,6 +128,10 @@ impl Sink for Target<'_> {
 
     fn style(&mut self, style: &Style) {
         self.s.wanted = *style;
+        // Close at once, so the line end after a reset is not inside the span.
+        if self.s.open.is_some_and(|open| open != *style) {
+            self.close();
+        }
     }
 }
 
