@@ -131,3 +131,80 @@ fn an_older_database_is_migrated_and_loses_its_credentials() {
     let mode = std::fs::metadata(&db).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o640);
 }
+
+/// Ends job `id` (PENDING → CANCELED) so retention may delete it.
+async fn end(w: &Writer, id: i64) {
+    w.transition(Transition::new(
+        id,
+        &[JobStatus::Pending],
+        JobStatus::Canceled,
+    ))
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn branch_heads_follow_inserts_and_deletes_and_pages_use_keysets() {
+    let dir = tempfile::tempdir().unwrap();
+    let (w, r) = open(&dir.path().join("microci.db")).unwrap();
+    let mut ids = Vec::new();
+    for (git_ref, n) in [
+        ("refs/heads/main", 1),
+        ("refs/heads/dev", 2),
+        ("refs/heads/main", 3),
+    ] {
+        let j = crate::testing::new_job("a/b", git_ref, &format!("{n:040}"), "https://h/a/b.git");
+        ids.push(w.insert(j).await.unwrap().job.id);
+    }
+    let heads = |rows: Vec<BranchRow>| -> Vec<(String, i64)> {
+        rows.into_iter()
+            .map(|b| (b.job.git_ref, b.job.id))
+            .collect()
+    };
+    let main = ("refs/heads/main".to_string(), ids[2]);
+    let dev = ("refs/heads/dev".to_string(), ids[1]);
+    assert_eq!(
+        heads(r.branches(None, None, 10).await.unwrap()),
+        [main.clone(), dev.clone()]
+    );
+    // Deleting the newest job of a branch makes the one before it the head.
+    for id in &ids {
+        end(&w, *id).await;
+    }
+    w.delete(vec![ids[2]]).await.unwrap();
+    let main = ("refs/heads/main".to_string(), ids[0]);
+    assert_eq!(
+        heads(r.branches(None, None, 10).await.unwrap()),
+        [dev.clone(), main]
+    );
+    // Nothing public: the public view lists nothing.
+    let none = r
+        .branches(None, Some(Visible::default()), 10)
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    // Keyset pages.
+    let page = |before, after, limit| {
+        r.page(PageQuery {
+            before,
+            after,
+            limit,
+            ..PageQuery::default()
+        })
+    };
+    let p = page(None, None, 1).await.unwrap();
+    assert_eq!((p.jobs[0].id, p.older, p.newer), (ids[1], true, false));
+    let p = page(Some(ids[1]), None, 1).await.unwrap();
+    assert_eq!((p.jobs[0].id, p.older, p.newer), (ids[0], false, true));
+    let p = page(None, Some(ids[0]), 1).await.unwrap();
+    assert_eq!((p.jobs[0].id, p.older, p.newer), (ids[1], true, false));
+    // The newest finished job of a branch (the badge's).
+    let latest = r
+        .latest_finished(
+            "a/b".into(),
+            vec!["refs/heads/main".into(), "refs/heads/master".into()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(latest.map(|j| j.id), Some(ids[0]));
+}

@@ -78,6 +78,10 @@ async fn events_follow_a_running_job_resume_and_end() {
     let d = TestDaemon::start(public(&repo));
     let id = push_ref(&d, "refs/heads/main", &repo.head());
     wait_for(&d.socket, id, 60, |j| j.status == JobStatus::Started).await;
+    // Without JavaScript, a running job's page reloads itself.
+    let refresh = "<noscript><meta http-equiv=\"refresh\" content=\"5\"></noscript>";
+    let page = get(&d, &format!("/jobs/{id}"), &[]).text();
+    assert!(page.contains(refresh), "{page}");
     // Following while it runs: the stream ends by itself when the job does.
     let port = d.port;
     let path = format!("/jobs/{id}/events");
@@ -115,6 +119,11 @@ async fn events_follow_a_running_job_resume_and_end() {
     );
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
 
+    let page = get(&d, &format!("/jobs/{id}"), &[]).text();
+    assert!(
+        !page.contains("http-equiv=\"refresh\""),
+        "a finished job's page stays: {page}"
+    );
     // Resuming from an offset sends exactly the rest.
     let log = get(&d, &format!("/jobs/{id}/log"), &[]).text();
     let cut = log.find("gamma").expect("gamma") as u64;

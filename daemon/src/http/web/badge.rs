@@ -126,3 +126,25 @@ pub async fn serve<E: Engine>(
     }
     r
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_repository_names_stay_text_in_the_svg() {
+        for s in [None, Some(JobStatus::Succeed), Some(JobStatus::Failed)] {
+            let name = "a<b>&\"'/x]]><script>alert(1)</script>\u{202E}";
+            let text = svg(name, "build", s).into_string();
+            let doc = roxmltree::Document::parse(&text).unwrap();
+            let title = doc
+                .descendants()
+                .find(|n| n.has_tag_name("title"))
+                .and_then(|n| n.text())
+                .unwrap();
+            assert!(title.starts_with("a<b>&\"'/x]]><script>alert(1)</script><U+202E>: build"));
+            assert!(!doc.descendants().any(|n| n.has_tag_name("script")));
+        }
+    }
+}
