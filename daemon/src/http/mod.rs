@@ -18,9 +18,11 @@ use warp::Filter;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-/// Every route, ready for [`serve`].
+/// Every route, ready for [`serve`]. `stop` ends the pages' event streams when the daemon stops
+/// (a browser then reconnects and resumes where it was).
 pub fn routes<E: Engine>(
     jobs: Arc<Jobs<E>>,
+    stop: tokio_util::sync::CancellationToken,
 ) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static {
     let with = warp::any().map(move || jobs.clone());
     let hooks = warp::post()
@@ -72,6 +74,7 @@ pub fn routes<E: Engine>(
         .and(query())
         .and(warp::header::optional::<String>("last-event-id"))
         .and(with.clone())
+        .and(warp::any().map(move || stop.clone()))
         .then(web::events::follow::<E>);
     let badge = warp::get()
         .and(warp::path!("badge" / String / String))

@@ -2,7 +2,8 @@
 //! script. Each `log` event carries the next piece of the log already rendered as HTML (escaped,
 //! colours as classes) and has the byte offset just past it as its id, so a browser that
 //! reconnects sends `Last-Event-ID` and resumes exactly there (`?offset=N` says where the first
-//! connection starts). `state` events carry the job's state, duration and end; `end` closes the
+//! connection starts). When the daemon stops, the stream ends without `end` and the browser's
+//! reconnection resumes from the same byte. `state` events carry the job's state, duration and end; `end` closes the
 //! stream once the job has ended and every byte was sent. Like the control socket's
 //! `follow_log`, the bus only says "the log grew" and the bytes are read from the file, so a
 //! follower that falls behind reads more at once and never misses or repeats a byte.
@@ -19,6 +20,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::{self, error::RecvError};
+use tokio_util::sync::CancellationToken;
 use warp::reply::Response;
 use warp::sse::Event;
 
@@ -31,6 +33,7 @@ pub async fn follow<E: Engine>(
     query: String,
     last_event_id: Option<String>,
     jobs: Arc<Jobs<E>>,
+    stop: CancellationToken,
 ) -> Response {
     use warp::Reply;
     let given = match last_event_id {
@@ -60,6 +63,7 @@ pub async fn follow<E: Engine>(
         events,
         job,
         phase: Phase::Hello,
+        stop,
     };
     let s = stream::unfold(f, |mut f| async move {
         f.next().await.map(|e| (Ok::<_, Infallible>(e), f))
@@ -95,6 +99,8 @@ struct Follower<E: Engine> {
     events: broadcast::Receiver<BusEvent>,
     job: Job,
     phase: Phase,
+    /// The daemon is stopping: the stream ends without `end`, so the browser reconnects.
+    stop: CancellationToken,
 }
 
 impl<E: Engine> Follower<E> {
@@ -143,7 +149,14 @@ impl<E: Engine> Follower<E> {
                 return Some(self.state());
             }
             // Wait for this job's log to grow or its state to change.
-            match self.events.recv().await {
+            let event = tokio::select! {
+                () = self.stop.cancelled() => {
+                    self.phase = Phase::Done;
+                    return None;
+                }
+                e = self.events.recv() => e,
+            };
+            match event {
                 Ok(BusEvent::Log { id: j, .. }) if j == id => {}
                 Ok(BusEvent::Job(j)) if j.id == id => {
                     let changed = j.status != self.job.status;
