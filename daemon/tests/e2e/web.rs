@@ -91,11 +91,8 @@ async fn browser_shows_branches_jobs_and_a_live_log() {
     // reload (the mark set above survives).
     b.wait_for(&format!("{}.includes('done-all')", text_of("#log")), 30)
         .expect("the log grew to the end");
-    b.wait_for(
-        "document.querySelector('#state [data-state]').dataset.state === 'SUCCEED'",
-        10,
-    )
-    .expect("the state turned to passed");
+    b.wait_for("document.querySelector('#state .st-succeed') !== null", 10)
+        .expect("the state turned to passed");
     assert_eq!(b.eval("window.__mark").expect("mark"), serde_json::json!(1));
     let log = b.eval(&text_of("#log")).expect("log");
     let log = log.as_str().expect("text");

@@ -16,10 +16,13 @@ use time::OffsetDateTime;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-/// Jobs per page.
-const PER_PAGE: u32 = 50;
-/// Branches listed at most (those with the newest jobs), so the page stays small.
-const BRANCHES: u32 = 50;
+/// Jobs per page: with the branches, the style sheet and the script, a page stays under 50 KB.
+const PER_PAGE: u32 = 30;
+/// Branches listed at most on the front page (those with the newest jobs); a repository's page
+/// lists up to [`REPO_BRANCHES`] of its own.
+const BRANCHES: u32 = 20;
+/// Branches listed at most on a repository's page.
+const REPO_BRANCHES: u32 = 40;
 
 /// The validated query of a list page.
 #[derive(Debug, Default, PartialEq)]
@@ -86,7 +89,12 @@ async fn list<E: Engine>(repo: Option<String>, query: String, jobs: Arc<Jobs<E>>
             Err(r) => return r,
         }
     }
-    let branches = match jobs.branches(repo.clone(), BRANCHES).await {
+    let limit = if repo.is_some() {
+        REPO_BRANCHES
+    } else {
+        BRANCHES
+    };
+    let branches = match jobs.branches(repo.clone(), limit).await {
         Ok(b) => b,
         Err(e) => return internal(e),
     };
@@ -160,7 +168,7 @@ fn git_ref(j: &Job) -> Markup {
     let short = short_ref(&j.git_ref);
     html! {
         @if let Some(u) = web_url(&j.pull_url) {
-            a href=(u) rel="noopener noreferrer" { (Text(&short)) }
+            a href=(u) { (Text(&short)) }
         } @else {
             span.mono { (Text(&short)) }
         }
@@ -172,7 +180,7 @@ fn commit(j: &Job) -> Markup {
     let short = j.commit.get(..8).unwrap_or(&j.commit);
     html! {
         @if let Some(u) = web_url(&j.commit_url) {
-            a.mono href=(u) rel="noopener noreferrer" { (Text(short)) }
+            a.mono href=(u) { (Text(short)) }
         } @else {
             span.mono title=(j.commit) { (Text(short)) }
         }

@@ -8,14 +8,15 @@ use super::{ages, log_html, visible_job};
 use crate::jobs::Jobs;
 use crate::runner::Engine;
 use maud::{Markup, PreEscaped, html};
-use microci_proto::{Job, MAX_LOG_READ};
+use microci_proto::Job;
 use std::sync::Arc;
 use time::OffsetDateTime;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-/// How much of the log's end the page shows (the rest is one link away).
-pub const PAGE_TAIL: u64 = MAX_LOG_READ as u64;
+/// How much of the log's end the page shows (the rest is one link away): a screenful of lines
+/// many times over, and the page with its assets stays near 50 KB.
+pub const PAGE_TAIL: u64 = 32 * 1024;
 
 /// `GET /jobs/{id}`.
 pub async fn show<E: Engine>(id: String, jobs: Arc<Jobs<E>>) -> Response {
@@ -25,7 +26,7 @@ pub async fn show<E: Engine>(id: String, jobs: Arc<Jobs<E>>) -> Response {
     };
     let base = Base(jobs.config().http.base_path.clone());
     let start = j.log_size.saturating_sub(PAGE_TAIL);
-    let (mut text, next) = match jobs.logs.chunk(j.id, start, MAX_LOG_READ).await {
+    let (mut text, next) = match jobs.logs.chunk(j.id, start, PAGE_TAIL as u32).await {
         Ok(c) => (c.data, c.next_offset),
         Err(e) => (format!("[microci] {e}\n"), start),
     };

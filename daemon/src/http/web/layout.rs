@@ -87,8 +87,8 @@ pub fn state_parts(s: JobStatus) -> (&'static str, &'static str, &'static str) {
 pub fn state(s: JobStatus) -> Markup {
     let (class, icon, word) = state_parts(s);
     html! {
-        span class={ "st st-" (class) } data-state=(s.as_str()) {
-            span.ic aria-hidden="true" { (icon) } " " span.lb { (word) }
+        span class={ "st st-" (class) } {
+            span.ic { (icon) } " " span.lb { (word) }
         }
     }
 }
@@ -96,7 +96,7 @@ pub fn state(s: JobStatus) -> Markup {
 /// A time shown as its age, with the exact time on hover.
 pub fn when(ts: &str, now: time::OffsetDateTime) -> Markup {
     html! {
-        time datetime=(ts) title=(super::ages::exact(ts)) { (super::ages::age(ts, now)) }
+        time title=(super::ages::exact(ts)) { (super::ages::age(ts, now)) }
     }
 }
 
