@@ -43,17 +43,20 @@ pub struct BranchRow {
     pub job: Job,
 }
 
-/// `AND (…)` restricting `repo` (of table alias `t`) to what the public pages may show.
+/// `AND (…)` restricting `repo` (of table alias `t`) to what the public pages may show. The
+/// column is written `+t.repo` so SQLite never answers it through the repository index (which
+/// would gather every public job and sort them): the page walks ids newest first and stops
+/// after one page.
 fn visible_clause(t: &str, v: &Visible, args: &mut Vec<Box<dyn ToSql>>) -> String {
-    let mut sql = format!(" AND ({t}.repo IN (SELECT name FROM repos WHERE public = 1)");
+    let mut sql = format!(" AND (+{t}.repo IN (SELECT name FROM repos WHERE public = 1)");
     for name in &v.also {
         args.push(Box::new(name.clone()));
-        sql.push_str(&format!(" OR {t}.repo = ?{}", args.len()));
+        sql.push_str(&format!(" OR +{t}.repo = ?{}", args.len()));
     }
     sql.push(')');
     for name in &v.never {
         args.push(Box::new(name.clone()));
-        sql.push_str(&format!(" AND {t}.repo != ?{}", args.len()));
+        sql.push_str(&format!(" AND +{t}.repo != ?{}", args.len()));
     }
     sql
 }
@@ -65,7 +68,8 @@ fn query_jobs(c: &Connection, sql: &str, args: &[Box<dyn ToSql>]) -> rusqlite::R
         .collect()
 }
 
-fn page(c: &Connection, q: &PageQuery) -> rusqlite::Result<JobPage> {
+/// The SQL of one page (newest first, or oldest first for an `after` cursor) and its arguments.
+pub(super) fn page_sql(q: &PageQuery) -> (String, Vec<Box<dyn ToSql>>) {
     let limit = q.limit.clamp(1, 500) as usize;
     let mut args: Vec<Box<dyn ToSql>> = Vec::new();
     let mut sql = format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE 1");
@@ -90,6 +94,13 @@ fn page(c: &Connection, q: &PageQuery) -> rusqlite::Result<JobPage> {
     }
     let order = if backwards { "ASC" } else { "DESC" };
     sql.push_str(&format!(" ORDER BY j.id {order} LIMIT {}", limit + 1));
+    (sql, args)
+}
+
+fn page(c: &Connection, q: &PageQuery) -> rusqlite::Result<JobPage> {
+    let limit = q.limit.clamp(1, 500) as usize;
+    let backwards = q.before.is_none() && q.after.is_some();
+    let (sql, args) = page_sql(q);
     let mut jobs = query_jobs(c, &sql, &args)?;
     let more = jobs.len() > limit;
     jobs.truncate(limit);
@@ -101,6 +112,31 @@ fn page(c: &Connection, q: &PageQuery) -> rusqlite::Result<JobPage> {
         newer: if backwards { more } else { q.before.is_some() },
         jobs,
     })
+}
+
+/// The SQL of the branches' newest jobs and its arguments.
+pub(super) fn branches_sql(
+    repo: Option<String>,
+    visible: Option<&Visible>,
+    limit: u32,
+) -> (String, Vec<Box<dyn ToSql>>) {
+    let cols = JOB_COLUMNS
+        .split(", ")
+        .map(|col| format!("j.{col}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+    let mut sql =
+        format!("SELECT {cols} FROM branch_heads h JOIN jobs j ON j.id = h.job_id WHERE 1");
+    if let Some(r) = repo {
+        args.push(Box::new(r));
+        sql.push_str(&format!(" AND h.repo = ?{}", args.len()));
+    }
+    if let Some(v) = visible {
+        sql.push_str(&visible_clause("h", v, &mut args));
+    }
+    sql.push_str(&format!(" ORDER BY h.job_id DESC LIMIT {}", limit.max(1)));
+    (sql, args)
 }
 
 impl Reader {

@@ -208,3 +208,61 @@ async fn branch_heads_follow_inserts_and_deletes_and_pages_use_keysets() {
         .unwrap();
     assert_eq!(latest.map(|j| j.id), Some(ids[0]));
 }
+
+#[test]
+fn the_pages_queries_use_indexes_not_a_scan_of_the_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("microci.db");
+    drop(open(&path).unwrap());
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let plan = |sql: &str, args: &[Box<dyn rusqlite::ToSql>]| -> String {
+        let params: Vec<&dyn rusqlite::ToSql> = args.iter().map(|b| b.as_ref()).collect();
+        let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        st.query_map(params.as_slice(), |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let visible = Visible {
+        also: vec!["a/b".into()],
+        never: vec!["c/d".into()],
+    };
+    let queries = [
+        pages::page_sql(&PageQuery {
+            limit: 30,
+            visible: Some(visible.clone()),
+            ..PageQuery::default()
+        }),
+        pages::page_sql(&PageQuery {
+            limit: 30,
+            before: Some(500),
+            status: Some(JobStatus::Failed),
+            visible: Some(visible.clone()),
+            ..PageQuery::default()
+        }),
+        pages::page_sql(&PageQuery {
+            limit: 30,
+            after: Some(500),
+            repo: Some("a/b".into()),
+            ..PageQuery::default()
+        }),
+        pages::branches_sql(None, Some(&visible), 20),
+        pages::branches_sql(Some("a/b".into()), None, 40),
+    ];
+    for (i, (sql, args)) in queries.iter().enumerate() {
+        let p = plan(sql, args);
+        // Jobs: keyset on the id (the primary key) or an index, never gathered and sorted.
+        // (Sorting one repository's branch heads, one row per branch, is fine.)
+        if i < 3 {
+            assert!(!p.contains("USE TEMP B-TREE FOR ORDER BY"), "{sql}\n{p}");
+        }
+        // Branch heads: read from their small table, each job by its id.
+        if i >= 3 {
+            assert!(
+                p.contains("SEARCH j USING INTEGER PRIMARY KEY"),
+                "{sql}\n{p}"
+            );
+        }
+    }
+}
