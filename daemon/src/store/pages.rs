@@ -154,22 +154,7 @@ impl Reader {
         limit: u32,
     ) -> Result<Vec<BranchRow>, StoreError> {
         self.with(move |c| {
-            let cols = JOB_COLUMNS
-                .split(", ")
-                .map(|col| format!("j.{col}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let mut args: Vec<Box<dyn ToSql>> = Vec::new();
-            let mut sql =
-                format!("SELECT {cols} FROM branch_heads h JOIN jobs j ON j.id = h.job_id WHERE 1");
-            if let Some(r) = repo {
-                args.push(Box::new(r));
-                sql.push_str(&format!(" AND h.repo = ?{}", args.len()));
-            }
-            if let Some(v) = &visible {
-                sql.push_str(&visible_clause("h", v, &mut args));
-            }
-            sql.push_str(&format!(" ORDER BY h.job_id DESC LIMIT {}", limit.max(1)));
+            let (sql, args) = branches_sql(repo, visible.as_ref(), limit);
             Ok(query_jobs(c, &sql, &args)?
                 .into_iter()
                 .map(|job| BranchRow { job })
