@@ -54,8 +54,11 @@ pub fn routes<E: Engine>(
         .and(query())
         .and(with.clone())
         .then(web::index::front::<E>);
+    // Repository names may have more than two segments (GitLab subgroups): the whole tail.
     let repo = warp::get()
-        .and(warp::path!("repos" / String / String))
+        .and(warp::path("repos"))
+        .and(warp::path::tail())
+        .map(|t: warp::path::Tail| t.as_str().to_string())
         .and(query())
         .and(with.clone())
         .then(web::index::repo::<E>);
@@ -77,7 +80,9 @@ pub fn routes<E: Engine>(
         .and(warp::any().map(move || stop.clone()))
         .then(web::events::follow::<E>);
     let badge = warp::get()
-        .and(warp::path!("badge" / String / String))
+        .and(warp::path("badge"))
+        .and(warp::path::tail())
+        .map(|t: warp::path::Tail| t.as_str().to_string())
         .and(query())
         .and(warp::header::optional::<String>("if-none-match"))
         .and(with.clone())

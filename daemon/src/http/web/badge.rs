@@ -1,4 +1,4 @@
-//! `GET /badge/{owner}/{repo}.svg[?branch=B]`: a shields-style badge of the newest finished job
+//! `GET /badge/{owner}/{repo}.svg[?branch=B]` (`{repo}` may hold GitLab subgroups): a shields-style badge of the newest finished job
 //! of a branch (without `branch`: the default branch, see [`Jobs::badge_job`]), for a README.
 //! `unknown` when there is none. Served only for repositories the pages may show (404 for the
 //! rest, like every page). `Cache-Control: no-cache` with an ETag: image proxies (GitHub's
@@ -71,10 +71,9 @@ pub fn svg(repo: &str, label: &str, status: Option<JobStatus>) -> Markup {
     }
 }
 
-/// `GET /badge/{owner}/{file}` where `file` is `{repo}.svg`.
+/// `GET /badge/{path}` where `path` is `{owner}/{repo}.svg` (more segments for GitLab subgroups).
 pub async fn serve<E: Engine>(
-    owner: String,
-    file: String,
+    path: String,
     query: String,
     if_none_match: Option<String>,
     jobs: Arc<Jobs<E>>,
@@ -83,10 +82,13 @@ pub async fn serve<E: Engine>(
     if let Err(r) = pages_on(&jobs) {
         return r;
     }
-    let Some(name) = file.strip_suffix(".svg") else {
+    let Some(repo) = path
+        .strip_suffix(".svg")
+        .filter(|r| crate::forge::names::is_valid_repo_name(r, true))
+    else {
         return not_found("badge");
     };
-    let repo = format!("{owner}/{name}");
+    let repo = repo.to_string();
     match repo_visible(&repo, &jobs).await {
         Ok(true) => {}
         Ok(false) => return not_found("repository"),

@@ -64,14 +64,13 @@ pub async fn front<E: Engine>(query: String, jobs: Arc<Jobs<E>>) -> Response {
     list(None, query, jobs).await
 }
 
-/// `GET /repos/{owner}/{repo}`.
-pub async fn repo<E: Engine>(
-    owner: String,
-    name: String,
-    query: String,
-    jobs: Arc<Jobs<E>>,
-) -> Response {
-    list(Some(format!("{owner}/{name}")), query, jobs).await
+/// `GET /repos/{owner}/{repo}` (`{repo}` may have more segments: GitLab subgroups).
+pub async fn repo<E: Engine>(name: String, query: String, jobs: Arc<Jobs<E>>) -> Response {
+    let name = name.trim_end_matches('/');
+    if !crate::forge::names::is_valid_repo_name(name, true) {
+        return not_found("repository");
+    }
+    list(Some(name.to_string()), query, jobs).await
 }
 
 async fn list<E: Engine>(repo: Option<String>, query: String, jobs: Arc<Jobs<E>>) -> Response {
