@@ -219,7 +219,7 @@ pub fn status_page(bins: &Bins, rt: &tokio::runtime::Runtime) -> Result<Vec<Row>
     }
     let weight = size + assets;
     rows.push(row(
-        "page weight, `GET /` (50 jobs, 50 branches) + style sheet + script, uncompressed",
+        "page weight, `GET /` (30 jobs, 12 branches) + style sheet + script, uncompressed",
         format!("{:.1} KB ({size} + {assets} bytes)", weight as f64 / 1000.0),
         "< 50 KB",
         weight < 50_000,
