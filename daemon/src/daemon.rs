@@ -107,7 +107,7 @@ pub async fn start<E: Engine>(
         })?;
     let http = {
         let (routes, stop, limits) = (
-            http::routes(jobs.clone()),
+            http::routes(jobs.clone(), shutdown.clone()),
             shutdown.clone(),
             config.http.clone(),
         );

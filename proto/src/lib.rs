@@ -7,6 +7,7 @@ pub mod codec;
 pub mod job;
 pub mod limits;
 pub mod message;
+pub mod sanitize;
 
 pub use codec::{ClientCodec, FrameCodec, FrameError, MAX_FRAME, ServerCodec};
 pub use job::{Job, JobStatus, LogChunk, RepoInfo};

@@ -10,6 +10,7 @@
 //!
 //! Everything that starts a process or a server stops it on `Drop`; everything is on 127.0.0.1.
 
+pub mod browser;
 pub mod control;
 pub mod daemon;
 pub mod docker_proxy;

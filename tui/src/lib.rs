@@ -14,8 +14,9 @@ pub mod commands;
 pub mod endpoint;
 // Text for people: times, widths, the `jobs` table, `show` and `status` text.
 pub mod format;
-// The one parser that makes untrusted text (job output, names, messages) inert.
-pub mod sanitize;
+// The one parser that makes untrusted text (job output, names, messages) inert; it lives in
+// the protocol crate so the daemon's web pages render log colours through the same one.
+pub use microci_proto::sanitize;
 // `--ssh`: OpenSSH's Unix-socket forwarding to a remote daemon.
 pub mod ssh;
 // The interactive UI: model, update, view, and the run loop that does its I/O.

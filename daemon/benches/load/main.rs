@@ -2,8 +2,8 @@
 //!
 //! `cargo bench -p microcid --bench load -- [scenario ...]`; no scenario runs them all. Scenarios:
 //! `idle_rss`, `webhooks`, `latency`, `log_throughput`, `tui_jobs`, `status_page`, `startup`,
-//! `rss_running`, `slow_clients`, `binary_size`, `scheduler_pace`, `restart_reattach`, `prune`
-//! (or their numbers 1–13). Build
+//! `rss_running`, `slow_clients`, `binary_size`, `scheduler_pace`, `restart_reattach`, `prune`,
+//! `web_live` (or their numbers 1–14). Build
 //! the binaries first: `cargo build --release -p microcid -p microci-tui`. With
 //! `MICROCID_BASELINE=/path/to/older/microcid`, `idle_rss`, `binary_size` and `scheduler_pace`
 //! also measure that binary, in the same run.
@@ -23,13 +23,14 @@ mod pace;
 mod running;
 mod slow_clients;
 mod stored;
+mod web_live;
 mod webhooks;
 
 use anyhow::{Context, Result, anyhow};
 use common::Bins;
 use std::time::Instant;
 
-const SCENARIOS: [&str; 13] = [
+const SCENARIOS: [&str; 14] = [
     "idle_rss",
     "webhooks",
     "latency",
@@ -43,6 +44,7 @@ const SCENARIOS: [&str; 13] = [
     "scheduler_pace",
     "restart_reattach",
     "prune",
+    "web_live",
 ];
 
 /// One line of the result table.
@@ -110,6 +112,7 @@ fn main() -> Result<()> {
             "scheduler_pace" => pace::scheduler_pace(&bins, &rt),
             "restart_reattach" => durability::restart_reattach(&bins, &rt),
             "prune" => durability::prune(&bins, &rt),
+            "web_live" => web_live::web_live(&bins, &rt),
             _ => unreachable!("scenario names are checked above"),
         };
         match got {

@@ -128,6 +128,9 @@ pub struct HttpSettings {
     pub pages: Pages,
     /// Where people reach the pages (`https://ci.example.com`), for links in commit statuses.
     pub public_url: Option<String>,
+    /// The sub-path the pages are served under behind a proxy (`/ci`), or empty: every link
+    /// and asset URL the pages write starts with it, so they work wherever nginx mounts them.
+    pub base_path: String,
 }
 
 /// The validated configuration the daemon runs with.
@@ -498,7 +501,36 @@ fn http_settings(h: raw::RawHttp) -> Result<HttpSettings, credentials::KeyError>
             }
             None => None,
         },
+        base_path: base_path(h.base_path)?,
     })
+}
+
+/// `http.base_path`: empty, or `/` followed by path segments of URL-safe characters, without a
+/// trailing `/` (`"/ci/"` is read as `"/ci"`). It is written into every link of the pages, so
+/// nothing that would need escaping in a URL or in HTML is accepted.
+fn base_path(raw: Option<String>) -> Result<String, (String, String)> {
+    let Some(p) = raw else {
+        return Ok(String::new());
+    };
+    let p = p.trim_end_matches('/');
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || "-._~/".contains(c);
+    if p.is_empty() {
+        return Ok(String::new());
+    }
+    if !p.starts_with('/') || p.contains("//") || !p.chars().all(ok_char) {
+        return Err((
+            "http.base_path".into(),
+            "must be a path such as \"/ci\": starting with /, of letters, digits, -, ., _, ~ and /"
+                .into(),
+        ));
+    }
+    if p.split('/').any(|seg| seg == "." || seg == "..") {
+        return Err((
+            "http.base_path".into(),
+            "must not contain . or .. segments".into(),
+        ));
+    }
+    Ok(p.to_string())
 }
 
 #[cfg(test)]

@@ -38,6 +38,7 @@ pub(super) struct RawHttp {
     pub max_connections: Option<usize>,
     pub pages: Option<Pages>,
     pub public_url: Option<String>,
+    pub base_path: Option<String>,
 }
 
 #[derive(Default, Deserialize)]

@@ -372,3 +372,23 @@ fn forge_status_settings_are_checked_and_tokens_bound_to_their_api() {
         "Debug shows no token: {shown}"
     );
 }
+
+#[test]
+fn base_path_is_a_plain_url_path() {
+    assert_eq!(parse("").unwrap().http.base_path, "");
+    for (given, read) in [
+        ("/ci", "/ci"),
+        ("/ci/", "/ci"),
+        ("/", ""),
+        ("/a/b-c_d.e", "/a/b-c_d.e"),
+    ] {
+        let c = parse(&format!("[http]\nbase_path = \"{given}\"\n")).unwrap();
+        assert_eq!(c.http.base_path, read, "{given}");
+    }
+    for bad in ["ci", "/c i", "/ci\\\"><script>", "/a//b", "/a/../b", "/%2e"] {
+        let e = parse(&format!("[http]\nbase_path = \"{bad}\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("http.base_path"), "{bad}: {e}");
+    }
+}

@@ -1,10 +1,12 @@
-//! The HTTP listener: forge webhooks (`/hooks/<forge>`) and the read-only status routes.
-//! Handlers only verify, parse, insert and notify; the scheduler does everything after that.
+//! The HTTP listener: forge webhooks (`/hooks/<forge>`), `/healthz` and the read-only web
+//! pages (`web`). Handlers only verify, parse, insert and notify; the scheduler does everything
+//! after that.
 
 mod builds;
 mod hooks;
-mod pages;
 mod server;
+pub mod stream;
+pub mod web;
 
 pub use server::serve;
 
@@ -16,9 +18,11 @@ use warp::Filter;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-/// Every route, ready for [`serve`].
+/// Every route, ready for [`serve`]. `stop` ends the pages' event streams when the daemon stops
+/// (a browser then reconnects and resumes where it was).
 pub fn routes<E: Engine>(
     jobs: Arc<Jobs<E>>,
+    stop: tokio_util::sync::CancellationToken,
 ) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static {
     let with = warp::any().map(move || jobs.clone());
     let hooks = warp::post()
@@ -42,30 +46,67 @@ pub fn routes<E: Engine>(
                 text(StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n"))
             }
         });
-    let index = warp::get()
-        .and(warp::path::end())
-        .and(with.clone())
-        .then(pages::index::<E>);
     // Ids and queries are parsed by the handlers, so a bad one gets 404 or 400 naming it
     // rather than whatever rejection warp would rank first.
-    let query = warp::query::raw().or(warp::any().map(String::new)).unify();
+    let query = || warp::query::raw().or(warp::any().map(String::new)).unify();
+    let index = warp::get()
+        .and(warp::path::end())
+        .and(query())
+        .and(with.clone())
+        .then(web::index::front::<E>);
+    // Repository names may have more than two segments (GitLab subgroups): the whole tail.
+    let repo = warp::get()
+        .and(warp::path("repos"))
+        .and(warp::path::tail())
+        .map(|t: warp::path::Tail| t.as_str().to_string())
+        .and(query())
+        .and(with.clone())
+        .then(web::index::repo::<E>);
     let job = warp::get()
         .and(warp::path!("jobs" / String))
         .and(with.clone())
-        .then(pages::job::<E>);
+        .then(web::job::show::<E>);
     let log = warp::get()
         .and(warp::path!("jobs" / String / "log"))
-        .and(query)
+        .and(query())
+        .and(warp::header::optional::<String>("range"))
         .and(with.clone())
-        .then(pages::log::<E>);
-    hooks
-        .or(health)
-        .unify()
-        .or(index)
+        .then(web::raw_log::serve::<E>);
+    let events = warp::get()
+        .and(warp::path!("jobs" / String / "events"))
+        .and(query())
+        .and(warp::header::optional::<String>("last-event-id"))
+        .and(with.clone())
+        .and(warp::any().map(move || stop.clone()))
+        .then(web::events::follow::<E>);
+    let badge = warp::get()
+        .and(warp::path("badge"))
+        .and(warp::path::tail())
+        .map(|t: warp::path::Tail| t.as_str().to_string())
+        .and(query())
+        .and(warp::header::optional::<String>("if-none-match"))
+        .and(with.clone())
+        .then(web::badge::serve::<E>);
+    let assets = warp::get()
+        .and(warp::path!("assets" / String))
+        .map(|name: String| web::assets::serve(&name));
+    let pages = index
+        .or(repo)
         .unify()
         .or(job)
         .unify()
         .or(log)
+        .unify()
+        .or(events)
+        .unify()
+        .or(badge)
+        .unify()
+        .or(assets)
+        .unify();
+    hooks
+        .or(health)
+        .unify()
+        .or(pages)
         .unify()
         .recover(
             |rejection: warp::Rejection| async move { Ok::<_, Infallible>(rejected(rejection)) },

@@ -58,7 +58,13 @@ pub async fn serve<F>(
                 }
             },
         };
-        let service = hyper_util::service::TowerToHyperService::new(warp::service(routes.clone()));
+        let warp = hyper_util::service::TowerToHyperService::new(warp::service(routes.clone()));
+        // Responses that stream a file get their body here (see `stream`).
+        let service = hyper::service::service_fn(move |req| {
+            use hyper::service::Service;
+            let answer = warp.call(req);
+            async move { answer.await.map(super::stream::attach) }
+        });
         let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(e) = conn.await {

@@ -2,10 +2,12 @@
 //! One thread owns the write connection and batches waiting writes into one transaction; readers
 //! use their own connections from a small pool.
 
+mod pages;
 mod read;
 mod schema;
 mod writer;
 
+pub use pages::{BranchRow, JobPage, PageQuery};
 pub use read::{Reader, Visible};
 pub use writer::Writer;
 pub use writer::{FINAL_STATES, now_ms};

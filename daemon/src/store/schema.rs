@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS repos (
 /// Changes to databases created by earlier releases, in order; `PRAGMA user_version` counts the
 /// ones applied. Each runs once, in the transaction that bumps the version.
 const MIGRATIONS: &[fn(&Connection) -> rusqlite::Result<()>] = &[
-    migrate_1, migrate_2, migrate_3, migrate_4, migrate_5, migrate_6, migrate_7,
+    migrate_1, migrate_2, migrate_3, migrate_4, migrate_5, migrate_6, migrate_7, migrate_8,
 ];
 
 /// 1: whether a repository is public (web pages), bytes of output dropped over `docker.max_log`,
@@ -130,6 +130,36 @@ fn migrate_7(c: &Connection) -> rusqlite::Result<()> {
         "ALTER TABLE jobs ADD COLUMN source_ref TEXT;
          ALTER TABLE jobs ADD COLUMN source_repo TEXT;
          ALTER TABLE jobs ADD COLUMN interruptible INTEGER NOT NULL DEFAULT 0;",
+    )
+}
+
+/// 8: the web pages' queries. `branch_heads` holds the newest job of each repository and ref,
+/// kept by triggers (so the front page reads one row per branch instead of grouping 100,000
+/// jobs), and `jobs_branch` finds a branch's newest finished job (badges) without a scan.
+fn migrate_8(c: &Connection) -> rusqlite::Result<()> {
+    c.execute_batch(
+        "CREATE INDEX IF NOT EXISTS jobs_branch ON jobs(repo, git_ref, id);
+         CREATE TABLE branch_heads (
+             repo    TEXT NOT NULL,
+             git_ref TEXT NOT NULL,
+             job_id  INTEGER NOT NULL,
+             PRIMARY KEY (repo, git_ref)
+         ) WITHOUT ROWID;
+         CREATE INDEX branch_heads_job ON branch_heads(job_id);
+         INSERT INTO branch_heads (repo, git_ref, job_id)
+             SELECT repo, git_ref, max(id) FROM jobs GROUP BY repo, git_ref;
+         CREATE TRIGGER branch_heads_insert AFTER INSERT ON jobs BEGIN
+             INSERT INTO branch_heads (repo, git_ref, job_id)
+                 VALUES (new.repo, new.git_ref, new.id)
+                 ON CONFLICT (repo, git_ref) DO UPDATE SET job_id = max(job_id, excluded.job_id);
+         END;
+         CREATE TRIGGER branch_heads_delete AFTER DELETE ON jobs BEGIN
+             DELETE FROM branch_heads WHERE job_id = old.id;
+             INSERT OR IGNORE INTO branch_heads (repo, git_ref, job_id)
+                 SELECT repo, git_ref, max(id) FROM jobs
+                 WHERE repo = old.repo AND git_ref = old.git_ref
+                 GROUP BY repo, git_ref;
+         END;",
     )
 }
 

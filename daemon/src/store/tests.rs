@@ -171,3 +171,138 @@ fn an_older_database_is_migrated_and_loses_its_credentials() {
     let mode = std::fs::metadata(&db).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o640);
 }
+
+/// Ends job `id` (PENDING → CANCELED) so retention may delete it.
+async fn end(w: &Writer, id: i64) {
+    w.transition(Transition::new(
+        id,
+        &[JobStatus::Pending],
+        JobStatus::Canceled,
+    ))
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn branch_heads_follow_inserts_and_deletes_and_pages_use_keysets() {
+    let dir = tempfile::tempdir().unwrap();
+    let (w, r) = open(&dir.path().join("microci.db")).unwrap();
+    let mut ids = Vec::new();
+    for (git_ref, n) in [
+        ("refs/heads/main", 1),
+        ("refs/heads/dev", 2),
+        ("refs/heads/main", 3),
+    ] {
+        let j = crate::testing::new_job("a/b", git_ref, &format!("{n:040}"), "https://h/a/b.git");
+        ids.push(w.insert(j).await.unwrap().job.id);
+    }
+    let heads = |rows: Vec<BranchRow>| -> Vec<(String, i64)> {
+        rows.into_iter()
+            .map(|b| (b.job.git_ref, b.job.id))
+            .collect()
+    };
+    let main = ("refs/heads/main".to_string(), ids[2]);
+    let dev = ("refs/heads/dev".to_string(), ids[1]);
+    assert_eq!(
+        heads(r.branches(None, None, 10).await.unwrap()),
+        [main.clone(), dev.clone()]
+    );
+    // Deleting the newest job of a branch makes the one before it the head.
+    for id in &ids {
+        end(&w, *id).await;
+    }
+    w.delete(vec![ids[2]]).await.unwrap();
+    let main = ("refs/heads/main".to_string(), ids[0]);
+    assert_eq!(
+        heads(r.branches(None, None, 10).await.unwrap()),
+        [dev.clone(), main]
+    );
+    // Nothing public: the public view lists nothing.
+    let none = r
+        .branches(None, Some(Visible::default()), 10)
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    // Keyset pages.
+    let page = |before, after, limit| {
+        r.page(PageQuery {
+            before,
+            after,
+            limit,
+            ..PageQuery::default()
+        })
+    };
+    let p = page(None, None, 1).await.unwrap();
+    assert_eq!((p.jobs[0].id, p.older, p.newer), (ids[1], true, false));
+    let p = page(Some(ids[1]), None, 1).await.unwrap();
+    assert_eq!((p.jobs[0].id, p.older, p.newer), (ids[0], false, true));
+    let p = page(None, Some(ids[0]), 1).await.unwrap();
+    assert_eq!((p.jobs[0].id, p.older, p.newer), (ids[1], true, false));
+    // The newest finished job of a branch (the badge's).
+    let latest = r
+        .latest_finished(
+            "a/b".into(),
+            vec!["refs/heads/main".into(), "refs/heads/master".into()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(latest.map(|j| j.id), Some(ids[0]));
+}
+
+#[test]
+fn the_pages_queries_use_indexes_not_a_scan_of_the_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("microci.db");
+    drop(open(&path).unwrap());
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let plan = |sql: &str, args: &[Box<dyn rusqlite::ToSql>]| -> String {
+        let params: Vec<&dyn rusqlite::ToSql> = args.iter().map(|b| b.as_ref()).collect();
+        let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        st.query_map(params.as_slice(), |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let visible = Visible {
+        also: vec!["a/b".into()],
+        never: vec!["c/d".into()],
+    };
+    let queries = [
+        pages::page_sql(&PageQuery {
+            limit: 30,
+            visible: Some(visible.clone()),
+            ..PageQuery::default()
+        }),
+        pages::page_sql(&PageQuery {
+            limit: 30,
+            before: Some(500),
+            status: Some(JobStatus::Failed),
+            visible: Some(visible.clone()),
+            ..PageQuery::default()
+        }),
+        pages::page_sql(&PageQuery {
+            limit: 30,
+            after: Some(500),
+            repo: Some("a/b".into()),
+            ..PageQuery::default()
+        }),
+        pages::branches_sql(None, Some(&visible), 20),
+        pages::branches_sql(Some("a/b".into()), None, 40),
+    ];
+    for (i, (sql, args)) in queries.iter().enumerate() {
+        let p = plan(sql, args);
+        // Jobs: keyset on the id (the primary key) or an index, never gathered and sorted.
+        // (Sorting one repository's branch heads, one row per branch, is fine.)
+        if i < 3 {
+            assert!(!p.contains("USE TEMP B-TREE FOR ORDER BY"), "{sql}\n{p}");
+        }
+        // Branch heads: read from their small table, each job by its id.
+        if i >= 3 {
+            assert!(
+                p.contains("SEARCH j USING INTEGER PRIMARY KEY"),
+                "{sql}\n{p}"
+            );
+        }
+    }
+}

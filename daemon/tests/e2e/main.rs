@@ -20,6 +20,8 @@ mod sec_pages;
 mod statuses;
 mod superseded;
 mod tui;
+mod web;
+mod web_http;
 mod webhook;
 
 use microci_testkit::daemon::Options;
