@@ -2,7 +2,9 @@
 //! Handlers only verify, parse, insert and notify; the scheduler does everything after that.
 
 mod builds;
+mod health;
 mod hooks;
+mod metrics;
 mod pages;
 mod server;
 
@@ -29,19 +31,16 @@ pub fn routes<E: Engine>(
         .and(warp::body::stream())
         .and(with.clone())
         .then(hooks::handle::<_, _, E>);
-    // 200 "ok", or 503 saying why jobs cannot start (low disk) for a monitor to alert on.
     let health = warp::get()
         .and(warp::path("healthz"))
         .and(warp::path::end())
         .and(with.clone())
-        .map(|jobs: Arc<Jobs<E>>| {
-            if jobs.disk.check(jobs.config().retention.min_free) {
-                text(StatusCode::OK, "ok\n")
-            } else {
-                let why = jobs.disk.low().unwrap_or_default();
-                text(StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n"))
-            }
-        });
+        .then(health::handle::<E>);
+    let metrics = warp::get()
+        .and(warp::path("metrics"))
+        .and(warp::path::end())
+        .and(with.clone())
+        .then(metrics::handle::<E>);
     let index = warp::get()
         .and(warp::path::end())
         .and(with.clone())
@@ -60,6 +59,8 @@ pub fn routes<E: Engine>(
         .then(pages::log::<E>);
     hooks
         .or(health)
+        .unify()
+        .or(metrics)
         .unify()
         .or(index)
         .unify()

@@ -228,7 +228,11 @@ fn ending<E: Engine>(
             None,
         ),
         Ok(RunOutcome::Canceled) => end(id, JobStatus::Canceled, Some("canceled".into()), None),
-        Ok(RunOutcome::Errored(reason)) | Err(reason) => errored(reason),
+        Ok(RunOutcome::Errored(reason)) => {
+            jobs.metrics.docker_error();
+            errored(reason)
+        }
+        Err(reason) => errored(reason),
     };
     transition.log_dropped = log.dropped();
     if log.dropped() > 0 {

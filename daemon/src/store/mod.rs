@@ -2,10 +2,12 @@
 //! One thread owns the write connection and batches waiting writes into one transaction; readers
 //! use their own connections from a small pool.
 
+mod notices;
 mod read;
 mod schema;
 mod writer;
 
+pub use notices::{Notice, NotifyRules};
 pub use read::{Reader, Visible};
 pub use writer::Writer;
 pub use writer::{FINAL_STATES, now_ms};
@@ -129,6 +131,17 @@ pub enum Delivery {
         /// Why, for `show`.
         error: String,
     },
+}
+
+impl Delivery {
+    /// The outcome as a metric label: `delivered`, `retry` or `gave_up`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Delivery::Delivered => "delivered",
+            Delivery::Retry { .. } => "retry",
+            Delivery::GaveUp { .. } => "gave_up",
+        }
+    }
 }
 
 /// A job as stored, with what the daemon needs beyond the public view.

@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS repos (
 /// Changes to databases created by earlier releases, in order; `PRAGMA user_version` counts the
 /// ones applied. Each runs once, in the transaction that bumps the version.
 const MIGRATIONS: &[fn(&Connection) -> rusqlite::Result<()>] = &[
-    migrate_1, migrate_2, migrate_3, migrate_4, migrate_5, migrate_6,
+    migrate_1, migrate_2, migrate_3, migrate_4, migrate_5, migrate_6, migrate_7,
 ];
 
 /// 1: whether a repository is public (web pages), bytes of output dropped over `docker.max_log`,
@@ -119,6 +119,26 @@ fn migrate_6(c: &Connection) -> rusqlite::Result<()> {
     c.execute_batch(
         "ALTER TABLE jobs ADD COLUMN commit_url TEXT;
          ALTER TABLE jobs ADD COLUMN pull_url TEXT;",
+    )
+}
+
+/// 7: the outbox of notifications (`[[notify]]`): one row per entry and event of a job,
+/// delivered in order per job, retried like commit statuses.
+fn migrate_7(c: &Connection) -> rusqlite::Result<()> {
+    c.execute_batch(
+        "CREATE TABLE notifications (
+             id          INTEGER PRIMARY KEY AUTOINCREMENT,
+             job_id      INTEGER NOT NULL,
+             target      TEXT NOT NULL,
+             event       TEXT NOT NULL,
+             created_ms  INTEGER NOT NULL,
+             next_ms     INTEGER NOT NULL,
+             attempts    INTEGER NOT NULL DEFAULT 0,
+             outcome     TEXT NOT NULL DEFAULT 'queued',
+             last_error  TEXT
+         );
+         CREATE INDEX notifications_due ON notifications(outcome, next_ms);
+         CREATE INDEX notifications_job ON notifications(job_id, id);",
     )
 }
 
