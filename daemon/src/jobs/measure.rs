@@ -11,7 +11,7 @@ use microci_proto::{Job, JobStatus};
 
 impl<E: Engine> Jobs<E> {
     /// Counts a state change that was just committed.
-    pub(super) async fn measure(&self, job: &Job) {
+    pub(crate) async fn measure(&self, job: &Job) {
         match job.status {
             JobStatus::Started => {
                 if let Some(wait) = job

@@ -42,6 +42,7 @@ impl<'a, E: Engine> Start<'a, E> {
             match pending.await {
                 Ok(Some(job)) => {
                     self.jobs.publish(&job);
+                    self.jobs.measure(&job).await;
                     self.confirmed = true;
                 }
                 Ok(None) => {}

@@ -8,6 +8,7 @@ mod disk;
 mod filters;
 mod jobs;
 mod lifecycle;
+mod metrics;
 mod pulls;
 mod reload;
 mod restart;
