@@ -22,9 +22,12 @@ pub fn try_python() -> Result<PathBuf> {
     Ok(python)
 }
 
+/// One sample of an exposition: its name, its labels (sorted by name) and its value.
+pub type Sample = (String, Vec<(String, String)>, f64);
+
 /// Parses an OpenMetrics exposition with `prometheus_client.openmetrics.parser` (strict: a
 /// malformed text is an error) and returns every sample as `(name, labels, value)`.
-pub fn try_parse_openmetrics(text: &str) -> Result<Vec<(String, Vec<(String, String)>, f64)>> {
+pub fn try_parse_openmetrics(text: &str) -> Result<Vec<Sample>> {
     const SCRIPT: &str = r#"
 import json, sys
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
@@ -53,10 +56,10 @@ print(json.dumps(out))
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    Ok(serde_json::from_slice(&out.stdout).context("the parser's JSON")?)
+    serde_json::from_slice(&out.stdout).context("the parser's JSON")
 }
 
 /// [`try_parse_openmetrics`] for tests.
-pub fn parse_openmetrics(text: &str) -> Vec<(String, Vec<(String, String)>, f64)> {
+pub fn parse_openmetrics(text: &str) -> Vec<Sample> {
     crate::ok(try_parse_openmetrics(text))
 }

@@ -519,3 +519,6 @@ fn http_settings(h: raw::RawHttp) -> Result<HttpSettings, credentials::KeyError>
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod notify_tests;

@@ -111,15 +111,17 @@ pub(super) fn result(c: &Connection, id: i64, d: &Delivery) -> rusqlite::Result<
     Ok(())
 }
 
-/// Notifications due at `now_ms`, oldest first: per job only its oldest queued one, so a job's
-/// `started` never arrives after its end.
+/// Notifications due at `now_ms`, oldest first: per job and entry only the oldest queued one,
+/// so a job's `started` never arrives after its end, and one entry's failing relay holds up no
+/// other entry.
 pub(super) fn due(c: &Connection, now_ms: i64, limit: usize) -> rusqlite::Result<Vec<Notice>> {
     c.prepare_cached(
         "SELECT n.id, n.job_id, n.target, n.event, n.created_ms, n.attempts \
          FROM notifications n \
          WHERE n.outcome = 'queued' AND n.next_ms <= ?1 AND NOT EXISTS ( \
            SELECT 1 FROM notifications e \
-           WHERE e.job_id = n.job_id AND e.outcome = 'queued' AND e.id < n.id) \
+           WHERE e.job_id = n.job_id AND e.target = n.target AND e.outcome = 'queued' \
+           AND e.id < n.id) \
          ORDER BY n.id LIMIT ?2",
     )?
     .query_map(params![now_ms, limit as i64], |r| {

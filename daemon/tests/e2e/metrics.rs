@@ -9,10 +9,8 @@ use microci_testkit::control::{wait_final, wait_for};
 use microci_testkit::daemon::{Options, TestDaemon};
 use microci_testkit::hooks::{deliver, head_push, push, push_another};
 use microci_testkit::http::request;
-use microci_testkit::python::parse_openmetrics;
+use microci_testkit::python::{Sample, parse_openmetrics};
 use microci_testkit::repo::Repo;
-
-type Sample = (String, Vec<(String, String)>, f64);
 
 /// Scrapes and parses `/metrics`.
 fn scrape(d: &TestDaemon) -> Vec<Sample> {
