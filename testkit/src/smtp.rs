@@ -117,3 +117,50 @@ impl Drop for SmtpServer {
         self.stop();
     }
 }
+
+/// A received mail as a reader sees it: decoded by Python's `email` package.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Mail {
+    /// `Subject:`.
+    pub subject: String,
+    /// `To:`.
+    pub to: String,
+    /// The text/plain part.
+    pub text: String,
+    /// The text/html part.
+    pub html: String,
+}
+
+/// Decodes a raw message (MIME parts, transfer encodings) with Python's `email` package.
+pub fn try_decode(raw: &str) -> Result<Mail> {
+    use std::io::Write;
+    const SCRIPT: &str = r#"
+import email, email.policy, json, sys
+m = email.message_from_string(sys.stdin.read(), policy=email.policy.default)
+part = lambda kind: (m.get_body((kind,)) or m).get_content() if m.get_body((kind,)) else ""
+print(json.dumps({"subject": str(m["subject"]), "to": str(m["to"]),
+                  "text": part("plain"), "html": part("html")}))
+"#;
+    let mut child = Command::new(crate::python::try_python()?)
+        .args(["-c", SCRIPT])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("start python")?;
+    child
+        .stdin
+        .take()
+        .context("stdin")?
+        .write_all(raw.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!("cannot decode: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    serde_json::from_slice(&out.stdout).context("decoded mail")
+}
+
+/// [`try_decode`] for tests.
+pub fn decode(raw: &str) -> Mail {
+    ok(try_decode(raw))
+}

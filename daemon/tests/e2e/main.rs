@@ -9,6 +9,7 @@ mod filters;
 mod jobs;
 mod lifecycle;
 mod metrics;
+mod notify;
 mod pulls;
 mod reload;
 mod restart;
