@@ -32,14 +32,21 @@ pub(super) async fn run(c: &Command, m: &Message) -> Result<(), Failure> {
     let mut stdin = child.stdin.take();
     let mut stderr = child.stderr.take();
     let work = async {
-        if let Some(mut s) = stdin.take() {
-            // A program that does not read its input is not an error.
-            let _ = s.write_all(&input).await;
-        }
-        let mut err = String::new();
-        if let Some(s) = stderr.as_mut() {
-            let _ = s.take(MAX_STDERR).read_to_string(&mut err).await;
-        }
+        // Fed and heard at once: a program that talks before it reads cannot block on a pipe.
+        let feed = async {
+            if let Some(mut s) = stdin.take() {
+                // A program that does not read its input is not an error.
+                let _ = s.write_all(&input).await;
+            }
+        };
+        let hear = async {
+            let mut err = String::new();
+            if let Some(s) = stderr.as_mut() {
+                let _ = s.take(MAX_STDERR).read_to_string(&mut err).await;
+            }
+            err
+        };
+        let ((), err) = tokio::join!(feed, hear);
         (child.wait().await, err)
     };
     match tokio::time::timeout(c.timeout, work).await {

@@ -223,7 +223,7 @@ pub fn clean_log(raw: &str) -> String {
     }
     let mut parser = vte::Parser::new();
     let mut out = Collect(String::with_capacity(raw.len()));
-    parser.advance(&mut out, raw.as_bytes());
+    parser.advance(&mut out, raw.replace("\r\n", "\n").as_bytes());
     out.0
 }
 
@@ -236,7 +236,7 @@ mod tests {
     fn escapes_are_removed_and_bidi_spelled_out() {
         let raw = "\x1b[31mred\x1b[0m \x1b]0;title\x07ok\x1b[2J\u{202e}x\x08\n";
         assert_eq!(clean_log(raw), "red ok<U+202E>x\n");
-        assert_eq!(clean_log("a\r\nb"), "a\n\nb");
+        assert_eq!(clean_log("a\r\nb\rc"), "a\nb\nc");
     }
 
     #[test]
