@@ -257,3 +257,30 @@ async fn commands_get_the_job_on_stdin_and_are_killed_at_their_deadline() {
     // Nothing of the daemon's own environment (the tests give it MICROCI_LOG) reaches it.
     assert!(!env.contains("MICROCI"), "{env}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_queued_notification_outlives_a_restart() {
+    let mut smtp = SmtpServer::down();
+    let repo = Repo::with_script("exit 1\n", None);
+    let mut d = TestDaemon::start(notifying(
+        &repo,
+        &format!(
+            "[[notify]]\nkind = \"email\"\nto = \"dev@example.com\"\nsmtp = \"127.0.0.1:{}\"\n",
+            smtp.port
+        ),
+    ));
+    let id = push(&d, &repo, "o-1");
+    assert_eq!(wait_final(&d.socket, id).await.status, JobStatus::Failed);
+    notified(&d, id, "retrying").await;
+    d.stop();
+    smtp.up();
+    d.spawn();
+    let n = notified(&d, id, "delivered").await;
+    assert_eq!(n.len(), 1, "{n:?}");
+    let mail = smtp.wait_for(1, 10);
+    assert_eq!(mail.len(), 1);
+    assert_eq!(
+        decode(&mail[0]).subject,
+        format!("[microci] alice/app main failed (#{id})")
+    );
+}
