@@ -23,3 +23,13 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+# Python for the notification and metrics tests: a real SMTP server (aiosmtpd) and Prometheus'
+# own text-format parser (prometheus_client), from PyPI into a venv of their own (Debian's Python
+# refuses pip installs outside one). The tests find it at this path (MICROCI_TEST_VENV).
+venv=${MICROCI_TEST_VENV:-/var/cache/microci-test/venv}
+if ! "$venv/bin/python" -c 'import aiosmtpd, prometheus_client' >/dev/null 2>&1; then
+  echo "installing aiosmtpd and prometheus_client into $venv"
+  mkdir -p "$(dirname "$venv")"
+  python3 -m venv "$venv" || { apt-get install -y -qq python3-venv >/dev/null && python3 -m venv "$venv"; }
+  "$venv/bin/pip" install -q 'aiosmtpd>=1.4' 'prometheus_client>=0.17'
+fi

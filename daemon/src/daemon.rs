@@ -118,6 +118,7 @@ pub async fn start<E: Engine>(
     let scheduler = scheduler::spawn(jobs.clone(), reattach, shutdown.clone());
     let retention = crate::retention::spawn(jobs.clone(), shutdown.clone());
     let statuses = crate::status::spawn(jobs.clone(), shutdown.clone());
+    let notices = crate::notify::spawn(jobs.clone(), shutdown.clone());
     tracing::info!(
         "listening on http://{http_addr} and {}",
         config.socket.display()
@@ -126,7 +127,7 @@ pub async fn start<E: Engine>(
         jobs,
         http_addr,
         shutdown,
-        front: vec![http, control, retention, statuses],
+        front: vec![http, control, retention, statuses, notices],
         scheduler,
         _state: state,
     })

@@ -54,6 +54,11 @@ impl Disk {
         ok
     }
 
+    /// Bytes free for the daemon on the state directory's file system now.
+    pub fn free(&self) -> std::io::Result<u64> {
+        free_bytes(&self.dir)
+    }
+
     /// Why jobs wait, when they do (as of the last check).
     pub fn low(&self) -> Option<String> {
         self.low.read().unwrap_or_else(|e| e.into_inner()).clone()

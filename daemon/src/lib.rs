@@ -4,6 +4,8 @@
 //! - [`daemon`] — start and stop: listeners, recovery, scheduler, in order.
 //! - [`state_dir`] — the state directory's layout and the lock that makes it one daemon's.
 //! - [`disk`] — free space: jobs wait while it is low; a full disk is named.
+//! - [`health`] — what `/healthz` checks: the store, the Docker Engine (cached), the disk.
+//! - [`metrics`] — the Prometheus metrics `/metrics` serves.
 //! - [`config`] — `config.toml`: parsing, validation, webhook policy, credentials, limits.
 //! - [`jobs`] — the job service every front door and the scheduler go through.
 //! - [`scheduler`] — starts queued jobs in order, within `docker.max_jobs`, and re-attaches to
@@ -17,6 +19,7 @@
 //! - [`events`] — the in-process bus of job changes and log growth.
 //! - [`forge`] — webhook payloads of each forge: inspect, verify, interpret.
 //! - [`status`] — commit statuses: the outbox and each forge's status API.
+//! - [`notify`] — notifications (`[[notify]]`): mail, webhooks and commands, through an outbox.
 //! - [`http`] — webhooks and the public pages.
 //! - [`control`] — the administration socket (`microci-tui`).
 //! - [`systemd`] — sd_notify, socket activation, and other OS glue.
@@ -29,10 +32,13 @@ pub mod disk;
 pub mod events;
 pub mod forge;
 pub mod git;
+pub mod health;
 pub mod http;
 pub mod jobs;
 pub mod logs;
 pub mod memory;
+pub mod metrics;
+pub mod notify;
 pub mod repo_config;
 pub mod retention;
 pub mod runner;

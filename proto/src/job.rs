@@ -118,6 +118,10 @@ pub struct Job {
     /// `delivered`, `retrying (HTTP 502)`, `gave up (HTTP 401: …)`. Only in `get_job`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_report: Option<String>,
+    /// How the job's notifications (`[[notify]]`) fared, oldest first. Only in `get_job`; absent
+    /// when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<Notification>,
     /// A fork's pull request: a stranger's code, built only with `pull_requests = "all"`.
     #[serde(default, skip_serializing_if = "is_false")]
     pub untrusted: bool,
@@ -127,6 +131,17 @@ pub struct Job {
     /// The pull request's page on the forge, for a pull request's job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull_url: Option<String>,
+}
+
+/// One notification of a job: to which `[[notify]]` entry, about what, and how it fared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    /// The entry's name.
+    pub target: String,
+    /// `failed`, `errored`, `fixed`, `succeeded` or `started`.
+    pub event: String,
+    /// `queued`, `delivered`, `retrying (…)` or `gave up (…)`.
+    pub state: String,
 }
 
 fn is_false(b: &bool) -> bool {

@@ -10,7 +10,7 @@ pub mod message;
 pub mod sanitize;
 
 pub use codec::{ClientCodec, FrameCodec, FrameError, MAX_FRAME, ServerCodec};
-pub use job::{Job, JobStatus, LogChunk, RepoInfo};
+pub use job::{Job, JobStatus, LogChunk, Notification, RepoInfo};
 pub use limits::{MAX_JOB_LIST, MAX_LOG_READ};
 pub use message::{
     ClientMessage, DaemonStatus, ErrorCode, Event, JobQuery, PruneReport, Reply, Request,

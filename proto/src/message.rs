@@ -138,6 +138,9 @@ pub enum ServerMessage {
 }
 
 /// Successful answers, one shape per request kind.
+// One reply per request, built once and serialised at once: boxing the job would only add an
+// allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Reply {

@@ -24,6 +24,7 @@ pub fn job(id: i64, status: JobStatus) -> Job {
         log_size: 10,
         log_dropped: 0,
         status_report: None,
+        notifications: Vec::new(),
         untrusted: false,
         commit_url: None,
         pull_url: None,

@@ -22,6 +22,8 @@ pub struct Call {
     pub headers: Vec<(String, String)>,
     /// The body as JSON (`Null` when it is not JSON).
     pub body: serde_json::Value,
+    /// The body's bytes as sent (for checking a signature over them).
+    pub raw: Vec<u8>,
     /// The status code it was answered with.
     pub answered: u16,
 }
@@ -149,6 +151,7 @@ fn serve(mut s: TcpStream, code: u16) -> Result<Call> {
         path,
         headers,
         body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+        raw: body,
         answered: code,
     })
 }

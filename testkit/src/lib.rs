@@ -21,8 +21,10 @@ pub mod hooks;
 pub mod http;
 pub mod memory;
 pub mod peer;
+pub mod python;
 pub mod recorder;
 pub mod repo;
+pub mod smtp;
 pub mod tmux;
 
 use anyhow::{Context, Result};

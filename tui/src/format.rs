@@ -238,6 +238,12 @@ pub fn job_details(job: &Job, now: OffsetDateTime, fields: Fields) -> String {
     if let Some(r) = &job.status_report {
         line("forge", format!("status report: {}", text(r)));
     }
+    for n in &job.notifications {
+        line(
+            "notify",
+            format!("{} {}: {}", text(&n.target), text(&n.event), text(&n.state)),
+        );
+    }
     out.push('\n');
     for l in job.message.lines() {
         out.push_str("    ");
@@ -468,9 +474,18 @@ mod tests {
         j.log_dropped = 1_234_567;
         j.author = "mallory\x1b]52;c;cm0=\x07\u{202E}".into();
         j.status_report = Some("retrying (HTTP 502: bad gateway)".into());
+        j.notifications = vec![microci_proto::Notification {
+            target: "mail".into(),
+            event: "failed".into(),
+            state: "gave up (the relay refused it)".into(),
+        }];
         let text = job_details(&j, now, Fields::Clean);
         assert!(
             text.contains("\nforge     status report: retrying (HTTP 502: bad gateway)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nnotify    mail failed: gave up (the relay refused it)\n"),
             "{text}"
         );
         assert!(

@@ -32,14 +32,14 @@ pub struct BuildFilter {
 
 /// Patterns as written (for messages) and compiled.
 #[derive(Debug, Clone)]
-struct Globs {
+pub(super) struct Globs {
     written: Vec<String>,
     patterns: Vec<Pattern>,
 }
 
 impl Globs {
     /// `*` stays within one `/` level, `**` crosses them; case matters.
-    fn is_match(&self, text: &str) -> bool {
+    pub(super) fn is_match(&self, text: &str) -> bool {
         let options = MatchOptions {
             case_sensitive: true,
             require_literal_separator: true,
@@ -106,7 +106,7 @@ impl BuildFilter {
 }
 
 /// Compiles the patterns of `key`, naming the first bad one.
-fn globs(key: &str, written: Vec<String>) -> Result<Globs, KeyError> {
+pub(super) fn globs(key: &str, written: Vec<String>) -> Result<Globs, KeyError> {
     if written.is_empty() {
         return Err((
             key.into(),

@@ -5,6 +5,7 @@
 mod credentials;
 mod docker;
 mod filter;
+mod notify;
 mod raw;
 mod retention;
 mod status;
@@ -14,6 +15,7 @@ mod webhook;
 pub use credentials::{GitSettings, RepoSettings};
 pub use docker::{DockerSettings, OnStop, WorkspaceMode};
 pub use filter::{BuildFilter, PullRequests, skips_ci};
+pub use notify::{Command, Email, Event, Notify, NotifyKind, Webhook, WebhookFormat};
 pub use retention::RetentionSettings;
 pub use status::{ForgeApi, Reporter, StatusApi};
 pub use webhook::{MIN_SECRET, Secret, WebhookSettings};
@@ -111,6 +113,19 @@ pub enum Pages {
     Off,
 }
 
+/// Whether `GET /metrics` answers, and which repository names its labels carry
+/// (`http.metrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsAccess {
+    /// Served; jobs of repositories the public pages may not show count as `(private)`.
+    Public,
+    /// Served with every configured repository's name (restrict who may scrape).
+    All,
+    /// Not served (404).
+    Off,
+}
+
 /// `[http]`: the webhook and page listener and its bounds against slow or greedy clients.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
@@ -131,6 +146,8 @@ pub struct HttpSettings {
     /// The sub-path the pages are served under behind a proxy (`/ci`), or empty: every link
     /// and asset URL the pages write starts with it, so they work wherever nginx mounts them.
     pub base_path: String,
+    /// Whether `/metrics` answers and with which repository names.
+    pub metrics: MetricsAccess,
 }
 
 /// The validated configuration the daemon runs with.
@@ -158,6 +175,8 @@ pub struct Config {
     pub retention: RetentionSettings,
     /// `[forge.<name>]`: where commit statuses go, by forge route name.
     pub forges: HashMap<String, ForgeApi>,
+    /// `[[notify]]`: who hears of which jobs, and how.
+    pub notify: Vec<Notify>,
     /// Settings that weaken the daemon, one sentence each: logged at every start and shown by
     /// `status`.
     pub warnings: Vec<String>,
@@ -332,6 +351,7 @@ impl Config {
             repos,
             retention: retention::retention_settings(raw.retention).map_err(invalid)?,
             forges: status::forge_apis(raw.forge).map_err(invalid)?,
+            notify: notify::notify_entries(raw.notify).map_err(invalid)?,
             warnings: Vec::new(),
         };
         config.check_status_reporting().map_err(invalid)?;
@@ -403,6 +423,11 @@ impl Config {
     pub fn reporter(&self, repo: &str, forge: &str) -> Option<Reporter> {
         let repo_token = self.repos.get(repo).and_then(|r| r.status_token.as_ref());
         status::reporter(&self.forges, repo_token, forge)
+    }
+
+    /// The `[[notify]]` entry named `name`.
+    pub fn notify_named(&self, name: &str) -> Option<&Notify> {
+        self.notify.iter().find(|n| n.name == name)
     }
 
     /// Which pull requests of `repo` build (unlisted repositories: the default).
@@ -493,6 +518,7 @@ fn http_settings(h: raw::RawHttp) -> Result<HttpSettings, credentials::KeyError>
         )?,
         max_connections,
         pages: h.pages.unwrap_or(Pages::Public),
+        metrics: h.metrics.unwrap_or(MetricsAccess::Public),
         public_url: match h.public_url {
             Some(u) => {
                 let u = u.trim_end_matches('/').to_string();
@@ -535,3 +561,6 @@ fn base_path(raw: Option<String>) -> Result<String, (String, String)> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod notify_tests;

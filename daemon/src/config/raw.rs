@@ -26,6 +26,8 @@ pub(super) struct RawConfig {
     pub retention: super::retention::RawRetention,
     #[serde(default)]
     pub forge: HashMap<String, super::status::RawForgeApi>,
+    #[serde(default)]
+    pub notify: Vec<super::notify::RawNotify>,
 }
 
 #[derive(Default, Deserialize)]
@@ -37,6 +39,7 @@ pub(super) struct RawHttp {
     pub body_timeout: Option<String>,
     pub max_connections: Option<usize>,
     pub pages: Option<Pages>,
+    pub metrics: Option<super::MetricsAccess>,
     pub public_url: Option<String>,
     pub base_path: Option<String>,
 }

@@ -14,13 +14,40 @@ use std::sync::Arc;
 use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Response;
 
-/// Handles one delivery.
+/// Handles one delivery and counts how it was answered (`microci_webhooks_total`).
 pub(super) async fn handle<S, B, E>(
     route: String,
     headers: HeaderMap,
     body: S,
     jobs: Arc<Jobs<E>>,
 ) -> Response
+where
+    S: Stream<Item = Result<B, warp::Error>> + Send,
+    B: Buf,
+    E: Engine,
+{
+    // A fixed set of label values: the forge's name, never the route as sent.
+    let forge = Forge::from_route(&route).map_or("unknown", Forge::name);
+    let response = answer(route, headers, body, jobs.clone()).await;
+    jobs.metrics.webhook(forge, outcome(response.status()));
+    response
+}
+
+/// The outcome label of a webhook answer.
+fn outcome(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        202 => "accepted",
+        // Ignored deliveries, redeliveries and pull request closes: nothing new was queued.
+        200 => "not_queued",
+        401 => "unauthorized",
+        403 => "forbidden",
+        500..=599 => "unavailable",
+        _ => "invalid",
+    }
+}
+
+/// Answers one delivery.
+async fn answer<S, B, E>(route: String, headers: HeaderMap, body: S, jobs: Arc<Jobs<E>>) -> Response
 where
     S: Stream<Item = Result<B, warp::Error>> + Send,
     B: Buf,

@@ -3,7 +3,9 @@
 //! after that.
 
 mod builds;
+mod health;
 mod hooks;
+mod metrics;
 mod server;
 pub mod stream;
 pub mod web;
@@ -33,19 +35,16 @@ pub fn routes<E: Engine>(
         .and(warp::body::stream())
         .and(with.clone())
         .then(hooks::handle::<_, _, E>);
-    // 200 "ok", or 503 saying why jobs cannot start (low disk) for a monitor to alert on.
     let health = warp::get()
         .and(warp::path("healthz"))
         .and(warp::path::end())
         .and(with.clone())
-        .map(|jobs: Arc<Jobs<E>>| {
-            if jobs.disk.check(jobs.config().retention.min_free) {
-                text(StatusCode::OK, "ok\n")
-            } else {
-                let why = jobs.disk.low().unwrap_or_default();
-                text(StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n"))
-            }
-        });
+        .then(health::handle::<E>);
+    let metrics = warp::get()
+        .and(warp::path("metrics"))
+        .and(warp::path::end())
+        .and(with.clone())
+        .then(metrics::handle::<E>);
     // Ids and queries are parsed by the handlers, so a bad one gets 404 or 400 naming it
     // rather than whatever rejection warp would rank first.
     let query = || warp::query::raw().or(warp::any().map(String::new)).unify();
@@ -105,6 +104,8 @@ pub fn routes<E: Engine>(
         .unify();
     hooks
         .or(health)
+        .unify()
+        .or(metrics)
         .unify()
         .or(pages)
         .unify()

@@ -4,6 +4,7 @@
 //! bus, the git cache and the engine it owns.
 
 mod create;
+mod measure;
 mod slots;
 mod visibility;
 
@@ -61,6 +62,12 @@ pub struct Jobs<E: Engine> {
     pub disk: crate::disk::Disk,
     /// Woken on every job change: a commit status may be waiting in the outbox.
     pub(crate) reports: tokio::sync::Notify,
+    /// Woken on every job change: a notification may be waiting in the outbox.
+    pub(crate) notices: tokio::sync::Notify,
+    /// The Prometheus metrics.
+    pub metrics: crate::metrics::Metrics,
+    /// The Docker Engine's last answer, cached for health checks.
+    pub health: crate::health::Health,
 }
 
 impl<E: Engine> Jobs<E> {
@@ -71,6 +78,7 @@ impl<E: Engine> Jobs<E> {
         (writer, reader): (Writer, Reader),
         engine: Arc<E>,
     ) -> Jobs<E> {
+        writer.set_notify(crate::notify::rules(&config));
         Jobs {
             git: GitCache::configured(state.git(), state.git_config(), config.git.timeouts),
             logs: LogStore::new(state.logs()),
@@ -86,6 +94,9 @@ impl<E: Engine> Jobs<E> {
             pruning: tokio::sync::Mutex::new(()),
             disk: crate::disk::Disk::new(state.root().to_path_buf()),
             reports: tokio::sync::Notify::new(),
+            notices: tokio::sync::Notify::new(),
+            metrics: crate::metrics::Metrics::new(),
+            health: crate::health::Health::default(),
         }
     }
 
@@ -104,6 +115,7 @@ impl<E: Engine> Jobs<E> {
     pub fn reload(&self, new: Config) -> Vec<&'static str> {
         let restart_only = crate::config::restart_only_changes(&self.config(), &new);
         self.engine.reconfigure(&new.docker);
+        self.writer.set_notify(crate::notify::rules(&new));
         *self
             .config
             .write()
@@ -149,6 +161,7 @@ impl<E: Engine> Jobs<E> {
         };
         let mut job = self.live(record.job);
         job.status_report = self.reader.report_summary(id).await?;
+        job.notifications = self.reader.notice_summary(id).await?;
         Ok(Some(job))
     }
 
@@ -175,8 +188,12 @@ impl<E: Engine> Jobs<E> {
     pub(crate) fn publish(&self, job: &Job) {
         // A change may have queued a commit status: only where any can be reported is the
         // outbox worth a look (it looks by itself when a retry is due).
-        if self.config().reports_statuses() {
+        let config = self.config();
+        if config.reports_statuses() {
             self.reports.notify_one();
+        }
+        if !config.notify.is_empty() {
+            self.notices.notify_one();
         }
         self.bus.job(&self.live(job.clone()));
     }
@@ -192,6 +209,7 @@ impl<E: Engine> Jobs<E> {
             let job = committed.await?;
             if let Some(j) = &job {
                 self.publish(j);
+                self.measure(j).await;
             }
             Ok(job)
         }

@@ -42,6 +42,7 @@ impl<'a, E: Engine> Start<'a, E> {
             match pending.await {
                 Ok(Some(job)) => {
                     self.jobs.publish(&job);
+                    self.jobs.measure(&job).await;
                     self.confirmed = true;
                 }
                 Ok(None) => {}
@@ -236,7 +237,11 @@ fn ending<E: Engine>(
                 None,
             )
         }
-        Ok(RunOutcome::Errored(reason)) | Err(reason) => errored(reason),
+        Ok(RunOutcome::Errored(reason)) => {
+            jobs.metrics.docker_error();
+            errored(reason)
+        }
+        Err(reason) => errored(reason),
     };
     transition.log_dropped = log.dropped();
     if log.dropped() > 0 {

@@ -21,6 +21,13 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 /// The first retry's wait; each one after doubles it, up to [`MAX_BACKOFF`].
 const BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
+/// When attempt number `attempts + 1` is due after a failure: 1 s, doubling, at most an hour.
+pub(crate) fn backoff(attempts: i64) -> Duration {
+    BACKOFF
+        .saturating_mul(1u32 << attempts.clamp(0, 20))
+        .min(MAX_BACKOFF)
+}
 /// Reports read from the outbox at once.
 const BATCH: usize = 32;
 
@@ -39,7 +46,7 @@ pub fn spawn<E: Engine>(
 
 /// The HTTP client: hyper's, with the system's TLS (the OpenSSL the daemon links for git already).
 /// It follows no redirect: a token is for its API's address only.
-type Client = hyper_util::client::legacy::Client<
+pub(crate) type Client = hyper_util::client::legacy::Client<
     hyper_tls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
     http_body_util::Full<bytes::Bytes>,
 >;
@@ -49,7 +56,7 @@ const MAX_ANSWER: usize = 64 * 1024;
 
 /// The client, made when the first report is due: TLS set-up (and the memory of the system's
 /// root certificates) is not paid by a daemon that reports nothing.
-fn client(slot: &mut Option<Client>) -> Client {
+pub(crate) fn client(slot: &mut Option<Client>) -> Client {
     if let Some(c) = slot {
         return c.clone();
     }
@@ -65,15 +72,34 @@ fn client(slot: &mut Option<Client>) -> Client {
 
 /// POSTs `req`; the answer's status and (the start of) its body.
 async fn send(client: &Client, req: &Request) -> Result<(u16, String), String> {
+    let headers = [(req.auth.0, req.auth.1.clone())];
+    post(
+        client,
+        &req.url,
+        &headers,
+        req.body.to_string().into_bytes(),
+    )
+    .await
+}
+
+/// POSTs a JSON `body` to `url` with extra `headers`, within the request deadline; the answer's
+/// status and (the start of) its body. Redirects are not followed.
+pub(crate) async fn post(
+    client: &Client,
+    url: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+) -> Result<(u16, String), String> {
     use http_body_util::BodyExt;
-    let request = hyper::Request::post(&req.url)
-        .header(req.auth.0, &req.auth.1)
+    let mut request = hyper::Request::post(url)
         .header("content-type", "application/json")
         .header("accept", "application/json")
-        .header("user-agent", concat!("microci/", env!("CARGO_PKG_VERSION")))
-        .body(http_body_util::Full::new(bytes::Bytes::from(
-            req.body.to_string(),
-        )))
+        .header("user-agent", concat!("microci/", env!("CARGO_PKG_VERSION")));
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let request = request
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
         .map_err(|e| format!("cannot make the request: {e}"))?;
     let exchange = async {
         let resp = client.request(request).await.map_err(|e| chain(&e))?;
@@ -102,6 +128,7 @@ async fn run<E: Engine>(jobs: &Jobs<E>) {
                 let client = client(&mut http);
                 for report in due {
                     let outcome = deliver(jobs, &client, &report).await;
+                    jobs.metrics.status_report(outcome.label());
                     if let Err(e) = jobs.writer.reported(report.id, outcome).await {
                         tracing::error!("commit statuses: cannot record a delivery: {e}");
                     }
@@ -163,9 +190,7 @@ async fn deliver<E: Engine>(jobs: &Jobs<E>, client: &Client, r: &Report) -> Deli
         );
         return Delivery::GaveUp { error };
     }
-    let backoff = BACKOFF
-        .saturating_mul(1u32 << r.attempts.clamp(0, 20))
-        .min(MAX_BACKOFF);
+    let backoff = backoff(r.attempts);
     Delivery::Retry {
         next_ms: now_ms() + backoff.as_millis() as i64,
         error,
@@ -173,7 +198,7 @@ async fn deliver<E: Engine>(jobs: &Jobs<E>, client: &Client, r: &Report) -> Deli
 }
 
 /// An error and its causes in words.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

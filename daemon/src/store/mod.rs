@@ -2,11 +2,13 @@
 //! One thread owns the write connection and batches waiting writes into one transaction; readers
 //! use their own connections from a small pool.
 
+mod notices;
 mod pages;
 mod read;
 mod schema;
 mod writer;
 
+pub use notices::{Notice, NotifyRules};
 pub use pages::{BranchRow, JobPage, PageQuery};
 pub use read::{Reader, Visible};
 pub use writer::Writer;
@@ -138,6 +140,17 @@ pub enum Delivery {
         /// Why, for `show`.
         error: String,
     },
+}
+
+impl Delivery {
+    /// The outcome as a metric label: `delivered`, `retry` or `gave_up`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Delivery::Delivered => "delivered",
+            Delivery::Retry { .. } => "retry",
+            Delivery::GaveUp { .. } => "gave_up",
+        }
+    }
 }
 
 /// A job as stored, with what the daemon needs beyond the public view.

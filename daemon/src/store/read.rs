@@ -228,6 +228,29 @@ impl Reader {
         .await
     }
 
+    /// Notifications due at `now_ms`, oldest first, per job one at a time.
+    pub async fn due_notices(
+        &self,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<super::Notice>, StoreError> {
+        self.with(move |c| super::notices::due(c, now_ms, limit))
+            .await
+    }
+
+    /// When the next queued notification is due (Unix ms), if any is queued.
+    pub async fn next_notice_ms(&self) -> Result<Option<i64>, StoreError> {
+        self.with(super::notices::next_ms).await
+    }
+
+    /// How job `id`'s notifications fared, for `show`.
+    pub async fn notice_summary(
+        &self,
+        id: i64,
+    ) -> Result<Vec<microci_proto::Notification>, StoreError> {
+        self.with(move |c| super::notices::summary(c, id)).await
+    }
+
     /// The PENDING jobs of `repo` at `git_ref` (a closed pull request's).
     pub async fn pending_at(&self, repo: String, git_ref: String) -> Result<Vec<i64>, StoreError> {
         self.with(move |c| {
@@ -474,6 +497,7 @@ pub(crate) fn row_to_record(r: &Row<'_>) -> rusqlite::Result<JobRecord> {
             log_size: r.get::<_, i64>(15)?.max(0) as u64,
             log_dropped: r.get::<_, i64>(14)?.max(0) as u64,
             status_report: None,
+            notifications: Vec::new(),
             untrusted: r.get(16)?,
             commit_url: r.get(17)?,
             pull_url: r.get(18)?,

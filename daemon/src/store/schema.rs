@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS repos (
 /// ones applied. Each runs once, in the transaction that bumps the version.
 const MIGRATIONS: &[fn(&Connection) -> rusqlite::Result<()>] = &[
     migrate_1, migrate_2, migrate_3, migrate_4, migrate_5, migrate_6, migrate_7, migrate_8,
+    migrate_9,
 ];
 
 /// 1: whether a repository is public (web pages), bytes of output dropped over `docker.max_log`,
@@ -160,6 +161,26 @@ fn migrate_8(c: &Connection) -> rusqlite::Result<()> {
                  WHERE repo = old.repo AND git_ref = old.git_ref
                  GROUP BY repo, git_ref;
          END;",
+    )
+}
+
+/// 9: the outbox of notifications (`[[notify]]`): one row per entry and event of a job,
+/// delivered in order per job, retried like commit statuses.
+fn migrate_9(c: &Connection) -> rusqlite::Result<()> {
+    c.execute_batch(
+        "CREATE TABLE notifications (
+             id          INTEGER PRIMARY KEY AUTOINCREMENT,
+             job_id      INTEGER NOT NULL,
+             target      TEXT NOT NULL,
+             event       TEXT NOT NULL,
+             created_ms  INTEGER NOT NULL,
+             next_ms     INTEGER NOT NULL,
+             attempts    INTEGER NOT NULL DEFAULT 0,
+             outcome     TEXT NOT NULL DEFAULT 'queued',
+             last_error  TEXT
+         );
+         CREATE INDEX notifications_due ON notifications(outcome, next_ms);
+         CREATE INDEX notifications_job ON notifications(job_id, id);",
     )
 }
 

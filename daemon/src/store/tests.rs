@@ -306,3 +306,83 @@ fn the_pages_queries_use_indexes_not_a_scan_of_the_jobs() {
         }
     }
 }
+
+/// Runs a job of `a/b` on main to `end`; its id.
+async fn run_to(w: &Writer, commit: &str, end: JobStatus) -> i64 {
+    let id = w
+        .insert(job("a/b", commit, None, false))
+        .await
+        .unwrap()
+        .job
+        .id;
+    w.transition(Transition::new(
+        id,
+        &[JobStatus::Pending],
+        JobStatus::Started,
+    ))
+    .await
+    .unwrap();
+    w.transition(Transition::new(id, &[JobStatus::Started], end))
+        .await
+        .unwrap();
+    id
+}
+
+#[tokio::test]
+async fn fixed_is_only_the_first_success_after_a_failure_on_the_branch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (w, r) = open(&dir.path().join("microci.db")).unwrap();
+    let rules: NotifyRules = std::sync::Arc::new(|repo: &str, git_ref: &str| {
+        if repo != "a/b" || git_ref != "refs/heads/main" {
+            return Vec::new();
+        }
+        vec![
+            ("team".to_string(), vec!["failed", "fixed"]),
+            ("all".to_string(), vec!["started", "succeeded", "fixed"]),
+        ]
+    });
+    w.set_notify(Some(rules));
+    let events = |list: Vec<microci_proto::Notification>| {
+        list.into_iter()
+            .map(|n| format!("{}:{}", n.target, n.event))
+            .collect::<Vec<_>>()
+    };
+    let c = |n: u8| format!("{n:0>40}");
+    let first = run_to(&w, &c(1), JobStatus::Succeed).await;
+    assert_eq!(
+        events(r.notice_summary(first).await.unwrap()),
+        ["all:started", "all:succeeded"]
+    );
+    let failed = run_to(&w, &c(2), JobStatus::Failed).await;
+    assert_eq!(
+        events(r.notice_summary(failed).await.unwrap()),
+        ["all:started", "team:failed"]
+    );
+    // A canceled job in between changes nothing: the failure is still the last result.
+    let canceled = run_to(&w, &c(3), JobStatus::Canceled).await;
+    assert_eq!(
+        events(r.notice_summary(canceled).await.unwrap()),
+        ["all:started"]
+    );
+    let fixed = run_to(&w, &c(4), JobStatus::Succeed).await;
+    assert_eq!(
+        events(r.notice_summary(fixed).await.unwrap()),
+        ["all:started", "team:fixed", "all:fixed"]
+    );
+    let again = run_to(&w, &c(5), JobStatus::Succeed).await;
+    assert_eq!(
+        events(r.notice_summary(again).await.unwrap()),
+        ["all:started", "all:succeeded"]
+    );
+    assert!(
+        r.notice_summary(fixed)
+            .await
+            .unwrap()
+            .iter()
+            .all(|n| n.state == "queued")
+    );
+    // Without rules nothing is queued.
+    w.set_notify(None);
+    let quiet = run_to(&w, &c(6), JobStatus::Failed).await;
+    assert!(r.notice_summary(quiet).await.unwrap().is_empty());
+}

@@ -2,12 +2,13 @@
 //! answer; the thread takes every command that is waiting, applies them in one transaction and
 //! answers only after the commit, so many concurrent webhooks share one fsync.
 
+use super::notices::{self, NotifyRules};
 use super::read::row_to_record;
 use super::schema::JOB_COLUMNS;
 use super::{Inserted, NewJob, RepoRow, Run, StoreError, Transition, now};
 use microci_proto::{Job, JobStatus};
 use rusqlite::{Connection, OptionalExtension, params};
-use std::sync::mpsc;
+use std::sync::{Arc, RwLock, mpsc};
 use tokio::sync::oneshot;
 
 /// The final states, quoted for SQL.
@@ -38,23 +39,48 @@ enum Command {
         String,
         oneshot::Sender<Result<Option<Job>, StoreError>>,
     ),
+    Notified(
+        i64,
+        super::Delivery,
+        oneshot::Sender<Result<(), StoreError>>,
+    ),
 }
 
 /// Handle to the writer thread; cheap to clone.
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Command>,
+    /// Which notifications a state change queues; `None` while nothing is configured.
+    rules: Rules,
 }
+
+/// The notification rules, shared with the writer thread.
+type Rules = Arc<RwLock<Option<NotifyRules>>>;
 
 impl Writer {
     pub(super) fn start(conn: Connection) -> Writer {
         let (tx, rx) = mpsc::channel();
+        let rules: Rules = Arc::default();
+        let shared = rules.clone();
         std::thread::Builder::new()
             .name("microci-db-writer".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, rx, &shared))
             .map(|_| ())
             .unwrap_or_else(|e| tracing::error!("cannot start database writer: {e}"));
-        Writer { tx }
+        Writer { tx, rules }
+    }
+
+    /// Sets which notifications state changes queue from now on (`None`: none).
+    pub fn set_notify(&self, rules: Option<NotifyRules>) {
+        *self
+            .rules
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = rules;
+    }
+
+    /// Records how a delivery attempt of notification `id` went.
+    pub async fn notified(&self, id: i64, delivery: super::Delivery) -> Result<(), StoreError> {
+        self.ask(|tx| Command::Notified(id, delivery, tx)).await
     }
 
     /// Queues a command now (so commands keep the order they were asked in, and a caller may go
@@ -136,7 +162,7 @@ impl Writer {
     }
 }
 
-fn run(mut conn: Connection, rx: mpsc::Receiver<Command>) {
+fn run(mut conn: Connection, rx: mpsc::Receiver<Command>, rules: &Rules) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -154,8 +180,12 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Command>) {
             }
         };
         let mut replies = Vec::with_capacity(batch.len());
+        let rules = rules
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
         for cmd in batch {
-            replies.push(apply(&tx, cmd));
+            replies.push(apply(&tx, cmd, rules.as_ref()));
         }
         match tx.commit() {
             Ok(()) => replies.into_iter().for_each(Reply::send),
@@ -230,12 +260,13 @@ fn fail_all(batch: Vec<Command>, e: &rusqlite::Error) {
             Command::Delete(_, tx) => drop(tx.send(Err(err(e)))),
             Command::Reported(_, _, tx) => drop(tx.send(Err(err(e)))),
             Command::Resolved(_, _, tx) => drop(tx.send(Err(err(e)))),
+            Command::Notified(_, _, tx) => drop(tx.send(Err(err(e)))),
         }
     }
 }
 
 /// Runs one command inside its own savepoint, so one failure does not undo the batch.
-fn apply(tx: &rusqlite::Transaction<'_>, cmd: Command) -> Reply {
+fn apply(tx: &rusqlite::Transaction<'_>, cmd: Command, rules: Option<&NotifyRules>) -> Reply {
     fn within<T>(
         tx: &rusqlite::Transaction<'_>,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
@@ -255,7 +286,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, cmd: Command) -> Reply {
     match cmd {
         Command::Insert(job, reply) => Reply::Insert(reply, within(tx, |c| insert(c, &job))),
         Command::Transition(t, reply) => {
-            Reply::Transition(reply, within(tx, |c| transition(c, &t)))
+            Reply::Transition(reply, within(tx, |c| transition(c, &t, rules)))
         }
         Command::UpsertRepo(r, reply) => Reply::Unit(reply, within(tx, |c| upsert_repo(c, &r))),
         Command::Interrupted(to, reason, reply) => {
@@ -269,6 +300,9 @@ fn apply(tx: &rusqlite::Transaction<'_>, cmd: Command) -> Reply {
         }
         Command::Resolved(id, full, reply) => {
             Reply::Transition(reply, within(tx, |c| resolve_commit(c, id, &full)))
+        }
+        Command::Notified(id, d, reply) => {
+            Reply::Unit(reply, within(tx, |c| notices::result(c, id, &d)))
         }
     }
 }
@@ -349,7 +383,11 @@ fn insert(c: &Connection, j: &NewJob) -> rusqlite::Result<Inserted> {
     })
 }
 
-fn transition(c: &Connection, t: &Transition) -> rusqlite::Result<Option<Job>> {
+fn transition(
+    c: &Connection,
+    t: &Transition,
+    rules: Option<&NotifyRules>,
+) -> rusqlite::Result<Option<Job>> {
     let current: Option<String> = c
         .query_row("SELECT status FROM jobs WHERE id = ?1", [t.id], |r| {
             r.get(0)
@@ -363,6 +401,7 @@ fn transition(c: &Connection, t: &Transition) -> rusqlite::Result<Option<Job>> {
     }
     let ts = now();
     report(c, t.id, t.to, t.reason.as_deref())?;
+    notices::queue(c, t.id, t.to, rules)?;
     if t.to == JobStatus::Started {
         c.execute(
             "UPDATE jobs SET status = ?2, started_at = ?3 WHERE id = ?1",
@@ -483,10 +522,12 @@ fn delete(c: &Connection, ids: &[i64]) -> rusqlite::Result<Vec<i64>> {
         "DELETE FROM jobs WHERE id = ?1 AND status IN ({FINAL_STATES})"
     ))?;
     let mut reports = c.prepare_cached("DELETE FROM status_reports WHERE job_id = ?1")?;
+    let mut notes = c.prepare_cached("DELETE FROM notifications WHERE job_id = ?1")?;
     let mut deleted = Vec::new();
     for &id in ids {
         if stmt.execute([id])? > 0 {
             reports.execute([id])?;
+            notes.execute([id])?;
             deleted.push(id);
         }
     }

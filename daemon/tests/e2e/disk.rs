@@ -96,7 +96,11 @@ async fn jobs_wait_while_the_disk_is_low_and_start_when_space_returns() {
     );
     let health = request(d.port, "GET", "/healthz", &[], b"");
     assert_eq!(health.status, 503, "{}", health.text());
-    assert!(health.text().starts_with("waiting for disk space"));
+    assert!(
+        health.text().starts_with("disk: waiting for disk space"),
+        "{}",
+        health.text()
+    );
 
     std::fs::remove_file(ballast).expect("rm");
     let job = wait_final(&d.socket, id).await;

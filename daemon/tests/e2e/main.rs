@@ -9,6 +9,8 @@ mod disk;
 mod filters;
 mod jobs;
 mod lifecycle;
+mod metrics;
+mod notify;
 mod pulls;
 mod reload;
 mod restart;

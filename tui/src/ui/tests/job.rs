@@ -209,3 +209,29 @@ fn a_forks_pull_request_is_marked_untrusted_with_its_status_report() {
     let (rows, _) = screen(&m);
     assert!(rows.iter().any(|r| r.contains("pr/12")), "{rows:#?}");
 }
+
+#[test]
+fn the_job_view_shows_the_latest_notification() {
+    let mut m = connected();
+    m.jobs[0].notifications = vec![
+        microci_proto::Notification {
+            target: "team".into(),
+            event: "started".into(),
+            state: "delivered".into(),
+        },
+        microci_proto::Notification {
+            target: "chat\x1b[2J".into(),
+            event: "failed".into(),
+            state: "retrying (HTTP 502)".into(),
+        },
+    ];
+    update(&mut m, key(KeyCode::Enter));
+    let (rows, _) = screen(&m);
+    let place = rows
+        .iter()
+        .find(|r| r.contains("alice/app @ main"))
+        .expect("the ref line");
+    assert!(place.contains("notify chat"), "{place}");
+    assert!(place.contains(": retrying (HTTP 502)"), "{place}");
+    assert!(!rows.concat().contains('\x1b'));
+}

@@ -45,6 +45,13 @@ pub fn render(m: &Model, v: &JobView, f: &mut Frame, area: Rect) {
             if let Some(r) = &j.status_report {
                 place.push(Span::raw(format!("  report: {}", one_line(r))));
             }
+            if let Some(n) = j.notifications.last() {
+                place.push(Span::raw(format!(
+                    "  notify {}: {}",
+                    one_line(&n.target),
+                    one_line(&n.state)
+                )));
+            }
             place
         }),
         Line::from(format!(
