@@ -14,7 +14,27 @@ pub struct SmtpServer {
     pub port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// With [`SmtpServer::start_tls`]: the user and password it requires after STARTTLS.
+    login: Option<(String, String)>,
 }
+
+/// aiosmtpd requiring STARTTLS (a certificate for `localhost` and 127.0.0.1) and then AUTH.
+const TLS_SERVER: &str = r#"
+import ssl, sys, time
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox
+from aiosmtpd.smtp import AuthResult
+port, maildir, cert, key, user, password = sys.argv[1:]
+tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+tls.load_cert_chain(cert, key)
+def check(server, session, envelope, mechanism, auth):
+    ok = auth.login == user.encode() and auth.password == password.encode()
+    return AuthResult(success=ok, handled=False)
+Controller(Mailbox(maildir), hostname="127.0.0.1", port=int(port), tls_context=tls,
+           require_starttls=True, auth_required=True, authenticator=check).start()
+while True:
+    time.sleep(3600)
+"#;
 
 impl SmtpServer {
     /// A server on a free port, not started yet (a relay that is down).
@@ -23,7 +43,46 @@ impl SmtpServer {
             port: crate::try_free_port()?,
             dir: tempfile::tempdir().context("maildir")?,
             child: None,
+            login: None,
         })
+    }
+
+    /// A started server that requires STARTTLS, then AUTH as `user` with `password`; its
+    /// certificate (for `localhost` and 127.0.0.1) is [`SmtpServer::cert`], for the client to
+    /// trust. Mail from anyone else is refused.
+    pub fn try_start_tls(user: &str, password: &str) -> Result<SmtpServer> {
+        let mut s = SmtpServer::try_new()?;
+        let (cert, key) = (s.cert(), s.dir.path().join("key.pem"));
+        let made = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args(["-subj", "/CN=localhost"])
+            .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .context("openssl (Debian package openssl)")?;
+        if !made.success() {
+            bail!("openssl could not make a test certificate");
+        }
+        s.login = Some((user.into(), password.into()));
+        s.try_start()?;
+        Ok(s)
+    }
+
+    /// [`SmtpServer::try_start_tls`] for tests.
+    pub fn start_tls(user: &str, password: &str) -> SmtpServer {
+        ok(SmtpServer::try_start_tls(user, password))
+    }
+
+    /// The certificate a [`SmtpServer::start_tls`] server presents.
+    pub fn cert(&self) -> PathBuf {
+        self.dir.path().join("cert.pem")
     }
 
     /// Starts (or starts again) the server and waits until it accepts connections.
@@ -31,11 +90,21 @@ impl SmtpServer {
         if self.child.is_some() {
             return Ok(());
         }
-        let child = Command::new(crate::python::try_python()?)
-            .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{}", self.port))
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(self.maildir())
+        let mut cmd = Command::new(crate::python::try_python()?);
+        match &self.login {
+            None => cmd
+                .args(["-m", "aiosmtpd", "-n", "-l"])
+                .arg(format!("127.0.0.1:{}", self.port))
+                .args(["-c", "aiosmtpd.handlers.Mailbox"])
+                .arg(self.maildir()),
+            Some((user, password)) => cmd
+                .args(["-c", TLS_SERVER, &self.port.to_string()])
+                .arg(self.maildir())
+                .arg(self.cert())
+                .arg(self.dir.path().join("key.pem"))
+                .args([user, password]),
+        };
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

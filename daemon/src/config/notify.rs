@@ -339,14 +339,33 @@ fn email(k: &dyn Fn(&str) -> String, r: RawNotify) -> Result<Email, KeyError> {
             return Err((k("username"), "a password is set: who is it for?".into()));
         }
     };
+    let starttls = r.starttls.unwrap_or(false);
+    // A password over plain SMTP crosses the network readable: only to this machine.
+    if auth.is_some() && !starttls && !is_loopback(&host) {
+        return Err((
+            k("starttls"),
+            format!(
+                "a password for {host:?} would cross the network in clear text: set \
+                 starttls = true (plain SMTP with a password is for a relay on this machine)"
+            ),
+        ));
+    }
     Ok(Email {
         to,
         from,
         host,
         port,
-        starttls: r.starttls.unwrap_or(false),
+        starttls,
         auth,
     })
+}
+
+/// `localhost` or a loopback address.
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn webhook(k: &dyn Fn(&str) -> String, r: RawNotify) -> Result<Webhook, KeyError> {

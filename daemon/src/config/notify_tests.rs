@@ -172,4 +172,21 @@ fn secrets_come_from_files_and_entries_cover_what_their_globs_say() {
     let hook = c.notify_named("webhook-1").unwrap();
     assert_eq!(hook.events, [Event::Started, Event::Succeeded]);
     assert!(hook.covers("bob/app", "refs/tags/v1"));
+
+    // A password over plain SMTP only to this machine.
+    let plain = |host: &str| {
+        parse(&format!(
+            "[[notify]]\nkind = \"email\"\nto = \"a@example.com\"\nsmtp = \"{host}:25\"\n\
+             username = \"ci\"\npassword_file = \"{}\"\n",
+            file.display()
+        ))
+    };
+    let e = plain("mail.example.com").unwrap_err().to_string();
+    assert!(
+        e.contains("notify[0].starttls: a password for \"mail.example.com\" would cross"),
+        "{e}"
+    );
+    for host in ["localhost", "127.0.0.1", "[::1]"] {
+        assert!(plain(host).is_ok(), "{host}");
+    }
 }

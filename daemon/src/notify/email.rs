@@ -28,7 +28,19 @@ pub(super) async fn send(e: &Email, m: &Message) -> Result<(), Failure> {
         .multipart(MultiPart::alternative_plain_html(m.text(), m.html()))
         .map_err(|x| bad("message", x.to_string()))?;
     let transport = transport(e).map_err(Failure::Retry)?;
-    match transport.send(mail).await {
+    // lettre's own timeout bounds the connection; a relay that stops answering mid-conversation
+    // must not hold every later notification up, so the whole exchange is bounded too.
+    let sent = tokio::time::timeout(TIMEOUT, transport.send(mail))
+        .await
+        .map_err(|_| {
+            Failure::Retry(format!(
+                "relay {}:{}: no answer within {}",
+                e.host,
+                e.port,
+                humantime::format_duration(TIMEOUT)
+            ))
+        })?;
+    match sent {
         Ok(_) => Ok(()),
         Err(x) if x.is_permanent() => Err(Failure::Permanent(format!(
             "the relay {}:{} refused it: {}",

@@ -147,6 +147,62 @@ async fn a_relay_that_is_down_gets_retries_and_the_mail_arrives_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn mail_goes_through_starttls_and_auth_and_a_wrong_password_is_given_up() {
+    let smtp = SmtpServer::start_tls("ci", "right-password");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (good, bad) = (dir.path().join("good"), dir.path().join("bad"));
+    std::fs::write(&good, "right-password\n").expect("write");
+    std::fs::write(&bad, "wrong-password\n").expect("write");
+    let entry = |name: &str, file: &std::path::Path| {
+        format!(
+            "[[notify]]\nname = \"{name}\"\nkind = \"email\"\nto = \"dev@example.com\"\n\
+             smtp = \"localhost:{}\"\nstarttls = true\nusername = \"ci\"\n\
+             password_file = \"{}\"\n",
+            smtp.port,
+            file.display()
+        )
+    };
+    let repo = Repo::with_script("exit 1\n", None);
+    let d = TestDaemon::start(Options {
+        // The relay's certificate is the test's own: trusted through OpenSSL's SSL_CERT_FILE.
+        env: vec![("SSL_CERT_FILE".into(), smtp.cert().display().to_string())],
+        ..notifying(
+            &repo,
+            &format!("{}{}", entry("good", &good), entry("bad", &bad)),
+        )
+    });
+    let id = push(&d, &repo, "t-1");
+    assert_eq!(wait_final(&d.socket, id).await.status, JobStatus::Failed);
+    let mut c = Client::connect(&d.socket).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let states = loop {
+        let n = c.job(id).await.notifications;
+        let state = |t: &str| {
+            n.iter()
+                .find(|n| n.target == t)
+                .map(|n| n.state.clone())
+                .unwrap_or_default()
+        };
+        let (g, b) = (state("good"), state("bad"));
+        if g.starts_with("delivered") && b.starts_with("gave up") {
+            break (g, b);
+        }
+        assert!(Instant::now() < deadline, "notifications stuck at {n:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        states.1.contains("535") || states.1.contains("uthentication"),
+        "{states:?}"
+    );
+    let mail = smtp.wait_for(1, 10);
+    assert_eq!(mail.len(), 1, "{mail:?}");
+    assert_eq!(
+        decode(&mail[0]).subject,
+        format!("[microci] alice/app main failed (#{id})")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn webhooks_are_signed_shaped_and_given_up_when_refused() {
     let receiver = ForgeApi::start(&[]);
     let refusing = ForgeApi::start(&[]);

@@ -125,6 +125,7 @@ impl TestDaemon {
         if let Some(path) = &self.opts.notify_socket {
             cmd.env("NOTIFY_SOCKET", path);
         }
+        cmd.envs(self.opts.env.iter().map(|(k, v)| (k, v)));
         let child = cmd
             .spawn()
             .with_context(|| format!("start {}", self.opts.microcid.display()))?;

@@ -53,6 +53,8 @@ pub struct Options {
     pub run_as: Option<u32>,
     /// `state_dir` (default: `state` in the daemon's temp dir), e.g. on a small file system.
     pub state_dir: Option<PathBuf>,
+    /// Extra environment for the daemon (e.g. `SSL_CERT_FILE`, to trust a test CA).
+    pub env: Vec<(String, String)>,
 }
 
 impl Options {
@@ -81,6 +83,7 @@ impl Options {
             docker_host: None,
             run_as: None,
             state_dir: None,
+            env: Vec::new(),
         }
     }
 
