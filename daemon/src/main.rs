@@ -130,9 +130,15 @@ async fn serve(config: Config, path: &std::path::Path, dirs: &SystemdDirs) -> an
 fn init_logging() {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
+    // `MICROCI_LOG=debug` or `info,microcid::git=debug`; anything unreadable means `info`.
     let filter = || {
-        tracing_subscriber::EnvFilter::try_from_env("MICROCI_LOG")
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+        std::env::var("MICROCI_LOG")
+            .ok()
+            .and_then(|v| v.parse::<tracing_subscriber::filter::Targets>().ok())
+            .unwrap_or_else(|| {
+                tracing_subscriber::filter::Targets::new()
+                    .with_default(tracing::level_filters::LevelFilter::INFO)
+            })
     };
     if systemd::stderr_is_journal()
         && let Ok(journal) = tracing_journald::layer()
@@ -146,11 +152,14 @@ fn init_logging() {
             .init();
         return;
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(filter())
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_target(false)
+    tracing_subscriber::registry()
+        .with(filter())
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(false)
+                .with_target(false),
+        )
         .init();
 }
 
