@@ -136,8 +136,10 @@ real_secret "$pkg/config.toml" >"$tmp/config-real.toml"
 check "check-config packaging/config.toml with a real secret" "$microcid" check-config --config "$tmp/config-real.toml"
 check "check-config packaging/config.local.toml" "$microcid" check-config --config "$pkg/config.local.toml"
 # The commented-out examples must be valid too: switch them all on ("#key" and "#[[repo]]";
-# prose comments start with "# ").
-sed 's/^#\([a-z[]\)/\1/' "$tmp/config-real.toml" >"$tmp/config-all.toml"
+# prose comments start with "# "). A password file named there must exist: it is read at load.
+printf 'example-password\n' >"$tmp/smtp-password"
+sed -e 's/^#\([a-z[]\)/\1/' -e "s#/etc/microci/smtp-password#$tmp/smtp-password#" \
+  "$tmp/config-real.toml" >"$tmp/config-all.toml"
 check "check-config config.toml with every example uncommented" \
   "$microcid" check-config --config "$tmp/config-all.toml"
 # Every key config.rs knows appears in the example (set or commented).
@@ -148,7 +150,8 @@ check "config.toml documents every key" bash -c '
            pids timeout max_timeout stop_grace max_log network labels cap_drop cap_add \
            allow_dangerous_caps secret allow_unsigned allow_unlisted clone_hosts hosts \
            allow_insecure_http connect_timeout io_timeout ssh_key known_hosts username token \
-           protocol name clone_url default_branch public; do
+           protocol name clone_url default_branch public base_path metrics cancel_superseded \
+           pull_requests branches tags paths status_token; do
     grep -qE "^#*$k = " "$0" || missing="$missing $k"
   done
   [ -z "$missing" ] || { echo "missing:$missing"; exit 1; }' "$pkg/config.toml"
