@@ -80,12 +80,11 @@ async fn run<E: Engine>(jobs: &Jobs<E>) {
             Ok(_) => {}
             Err(e) => tracing::error!("notifications: cannot read the outbox: {e}"),
         }
-        let next = jobs.reader.next_notice_ms().await.ok().flatten();
-        let wait = next.map_or(60_000, |n| (n - now_ms()).clamp(0, 60_000)) as u64;
-        tokio::select! {
-            () = jobs.notices.notified() => {}
-            () = tokio::time::sleep(Duration::from_millis(wait.max(10))) => {}
-        }
+        crate::status::idle(
+            jobs.reader.next_notice_ms().await.ok().flatten(),
+            &jobs.notices,
+        )
+        .await;
     }
 }
 

@@ -19,21 +19,13 @@ pub(super) async fn send(client: &Client, w: &Webhook, m: &Message) -> Result<()
     if let Some(secret) = &w.secret {
         headers.push((SIGNATURE_HEADER, sign(secret.expose(), &body)));
     }
+    use crate::status::{Answer, judge};
     match crate::status::post(client, &w.url, &headers, body).await {
-        Ok((status, _)) if (200..300).contains(&status) => Ok(()),
-        Ok((status, text)) => {
-            let detail = crate::store::status_description(&text);
-            let error = if detail.is_empty() {
-                format!("HTTP {status}")
-            } else {
-                format!("HTTP {status}: {detail}")
-            };
-            if (400..500).contains(&status) && status != 408 && status != 429 {
-                Err(Failure::Permanent(error))
-            } else {
-                Err(Failure::Retry(error))
-            }
-        }
+        Ok((status, text)) => match judge(status, &text) {
+            Answer::Accepted => Ok(()),
+            Answer::Refused(error) => Err(Failure::Permanent(error)),
+            Answer::Retry(error) => Err(Failure::Retry(error)),
+        },
         Err(e) => Err(Failure::Retry(format!("cannot reach {}: {e}", w.url))),
     }
 }

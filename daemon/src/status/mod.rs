@@ -138,12 +138,49 @@ async fn run<E: Engine>(jobs: &Jobs<E>) {
             Ok(_) => {}
             Err(e) => tracing::error!("commit statuses: cannot read the outbox: {e}"),
         }
-        let next = jobs.reader.next_report_ms().await.ok().flatten();
-        let wait = next.map_or(60_000, |n| (n - now_ms()).clamp(0, 60_000)) as u64;
-        tokio::select! {
-            () = jobs.reports.notified() => {}
-            () = tokio::time::sleep(Duration::from_millis(wait.max(10))) => {}
-        }
+        idle(
+            jobs.reader.next_report_ms().await.ok().flatten(),
+            &jobs.reports,
+        )
+        .await;
+    }
+}
+
+/// How an HTTP answer to a report or a notification counts, with the error in words.
+pub(crate) enum Answer {
+    /// 2xx.
+    Accepted,
+    /// Refused for good: a 4xx other than 408 and 429.
+    Refused(String),
+    /// Worth another try: a 5xx, 408, 429 or anything else.
+    Retry(String),
+}
+
+/// Judges answer `status` with body `text` (its start names the problem for people).
+pub(crate) fn judge(status: u16, text: &str) -> Answer {
+    if (200..300).contains(&status) {
+        return Answer::Accepted;
+    }
+    let detail = crate::store::status_description(text);
+    let error = if detail.is_empty() {
+        format!("HTTP {status}")
+    } else {
+        format!("HTTP {status}: {detail}")
+    };
+    if (400..500).contains(&status) && status != 408 && status != 429 {
+        Answer::Refused(error)
+    } else {
+        Answer::Retry(error)
+    }
+}
+
+/// Waits until the outbox's next row is due (`next`, Unix ms; at most a minute) or `wake` says
+/// something was queued: the idle half of the status and notification senders' loops.
+pub(crate) async fn idle(next: Option<i64>, wake: &tokio::sync::Notify) {
+    let wait = next.map_or(60_000, |n| (n - now_ms()).clamp(0, 60_000)) as u64;
+    tokio::select! {
+        () = wake.notified() => {}
+        () = tokio::time::sleep(Duration::from_millis(wait.max(10))) => {}
     }
 }
 
@@ -161,25 +198,20 @@ async fn deliver<E: Engine>(jobs: &Jobs<E>, client: &Client, r: &Report) -> Deli
         .as_ref()
         .map(|u| format!("{u}/jobs/{}", r.job_id));
     let req = build(&to, r, target.as_deref());
-    let error = match send(client, &req).await {
-        Ok((status, _)) if (200..300).contains(&status) => {
+    let error = match send(client, &req)
+        .await
+        .map(|(status, text)| judge(status, &text))
+    {
+        Ok(Answer::Accepted) => {
             tracing::debug!(job_id = r.job_id, state = %r.state, "commit status delivered");
             return Delivery::Delivered;
         }
-        Ok((status, text)) => {
-            let detail = crate::store::status_description(&text);
-            let error = if detail.is_empty() {
-                format!("HTTP {status}")
-            } else {
-                format!("HTTP {status}: {detail}")
-            };
-            // The forge refused it for good: a bad token, a missing repository, a bad request.
-            if (400..500).contains(&status) && status != 408 && status != 429 {
-                tracing::warn!(job_id = r.job_id, "commit status refused: {error}");
-                return Delivery::GaveUp { error };
-            }
-            error
+        // The forge refused it for good: a bad token, a missing repository, a bad request.
+        Ok(Answer::Refused(error)) => {
+            tracing::warn!(job_id = r.job_id, "commit status refused: {error}");
+            return Delivery::GaveUp { error };
         }
+        Ok(Answer::Retry(error)) => error,
         Err(e) => format!("cannot reach the forge: {e}"),
     };
     let age = Duration::from_millis((now_ms() - r.created_ms).max(0) as u64);
