@@ -124,17 +124,8 @@ impl RepoConfig {
             Some(s) => return Err(invalid(format!("\"dockerimg\" {s:?} is not an image name"))),
         };
         let env = raw.env.unwrap_or_default();
-        if let Some(k) = env
-            .keys()
-            .find(|k| k.is_empty() || k.contains('=') || k.contains('\0'))
-        {
-            return Err(invalid(format!("\"env\" key {k:?} is not a variable name")));
-        }
-        if let Some(k) = env.keys().find(|k| is_reserved(k)) {
-            return Err(invalid(format!(
-                "\"env\" key {k:?} is set by microci and cannot be overridden \
-                 (CI and MICROCI_* are reserved)"
-            )));
+        for k in env.keys() {
+            check_variable(k).map_err(|e| invalid(format!("\"env\" key {e}")))?;
         }
         let timeout = match raw.timeout {
             None => None,
@@ -150,6 +141,21 @@ impl RepoConfig {
             interruptible: raw.interruptible.unwrap_or(false),
         })
     }
+}
+
+/// Whether `key` may name a variable a job sets (`env`) or is given (a run's parameters): a
+/// name the container's environment can hold, and not one of microci's own. The error reads
+/// after the word "key", e.g. `"CI" is set by microci …`.
+pub fn check_variable(key: &str) -> Result<(), String> {
+    if key.is_empty() || key.contains('=') || key.contains('\0') {
+        return Err(format!("{key:?} is not a variable name"));
+    }
+    if is_reserved(key) {
+        return Err(format!(
+            "{key:?} is set by microci and cannot be overridden (CI and MICROCI_* are reserved)"
+        ));
+    }
+    Ok(())
 }
 
 /// Variables microci sets itself: a job must not be able to pretend it runs elsewhere or as

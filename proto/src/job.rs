@@ -1,6 +1,7 @@
 //! The job as every client sees it, and its states.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -131,6 +132,10 @@ pub struct Job {
     /// The pull request's page on the forge, for a pull request's job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull_url: Option<String>,
+    /// Extra environment a person gave a manual run (`run -e KEY=VALUE`), set in its container
+    /// over the repository's own `env`; a retry keeps it. Absent when there is none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
 }
 
 /// One notification of a job: to which `[[notify]]` entry, about what, and how it fared.

@@ -2,6 +2,7 @@
 
 use crate::job::{Job, JobStatus, LogChunk, RepoInfo};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A client's frame: a request with an id the client chooses. The daemon echoes the id in its
 /// reply (and in every event of a subscription) so a client can keep several requests in flight.
@@ -83,6 +84,9 @@ pub enum Request {
         /// Branch, tag, full ref or commit.
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         git_ref: Option<String>,
+        /// Extra environment for the job's container (see [`Job::params`](crate::Job::params)).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        env: BTreeMap<String, String>,
     },
     /// The repositories the daemon knows.
     ListRepos,
@@ -282,6 +286,7 @@ mod tests {
             request: Request::Run {
                 repo: "alice/app".into(),
                 git_ref: Some("main".into()),
+                env: BTreeMap::new(),
             },
         };
         let text = serde_json::to_string(&msg).unwrap();
@@ -290,6 +295,10 @@ mod tests {
             r#"{"id":7,"type":"run","repo":"alice/app","ref":"main"}"#
         );
         assert_eq!(serde_json::from_str::<ClientMessage>(&text).unwrap(), msg);
+        // A run's parameters travel as one object; older clients send none.
+        let with: ClientMessage =
+            serde_json::from_str(r#"{"id":8,"type":"run","repo":"a/b","env":{"K":"v"}}"#).unwrap();
+        assert!(matches!(with.request, Request::Run { env, .. } if env["K"] == "v"));
     }
 
     #[test]

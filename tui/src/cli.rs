@@ -88,6 +88,10 @@ pub enum Command {
         /// Branch, tag, full ref or commit (default: the repository's default branch).
         #[arg(value_name = "REF")]
         git_ref: Option<String>,
+        /// Extra environment for the job's container, over the repository's own `env`;
+        /// repeatable. Recorded on the job (and kept by its retries).
+        #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = parse_param)]
+        env: Vec<(String, String)>,
     },
     /// Daemon version, uptime, running/queued counts, Docker reachable, and warnings about
     /// settings that weaken the daemon.
@@ -106,6 +110,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `KEY=VALUE` → `(KEY, VALUE)`; the value may hold `=` and be empty.
+pub fn parse_param(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("{s:?} is not KEY=VALUE")),
+    }
 }
 
 #[cfg(test)]
@@ -139,6 +151,35 @@ mod tests {
                 ..
             })
         ));
+        let c = Cli::try_parse_from([
+            "microci-tui",
+            "run",
+            "alice/app",
+            "-e",
+            "TARGET=staging",
+            "--env",
+            "URL=a=b",
+            "-e",
+            "EMPTY=",
+        ])
+        .unwrap();
+        let Some(Command::Run { git_ref, env, .. }) = c.command else {
+            panic!("not a run")
+        };
+        assert_eq!(git_ref, None);
+        let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+        assert_eq!(
+            env,
+            [
+                pair("TARGET", "staging"),
+                pair("URL", "a=b"),
+                pair("EMPTY", "")
+            ]
+        );
+        for bad in ["NOVALUE", "=x"] {
+            let e = Cli::try_parse_from(["microci-tui", "run", "a/b", "-e", bad]).unwrap_err();
+            assert!(e.to_string().contains("is not KEY=VALUE"), "{e}");
+        }
         let c = Cli::try_parse_from(["microci-tui", "--socket", "/tmp/x", "logs", "3", "--follow"])
             .unwrap();
         assert_eq!(c.socket, PathBuf::from("/tmp/x"));

@@ -218,6 +218,9 @@ pub fn job_details(job: &Job, now: OffsetDateTime, fields: Fields) -> String {
     }
     line("author", text(&job.author));
     line("trigger", text(&job.trigger));
+    for (k, v) in &job.params {
+        line("param", format!("{}={}", text(k), text(v)));
+    }
     line(
         "created",
         format!("{} ({})", text(&job.created_at), age(&job.created_at, now)),

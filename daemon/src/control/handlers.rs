@@ -48,8 +48,8 @@ async fn answer<E: Engine>(jobs: &Jobs<E>, req: Request, who: &str) -> Result<Re
         Request::Retry { job } => Reply::Created {
             job: jobs.retry(job, who).await?,
         },
-        Request::Run { repo, git_ref } => Reply::Created {
-            job: jobs.run(&repo, git_ref.as_deref(), who).await?,
+        Request::Run { repo, git_ref, env } => Reply::Created {
+            job: jobs.run(&repo, git_ref.as_deref(), env, who).await?,
         },
         Request::ListRepos => Reply::Repos {
             repos: jobs.repos().await?,

@@ -5,6 +5,10 @@ use crate::forge::Push;
 use crate::runner::Engine;
 use crate::store::{Inserted, NewJob, RepoRow, StoreError};
 use microci_proto::RepoInfo;
+use std::collections::BTreeMap;
+
+/// Most parameters one run takes.
+const MAX_PARAMS: usize = 64;
 
 /// Why a job could not be created.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +76,7 @@ impl<E: Engine> Jobs<E> {
             delivery_id,
             retry_of: None,
             dedupe_active: true,
+            params: BTreeMap::new(),
         });
         remembered.await?;
         let inserted = recorded.await?;
@@ -105,6 +110,7 @@ impl<E: Engine> Jobs<E> {
                 pull_url: rec.job.pull_url,
                 source_ref: rec.source_ref,
                 source_repo: rec.source_repo,
+                params: rec.job.params,
                 report_via,
                 ..NewJob::manual(rec.job.repo, rec.job.git_ref, rec.job.commit, rec.clone_url)
             })
@@ -114,13 +120,16 @@ impl<E: Engine> Jobs<E> {
         Ok(inserted.job.id)
     }
 
-    /// A manual build of a known repository at `reference` (default: its default branch).
+    /// A manual build of a known repository at `reference` (default: its default branch), with
+    /// `params` as extra environment for its container.
     pub async fn run(
         &self,
         repo: &str,
         reference: Option<&str>,
+        params: BTreeMap<String, String>,
         who: &str,
     ) -> Result<i64, CreateError> {
+        check_params(&params).map_err(CreateError::Invalid)?;
         let known = self.repos().await?;
         let info = known.into_iter().find(|r| r.name == repo).ok_or_else(|| {
             CreateError::NotFound(format!(
@@ -156,6 +165,7 @@ impl<E: Engine> Jobs<E> {
             .insert(NewJob {
                 message: String::from("manual build"),
                 author: who.to_string(),
+                params,
                 ..NewJob::manual(repo.to_string(), git_ref, commit, info.clone_url)
             })
             .await?;
@@ -193,5 +203,62 @@ impl<E: Engine> Jobs<E> {
         }
         seen.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(seen)
+    }
+}
+
+/// Whether a run's parameters can be given to its container: a bounded handful of variables
+/// with names a job could set in its own `env`, and values without NUL (which no environment
+/// can hold).
+fn check_params(params: &BTreeMap<String, String>) -> Result<(), String> {
+    if params.len() > MAX_PARAMS {
+        return Err(format!(
+            "{} parameters: at most {MAX_PARAMS} are taken",
+            params.len()
+        ));
+    }
+    let size: usize = params.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if size > crate::store::params::MAX_PARAMS_BYTES {
+        return Err(format!(
+            "parameters are {size} bytes: at most {} are taken",
+            crate::store::params::MAX_PARAMS_BYTES
+        ));
+    }
+    for (key, value) in params {
+        crate::repo_config::check_variable(key).map_err(|e| format!("parameter {e}"))?;
+        if value.contains('\0') {
+            return Err(format!("parameter {key:?}: the value holds a NUL byte"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn parameters_are_checked() {
+        assert!(check_params(&params(&[("DEPLOY_TO", "staging"), ("X", "")])).is_ok());
+        let e = check_params(&params(&[("MICROCI_JOB", "7")])).unwrap_err();
+        assert!(
+            e.contains("parameter \"MICROCI_JOB\"") && e.contains("reserved"),
+            "{e}"
+        );
+        let e = check_params(&params(&[("A=B", "1")])).unwrap_err();
+        assert!(e.contains("not a variable name"), "{e}");
+        let e = check_params(&params(&[("A", "x\0y")])).unwrap_err();
+        assert!(e.contains("NUL"), "{e}");
+        let many: BTreeMap<_, _> = (0..65).map(|i| (format!("K{i}"), String::new())).collect();
+        assert!(check_params(&many).unwrap_err().contains("at most 64"));
+        let big = params(&[("K", &"x".repeat(20_000))]);
+        assert!(check_params(&big).unwrap_err().contains("bytes"));
     }
 }

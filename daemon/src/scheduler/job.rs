@@ -414,11 +414,23 @@ async fn prepare_and_run<E: Engine>(
             ));
         }
     };
+    // A run's parameters are the person's word for this one job: over the repository's `env`.
+    let mut env = repo_config.env;
+    env.extend(rec.job.params.clone());
+    if !rec.job.params.is_empty() {
+        let names: Vec<&str> = rec.job.params.keys().map(String::as_str).collect();
+        say(
+            &jobs.bus,
+            log,
+            id,
+            &format!("parameters: {}", names.join(", ")),
+        );
+    }
     let spec = JobSpec {
         id,
         image: repo_config.image.clone(),
         argv: repo_config.command.argv(),
-        env: repo_config.env.into_iter().collect(),
+        env: env.into_iter().collect(),
         workspace: workspace.to_path_buf(),
     };
     let running = format!(

@@ -4,6 +4,7 @@
 
 mod notices;
 mod pages;
+pub mod params;
 mod read;
 mod schema;
 mod writer;
@@ -72,6 +73,8 @@ pub struct NewJob {
     pub source_ref: Option<String>,
     /// See `source_ref`.
     pub source_repo: Option<String>,
+    /// Extra environment a person gave a manual run (kept by its retries).
+    pub params: std::collections::BTreeMap<String, String>,
 }
 
 impl NewJob {
@@ -96,6 +99,7 @@ impl NewJob {
             pull_url: None,
             source_ref: None,
             source_repo: None,
+            params: Default::default(),
         }
     }
 }

@@ -52,13 +52,14 @@ impl Reader {
         .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
-    /// One job with its clone URL.
+    /// One job with its clone URL and its parameters (which lists leave out: up to
+    /// [`MAX_PARAMS_BYTES`](super::params::MAX_PARAMS_BYTES) each would swell a page of jobs).
     pub async fn job(&self, id: i64) -> Result<Option<JobRecord>, StoreError> {
         self.with(move |c| {
             c.query_row(
-                &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
+                &format!("SELECT {JOB_COLUMNS}, params FROM jobs WHERE id = ?1"),
                 [id],
-                row_to_record,
+                row_with_params,
             )
             .optional()
         })
@@ -366,9 +367,10 @@ impl Reader {
     pub async fn next_pending(&self, n: usize) -> Result<Vec<JobRecord>, StoreError> {
         self.with(move |c| {
             let mut st = c.prepare_cached(&format!(
-                "SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'PENDING' ORDER BY id LIMIT ?1"
+                "SELECT {JOB_COLUMNS}, params FROM jobs WHERE status = 'PENDING' ORDER BY id \
+                 LIMIT ?1"
             ))?;
-            st.query_map([n as i64], row_to_record)?.collect()
+            st.query_map([n as i64], row_with_params)?.collect()
         })
         .await
     }
@@ -474,6 +476,15 @@ fn list_where(
         .collect()
 }
 
+/// Builds a record from a row selected with `JOB_COLUMNS, params`: the queries that start a job
+/// or show one need its parameters; lists leave them out.
+fn row_with_params(row: &Row<'_>) -> rusqlite::Result<JobRecord> {
+    let mut record = row_to_record(row)?;
+    let params: Option<String> = row.get(JOB_COLUMN_COUNT)?;
+    record.job.params = super::params::decode(params.as_deref());
+    Ok(record)
+}
+
 /// Builds a record from a row selected with `JOB_COLUMNS`.
 pub(crate) fn row_to_record(r: &Row<'_>) -> rusqlite::Result<JobRecord> {
     let id: i64 = r.get(0)?;
@@ -501,6 +512,7 @@ pub(crate) fn row_to_record(r: &Row<'_>) -> rusqlite::Result<JobRecord> {
             untrusted: r.get(16)?,
             commit_url: r.get(17)?,
             pull_url: r.get(18)?,
+            params: Default::default(),
         },
         clone_url: r.get(13)?,
         source_ref: r.get(19)?,

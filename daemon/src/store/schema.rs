@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS repos (
 /// ones applied. Each runs once, in the transaction that bumps the version.
 const MIGRATIONS: &[fn(&Connection) -> rusqlite::Result<()>] = &[
     migrate_1, migrate_2, migrate_3, migrate_4, migrate_5, migrate_6, migrate_7, migrate_8,
-    migrate_9,
+    migrate_9, migrate_10,
 ];
 
 /// 1: whether a repository is public (web pages), bytes of output dropped over `docker.max_log`,
@@ -182,6 +182,11 @@ fn migrate_9(c: &Connection) -> rusqlite::Result<()> {
          CREATE INDEX notifications_due ON notifications(outcome, next_ms);
          CREATE INDEX notifications_job ON notifications(job_id, id);",
     )
+}
+
+/// 10: the extra environment a person gave a manual run (JSON object; NULL when none).
+fn migrate_10(c: &Connection) -> rusqlite::Result<()> {
+    c.execute_batch("ALTER TABLE jobs ADD COLUMN params TEXT;")
 }
 
 /// How many migrations there are: a database this release made or brought up to date has this

@@ -352,9 +352,9 @@ fn insert(c: &Connection, j: &NewJob) -> rusqlite::Result<Inserted> {
     c.prepare_cached(
         "INSERT INTO jobs (repo, git_ref, commit_sha, message, author, clone_url, status, \
          created_at, trigger, forge, delivery_id, retry_of, report_via, untrusted, commit_url, \
-         pull_url, source_ref, source_repo) \
+         pull_url, source_ref, source_repo, params) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'PENDING', ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
-         ?16, ?17)",
+         ?16, ?17, ?18)",
     )?
     .execute(params![
         j.repo,
@@ -373,7 +373,8 @@ fn insert(c: &Connection, j: &NewJob) -> rusqlite::Result<Inserted> {
         j.commit_url,
         j.pull_url,
         j.source_ref,
-        j.source_repo
+        j.source_repo,
+        super::params::encode(&j.params)
     ])?;
     let id = c.last_insert_rowid();
     report(c, id, JobStatus::Pending, None)?;

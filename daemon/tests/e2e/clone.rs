@@ -128,6 +128,7 @@ async fn manual_build_uses_credentials_written_into_the_configured_url() {
         .call(Request::Run {
             repo: "alice/app".into(),
             git_ref: None,
+            env: Default::default(),
         })
         .await
     {

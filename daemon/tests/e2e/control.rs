@@ -102,6 +102,7 @@ async fn retry_and_run_create_new_jobs() {
         .call(Request::Run {
             repo: "alice/app".into(),
             git_ref: None,
+            env: Default::default(),
         })
         .await
     {
@@ -120,6 +121,7 @@ async fn retry_and_run_create_new_jobs() {
         .call(Request::Run {
             repo: "alice/app".into(),
             git_ref: Some("v1.0".into()),
+            env: Default::default(),
         })
         .await
     {
@@ -136,6 +138,7 @@ async fn retry_and_run_create_new_jobs() {
         .call(Request::Run {
             repo: "nobody/nothing".into(),
             git_ref: None,
+            env: Default::default(),
         })
         .await
         .expect_err("unknown repo");

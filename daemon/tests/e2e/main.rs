@@ -11,6 +11,7 @@ mod jobs;
 mod lifecycle;
 mod metrics;
 mod notify;
+mod params;
 mod pulls;
 mod reload;
 mod restart;

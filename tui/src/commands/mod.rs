@@ -89,7 +89,7 @@ pub async fn execute(socket: &Path, command: Command) -> Result<Outcome, Command
         }
         Command::Cancel { id } => cancel(&mut conn, id, &mut out).await?,
         Command::Retry { id } => retry(&mut conn, id, &mut out).await?,
-        Command::Run { repo, git_ref } => run(&mut conn, repo, git_ref, &mut out).await?,
+        Command::Run { repo, git_ref, env } => run(&mut conn, repo, git_ref, env, &mut out).await?,
         Command::Status { json } => status(&mut conn, json, &mut out).await?,
         Command::Prune { dry_run, json } => prune(&mut conn, dry_run, json, &mut out).await?,
     };

@@ -178,7 +178,7 @@ async fn jobs_json_is_one_array_and_run_prints_id() {
     assert_eq!(arr[0]["ref"], "refs/heads/main");
     assert_eq!(arr[0]["status"], "FAILED");
     let mut out = Vec::new();
-    run(&mut conn, "alice/app".into(), None, &mut out)
+    run(&mut conn, "alice/app".into(), None, Vec::new(), &mut out)
         .await
         .unwrap();
     assert_eq!(out, b"42\n");

@@ -143,6 +143,13 @@ pub enum PromptKind {
         /// Repository full name.
         repo: String,
     },
+    /// The new run's parameters (`KEY=VALUE …`, shell quoting), the last step before it starts.
+    Params {
+        /// Repository full name.
+        repo: String,
+        /// The ref given in the step before (`None`: the default branch).
+        git_ref: Option<String>,
+    },
 }
 
 /// What sits on top of the screen, taking the keys.

@@ -66,14 +66,61 @@ fn new_run_picks_repo_then_ref() {
     for c in "dev".chars() {
         update(&mut m, ch(c));
     }
+    assert!(update(&mut m, key(KeyCode::Enter)).is_empty());
+    assert_eq!(
+        screen(&m).0[22].trim_end(),
+        "parameters (KEY=VALUE …, empty: none):"
+    );
+    // Not KEY=VALUE: said, and the text stays to mend.
+    for c in "TARGET".chars() {
+        update(&mut m, ch(c));
+    }
+    assert!(update(&mut m, key(KeyCode::Enter)).is_empty());
+    assert_eq!(m.message.as_deref(), Some("\"TARGET\" is not KEY=VALUE"));
+    assert_eq!(
+        screen(&m).0[22].trim_end(),
+        "parameters (KEY=VALUE …, empty: none): TARGET"
+    );
+    for c in "=prod 'NOTE=two words'".chars() {
+        update(&mut m, ch(c));
+    }
     let cmds = update(&mut m, key(KeyCode::Enter));
+    let env = [("NOTE", "two words"), ("TARGET", "prod")]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .into();
     assert_eq!(
         cmds,
         [Command::Send(
             Tag::Action,
             Request::Run {
                 repo: "bob/lib".into(),
-                git_ref: Some("dev".into())
+                git_ref: Some("dev".into()),
+                env,
+            }
+        )]
+    );
+    // Empty: no parameters.
+    update(&mut m, ch('n'));
+    update(
+        &mut m,
+        Msg::Reply(
+            Tag::Repos,
+            Reply::Repos {
+                repos: repos.to_vec(),
+            },
+        ),
+    );
+    update(&mut m, key(KeyCode::Enter));
+    update(&mut m, key(KeyCode::Enter));
+    let cmds = update(&mut m, key(KeyCode::Enter));
+    assert_eq!(
+        cmds,
+        [Command::Send(
+            Tag::Action,
+            Request::Run {
+                repo: "alice/app".into(),
+                git_ref: Some("main".into()),
+                env: Default::default(),
             }
         )]
     );

@@ -96,6 +96,7 @@ pub(super) fn prompt(kind: PromptKind, text: &str) -> Overlay {
         PromptKind::Search => "search: ".to_string(),
         PromptKind::Repo => "repository (empty: all): ".to_string(),
         PromptKind::Ref { repo } => format!("run {repo} at ref: "),
+        PromptKind::Params { .. } => "parameters (KEY=VALUE …, empty: none): ".to_string(),
     };
     Overlay::Prompt {
         kind,
@@ -115,12 +116,36 @@ fn answer(m: &mut Model, kind: PromptKind, value: Option<String>) -> Vec<Command
             m.filter.repo = value;
             list::reload(m)
         }
-        PromptKind::Ref { repo } => vec![Command::Send(
-            Tag::Action,
-            Request::Run {
-                repo,
-                git_ref: value,
-            },
-        )],
+        PromptKind::Ref { repo } => {
+            m.overlay = prompt(
+                PromptKind::Params {
+                    repo,
+                    git_ref: value,
+                },
+                "",
+            );
+            Vec::new()
+        }
+        PromptKind::Params { repo, git_ref } => {
+            let text = value.unwrap_or_default();
+            match params(&text) {
+                Ok(env) => vec![Command::Send(
+                    Tag::Action,
+                    Request::Run { repo, git_ref, env },
+                )],
+                Err(e) => {
+                    // Said, and asked again with what was typed, to mend.
+                    m.message = Some(e);
+                    m.overlay = prompt(PromptKind::Params { repo, git_ref }, &text);
+                    Vec::new()
+                }
+            }
+        }
     }
+}
+
+/// `A=1 "B=two words"` → {A: 1, B: two words}, split as a shell would.
+fn params(text: &str) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let words = shlex::split(text).ok_or_else(|| "unbalanced quotes".to_string())?;
+    words.iter().map(|w| crate::cli::parse_param(w)).collect()
 }

@@ -60,10 +60,11 @@ pub fn render(m: &Model, v: &JobView, f: &mut Frame, area: Rect) {
             format::truncate(&Fields::Clean.first_line(&j.message), body_width)
         )),
         Line::from(format!(
-            " created {} · ran {} · {} · log {} bytes",
+            " created {} · ran {} · {}{} · log {} bytes",
             format::age(&j.created_at, now),
             format::job_duration(j, now),
             one_line(&j.trigger),
+            params(j),
             j.log_size.max(v.log.live_end)
         )),
     ];
@@ -98,4 +99,13 @@ pub fn render(m: &Model, v: &JobView, f: &mut Frame, area: Rect) {
         .map(|l| log_line(l, m.no_color, width))
         .collect();
     f.render_widget(Paragraph::new(shown), body);
+}
+
+/// ` KEY=VALUE …` after the trigger of a run given parameters (cleaned; they are shown where the
+/// person can see them, not on the public pages).
+fn params(j: &microci_proto::Job) -> String {
+    j.params
+        .iter()
+        .map(|(k, v)| format!(" {}={}", one_line(k), one_line(v)))
+        .collect()
 }
