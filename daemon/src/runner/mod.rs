@@ -7,6 +7,7 @@ pub mod docker;
 #[cfg(test)]
 pub mod fake;
 mod resume;
+mod secret_files;
 
 use crate::events::{Bus, BusEvent};
 use crate::logs::LogWriter;
@@ -30,6 +31,20 @@ pub struct JobSpec {
     pub env: Vec<(String, String)>,
     /// Checkout to expose at `/repo`.
     pub workspace: PathBuf,
+    /// Secrets given as environment variables (their `Debug` hides the values).
+    pub secret_env: Vec<(String, crate::secrets::Value)>,
+    /// Secrets given as files under [`crate::secrets::FILES_DIR`].
+    pub secret_files: Vec<(String, crate::secrets::Value)>,
+}
+
+/// Secret values to hide in a job's output, and who to tell when that changes how many output
+/// bytes the log stands for (a re-attaching daemon skips output by that count).
+pub struct Masking<'a> {
+    /// Masks the output on its way to the log.
+    pub masker: crate::secrets::mask::Masker,
+    /// Told, each time it changes, by how much the output taken exceeds what went into the log
+    /// (negative: falls short; a mask split over two chunks is written with the first).
+    pub masked: &'a (dyn Fn(i64) + Send + Sync),
 }
 
 /// Why the engine could not do its part; always ends the job ERRORED with this text.
@@ -183,6 +198,7 @@ pub async fn attend<E: Engine>(
     limits: Limits,
     cancel: &CancellationToken,
     noted: &(dyn Fn(u64) + Send + Sync),
+    masking: Masking<'_>,
 ) -> RunOutcome {
     let started = match begin {
         Begin::Start => engine.start(handle).await,
@@ -212,6 +228,7 @@ pub async fn attend<E: Engine>(
         id,
         error: None,
         noted,
+        masking,
     };
     let wait = engine.wait(handle);
     tokio::pin!(wait);
@@ -238,6 +255,7 @@ pub async fn attend<E: Engine>(
         };
         let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
     }
+    sink.finish();
     if let Some(outcome) = stopping.get() {
         return outcome.clone();
     }
@@ -263,6 +281,7 @@ struct Sink<'a> {
     /// The first write error; further output is dropped (the job ends ERRORED with it).
     error: Option<String>,
     noted: &'a (dyn Fn(u64) + Send + Sync),
+    masking: Masking<'a>,
 }
 
 impl Sink<'_> {
@@ -270,17 +289,52 @@ impl Sink<'_> {
         if self.error.is_some() {
             return;
         }
-        let before = self.log.size();
-        let written = match piece {
-            Piece::Output(bytes) => self.log.append(&bytes),
+        match piece {
+            Piece::Output(bytes) if self.masking.masker.is_active() => {
+                let masked = self.masking.masker.feed(&bytes);
+                self.write_masked(masked);
+            }
+            Piece::Output(bytes) => {
+                let before = self.log.size();
+                let written = self.log.append(&bytes);
+                self.written(before, written);
+            }
             Piece::Lost => {
+                // What was held back came before the gap.
+                self.finish();
+                let before = self.log.size();
                 let written = self.log.line(LOST);
                 if let Ok(size) = written {
                     (self.noted)(size - before);
                 }
-                written
+                self.written(before, written);
             }
+        }
+    }
+
+    /// The end of the output: what the masker held back goes to the log.
+    fn finish(&mut self) {
+        if self.error.is_none() && self.masking.masker.is_active() {
+            let masked = self.masking.masker.finish();
+            self.write_masked(masked);
+        }
+    }
+
+    fn write_masked(&mut self, masked: crate::secrets::mask::Masked) {
+        let before = self.log.size();
+        let written = if masked.text.is_empty() {
+            Ok(before)
+        } else {
+            self.log.append(&masked.text)
         };
+        let shrunk = masked.raw as i64 - masked.text.len() as i64;
+        if shrunk != 0 {
+            (self.masking.masked)(shrunk);
+        }
+        self.written(before, written);
+    }
+
+    fn written(&mut self, before: u64, written: std::io::Result<u64>) {
         match written {
             Ok(size) if size > before => self.bus.publish(BusEvent::Log { id: self.id, size }),
             Ok(_) => {}

@@ -132,8 +132,10 @@ pub(super) async fn reattach<E: Engine>(
     let handle = jobs.engine.adopt(id, &run.container);
     let outcome = match jobs.logs.writer(id, jobs.config().docker.max_log) {
         Ok(mut log) => {
+            // Masked secrets made the log shorter than the output it stands for.
+            let logged = log.size() as i64 - run.output_at as i64 + run.masked;
             let from = Resume {
-                skip: log.size().saturating_sub(run.output_at) + log.dropped(),
+                skip: logged.max(0) as u64 + log.dropped(),
                 written_until: jobs
                     .logs
                     .modified(id)
@@ -144,7 +146,10 @@ pub(super) async fn reattach<E: Engine>(
                 run.container.get(..12).unwrap_or(&run.container),
                 from.skip
             );
-            let outcome = attend(jobs, &handle, Begin::Resume(from), run, &mut log, cancel).await;
+            let config = jobs.config();
+            let masker = super::secrets::masker(&config, &rec.job.repo, &Default::default());
+            let begin = Begin::Resume(from);
+            let outcome = attend(jobs, &handle, begin, run, &mut log, cancel, masker).await;
             ending(jobs, id, Ok(outcome), &mut log)
         }
         Err(e) => {
@@ -168,6 +173,7 @@ async fn attend<E: Engine>(
     run: Run,
     log: &mut LogWriter,
     cancel: &CancellationToken,
+    masker: crate::secrets::mask::Masker,
 ) -> RunOutcome {
     let elapsed = (now_ms() - run.started_ms).max(0) as u64;
     let limits = Limits {
@@ -179,10 +185,11 @@ async fn attend<E: Engine>(
     };
     let id = run.id;
     let output_at = std::sync::atomic::AtomicU64::new(run.output_at);
-    let noted = |added: u64| {
-        let at = output_at.fetch_add(added, std::sync::atomic::Ordering::SeqCst) + added;
+    let masked = std::sync::atomic::AtomicI64::new(run.masked);
+    let record = || {
         let recorded = jobs.writer.record_run(Run {
-            output_at: at,
+            output_at: output_at.load(std::sync::atomic::Ordering::SeqCst),
+            masked: masked.load(std::sync::atomic::Ordering::SeqCst),
             ..run.clone()
         });
         tokio::spawn(async move {
@@ -191,9 +198,21 @@ async fn attend<E: Engine>(
             }
         });
     };
+    let noted = |added: u64| {
+        output_at.fetch_add(added, std::sync::atomic::Ordering::SeqCst);
+        record();
+    };
+    let shrunk = |by: i64| {
+        masked.fetch_add(by, std::sync::atomic::Ordering::SeqCst);
+        record();
+    };
+    let masking = runner::Masking {
+        masker,
+        masked: &shrunk,
+    };
     let engine = jobs.engine.as_ref();
     runner::attend(
-        engine, handle, id, begin, log, &jobs.bus, limits, cancel, &noted,
+        engine, handle, id, begin, log, &jobs.bus, limits, cancel, &noted, masking,
     )
     .await
 }
@@ -414,12 +433,19 @@ async fn prepare_and_run<E: Engine>(
             ));
         }
     };
+    let granted = super::secrets::grant(&config, rec, &repo_config)?;
+    let masker = super::secrets::masker(&config, &rec.job.repo, &granted);
+    if let Some(note) = &granted.note {
+        say(&jobs.bus, log, id, note);
+    }
     let spec = JobSpec {
         id,
         image: repo_config.image.clone(),
         argv: repo_config.command.argv(),
         env: repo_config.env.into_iter().collect(),
         workspace: workspace.to_path_buf(),
+        secret_env: granted.env,
+        secret_files: granted.files,
     };
     let running = format!(
         "running {:?} in {} (timeout {})",
@@ -448,9 +474,10 @@ async fn prepare_and_run<E: Engine>(
         timeout,
         started_ms: now_ms(),
         interruptible: repo_config.interruptible,
+        masked: 0,
     };
     let outcome = match jobs.writer.record_run(run.clone()).await {
-        Ok(()) => attend(jobs, &handle, Begin::Start, run, log, cancel).await,
+        Ok(()) => attend(jobs, &handle, Begin::Start, run, log, cancel, masker).await,
         Err(e) => RunOutcome::Errored(format!("cannot record the job's container: {e}")),
     };
     left.container = Some(handle);
