@@ -37,15 +37,7 @@ pub struct JobSpec {
     pub secret_files: Vec<(String, crate::secrets::Value)>,
 }
 
-/// Secret values to hide in a job's output, and who to tell when that changes how many output
-/// bytes the log stands for (a re-attaching daemon skips output by that count).
-pub struct Masking<'a> {
-    /// Masks the output on its way to the log.
-    pub masker: crate::secrets::mask::Masker,
-    /// Told, each time it changes, by how much the output taken exceeds what went into the log
-    /// (negative: falls short; a mask split over two chunks is written with the first).
-    pub masked: &'a (dyn Fn(i64) + Send + Sync),
-}
+
 
 /// Why the engine could not do its part; always ends the job ERRORED with this text.
 #[derive(Debug, thiserror::Error)]
@@ -186,7 +178,8 @@ pub struct Limits {
 /// Runs a prepared (or adopted) container to its end: output into the log, stopping it on
 /// timeout or cancellation. `noted` is told how many bytes the daemon wrote amid the output (a
 /// line saying a resumed container's engine lost some), so where the output starts can be
-/// recorded again. The container is not removed: the caller does that.
+/// recorded again. `masker` hides secret values in the output (the log counts how much shorter
+/// that made it). The container is not removed: the caller does that.
 #[allow(clippy::too_many_arguments)]
 pub async fn attend<E: Engine>(
     engine: &E,
@@ -198,7 +191,7 @@ pub async fn attend<E: Engine>(
     limits: Limits,
     cancel: &CancellationToken,
     noted: &(dyn Fn(u64) + Send + Sync),
-    masking: Masking<'_>,
+    masker: crate::secrets::mask::Masker,
 ) -> RunOutcome {
     let started = match begin {
         Begin::Start => engine.start(handle).await,
@@ -228,7 +221,7 @@ pub async fn attend<E: Engine>(
         id,
         error: None,
         noted,
-        masking,
+        masker,
     };
     let wait = engine.wait(handle);
     tokio::pin!(wait);
@@ -281,7 +274,7 @@ struct Sink<'a> {
     /// The first write error; further output is dropped (the job ends ERRORED with it).
     error: Option<String>,
     noted: &'a (dyn Fn(u64) + Send + Sync),
-    masking: Masking<'a>,
+    masker: crate::secrets::mask::Masker,
 }
 
 impl Sink<'_> {
@@ -290,8 +283,8 @@ impl Sink<'_> {
             return;
         }
         match piece {
-            Piece::Output(bytes) if self.masking.masker.is_active() => {
-                let masked = self.masking.masker.feed(&bytes);
+            Piece::Output(bytes) if self.masker.is_active() => {
+                let masked = self.masker.feed(&bytes);
                 self.write_masked(masked);
             }
             Piece::Output(bytes) => {
@@ -314,23 +307,15 @@ impl Sink<'_> {
 
     /// The end of the output: what the masker held back goes to the log.
     fn finish(&mut self) {
-        if self.error.is_none() && self.masking.masker.is_active() {
-            let masked = self.masking.masker.finish();
+        if self.error.is_none() && self.masker.is_active() {
+            let masked = self.masker.finish();
             self.write_masked(masked);
         }
     }
 
     fn write_masked(&mut self, masked: crate::secrets::mask::Masked) {
         let before = self.log.size();
-        let written = if masked.text.is_empty() {
-            Ok(before)
-        } else {
-            self.log.append(&masked.text)
-        };
-        let shrunk = masked.raw as i64 - masked.text.len() as i64;
-        if shrunk != 0 {
-            (self.masking.masked)(shrunk);
-        }
+        let written = self.log.append_masked(&masked.text, masked.raw);
         self.written(before, written);
     }
 

@@ -132,8 +132,9 @@ pub(super) async fn reattach<E: Engine>(
     let handle = jobs.engine.adopt(id, &run.container);
     let outcome = match jobs.logs.writer(id, jobs.config().docker.max_log) {
         Ok(mut log) => {
-            // Masked secrets made the log shorter than the output it stands for.
-            let logged = log.size() as i64 - run.output_at as i64 + run.masked;
+            // Masked secrets made the log shorter than the output it stands for (counted
+            // beside the log as it is written, like what was dropped over the cap).
+            let logged = log.size() as i64 - run.output_at as i64 + log.masked();
             let from = Resume {
                 skip: logged.max(0) as u64 + log.dropped(),
                 written_until: jobs
@@ -185,11 +186,10 @@ async fn attend<E: Engine>(
     };
     let id = run.id;
     let output_at = std::sync::atomic::AtomicU64::new(run.output_at);
-    let masked = std::sync::atomic::AtomicI64::new(run.masked);
-    let record = || {
+    let noted = |added: u64| {
+        let at = output_at.fetch_add(added, std::sync::atomic::Ordering::SeqCst) + added;
         let recorded = jobs.writer.record_run(Run {
-            output_at: output_at.load(std::sync::atomic::Ordering::SeqCst),
-            masked: masked.load(std::sync::atomic::Ordering::SeqCst),
+            output_at: at,
             ..run.clone()
         });
         tokio::spawn(async move {
@@ -198,21 +198,9 @@ async fn attend<E: Engine>(
             }
         });
     };
-    let noted = |added: u64| {
-        output_at.fetch_add(added, std::sync::atomic::Ordering::SeqCst);
-        record();
-    };
-    let shrunk = |by: i64| {
-        masked.fetch_add(by, std::sync::atomic::Ordering::SeqCst);
-        record();
-    };
-    let masking = runner::Masking {
-        masker,
-        masked: &shrunk,
-    };
     let engine = jobs.engine.as_ref();
     runner::attend(
-        engine, handle, id, begin, log, &jobs.bus, limits, cancel, &noted, masking,
+        engine, handle, id, begin, log, &jobs.bus, limits, cancel, &noted, masker,
     )
     .await
 }
@@ -474,7 +462,6 @@ async fn prepare_and_run<E: Engine>(
         timeout,
         started_ms: now_ms(),
         interruptible: repo_config.interruptible,
-        masked: 0,
     };
     let outcome = match jobs.writer.record_run(run.clone()).await {
         Ok(()) => attend(jobs, &handle, Begin::Start, run, log, cancel, masker).await,

@@ -303,7 +303,6 @@ fn run(id: i64, container: String) -> Run {
         timeout: Duration::from_secs(30),
         started_ms: 0,
         interruptible: false,
-        masked: 0,
     }
 }
 

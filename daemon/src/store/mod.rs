@@ -221,9 +221,6 @@ pub struct Run {
     pub started_ms: i64,
     /// Its `.microci.json` says a newer push to the same ref may stop it.
     pub interruptible: bool,
-    /// How many more output bytes the log stands for than it holds since `output_at`: secrets
-    /// masked as `***` (negative for a moment when a mask is written before all of its secret).
-    pub masked: i64,
 }
 
 /// A job found STARTED when the daemon starts.

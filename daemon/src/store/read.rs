@@ -70,7 +70,7 @@ impl Reader {
         self.with(|c| {
             c.prepare(&format!(
                 "SELECT {JOB_COLUMNS}, container, output_at, timeout_ms, run_started_ms, \
-                 interruptible, output_masked FROM jobs WHERE status = 'STARTED' ORDER BY id"
+                 interruptible FROM jobs WHERE status = 'STARTED' ORDER BY id"
             ))?
             .query_map([], |row| {
                 let record = row_to_record(row)?;
@@ -86,7 +86,6 @@ impl Reader {
                         ),
                         started_ms: row.get::<_, Option<i64>>(n + 3)?.unwrap_or(0),
                         interruptible: row.get(n + 4)?,
-                        masked: row.get(n + 5)?,
                     }),
                     None => None,
                 };

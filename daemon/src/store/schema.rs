@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS repos (
 /// ones applied. Each runs once, in the transaction that bumps the version.
 const MIGRATIONS: &[fn(&Connection) -> rusqlite::Result<()>] = &[
     migrate_1, migrate_2, migrate_3, migrate_4, migrate_5, migrate_6, migrate_7, migrate_8,
-    migrate_9, migrate_10,
+    migrate_9,
 ];
 
 /// 1: whether a repository is public (web pages), bytes of output dropped over `docker.max_log`,
@@ -182,12 +182,6 @@ fn migrate_9(c: &Connection) -> rusqlite::Result<()> {
          CREATE INDEX notifications_due ON notifications(outcome, next_ms);
          CREATE INDEX notifications_job ON notifications(job_id, id);",
     )
-}
-
-/// 10: how many more output bytes a running job's log stands for than it holds (secrets
-/// masked as `***`), so a re-attaching daemon skips exactly what the log has.
-fn migrate_10(c: &Connection) -> rusqlite::Result<()> {
-    c.execute_batch("ALTER TABLE jobs ADD COLUMN output_masked INTEGER NOT NULL DEFAULT 0;")
 }
 
 /// How many migrations there are: a database this release made or brought up to date has this

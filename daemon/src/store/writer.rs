@@ -504,7 +504,7 @@ fn report_result(c: &Connection, id: i64, d: &super::Delivery) -> rusqlite::Resu
 fn record_run(c: &Connection, r: &Run) -> rusqlite::Result<()> {
     c.prepare_cached(
         "UPDATE jobs SET container = ?2, output_at = ?3, timeout_ms = ?4, run_started_ms = ?5, \
-         interruptible = ?6, output_masked = ?7 WHERE id = ?1 AND status = 'STARTED'",
+         interruptible = ?6 WHERE id = ?1 AND status = 'STARTED'",
     )?
     .execute(params![
         r.id,
@@ -512,8 +512,7 @@ fn record_run(c: &Connection, r: &Run) -> rusqlite::Result<()> {
         r.output_at as i64,
         r.timeout.as_millis().min(i64::MAX as u128) as i64,
         r.started_ms,
-        r.interruptible,
-        r.masked
+        r.interruptible
     ])?;
     Ok(())
 }
@@ -557,7 +556,7 @@ fn requeue(c: &Connection, ids: &[i64]) -> rusqlite::Result<Vec<Job>> {
     for &id in ids {
         let n = c.execute(
             "UPDATE jobs SET status = 'PENDING', started_at = NULL, container = NULL, \
-             output_at = NULL, timeout_ms = NULL, run_started_ms = NULL, output_masked = 0 \
+             output_at = NULL, timeout_ms = NULL, run_started_ms = NULL \
              WHERE id = ?1 AND status = 'STARTED'",
             [id],
         )?;

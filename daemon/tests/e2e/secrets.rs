@@ -57,6 +57,15 @@ fn assert_no_secret(what: &str, text: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn secrets_reach_the_job_and_never_its_log() {
+    secrets_reach_the_job_and_never_its_log_with("bind").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_reach_a_job_whose_workspace_is_copied_in_too() {
+    secrets_reach_the_job_and_never_its_log_with("copy").await;
+}
+
+async fn secrets_reach_the_job_and_never_its_log_with(workspace: &'static str) {
     let script = r#"echo "env-sha=$(printf %s "$API_TOKEN" | sha256sum | cut -d' ' -f1)"
 echo "file-sha=$(sha256sum < /run/secrets/DEPLOY_KEY | cut -d' ' -f1)"
 echo "file-mode=$(stat -c %a /run/secrets/DEPLOY_KEY)"
@@ -74,7 +83,10 @@ ls /repo
         Some(r#"{"secrets": ["API_TOKEN"], "secret_files": ["DEPLOY_KEY"]}"#),
     );
     let dir = tempfile::tempdir().expect("tmp");
-    let d = TestDaemon::start(with_secrets(&repo, dir.path(), ""));
+    let d = TestDaemon::start(Options {
+        workspace,
+        ..with_secrets(&repo, dir.path(), "")
+    });
     let id = push(&d, &repo, "d-1");
     let job = wait_final(&d.socket, id).await;
     let log = log_text(&d, id).await;
