@@ -307,8 +307,14 @@ mod tests {
         assert_eq!(c.secret_files, ["DEPLOY_KEY", "API_TOKEN"]);
         assert!(parse("{}").unwrap().secrets.is_empty());
         for (json, want) in [
-            (r#"{"secrets": ["A-B"]}"#, "\"secrets\": \"A-B\" is not a secret name"),
-            (r#"{"secret_files": ["../x"]}"#, "\"secret_files\": \"../x\" is not"),
+            (
+                r#"{"secrets": ["A-B"]}"#,
+                "\"secrets\": \"A-B\" is not a secret name",
+            ),
+            (
+                r#"{"secret_files": ["../x"]}"#,
+                "\"secret_files\": \"../x\" is not",
+            ),
             (r#"{"secrets": ["MICROCI_JOB"]}"#, "reserved"),
             (r#"{"secrets": ["A", "A"]}"#, "listed twice"),
             (r#"{"secrets": "A"}"#, "invalid type"),

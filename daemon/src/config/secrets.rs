@@ -133,7 +133,10 @@ mod tests {
         };
         let (k, m) = one("DEPLOY_KEY", "hunter2-literal-value");
         assert_eq!(k, "repo[1].secrets.DEPLOY_KEY");
-        assert!(m.contains("never written in the config") && !m.contains("hunter2"), "{m}");
+        assert!(
+            m.contains("never written in the config") && !m.contains("hunter2"),
+            "{m}"
+        );
         let (k, m) = one("DEPLOY_KEY", "file:/nonexistent/microci/key");
         assert_eq!(k, "repo[1].secrets.DEPLOY_KEY");
         assert!(m.contains("/nonexistent/microci/key"), "{m}");

@@ -262,11 +262,7 @@ impl DockerEngine {
             ..Default::default()
         };
         docker
-            .upload_to_container(
-                container,
-                Some(options),
-                bollard::body_full(tarball.into()),
-            )
+            .upload_to_container(container, Some(options), bollard::body_full(tarball.into()))
             .await
             .map_err(|e| engine_error("cannot copy the secret files into the container", e))
     }

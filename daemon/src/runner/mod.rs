@@ -37,8 +37,6 @@ pub struct JobSpec {
     pub secret_files: Vec<(String, crate::secrets::Value)>,
 }
 
-
-
 /// Why the engine could not do its part; always ends the job ERRORED with this text.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {

@@ -22,7 +22,11 @@ pub(super) struct Granted {
 
 /// The secrets a job asked for, or why it cannot run: a secret the repository does not
 /// configure, or one that cannot be read (the reason names it, never its value).
-pub(super) fn grant(config: &Config, rec: &JobRecord, wants: &RepoConfig) -> Result<Granted, String> {
+pub(super) fn grant(
+    config: &Config,
+    rec: &JobRecord,
+    wants: &RepoConfig,
+) -> Result<Granted, String> {
     let mut asked: Vec<&String> = wants.secrets.iter().chain(&wants.secret_files).collect();
     asked.sort();
     asked.dedup();

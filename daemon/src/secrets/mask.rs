@@ -329,7 +329,10 @@ mod tests {
     #[test]
     fn overlapping_and_repeated_secrets_are_all_hidden() {
         assert_eq!(mask(&["abcdef", "defghi"], "[abcdefghi]"), "[***]");
-        assert_eq!(mask(&["abcd", "abcdefgh"], "abcdefgh abcd abcdefg"), "*** *** ***efg");
+        assert_eq!(
+            mask(&["abcd", "abcdefgh"], "abcdefgh abcd abcdefg"),
+            "*** *** ***efg"
+        );
         let many = "aaaa".repeat(1000);
         for size in [1, 3, 7, 4096] {
             let (text, raw) = mask_in(&["aaaa"], many.as_bytes(), &[size]);

@@ -147,13 +147,21 @@ mod tests {
             Source::parse("file:/etc/microci/k").unwrap(),
             Source::File("/etc/microci/k".into())
         );
-        assert_eq!(Source::parse("env:TOKEN").unwrap(), Source::Env("TOKEN".into()));
+        assert_eq!(
+            Source::parse("env:TOKEN").unwrap(),
+            Source::Env("TOKEN".into())
+        );
         assert_eq!(
             Source::parse("credential:deploy").unwrap(),
             Source::Credential("deploy".into())
         );
-        for bad in ["hunter2-literal", "ghp:abcdef0123", "file:relative", "env:A-B", "credential:../x"]
-        {
+        for bad in [
+            "hunter2-literal",
+            "ghp:abcdef0123",
+            "file:relative",
+            "env:A-B",
+            "credential:../x",
+        ] {
             let e = Source::parse(bad).unwrap_err();
             assert!(!e.contains(bad), "{e}");
         }
@@ -173,10 +181,15 @@ mod tests {
         let e = Source::File(dir.path().join("absent")).read().unwrap_err();
         assert!(e.contains("absent") && e.contains("No such file"), "{e}");
         let c = Source::Credential("k".into());
-        assert_eq!(c.read_with(Some(dir.path())).unwrap().text(), Some("key-value"));
+        assert_eq!(
+            c.read_with(Some(dir.path())).unwrap().text(),
+            Some("key-value")
+        );
         let e = c.read_with(None).unwrap_err();
         assert!(e.contains("CREDENTIALS_DIRECTORY"), "{e}");
-        let e = Source::Env("MICROCI_TEST_SURELY_UNSET_VAR".into()).read().unwrap_err();
+        let e = Source::Env("MICROCI_TEST_SURELY_UNSET_VAR".into())
+            .read()
+            .unwrap_err();
         assert!(e.contains("not set"), "{e}");
     }
 

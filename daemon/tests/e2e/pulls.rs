@@ -36,7 +36,13 @@ pub(crate) fn pull_head(repo: &Repo, n: u64, script: &str) -> String {
 }
 
 /// A signed Gitea `pull_request` delivery (Gitea's documented shape).
-pub(crate) fn pull_event(d: &TestDaemon, action: &str, n: u64, head: &str, head_repo: &str) -> Response {
+pub(crate) fn pull_event(
+    d: &TestDaemon,
+    action: &str,
+    n: u64,
+    head: &str,
+    head_repo: &str,
+) -> Response {
     let body = serde_json::json!({
         "action": action,
         "number": n,

@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 /// The token the daemon's environment holds (`env:` source).
 const TOKEN: &str = "tok-3x4mpl3/Secret+Value";
 /// The key file's content (`file:` source).
-const KEY: &str = "-----BEGIN TEST KEY-----\nabcdefghijklmnopqrstuvwxyz012345\n-----END TEST KEY-----\n";
+const KEY: &str =
+    "-----BEGIN TEST KEY-----\nabcdefghijklmnopqrstuvwxyz012345\n-----END TEST KEY-----\n";
 
 /// Options with the token and the key configured for `alice/app`, plus `repo_extra`.
 fn with_secrets(repo: &Repo, dir: &Path, repo_extra: &str) -> Options {
@@ -92,8 +93,14 @@ ls /repo
     let log = log_text(&d, id).await;
     assert_eq!(job.status, JobStatus::Succeed, "{job:?}\n{log}");
     // The job had the real values.
-    assert!(log.contains(&format!("env-sha={}\n", sha256(TOKEN))), "{log}");
-    assert!(log.contains(&format!("file-sha={}\n", sha256(KEY))), "{log}");
+    assert!(
+        log.contains(&format!("env-sha={}\n", sha256(TOKEN))),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("file-sha={}\n", sha256(KEY))),
+        "{log}"
+    );
     assert!(log.contains("file-mode=400\n"), "{log}");
     assert!(
         log.contains("[microci] secrets: API_TOKEN, /run/secrets/DEPLOY_KEY\n"),
@@ -105,7 +112,12 @@ ls /repo
         "{log}"
     );
     // Printed one byte per write, as is, base64-encoded, inside a longer encoding: masked.
-    for line in ["slow:***:end\n", "plain:***:end\n", "b64:***:end\n", "***\n"] {
+    for line in [
+        "slow:***:end\n",
+        "plain:***:end\n",
+        "b64:***:end\n",
+        "***\n",
+    ] {
         assert!(log.contains(line), "{line:?} missing:\n{log}");
     }
     let inner = log
@@ -120,7 +132,10 @@ ls /repo
     assert_no_secret("the web log", &raw);
     let page = request(d.port, "GET", &format!("/jobs/{id}"), &[], b"").text();
     assert_no_secret("the job page", &page);
-    for args in [&["logs", &id.to_string()][..], &["show", &id.to_string()][..]] {
+    for args in [
+        &["logs", &id.to_string()][..],
+        &["show", &id.to_string()][..],
+    ] {
         let out = String::from_utf8_lossy(&d.cli(args).stdout).into_owned();
         assert_no_secret(&format!("{args:?}"), &out);
     }
