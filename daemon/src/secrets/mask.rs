@@ -35,7 +35,14 @@ pub struct Masker {
     mask_to: usize,
     /// The last byte let go was part of a mask (so a mask continued is not written twice).
     in_mask: bool,
+    /// The automaton could not be built: nothing of the output is let go (never unmasked), and
+    /// the end says so once (`in_mask` then marks it said).
+    failed: bool,
 }
+
+/// What a masker that could not be built writes instead of the output.
+const WITHHELD: &[u8] =
+    b"\n[microci] output withheld: the job's secrets could not be prepared for masking\n";
 
 impl std::fmt::Debug for Masker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -64,14 +71,13 @@ impl Masker {
             .collect();
         forms.sort();
         forms.dedup();
-        let automaton = if forms.is_empty() {
-            None
-        } else {
+        let built = (!forms.is_empty()).then(|| {
             AhoCorasick::builder()
                 .match_kind(MatchKind::Standard)
                 .build(&forms)
-                .ok()
-        };
+        });
+        let failed = matches!(built, Some(Err(_)));
+        let automaton = built.and_then(Result::ok);
         let longest = forms.iter().map(Vec::len).max().unwrap_or(0);
         Masker {
             forms,
@@ -80,16 +86,23 @@ impl Masker {
             pending: Vec::new(),
             mask_to: 0,
             in_mask: false,
+            failed,
         }
     }
 
     /// Whether there is anything to mask.
     pub fn is_active(&self) -> bool {
-        self.automaton.is_some()
+        self.automaton.is_some() || self.failed
     }
 
     /// Takes the next chunk of output; returns what can be let go now.
     pub fn feed(&mut self, chunk: &[u8]) -> Masked {
+        if self.failed {
+            return Masked {
+                text: Vec::new(),
+                raw: chunk.len(),
+            };
+        }
         let Some(automaton) = &self.automaton else {
             return Masked {
                 text: chunk.to_vec(),
@@ -117,6 +130,16 @@ impl Masker {
 
     /// The end of the output: everything held is let go.
     pub fn finish(&mut self) -> Masked {
+        if self.failed {
+            // Said once; output after it (past a gap) stays withheld too.
+            let text = if self.in_mask {
+                Vec::new()
+            } else {
+                WITHHELD.to_vec()
+            };
+            self.in_mask = true;
+            return Masked { text, raw: 0 };
+        }
         let Some(automaton) = &self.automaton else {
             return Masked::default();
         };
