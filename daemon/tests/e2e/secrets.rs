@@ -287,3 +287,37 @@ fn bad_secret_settings_are_refused_naming_the_key_never_the_value() {
     let err = check("CI = \"env:PATH\"");
     assert!(err.contains("reserved"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_notification_carries_the_masked_log_tail() {
+    let repo = Repo::with_script(
+        "echo \"leak:$API_TOKEN:end\"; exit 3\n",
+        Some(r#"{"secrets": ["API_TOKEN"]}"#),
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("job.json");
+    let d = TestDaemon::start(Options {
+        extra: format!(
+            "[[notify]]\nname = \"record\"\nkind = \"command\"\n\
+             command = [\"/bin/sh\", \"-c\", \"cat > '{}'\"]\n",
+            out.display()
+        ),
+        ..with_secrets(&repo, dir.path(), "")
+    });
+    let id = push(&d, &repo, "d-1");
+    assert_eq!(wait_final(&d.socket, id).await.status, JobStatus::Failed);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let text = loop {
+        if let Ok(t) = std::fs::read_to_string(&out)
+            && t.ends_with('}')
+        {
+            break t;
+        }
+        assert!(Instant::now() < deadline, "no notification");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let tail = doc["log_tail"].to_string();
+    assert!(tail.contains("leak:***:end"), "{text}");
+    assert_no_secret("the notification", &text);
+}
