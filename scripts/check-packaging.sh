@@ -138,10 +138,12 @@ check "check-config packaging/config.local.toml" "$microcid" check-config --conf
 # The commented-out examples must be valid too: switch them all on ("#key" and "#[[repo]]";
 # prose comments start with "# "). A password file named there must exist: it is read at load.
 printf 'example-password\n' >"$tmp/smtp-password"
+printf 'example-deploy-key\n' >"$tmp/deploy_key"
 sed -e 's/^#\([a-z[]\)/\1/' -e "s#/etc/microci/smtp-password#$tmp/smtp-password#" \
+  -e "s#/etc/microci/secrets/deploy_key#$tmp/deploy_key#" \
   "$tmp/config-real.toml" >"$tmp/config-all.toml"
 check "check-config config.toml with every example uncommented" \
-  "$microcid" check-config --config "$tmp/config-all.toml"
+  env API_TOKEN=example-api-token "$microcid" check-config --config "$tmp/config-all.toml"
 # Every key config.rs knows appears in the example (set or commented).
 check "config.toml documents every key" bash -c '
   missing=
@@ -151,7 +153,7 @@ check "config.toml documents every key" bash -c '
            allow_dangerous_caps secret allow_unsigned allow_unlisted clone_hosts hosts \
            allow_insecure_http connect_timeout io_timeout ssh_key known_hosts username token \
            protocol name clone_url default_branch public base_path metrics cancel_superseded \
-           pull_requests branches tags paths status_token; do
+           pull_requests branches tags paths status_token secrets secret_branches; do
     grep -qE "^#*$k = " "$0" || missing="$missing $k"
   done
   [ -z "$missing" ] || { echo "missing:$missing"; exit 1; }' "$pkg/config.toml"

@@ -14,6 +14,7 @@
 //! - [`git`] — bare caches per repository, checkouts, credentials bound to their host.
 //! - [`repo_config`] — a repository's `.microci.json`.
 //! - [`logs`] — one append-only file per job, read by offset.
+//! - [`secrets`] — job secrets: where values are read from, and masking them in output.
 //! - [`retention`] — pruning old jobs, logs, git caches and idle containers.
 //! - [`store`] — SQLite: one writer thread, pooled readers.
 //! - [`events`] — the in-process bus of job changes and log growth.
@@ -43,6 +44,7 @@ pub mod repo_config;
 pub mod retention;
 pub mod runner;
 pub mod scheduler;
+pub mod secrets;
 pub mod state_dir;
 pub mod status;
 pub mod store;

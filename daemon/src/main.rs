@@ -131,6 +131,8 @@ fn init_logging() {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     // `MICROCI_LOG=debug` or `info,microcid::git=debug`; anything unreadable means `info`.
+    // bollard never logs below INFO: its debug and trace lines are the requests' bodies, which
+    // hold a job's secret variables and files.
     let filter = || {
         std::env::var("MICROCI_LOG")
             .ok()
@@ -139,6 +141,7 @@ fn init_logging() {
                 tracing_subscriber::filter::Targets::new()
                     .with_default(tracing::level_filters::LevelFilter::INFO)
             })
+            .with_target("bollard", tracing::level_filters::LevelFilter::INFO)
     };
     if systemd::stderr_is_journal()
         && let Ok(journal) = tracing_journald::layer()

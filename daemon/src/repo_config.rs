@@ -1,5 +1,6 @@
 //! `.microci.json`, read from the repository root at the built commit. Compatible with the first
-//! microci (`dockerimg`, `command`), plus `env` and `timeout`. Unknown keys are refused by name:
+//! microci (`dockerimg`, `command`), plus `env`, `timeout`, `interruptible`, and the secrets a job
+//! asks for (`secrets`, `secret_files`). Unknown keys are refused by name:
 //! a typo must not silently run the wrong thing.
 
 use serde::Deserialize;
@@ -53,6 +54,8 @@ struct Raw {
     env: Option<BTreeMap<String, String>>,
     timeout: Option<String>,
     interruptible: Option<bool>,
+    secrets: Option<Vec<String>>,
+    secret_files: Option<Vec<String>>,
 }
 
 /// The job's settings after defaults.
@@ -68,6 +71,10 @@ pub struct RepoConfig {
     pub timeout: Option<Duration>,
     /// Whether a newer push to the same ref may stop it while it runs (`cancel_superseded`).
     pub interruptible: bool,
+    /// Secrets it asks for as environment variables (`[[repo]] secrets` names).
+    pub secrets: Vec<String>,
+    /// Secrets it asks for as files under `/run/secrets/`.
+    pub secret_files: Vec<String>,
 }
 
 impl RepoConfig {
@@ -133,12 +140,21 @@ impl RepoConfig {
                 invalid(format!("\"timeout\" {t:?} is not a duration like \"15m\""))
             })?),
         };
+        let secrets = secret_names("secrets", raw.secrets)?;
+        let secret_files = secret_names("secret_files", raw.secret_files)?;
+        if let Some(k) = secrets.iter().find(|k| env.contains_key(*k)) {
+            return Err(invalid(format!(
+                "{k:?} is in both \"env\" and \"secrets\": name it once"
+            )));
+        }
         Ok(RepoConfig {
             image,
             command,
             env,
             timeout,
             interruptible: raw.interruptible.unwrap_or(false),
+            secrets,
+            secret_files,
         })
     }
 }
@@ -158,9 +174,31 @@ pub fn check_variable(key: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The names of `"secrets"` or `"secret_files"`: variable names, not reserved, each once.
+fn secret_names(key: &str, names: Option<Vec<String>>) -> Result<Vec<String>, RepoConfigError> {
+    let names = names.unwrap_or_default();
+    let invalid = |m: String| Err(RepoConfigError::Invalid(m));
+    for (i, name) in names.iter().enumerate() {
+        if !crate::secrets::is_variable_name(name) {
+            return invalid(format!(
+                "\"{key}\": {name:?} is not a secret name (letters, digits and _)"
+            ));
+        }
+        if is_reserved(name) {
+            return invalid(format!(
+                "\"{key}\": {name:?} is set by microci (CI and MICROCI_* are reserved)"
+            ));
+        }
+        if names[..i].contains(name) {
+            return invalid(format!("\"{key}\": {name:?} is listed twice"));
+        }
+    }
+    Ok(names)
+}
+
 /// Variables microci sets itself: a job must not be able to pretend it runs elsewhere or as
 /// another job.
-fn is_reserved(key: &str) -> bool {
+pub(crate) fn is_reserved(key: &str) -> bool {
     key.eq_ignore_ascii_case("CI") || key.to_ascii_uppercase().starts_with("MICROCI_")
 }
 
@@ -181,7 +219,7 @@ fn describe(e: &serde_json::Error) -> String {
         // job's reason, so a key like "\u001b[2J" must not reach a terminal or a log raw.
         let key = rest.rsplit_once("`, expected").map_or(rest, |(key, _)| key);
         return format!(
-            "unknown key {key:?} (known keys: dockerimg, command, env, timeout, interruptible)"
+            "unknown key {key:?} (known keys: dockerimg, command, env, timeout, interruptible, secrets, secret_files)"
         );
     }
     match e.classify() {
@@ -243,7 +281,7 @@ mod tests {
         let e = parse(r#"{"\u001b[2J\n": 1}"#).unwrap_err().to_string();
         assert_eq!(
             e,
-            r#".microci.json: unknown key "\u{1b}[2J\n" (known keys: dockerimg, command, env, timeout, interruptible)"#
+            r#".microci.json: unknown key "\u{1b}[2J\n" (known keys: dockerimg, command, env, timeout, interruptible, secrets, secret_files)"#
         );
         let e = parse(r#"{"a`b": 1}"#).unwrap_err().to_string();
         assert!(e.contains("unknown key \"a`b\" "), "{e}");
@@ -265,6 +303,32 @@ mod tests {
         assert!(e.contains("\"dockerimg\""), "{e}");
         let e = parse("[]").unwrap_err().to_string();
         assert!(e.contains(".microci.json"), "{e}");
+    }
+
+    #[test]
+    fn secrets_and_secret_files_name_what_the_job_asks_for() {
+        let c = parse(r#"{"secrets": ["API_TOKEN"], "secret_files": ["DEPLOY_KEY", "API_TOKEN"]}"#)
+            .unwrap();
+        assert_eq!(c.secrets, ["API_TOKEN"]);
+        assert_eq!(c.secret_files, ["DEPLOY_KEY", "API_TOKEN"]);
+        assert!(parse("{}").unwrap().secrets.is_empty());
+        for (json, want) in [
+            (
+                r#"{"secrets": ["A-B"]}"#,
+                "\"secrets\": \"A-B\" is not a secret name",
+            ),
+            (
+                r#"{"secret_files": ["../x"]}"#,
+                "\"secret_files\": \"../x\" is not",
+            ),
+            (r#"{"secrets": ["MICROCI_JOB"]}"#, "reserved"),
+            (r#"{"secrets": ["A", "A"]}"#, "listed twice"),
+            (r#"{"secrets": "A"}"#, "invalid type"),
+            (r#"{"secrets": ["A"], "env": {"A": "1"}}"#, "in both"),
+        ] {
+            let e = parse(json).unwrap_err().to_string();
+            assert!(e.contains(want), "{json}: {e}");
+        }
     }
 
     #[test]

@@ -63,6 +63,8 @@ pub struct RepoSettings {
     /// Whether a push cancels the queued (and interruptible running) jobs of the same ref;
     /// `None`: branches and pull requests yes, tags no.
     pub cancel_superseded: Option<bool>,
+    /// Secrets jobs may ask for (`secrets`, `secret_branches`); sources only, never values.
+    pub secrets: super::RepoSecrets,
 }
 
 impl RepoSettings {
@@ -205,6 +207,7 @@ pub(super) fn repo_settings(
         status_token: raw.status_token.map(Secret::new),
         pull_requests: raw.pull_requests.unwrap_or_default(),
         cancel_superseded: raw.cancel_superseded,
+        secrets: super::secrets::repo_secrets(key, raw.secrets, raw.secret_branches)?,
     })
 }
 

@@ -8,6 +8,7 @@ mod filter;
 mod notify;
 mod raw;
 mod retention;
+mod secrets;
 mod status;
 mod toml_error;
 mod webhook;
@@ -17,6 +18,7 @@ pub use docker::{DockerSettings, OnStop, WorkspaceMode};
 pub use filter::{BuildFilter, PullRequests, skips_ci};
 pub use notify::{Command, Email, Event, Notify, NotifyKind, Webhook, WebhookFormat};
 pub use retention::RetentionSettings;
+pub use secrets::RepoSecrets;
 pub use status::{ForgeApi, Reporter, StatusApi};
 pub use webhook::{MIN_SECRET, Secret, WebhookSettings};
 

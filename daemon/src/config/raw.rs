@@ -117,4 +117,6 @@ pub(super) struct RawRepo {
     pub status_token: Option<String>,
     pub pull_requests: Option<super::PullRequests>,
     pub cancel_superseded: Option<bool>,
+    pub secrets: Option<std::collections::BTreeMap<String, String>>,
+    pub secret_branches: Option<Vec<String>>,
 }

@@ -2,6 +2,7 @@
 //! owner of those files — their paths, sizes, windows of text or raw bytes, and writers — and runs
 //! the blocking reads off the async threads. Nothing holds a whole log in memory.
 
+mod masked;
 mod read;
 mod writer;
 
@@ -56,6 +57,7 @@ impl LogStore {
     pub fn remove(&self, id: i64) {
         let log = self.path(id);
         let _ = std::fs::remove_file(log.with_extension("dropped"));
+        let _ = std::fs::remove_file(log.with_extension("masked"));
         let _ = std::fs::remove_file(log);
     }
 

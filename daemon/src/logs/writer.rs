@@ -21,6 +21,8 @@ pub struct LogWriter {
     dropped: u64,
     /// Whether the last byte written ends a line (the daemon's own lines start on their own).
     at_line_start: bool,
+    /// Output bytes taken but written shorter (secrets masked as `***`).
+    masked: super::masked::MaskedCount,
 }
 
 impl LogWriter {
@@ -58,6 +60,7 @@ impl LogWriter {
             room,
             dropped,
             at_line_start: last[0] == b'\n',
+            masked: super::masked::MaskedCount::load(path),
         })
     }
 
@@ -90,6 +93,20 @@ impl LogWriter {
             self.save_dropped()?;
         }
         self.note(&bytes[..keep])
+    }
+
+    /// Appends masked output `text` that stands for `raw` bytes of the job's output, keeping
+    /// the difference beside the log; returns the new size of the log.
+    pub fn append_masked(&mut self, text: &[u8], raw: usize) -> std::io::Result<u64> {
+        let size = self.append(text)?;
+        self.masked.add(raw as i64 - text.len() as i64)?;
+        Ok(size)
+    }
+
+    /// How many more output bytes the log stands for than it holds (negative for a moment when
+    /// a mask is written before all of its secret has come).
+    pub fn masked(&self) -> i64 {
+        self.masked.value()
     }
 
     /// Appends the daemon's own text, whatever the limit; returns the new size of the log.

@@ -171,6 +171,11 @@ impl DockerEngine {
                 std::iter::once("CI=true".to_string())
                     .chain(std::iter::once(format!("MICROCI_JOB={}", spec.id)))
                     .chain(spec.env.iter().map(|(k, v)| format!("{k}={v}")))
+                    .chain(
+                        spec.secret_env
+                            .iter()
+                            .filter_map(|(k, v)| v.text().map(|t| format!("{k}={t}"))),
+                    )
                     .collect(),
             ),
             working_dir: Some("/repo".into()),
@@ -234,6 +239,35 @@ impl DockerEngine {
     }
 }
 
+impl DockerEngine {
+    /// Puts the job's secret files into the created container, under `/run/secrets/`, through
+    /// the Engine's archive API: they never touch the host's disk outside the container's own
+    /// layer (removed with it), and never the workspace.
+    async fn copy_secret_files(&self, container: &str, spec: &JobSpec) -> Result<(), EngineError> {
+        let docker = self.client().await?;
+        // Readable by the image's user only: root's own when it runs as root, else world-readable
+        // (the container holds nothing but the job).
+        let user = docker
+            .inspect_image(&spec.image)
+            .await
+            .ok()
+            .and_then(|i| i.config)
+            .and_then(|c| c.user)
+            .unwrap_or_default();
+        let as_root = user.is_empty() || user == "root" || user == "0" || user.starts_with("0:");
+        let tarball = super::secret_files::archive(&spec.secret_files, as_root)
+            .map_err(|e| EngineError::Engine(format!("cannot pack the secret files: {e}")))?;
+        let options = UploadToContainerOptions {
+            path: "/".into(),
+            ..Default::default()
+        };
+        docker
+            .upload_to_container(container, Some(options), bollard::body_full(tarball.into()))
+            .await
+            .map_err(|e| engine_error("cannot copy the secret files into the container", e))
+    }
+}
+
 impl Engine for DockerEngine {
     type Handle = Container;
 
@@ -248,6 +282,12 @@ impl Engine for DockerEngine {
         let container = Container { id: created.id };
         if self.settings().workspace == WorkspaceMode::Copy
             && let Err(e) = self.copy_workspace(&container.id, &spec.workspace).await
+        {
+            let _ = self.teardown(&container).await;
+            return Err(e);
+        }
+        if !spec.secret_files.is_empty()
+            && let Err(e) = self.copy_secret_files(&container.id, spec).await
         {
             let _ = self.teardown(&container).await;
             return Err(e);

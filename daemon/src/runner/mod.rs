@@ -7,6 +7,7 @@ pub mod docker;
 #[cfg(test)]
 pub mod fake;
 mod resume;
+mod secret_files;
 
 use crate::events::{Bus, BusEvent};
 use crate::logs::LogWriter;
@@ -30,6 +31,10 @@ pub struct JobSpec {
     pub env: Vec<(String, String)>,
     /// Checkout to expose at `/repo`.
     pub workspace: PathBuf,
+    /// Secrets given as environment variables (their `Debug` hides the values).
+    pub secret_env: Vec<(String, crate::secrets::Value)>,
+    /// Secrets given as files under [`crate::secrets::FILES_DIR`].
+    pub secret_files: Vec<(String, crate::secrets::Value)>,
 }
 
 /// Why the engine could not do its part; always ends the job ERRORED with this text.
@@ -171,7 +176,8 @@ pub struct Limits {
 /// Runs a prepared (or adopted) container to its end: output into the log, stopping it on
 /// timeout or cancellation. `noted` is told how many bytes the daemon wrote amid the output (a
 /// line saying a resumed container's engine lost some), so where the output starts can be
-/// recorded again. The container is not removed: the caller does that.
+/// recorded again. `masker` hides secret values in the output (the log counts how much shorter
+/// that made it). The container is not removed: the caller does that.
 #[allow(clippy::too_many_arguments)]
 pub async fn attend<E: Engine>(
     engine: &E,
@@ -183,6 +189,7 @@ pub async fn attend<E: Engine>(
     limits: Limits,
     cancel: &CancellationToken,
     noted: &(dyn Fn(u64) + Send + Sync),
+    masker: crate::secrets::mask::Masker,
 ) -> RunOutcome {
     let started = match begin {
         Begin::Start => engine.start(handle).await,
@@ -212,6 +219,7 @@ pub async fn attend<E: Engine>(
         id,
         error: None,
         noted,
+        masker,
     };
     let wait = engine.wait(handle);
     tokio::pin!(wait);
@@ -238,6 +246,7 @@ pub async fn attend<E: Engine>(
         };
         let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
     }
+    sink.finish();
     if let Some(outcome) = stopping.get() {
         return outcome.clone();
     }
@@ -263,6 +272,7 @@ struct Sink<'a> {
     /// The first write error; further output is dropped (the job ends ERRORED with it).
     error: Option<String>,
     noted: &'a (dyn Fn(u64) + Send + Sync),
+    masker: crate::secrets::mask::Masker,
 }
 
 impl Sink<'_> {
@@ -270,17 +280,44 @@ impl Sink<'_> {
         if self.error.is_some() {
             return;
         }
-        let before = self.log.size();
-        let written = match piece {
-            Piece::Output(bytes) => self.log.append(&bytes),
+        match piece {
+            Piece::Output(bytes) if self.masker.is_active() => {
+                let masked = self.masker.feed(&bytes);
+                self.write_masked(masked);
+            }
+            Piece::Output(bytes) => {
+                let before = self.log.size();
+                let written = self.log.append(&bytes);
+                self.written(before, written);
+            }
             Piece::Lost => {
+                // What was held back came before the gap.
+                self.finish();
+                let before = self.log.size();
                 let written = self.log.line(LOST);
                 if let Ok(size) = written {
                     (self.noted)(size - before);
                 }
-                written
+                self.written(before, written);
             }
-        };
+        }
+    }
+
+    /// The end of the output: what the masker held back goes to the log.
+    fn finish(&mut self) {
+        if self.error.is_none() && self.masker.is_active() {
+            let masked = self.masker.finish();
+            self.write_masked(masked);
+        }
+    }
+
+    fn write_masked(&mut self, masked: crate::secrets::mask::Masked) {
+        let before = self.log.size();
+        let written = self.log.append_masked(&masked.text, masked.raw);
+        self.written(before, written);
+    }
+
+    fn written(&mut self, before: u64, written: std::io::Result<u64>) {
         match written {
             Ok(size) if size > before => self.bus.publish(BusEvent::Log { id: self.id, size }),
             Ok(_) => {}

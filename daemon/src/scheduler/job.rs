@@ -132,8 +132,11 @@ pub(super) async fn reattach<E: Engine>(
     let handle = jobs.engine.adopt(id, &run.container);
     let outcome = match jobs.logs.writer(id, jobs.config().docker.max_log) {
         Ok(mut log) => {
+            // Masked secrets made the log shorter than the output it stands for (counted
+            // beside the log as it is written, like what was dropped over the cap).
+            let logged = log.size() as i64 - run.output_at as i64 + log.masked();
             let from = Resume {
-                skip: log.size().saturating_sub(run.output_at) + log.dropped(),
+                skip: logged.max(0) as u64 + log.dropped(),
                 written_until: jobs
                     .logs
                     .modified(id)
@@ -144,7 +147,10 @@ pub(super) async fn reattach<E: Engine>(
                 run.container.get(..12).unwrap_or(&run.container),
                 from.skip
             );
-            let outcome = attend(jobs, &handle, Begin::Resume(from), run, &mut log, cancel).await;
+            let config = jobs.config();
+            let masker = super::secrets::masker(&config, &rec.job.repo, &Default::default());
+            let begin = Begin::Resume(from);
+            let outcome = attend(jobs, &handle, begin, run, &mut log, cancel, masker).await;
             ending(jobs, id, Ok(outcome), &mut log)
         }
         Err(e) => {
@@ -168,6 +174,7 @@ async fn attend<E: Engine>(
     run: Run,
     log: &mut LogWriter,
     cancel: &CancellationToken,
+    masker: crate::secrets::mask::Masker,
 ) -> RunOutcome {
     let elapsed = (now_ms() - run.started_ms).max(0) as u64;
     let limits = Limits {
@@ -193,7 +200,7 @@ async fn attend<E: Engine>(
     };
     let engine = jobs.engine.as_ref();
     runner::attend(
-        engine, handle, id, begin, log, &jobs.bus, limits, cancel, &noted,
+        engine, handle, id, begin, log, &jobs.bus, limits, cancel, &noted, masker,
     )
     .await
 }
@@ -414,7 +421,23 @@ async fn prepare_and_run<E: Engine>(
             ));
         }
     };
+    let granted = super::secrets::grant(&config, rec, &repo_config)?;
+    let masker = super::secrets::masker(&config, &rec.job.repo, &granted);
+    if let Some(note) = &granted.note {
+        say(&jobs.bus, log, id, note);
+    }
     // A run's parameters are the person's word for this one job: over the repository's `env`.
+    // A secret the job receives is not theirs to replace.
+    if let Some(k) = rec
+        .job
+        .params
+        .keys()
+        .find(|k| granted.env.iter().any(|(s, _)| s == *k))
+    {
+        return Err(format!(
+            "parameter {k:?} names a secret this job receives: it cannot be overridden"
+        ));
+    }
     let mut env = repo_config.env;
     env.extend(rec.job.params.clone());
     if !rec.job.params.is_empty() {
@@ -432,6 +455,8 @@ async fn prepare_and_run<E: Engine>(
         argv: repo_config.command.argv(),
         env: env.into_iter().collect(),
         workspace: workspace.to_path_buf(),
+        secret_env: granted.env,
+        secret_files: granted.files,
     };
     let running = format!(
         "running {:?} in {} (timeout {})",
@@ -462,7 +487,7 @@ async fn prepare_and_run<E: Engine>(
         interruptible: repo_config.interruptible,
     };
     let outcome = match jobs.writer.record_run(run.clone()).await {
-        Ok(()) => attend(jobs, &handle, Begin::Start, run, log, cancel).await,
+        Ok(()) => attend(jobs, &handle, Begin::Start, run, log, cancel, masker).await,
         Err(e) => RunOutcome::Errored(format!("cannot record the job's container: {e}")),
     };
     left.container = Some(handle);

@@ -5,6 +5,7 @@
 //! service's slots, which this loop fills and frees.
 
 mod job;
+mod secrets;
 #[cfg(test)]
 mod tests;
 

@@ -20,6 +20,7 @@ mod sec_creds;
 mod sec_hooks;
 mod sec_jobs;
 mod sec_pages;
+mod secrets;
 mod statuses;
 mod superseded;
 mod tui;

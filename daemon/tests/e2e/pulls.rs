@@ -13,7 +13,7 @@ use std::process::Command;
 
 /// Makes `refs/pull/<n>/head` point at a new commit of the repository (as the forge does for a
 /// pull request); returns the commit.
-fn pull_head(repo: &Repo, n: u64, script: &str) -> String {
+pub(crate) fn pull_head(repo: &Repo, n: u64, script: &str) -> String {
     let main = repo.head();
     let head = repo.commit(&[("microci.sh", script)], &format!("pull request {n}"));
     for args in [
@@ -36,7 +36,13 @@ fn pull_head(repo: &Repo, n: u64, script: &str) -> String {
 }
 
 /// A signed Gitea `pull_request` delivery (Gitea's documented shape).
-fn pull_event(d: &TestDaemon, action: &str, n: u64, head: &str, head_repo: &str) -> Response {
+pub(crate) fn pull_event(
+    d: &TestDaemon,
+    action: &str,
+    n: u64,
+    head: &str,
+    head_repo: &str,
+) -> Response {
     let body = serde_json::json!({
         "action": action,
         "number": n,
@@ -69,7 +75,7 @@ fn pull_event(d: &TestDaemon, action: &str, n: u64, head: &str, head_repo: &str)
     )
 }
 
-fn job_id(r: &Response) -> i64 {
+pub(crate) fn job_id(r: &Response) -> i64 {
     assert_eq!(r.status, 202, "{}", r.text());
     r.json()["job_id"].as_i64().expect("job_id")
 }
