@@ -13,6 +13,7 @@
 //! - [`runner`] — the container engine behind one trait (Docker now).
 //! - [`git`] — bare caches per repository, checkouts, credentials bound to their host.
 //! - [`repo_config`] — a repository's `.microci.json`.
+//! - [`repo_services`] — its `"services"`: containers beside the job, on a network of its own.
 //! - [`logs`] — one append-only file per job, read by offset.
 //! - [`retention`] — pruning old jobs, logs, git caches and idle containers.
 //! - [`store`] — SQLite: one writer thread, pooled readers.
@@ -40,6 +41,7 @@ pub mod memory;
 pub mod metrics;
 pub mod notify;
 pub mod repo_config;
+pub mod repo_services;
 pub mod retention;
 pub mod runner;
 pub mod scheduler;

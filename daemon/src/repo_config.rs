@@ -53,6 +53,7 @@ struct Raw {
     env: Option<BTreeMap<String, String>>,
     timeout: Option<String>,
     interruptible: Option<bool>,
+    services: Option<serde_json::Value>,
 }
 
 /// The job's settings after defaults.
@@ -68,6 +69,8 @@ pub struct RepoConfig {
     pub timeout: Option<Duration>,
     /// Whether a newer push to the same ref may stop it while it runs (`cancel_superseded`).
     pub interruptible: bool,
+    /// Containers started before the job on a network of its own (`"services"`).
+    pub services: Vec<crate::repo_services::Service>,
 }
 
 impl RepoConfig {
@@ -142,12 +145,17 @@ impl RepoConfig {
                 invalid(format!("\"timeout\" {t:?} is not a duration like \"15m\""))
             })?),
         };
+        let services = match raw.services {
+            None => Vec::new(),
+            Some(v) => crate::repo_services::parse(v)?,
+        };
         Ok(RepoConfig {
             image,
             command,
             env,
             timeout,
             interruptible: raw.interruptible.unwrap_or(false),
+            services,
         })
     }
 }
@@ -159,7 +167,7 @@ fn is_reserved(key: &str) -> bool {
 }
 
 /// A plausible image reference: no whitespace or control characters, not empty, bounded.
-fn valid_image(s: &str) -> bool {
+pub(crate) fn valid_image(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 255
         && !s.starts_with('-')
@@ -175,7 +183,7 @@ fn describe(e: &serde_json::Error) -> String {
         // job's reason, so a key like "\u001b[2J" must not reach a terminal or a log raw.
         let key = rest.rsplit_once("`, expected").map_or(rest, |(key, _)| key);
         return format!(
-            "unknown key {key:?} (known keys: dockerimg, command, env, timeout, interruptible)"
+            "unknown key {key:?} (known keys: dockerimg, command, env, timeout, interruptible, services)"
         );
     }
     match e.classify() {
@@ -237,7 +245,7 @@ mod tests {
         let e = parse(r#"{"\u001b[2J\n": 1}"#).unwrap_err().to_string();
         assert_eq!(
             e,
-            r#".microci.json: unknown key "\u{1b}[2J\n" (known keys: dockerimg, command, env, timeout, interruptible)"#
+            r#".microci.json: unknown key "\u{1b}[2J\n" (known keys: dockerimg, command, env, timeout, interruptible, services)"#
         );
         let e = parse(r#"{"a`b": 1}"#).unwrap_err().to_string();
         assert!(e.contains("unknown key \"a`b\" "), "{e}");
@@ -270,5 +278,16 @@ mod tests {
             assert!(e.contains("reserved") && e.contains(key), "{key}: {e}");
         }
         assert!(parse(r#"{"env": {"CIRCLE": "1", "MY_MICROCI_X": "2"}}"#).is_ok());
+    }
+
+    #[test]
+    fn services_are_read_and_checked() {
+        assert!(parse("{}").unwrap().services.is_empty());
+        let c = parse(r#"{"services": [{"name": "db", "image": "postgres:16"}]}"#).unwrap();
+        assert_eq!(c.services[0].name, "db");
+        let e = parse(r#"{"services": [{"name": "db", "image": "x", "port": 1}]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"services\"[0]: unknown key \"port\""), "{e}");
     }
 }

@@ -420,6 +420,7 @@ async fn prepare_and_run<E: Engine>(
         argv: repo_config.command.argv(),
         env: repo_config.env.into_iter().collect(),
         workspace: workspace.to_path_buf(),
+        services: repo_config.services.iter().map(Into::into).collect(),
     };
     let running = format!(
         "running {:?} in {} (timeout {})",
@@ -450,7 +451,10 @@ async fn prepare_and_run<E: Engine>(
         interruptible: repo_config.interruptible,
     };
     let outcome = match jobs.writer.record_run(run.clone()).await {
-        Ok(()) => attend(jobs, &handle, Begin::Start, run, log, cancel).await,
+        Ok(()) => match super::services::start(jobs, &handle, &spec, log, cancel).await {
+            Ok(()) => attend(jobs, &handle, Begin::Start, run, log, cancel).await,
+            Err(outcome) => outcome,
+        },
         Err(e) => RunOutcome::Errored(format!("cannot record the job's container: {e}")),
     };
     left.container = Some(handle);
@@ -458,7 +462,7 @@ async fn prepare_and_run<E: Engine>(
 }
 
 /// Writes one `[microci]` line of the daemon's own into the job's log and tells followers.
-fn say(bus: &Bus, log: &mut LogWriter, id: i64, text: &str) {
+pub(super) fn say(bus: &Bus, log: &mut LogWriter, id: i64, text: &str) {
     if let Ok(size) = log.line(&format!("[microci] {text}")) {
         bus.publish(BusEvent::Log { id, size });
     }

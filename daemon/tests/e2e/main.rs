@@ -19,6 +19,7 @@ mod sec_creds;
 mod sec_hooks;
 mod sec_jobs;
 mod sec_pages;
+mod services;
 mod statuses;
 mod superseded;
 mod tui;
