@@ -88,8 +88,7 @@ fn one(i: usize, item: serde_json::Value) -> Result<Service, RepoConfigError> {
             Ok(Command::Exec(v)) if !v.is_empty() => Command::Exec(v),
             _ => {
                 return Err(at(
-                    "\"command\" must be a non-empty string or a non-empty array of strings"
-                        .into(),
+                    "\"command\" must be a non-empty string or a non-empty array of strings".into(),
                 ));
             }
         }),
@@ -171,18 +170,39 @@ mod tests {
             (r#"["db"]"#, "[0]: must be an object"),
             (r#"[{"image": "x"}]"#, "[0]: \"name\" is missing"),
             (r#"[{"name": "db"}]"#, "[0]: \"image\" is missing"),
-            (r#"[{"name": "DB", "image": "x"}]"#, "\"DB\" is not a host name"),
+            (
+                r#"[{"name": "DB", "image": "x"}]"#,
+                "\"DB\" is not a host name",
+            ),
             (r#"[{"name": "-db", "image": "x"}]"#, "not a host name"),
             (r#"[{"name": "db-", "image": "x"}]"#, "not a host name"),
             (r#"[{"name": "d_b", "image": "x"}]"#, "not a host name"),
             (r#"[{"name": "", "image": "x"}]"#, "not a host name"),
-            (r#"[{"name": "db", "image": "a b"}]"#, "\"image\" \"a b\" is not"),
+            (
+                r#"[{"name": "db", "image": "a b"}]"#,
+                "\"image\" \"a b\" is not",
+            ),
             (r#"[{"name": "db", "image": "-x"}]"#, "is not an image name"),
-            (r#"[{"name": "db", "image": "x", "command": ""}]"#, "\"command\""),
-            (r#"[{"name": "db", "image": "x", "command": []}]"#, "\"command\""),
-            (r#"[{"name": "db", "image": "x", "command": [1]}]"#, "\"command\""),
-            (r#"[{"name": "db", "image": "x", "env": {"A=B": "1"}}]"#, "\"A=B\""),
-            (r#"[{"name": "db", "image": "x", "env": {"A": 1}}]"#, "invalid type"),
+            (
+                r#"[{"name": "db", "image": "x", "command": ""}]"#,
+                "\"command\"",
+            ),
+            (
+                r#"[{"name": "db", "image": "x", "command": []}]"#,
+                "\"command\"",
+            ),
+            (
+                r#"[{"name": "db", "image": "x", "command": [1]}]"#,
+                "\"command\"",
+            ),
+            (
+                r#"[{"name": "db", "image": "x", "env": {"A=B": "1"}}]"#,
+                "\"A=B\"",
+            ),
+            (
+                r#"[{"name": "db", "image": "x", "env": {"A": 1}}]"#,
+                "invalid type",
+            ),
             (
                 r#"[{"name": "db", "image": "x"}, {"name": "db", "image": "y"}]"#,
                 "\"db\" is used twice",

@@ -90,7 +90,8 @@ impl Sink<'_> {
         let before = self.log.size();
         if let Ok(size) = self.log.line(&text) {
             (self.noted)(size - before);
-            self.bus.publish(crate::events::BusEvent::Log { id: self.id, size });
+            self.bus
+                .publish(crate::events::BusEvent::Log { id: self.id, size });
         }
     }
 }
@@ -102,13 +103,18 @@ mod tests {
     #[test]
     fn the_tail_is_bounded_at_a_line() {
         assert_eq!(&bounded_tail(b"a\nb\n")[..], b"a\nb\n");
-        let long: Vec<u8> = (0..2000).flat_map(|i| format!("{i}\n").into_bytes()).collect();
+        let long: Vec<u8> = (0..2000)
+            .flat_map(|i| format!("{i}\n").into_bytes())
+            .collect();
         let tail = bounded_tail(&long);
         assert!(tail.len() <= TAIL_BYTES);
         assert!(tail.ends_with(b"1999\n"));
         // It starts with a whole line.
         let first = tail.split(|&b| b == b'\n').next().unwrap_or_default();
-        let n: u32 = std::str::from_utf8(first).unwrap_or("x").parse().unwrap_or(0);
+        let n: u32 = std::str::from_utf8(first)
+            .unwrap_or("x")
+            .parse()
+            .unwrap_or(0);
         assert!(n > 1000, "{n}");
     }
 

@@ -14,8 +14,8 @@ use super::{EngineError, JobSpec};
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HostConfig, NetworkConnectRequest,
-    NetworkCreateRequest, NetworkingConfig,
+    ContainerCreateBody, EndpointSettings, HostConfig, NetworkConnectRequest, NetworkCreateRequest,
+    NetworkingConfig,
 };
 use bollard::query_parameters::{ListContainersOptions, ListNetworksOptions, LogsOptions};
 use futures_util::{FutureExt, StreamExt};
@@ -72,9 +72,9 @@ impl DockerEngine {
             _ => Some(network.clone()),
         };
         for s in &spec.services {
-            self.ensure_image(&s.image).await.map_err(|e| {
-                EngineError::Engine(format!("service {}: {e}", s.name))
-            })?;
+            self.ensure_image(&s.image)
+                .await
+                .map_err(|e| EngineError::Engine(format!("service {}: {e}", s.name)))?;
         }
         let docker = self.client().await?;
         let request = NetworkCreateRequest {

@@ -109,6 +109,15 @@ async fn wait_log(d: &TestDaemon, id: i64, text: &str) -> String {
     }
 }
 
+/// `docker KIND inspect -f FORMAT ID`, trimmed.
+fn inspect(kind: &str, id: &str, format: &str) -> String {
+    let out = Command::new("docker")
+        .args([kind, "inspect", "-f", format, id])
+        .output()
+        .expect("docker inspect");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// Containers of this daemon's carrying the service label.
 fn service_containers(d: &TestDaemon) -> Vec<String> {
     let out = Command::new("docker")
@@ -159,11 +168,8 @@ async fn a_job_reaches_its_service_by_name_and_the_service_gets_only_its_own_env
 
 #[tokio::test(flavor = "multi_thread")]
 async fn with_docker_network_none_the_job_still_reaches_its_service_and_nothing_else() {
-    // The job has no network but its own, internal one: its service, and no way out.
-    let script = format!(
-        "{}ip route | sed 's/^/route: /'\n",
-        fetch("")
-    );
+    // The job has no network but its own, internal one: its service, and nothing else.
+    let script = format!("{}ip route | sed 's/^/route: /'\n", fetch(""));
     let repo = with_db(&script);
     let opts = Options {
         docker: "network = \"none\"\n".into(),
@@ -175,8 +181,9 @@ async fn with_docker_network_none_the_job_still_reaches_its_service_and_nothing_
     let log = log_text(&d, id).await;
     assert_eq!(job.status, JobStatus::Succeed, "{job:?}\n{log}");
     assert!(log.contains("\nhello-from-db\n"), "{log}");
-    assert!(log.contains("route: "), "{log}");
-    assert!(!log.contains("route: default"), "an internal network has no way out:\n{log}");
+    // One interface: the job's network, not the Engine's bridge as well.
+    assert!(log.contains(" dev eth0 "), "{log}");
+    assert!(!log.contains(" dev eth1 "), "{log}");
     assert_nothing_left(&d, id).await;
 }
 
@@ -202,7 +209,18 @@ async fn a_canceled_job_leaves_no_service_or_network() {
     // While it runs: the job's container, its service, their network.
     assert_eq!(d.containers().len(), 2, "{:?}", d.containers());
     assert_eq!(service_containers(&d).len(), 1);
-    assert_eq!(networks(&d).len(), 1);
+    let nets = networks(&d);
+    assert_eq!(nets.len(), 1);
+    // The network is internal (the Engine routes nothing beyond it), the service publishes
+    // nothing on the host.
+    assert_eq!(inspect("network", &nets[0], "{{.Internal}}"), "true");
+    let service = &service_containers(&d)[0];
+    let ports = inspect("container", service, "{{json .HostConfig.PortBindings}}");
+    assert!(ports == "{}" || ports == "null", "{ports}");
+    assert_eq!(
+        inspect("container", service, "{{.HostConfig.Memory}}"),
+        "268435456"
+    );
     let out = d.cli(&["cancel", &id.to_string()]);
     assert!(out.status.success(), "{out:?}");
     let job = wait_final(&d.socket, id).await;
