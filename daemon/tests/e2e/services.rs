@@ -334,3 +334,21 @@ async fn bad_services_are_refused_by_name_and_a_missing_image_is_named() {
     assert!(!log_text(&d, id).await.contains("never"));
     assert_nothing_left(&d, id).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daemon_stopping_with_on_stop_cancel_removes_the_services_and_network() {
+    let repo = with_db(&format!("{}echo reached-db; sleep 300\n", fetch("")));
+    let opts = Options {
+        docker: "on_stop = \"cancel\"\n".into(),
+        ..options().for_repo(&repo)
+    };
+    let (_sweep, mut d) = start(opts);
+    let id = push(&d, &repo, "d-1");
+    wait_log(&d, id, "reached-db").await;
+    d.stop();
+    assert!(d.containers().is_empty(), "{:?}", d.containers());
+    assert!(networks(&d).is_empty(), "{:?}", networks(&d));
+    d.spawn();
+    let job = wait_final(&d.socket, id).await;
+    assert_eq!(job.status, JobStatus::Canceled, "{job:?}");
+}
