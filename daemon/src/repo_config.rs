@@ -1,5 +1,6 @@
 //! `.microci.json`, read from the repository root at the built commit. Compatible with the first
-//! microci (`dockerimg`, `command`), plus `env` and `timeout`. Unknown keys are refused by name:
+//! microci (`dockerimg`, `command`), plus `env`, `timeout`, `interruptible` and `services` (see
+//! [`crate::repo_services`]). Unknown keys are refused by name:
 //! a typo must not silently run the wrong thing.
 
 use serde::Deserialize;
