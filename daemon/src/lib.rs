@@ -13,6 +13,7 @@
 //! - [`runner`] — the container engine behind one trait (Docker now).
 //! - [`git`] — bare caches per repository, checkouts, credentials bound to their host.
 //! - [`repo_config`] — a repository's `.microci.json`.
+//! - [`repo_services`] — its `"services"`: containers beside the job, on a network of its own.
 //! - [`logs`] — one append-only file per job, read by offset.
 //! - [`secrets`] — job secrets: where values are read from, and masking them in output.
 //! - [`retention`] — pruning old jobs, logs, git caches and idle containers.
@@ -41,6 +42,7 @@ pub mod memory;
 pub mod metrics;
 pub mod notify;
 pub mod repo_config;
+pub mod repo_services;
 pub mod retention;
 pub mod runner;
 pub mod scheduler;

@@ -1,12 +1,25 @@
 //! `.microci.json`, read from the repository root at the built commit. Compatible with the first
-//! microci (`dockerimg`, `command`), plus `env`, `timeout`, `interruptible`, and the secrets a job
-//! asks for (`secrets`, `secret_files`). Unknown keys are refused by name:
+//! microci (`dockerimg`, `command`), plus `env`, `timeout`, `interruptible`, the secrets a job
+//! asks for (`secrets`, `secret_files`) and `services` (see [`crate::repo_services`]). Unknown
+//! keys are refused by name:
 //! a typo must not silently run the wrong thing.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
+
+/// The keys the file may hold, named when it holds another.
+const KNOWN_KEYS: &[&str] = &[
+    "dockerimg",
+    "command",
+    "env",
+    "timeout",
+    "interruptible",
+    "secrets",
+    "secret_files",
+    "services",
+];
 
 /// The file name, at the repository root.
 pub const FILE_NAME: &str = ".microci.json";
@@ -56,6 +69,7 @@ struct Raw {
     interruptible: Option<bool>,
     secrets: Option<Vec<String>>,
     secret_files: Option<Vec<String>>,
+    services: Option<serde_json::Value>,
 }
 
 /// The job's settings after defaults.
@@ -75,6 +89,8 @@ pub struct RepoConfig {
     pub secrets: Vec<String>,
     /// Secrets it asks for as files under `/run/secrets/`.
     pub secret_files: Vec<String>,
+    /// Containers started before the job on a network of its own (`"services"`).
+    pub services: Vec<crate::repo_services::Service>,
 }
 
 impl RepoConfig {
@@ -147,6 +163,10 @@ impl RepoConfig {
                 "{k:?} is in both \"env\" and \"secrets\": name it once"
             )));
         }
+        let services = match raw.services {
+            None => Vec::new(),
+            Some(v) => crate::repo_services::parse(v)?,
+        };
         Ok(RepoConfig {
             image,
             command,
@@ -155,6 +175,7 @@ impl RepoConfig {
             interruptible: raw.interruptible.unwrap_or(false),
             secrets,
             secret_files,
+            services,
         })
     }
 }
@@ -203,7 +224,7 @@ pub(crate) fn is_reserved(key: &str) -> bool {
 }
 
 /// A plausible image reference: no whitespace or control characters, not empty, bounded.
-fn valid_image(s: &str) -> bool {
+pub(crate) fn valid_image(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 255
         && !s.starts_with('-')
@@ -219,7 +240,8 @@ fn describe(e: &serde_json::Error) -> String {
         // job's reason, so a key like "\u001b[2J" must not reach a terminal or a log raw.
         let key = rest.rsplit_once("`, expected").map_or(rest, |(key, _)| key);
         return format!(
-            "unknown key {key:?} (known keys: dockerimg, command, env, timeout, interruptible, secrets, secret_files)"
+            "unknown key {key:?} (known keys: {})",
+            KNOWN_KEYS.join(", ")
         );
     }
     match e.classify() {
@@ -281,7 +303,7 @@ mod tests {
         let e = parse(r#"{"\u001b[2J\n": 1}"#).unwrap_err().to_string();
         assert_eq!(
             e,
-            r#".microci.json: unknown key "\u{1b}[2J\n" (known keys: dockerimg, command, env, timeout, interruptible, secrets, secret_files)"#
+            r#".microci.json: unknown key "\u{1b}[2J\n" (known keys: dockerimg, command, env, timeout, interruptible, secrets, secret_files, services)"#
         );
         let e = parse(r#"{"a`b": 1}"#).unwrap_err().to_string();
         assert!(e.contains("unknown key \"a`b\" "), "{e}");
@@ -340,5 +362,16 @@ mod tests {
             assert!(e.contains("reserved") && e.contains(key), "{key}: {e}");
         }
         assert!(parse(r#"{"env": {"CIRCLE": "1", "MY_MICROCI_X": "2"}}"#).is_ok());
+    }
+
+    #[test]
+    fn services_are_read_and_checked() {
+        assert!(parse("{}").unwrap().services.is_empty());
+        let c = parse(r#"{"services": [{"name": "db", "image": "postgres:16"}]}"#).unwrap();
+        assert_eq!(c.services[0].name, "db");
+        let e = parse(r#"{"services": [{"name": "db", "image": "x", "port": 1}]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"services\"[0]: unknown key \"port\""), "{e}");
     }
 }

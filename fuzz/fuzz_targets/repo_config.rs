@@ -33,6 +33,17 @@ fuzz_target!(|data: &[u8]| {
                     "env key {key:?}"
                 );
             }
+            for s in &c.services {
+                assert!(
+                    (1..=63).contains(&s.name.len())
+                        && s.name.bytes().all(|b| b.is_ascii_lowercase()
+                            || b.is_ascii_digit()
+                            || b == b'-'),
+                    "service name {:?}",
+                    s.name
+                );
+                assert!(!s.image.is_empty() && !s.image.starts_with('-'), "{:?}", s.image);
+            }
         }
         Err(e) => {
             let message = e.to_string();

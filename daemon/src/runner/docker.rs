@@ -1,6 +1,7 @@
 //! The local (or remote) Docker Engine through bollard. Every container carries the labels
 //! `microci.job=<id>`, `microci.owner=<installation>` and `microci.instance=<daemon run>` so a
-//! restarted daemon, and the tests, can find what microci started.
+//! restarted daemon, and the tests, can find what microci started; a job's services and their
+//! network carry them too (see `services_docker`).
 
 use super::{Engine, EngineError, Found, JobSpec, OutputStream, Piece, Resume};
 use crate::config::{DockerSettings, WorkspaceMode};
@@ -33,12 +34,18 @@ pub struct DockerEngine {
     /// Where the Engine is: fixed for the life of the process.
     host: Option<String>,
     instance: String,
-    owner: String,
+    pub(super) owner: String,
 }
 
 /// A created container.
 pub struct Container {
-    id: String,
+    pub(super) id: String,
+    /// The job it runs.
+    pub(super) job: i64,
+    /// The job's services, as prepared; `None` for an adopted container (found by label then).
+    pub(super) services: Option<Vec<super::services_docker::ServiceContainer>>,
+    /// The job's network, once created for its services.
+    pub(super) network: Option<String>,
 }
 
 impl DockerEngine {
@@ -73,14 +80,14 @@ impl DockerEngine {
     }
 
     /// The settings now.
-    fn settings(&self) -> std::sync::Arc<DockerSettings> {
+    pub(super) fn settings(&self) -> std::sync::Arc<DockerSettings> {
         self.settings
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 
-    fn labels(&self, job: &str) -> HashMap<String, String> {
+    pub(super) fn labels(&self, job: &str) -> HashMap<String, String> {
         let mut labels = self.settings().labels.clone();
         labels.insert(JOB_LABEL.to_string(), job.to_string());
         labels.insert(INSTANCE_LABEL.to_string(), self.instance.clone());
@@ -90,7 +97,7 @@ impl DockerEngine {
 
     /// The client, connecting (and agreeing on an API version: an older Engine is spoken to in
     /// its own) when there is none yet.
-    async fn client(&self) -> Result<Docker, EngineError> {
+    pub(super) async fn client(&self) -> Result<Docker, EngineError> {
         let mut slot = self.docker.lock().await;
         if let Some(d) = slot.as_ref() {
             return Ok(d.clone());
@@ -129,7 +136,7 @@ impl DockerEngine {
         }
     }
 
-    async fn ensure_image(&self, image: &str) -> Result<(), EngineError> {
+    pub(super) async fn ensure_image(&self, image: &str) -> Result<(), EngineError> {
         let docker = self.client().await?;
         match docker.inspect_image(image).await {
             Ok(_) => return Ok(()),
@@ -159,7 +166,7 @@ impl DockerEngine {
             })
     }
 
-    fn container_body(&self, spec: &JobSpec) -> ContainerCreateBody {
+    pub(super) fn container_body(&self, spec: &JobSpec) -> ContainerCreateBody {
         let s = &self.settings();
         let labels = self.labels(&spec.id.to_string());
         let binds = (s.workspace == WorkspaceMode::Bind)
@@ -273,13 +280,35 @@ impl Engine for DockerEngine {
 
     async fn prepare(&self, spec: &JobSpec) -> Result<Container, EngineError> {
         self.ensure_image(&spec.image).await?;
-        let created = self
-            .client()
-            .await?
-            .create_container(None, self.container_body(spec))
-            .await
-            .map_err(|e| engine_error("cannot create the container", e))?;
-        let container = Container { id: created.id };
+        let mut body = self.container_body(spec);
+        let mut container = Container {
+            id: String::new(),
+            job: spec.id,
+            services: Some(Vec::new()),
+            network: None,
+        };
+        // The services and their network first; the job's container then joins it.
+        let joins = match self.prepare_services(spec, &mut body, &mut container).await {
+            Ok(joins) => joins,
+            Err(e) => {
+                let _ = self.teardown(&container).await;
+                return Err(e);
+            }
+        };
+        let created = match self.client().await?.create_container(None, body).await {
+            Ok(created) => created,
+            Err(e) => {
+                let _ = self.teardown(&container).await;
+                return Err(engine_error("cannot create the container", e));
+            }
+        };
+        container.id = created.id;
+        if let Some(network) = joins
+            && let Err(e) = self.join_network(&container.id, &network).await
+        {
+            let _ = self.teardown(&container).await;
+            return Err(e);
+        }
         if self.settings().workspace == WorkspaceMode::Copy
             && let Err(e) = self.copy_workspace(&container.id, &spec.workspace).await
         {
@@ -324,9 +353,12 @@ impl Engine for DockerEngine {
         c.id.clone()
     }
 
-    fn adopt(&self, _job: i64, container: &str) -> Container {
+    fn adopt(&self, job: i64, container: &str) -> Container {
         Container {
             id: container.to_string(),
+            job,
+            services: None,
+            network: None,
         }
     }
 
@@ -372,9 +404,15 @@ impl Engine for DockerEngine {
                     .as_ref()
                     .and_then(|l| l.get(JOB_LABEL))
                     .and_then(|j| j.parse().ok());
+                let service = c
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(super::services_docker::SERVICE_LABEL))
+                    .cloned();
                 Some(Found {
                     container: c.id?,
                     job,
+                    service,
                 })
             })
             .collect())
@@ -415,7 +453,27 @@ impl Engine for DockerEngine {
     }
 
     async fn teardown(&self, c: &Container) -> Result<(), EngineError> {
-        remove(&self.client().await?, &c.id).await
+        let docker = self.client().await?;
+        // The job's container first: the network cannot go while it is attached.
+        let job = if c.id.is_empty() {
+            Ok(())
+        } else {
+            remove(&docker, &c.id).await
+        };
+        let services = self.teardown_services(&docker, c).await;
+        job.and(services)
+    }
+
+    async fn start_service(&self, c: &Container, name: &str) -> Result<(), EngineError> {
+        self.start_service_container(c, name).await
+    }
+
+    async fn service_exit(&self, c: &Container) -> super::ServiceExit {
+        self.first_service_exit(c).await
+    }
+
+    async fn sweep(&self, keep: &std::collections::HashSet<i64>) -> Result<(), EngineError> {
+        self.sweep_networks(keep).await
     }
 
     async fn scrub(&self, dir: &Path) -> Result<(), EngineError> {
@@ -449,7 +507,12 @@ impl Engine for DockerEngine {
             .create_container(None, body)
             .await
             .map_err(|e| engine_error("cannot create the clean-up container", e))?;
-        let c = Container { id: created.id };
+        let c = Container {
+            id: created.id,
+            job: 0,
+            services: Some(Vec::new()),
+            network: None,
+        };
         let run = async {
             docker
                 .start_container(&c.id, None)
@@ -494,7 +557,7 @@ impl Engine for DockerEngine {
     }
 }
 
-async fn remove(docker: &Docker, id: &str) -> Result<(), EngineError> {
+pub(super) async fn remove(docker: &Docker, id: &str) -> Result<(), EngineError> {
     let options = RemoveContainerOptions {
         force: true,
         v: true,
@@ -513,12 +576,12 @@ async fn remove(docker: &Docker, id: &str) -> Result<(), EngineError> {
     }
 }
 
-fn engine_error(what: &str, e: DockerError) -> EngineError {
+pub(super) fn engine_error(what: &str, e: DockerError) -> EngineError {
     EngineError::Engine(format!("{what}: {}", docker_message(&e)))
 }
 
 /// The Engine's own sentence where there is one, else bollard's description.
-fn docker_message(e: &DockerError) -> String {
+pub(super) fn docker_message(e: &DockerError) -> String {
     match e {
         DockerError::DockerResponseServerError { message, .. } => message.trim().to_string(),
         DockerError::DockerStreamError { error } => error.trim().to_string(),

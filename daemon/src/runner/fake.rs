@@ -176,6 +176,7 @@ impl Engine for FakeEngine {
             .map(|(h, j)| Found {
                 container: format!("fake-{h}"),
                 job: Some(*j),
+                service: None,
             })
             .collect())
     }

@@ -8,12 +8,16 @@ pub mod docker;
 pub mod fake;
 mod resume;
 mod secret_files;
+pub mod services;
+mod services_docker;
 
 use crate::events::{Bus, BusEvent};
 use crate::logs::LogWriter;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
+pub use services::{ServiceExit, ServiceSpec};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
@@ -35,6 +39,8 @@ pub struct JobSpec {
     pub secret_env: Vec<(String, crate::secrets::Value)>,
     /// Secrets given as files under [`crate::secrets::FILES_DIR`].
     pub secret_files: Vec<(String, crate::secrets::Value)>,
+    /// Containers to run beside the job, each reachable from it by its name.
+    pub services: Vec<ServiceSpec>,
 }
 
 /// Why the engine could not do its part; always ends the job ERRORED with this text.
@@ -97,6 +103,9 @@ pub struct Found {
     pub container: String,
     /// The job it runs, when it is a job's (not a clean-up helper's).
     pub job: Option<i64>,
+    /// The service it runs for that job, when it is one of the job's services rather than the
+    /// job's own container: it lives and goes with the job's.
+    pub service: Option<String>,
 }
 
 /// A container backend.
@@ -146,6 +155,29 @@ pub trait Engine: Send + Sync + 'static {
     /// job created as root in a bind-mounted workspace cannot be removed by a daemon that runs
     /// as its own user. Bounded in time and resources like a job.
     fn scrub(&self, dir: &std::path::Path) -> impl Future<Output = Result<(), EngineError>> + Send;
+    /// Starts the job's service `name` (one of its [`JobSpec::services`], prepared with it),
+    /// reachable from the job by that name until [`teardown`] removes it with the job.
+    ///
+    /// [`teardown`]: Engine::teardown
+    fn start_service(
+        &self,
+        _handle: &Self::Handle,
+        name: &str,
+    ) -> impl Future<Output = Result<(), EngineError>> + Send {
+        std::future::ready(Err(EngineError::Engine(format!(
+            "service {name}: this engine cannot run services"
+        ))))
+    }
+    /// Resolves when one of the job's services ends; never, for a job without services. A
+    /// job does not run on without its services.
+    fn service_exit(&self, _handle: &Self::Handle) -> impl Future<Output = ServiceExit> + Send {
+        std::future::pending()
+    }
+    /// Removes what this installation left in the engine beside containers (a job's network)
+    /// for every job not in `keep`. Called at start, once leftover containers are removed.
+    fn sweep(&self, _keep: &HashSet<i64>) -> impl Future<Output = Result<(), EngineError>> + Send {
+        std::future::ready(Ok(()))
+    }
     /// Whether the engine answers.
     fn ping(&self) -> impl Future<Output = Result<(), EngineError>> + Send;
     /// Takes reloaded settings (limits, capabilities, network, labels, helper image) for the
@@ -202,10 +234,17 @@ pub async fn attend<E: Engine>(
     // Why the job is being stopped, once it is. The stop request runs beside the output copy:
     // the Engine only lets a container that is flooding its output die once that output is read.
     let stopping: std::sync::OnceLock<RunOutcome> = std::sync::OnceLock::new();
+    // A service that ended first: the job is stopped, and the log says which and how.
+    let service_ended: std::sync::OnceLock<ServiceExit> = std::sync::OnceLock::new();
     let stopper = async {
         let why = tokio::select! {
             _ = tokio::time::sleep(limits.left) => RunOutcome::TimedOut(limits.timeout),
             _ = cancel.cancelled() => RunOutcome::Canceled,
+            exit = engine.service_exit(handle) => {
+                let why = RunOutcome::Errored(exit.to_string());
+                let _ = service_ended.set(exit);
+                why
+            }
         };
         let _ = stopping.set(why);
         stop(engine, handle, limits.grace, id).await;
@@ -247,6 +286,9 @@ pub async fn attend<E: Engine>(
         let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
     }
     sink.finish();
+    if let Some(exit) = service_ended.get() {
+        sink.service_ended(exit);
+    }
     if let Some(outcome) = stopping.get() {
         return outcome.clone();
     }

@@ -457,6 +457,7 @@ async fn prepare_and_run<E: Engine>(
         workspace: workspace.to_path_buf(),
         secret_env: granted.env,
         secret_files: granted.files,
+        services: repo_config.services.iter().map(Into::into).collect(),
     };
     let running = format!(
         "running {:?} in {} (timeout {})",
@@ -487,7 +488,10 @@ async fn prepare_and_run<E: Engine>(
         interruptible: repo_config.interruptible,
     };
     let outcome = match jobs.writer.record_run(run.clone()).await {
-        Ok(()) => attend(jobs, &handle, Begin::Start, run, log, cancel, masker).await,
+        Ok(()) => match super::services::start(jobs, &handle, &spec, log, cancel).await {
+            Ok(()) => attend(jobs, &handle, Begin::Start, run, log, cancel, masker).await,
+            Err(outcome) => outcome,
+        },
         Err(e) => RunOutcome::Errored(format!("cannot record the job's container: {e}")),
     };
     left.container = Some(handle);
@@ -495,7 +499,7 @@ async fn prepare_and_run<E: Engine>(
 }
 
 /// Writes one `[microci]` line of the daemon's own into the job's log and tells followers.
-fn say(bus: &Bus, log: &mut LogWriter, id: i64, text: &str) {
+pub(super) fn say(bus: &Bus, log: &mut LogWriter, id: i64, text: &str) {
     if let Ok(size) = log.line(&format!("[microci] {text}")) {
         bus.publish(BusEvent::Log { id, size });
     }

@@ -6,6 +6,7 @@
 
 mod job;
 mod secrets;
+mod services;
 #[cfg(test)]
 mod tests;
 
@@ -112,7 +113,9 @@ pub async fn recover<E: Engine>(jobs: &Jobs<E>) -> Vec<Reattach> {
     let keep: HashSet<i64> = reattach.iter().map(|r| r.record.job.id).collect();
     let kept: HashSet<&str> = reattach.iter().map(|r| r.run.container.as_str()).collect();
     for f in found.iter().flatten() {
-        if kept.contains(f.container.as_str()) {
+        // A re-attached job keeps its services: they go with it.
+        let kept_service = f.service.is_some() && f.job.is_some_and(|j| keep.contains(&j));
+        if kept.contains(f.container.as_str()) || kept_service {
             continue;
         }
         tracing::info!(container = %f.container, job = ?f.job, "removing a container no job runs in");
@@ -120,6 +123,12 @@ pub async fn recover<E: Engine>(jobs: &Jobs<E>) -> Vec<Reattach> {
         if let Err(e) = jobs.engine.teardown(&handle).await {
             tracing::warn!("cannot remove leftover container {}: {e}", f.container);
         }
+    }
+    // What is left beside containers (a job's services' network), now that they are gone.
+    if found.is_some()
+        && let Err(e) = jobs.engine.sweep(&keep).await
+    {
+        tracing::warn!("cannot remove leftover networks: {e}");
     }
     let workspaces = jobs.workspaces().to_path_buf();
     let _ = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
@@ -188,7 +197,9 @@ async fn run<E: Engine>(jobs: Arc<Jobs<E>>, reattach: Vec<Reattach>, shutdown: C
             tracing::info!("stopping {running} running job(s)");
             let found = jobs.engine.containers().await.unwrap_or_default();
             let grace = jobs.config().docker.stop_grace;
-            futures_util::future::join_all(found.iter().map(|f| async {
+            // A job's services go with its container's teardown.
+            let found = found.iter().filter(|f| f.service.is_none());
+            futures_util::future::join_all(found.map(|f| async {
                 let handle = jobs.engine.adopt(f.job.unwrap_or(0), &f.container);
                 let _ = jobs.engine.stop(&handle, grace).await;
                 if let Err(e) = jobs.engine.teardown(&handle).await {

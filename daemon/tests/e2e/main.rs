@@ -21,6 +21,7 @@ mod sec_hooks;
 mod sec_jobs;
 mod sec_pages;
 mod secrets;
+mod services;
 mod statuses;
 mod superseded;
 mod tui;
