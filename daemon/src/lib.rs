@@ -25,6 +25,7 @@
 //! - [`systemd`] — sd_notify, socket activation, and other OS glue.
 //! - [`memory`] — keeping an idle daemon's resident memory small.
 
+pub mod artifacts;
 pub mod config;
 pub mod control;
 pub mod daemon;

@@ -1,6 +1,6 @@
 //! `.microci.json`, read from the repository root at the built commit. Compatible with the first
-//! microci (`dockerimg`, `command`), plus `env` and `timeout`. Unknown keys are refused by name:
-//! a typo must not silently run the wrong thing.
+//! microci (`dockerimg`, `command`), plus `env`, `timeout`, `interruptible` and `artifacts`.
+//! Unknown keys are refused by name: a typo must not silently run the wrong thing.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -53,6 +53,7 @@ struct Raw {
     env: Option<BTreeMap<String, String>>,
     timeout: Option<String>,
     interruptible: Option<bool>,
+    artifacts: Option<Vec<String>>,
 }
 
 /// The job's settings after defaults.
@@ -68,6 +69,8 @@ pub struct RepoConfig {
     pub timeout: Option<Duration>,
     /// Whether a newer push to the same ref may stop it while it runs (`cancel_superseded`).
     pub interruptible: bool,
+    /// Globs of files under `/repo` kept after the job, checked (relative, no `..`).
+    pub artifacts: Vec<String>,
 }
 
 impl RepoConfig {
@@ -142,12 +145,15 @@ impl RepoConfig {
                 invalid(format!("\"timeout\" {t:?} is not a duration like \"15m\""))
             })?),
         };
+        let artifacts = raw.artifacts.unwrap_or_default();
+        crate::artifacts::Patterns::parse(&artifacts).map_err(invalid)?;
         Ok(RepoConfig {
             image,
             command,
             env,
             timeout,
             interruptible: raw.interruptible.unwrap_or(false),
+            artifacts,
         })
     }
 }
@@ -175,7 +181,7 @@ fn describe(e: &serde_json::Error) -> String {
         // job's reason, so a key like "\u001b[2J" must not reach a terminal or a log raw.
         let key = rest.rsplit_once("`, expected").map_or(rest, |(key, _)| key);
         return format!(
-            "unknown key {key:?} (known keys: dockerimg, command, env, timeout, interruptible)"
+            "unknown key {key:?} (known keys: dockerimg, command, env, timeout, interruptible, artifacts)"
         );
     }
     match e.classify() {
@@ -237,7 +243,7 @@ mod tests {
         let e = parse(r#"{"\u001b[2J\n": 1}"#).unwrap_err().to_string();
         assert_eq!(
             e,
-            r#".microci.json: unknown key "\u{1b}[2J\n" (known keys: dockerimg, command, env, timeout, interruptible)"#
+            r#".microci.json: unknown key "\u{1b}[2J\n" (known keys: dockerimg, command, env, timeout, interruptible, artifacts)"#
         );
         let e = parse(r#"{"a`b": 1}"#).unwrap_err().to_string();
         assert!(e.contains("unknown key \"a`b\" "), "{e}");
@@ -270,5 +276,28 @@ mod tests {
             assert!(e.contains("reserved") && e.contains(key), "{key}: {e}");
         }
         assert!(parse(r#"{"env": {"CIRCLE": "1", "MY_MICROCI_X": "2"}}"#).is_ok());
+    }
+
+    #[test]
+    fn artifacts_are_relative_globs() {
+        let c = parse(r#"{"artifacts": ["target/debian/*.deb", "report.html"]}"#).unwrap();
+        assert_eq!(c.artifacts, ["target/debian/*.deb", "report.html"]);
+        assert!(parse("{}").unwrap().artifacts.is_empty());
+        for bad in [
+            r#"["/etc/passwd"]"#,
+            r#"["../x"]"#,
+            r#"["a/../../b"]"#,
+            r#"["a["]"#,
+        ] {
+            let e = parse(&format!(r#"{{"artifacts": {bad}}}"#))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with(".microci.json: \"artifacts\" glob"),
+                "{bad}: {e}"
+            );
+        }
+        let e = parse(r#"{"artifacts": "x"}"#).unwrap_err().to_string();
+        assert!(e.contains("invalid type"), "{e}");
     }
 }

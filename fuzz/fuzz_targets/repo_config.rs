@@ -33,6 +33,12 @@ fuzz_target!(|data: &[u8]| {
                     "env key {key:?}"
                 );
             }
+            for glob in &c.artifacts {
+                assert!(
+                    !glob.starts_with('/') && !glob.split('/').any(|p| p == ".."),
+                    "artifact glob {glob:?} leaves /repo"
+                );
+            }
         }
         Err(e) => {
             let message = e.to_string();

@@ -117,6 +117,9 @@ pub(super) async fn execute<E: Engine>(
     let workspace = jobs.workspace(id);
     let mut left = Leftovers::default();
     let outcome = prepare_and_run(jobs, rec, &workspace, &mut log, cancel, start, &mut left).await;
+    if let Some(handle) = &left.container {
+        super::artifacts::collect(jobs, id, handle, &mut log).await;
+    }
     (ending(jobs, id, outcome, &mut log), left)
 }
 
@@ -145,6 +148,7 @@ pub(super) async fn reattach<E: Engine>(
                 from.skip
             );
             let outcome = attend(jobs, &handle, Begin::Resume(from), run, &mut log, cancel).await;
+            super::artifacts::collect(jobs, id, &handle, &mut log).await;
             ending(jobs, id, Ok(outcome), &mut log)
         }
         Err(e) => {
@@ -414,6 +418,7 @@ async fn prepare_and_run<E: Engine>(
             ));
         }
     };
+    super::artifacts::want(jobs, id, &repo_config.artifacts).await?;
     let spec = JobSpec {
         id,
         image: repo_config.image.clone(),
@@ -458,7 +463,7 @@ async fn prepare_and_run<E: Engine>(
 }
 
 /// Writes one `[microci]` line of the daemon's own into the job's log and tells followers.
-fn say(bus: &Bus, log: &mut LogWriter, id: i64, text: &str) {
+pub(super) fn say(bus: &Bus, log: &mut LogWriter, id: i64, text: &str) {
     if let Ok(size) = log.line(&format!("[microci] {text}")) {
         bus.publish(BusEvent::Log { id, size });
     }
