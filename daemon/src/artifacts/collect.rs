@@ -72,25 +72,23 @@ impl Collector {
             let Some(name) = relative_name(&path, of_repo) else {
                 continue;
             };
+            let kind = entry.header().entry_type();
             let Some(which) = self.patterns.matching(&name) else {
+                // A link where a glob goes on below (`target/debian` for
+                // `target/debian/*.deb`): nothing is read through it.
+                if kind.is_symlink() && self.patterns.reaches_below(&name) {
+                    let target = link_target(&entry)?;
+                    self.notes.push(refusal(&name, &target));
+                }
                 continue;
             };
-            let kind = entry.header().entry_type();
             if kind.is_dir() {
                 continue;
             }
             self.matched[which] = true;
             if kind.is_symlink() {
-                let target = entry
-                    .link_name()?
-                    .map(|t| t.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let note = if escapes_repo(&name, &target) {
-                    format!("refused {name:?}: a symbolic link to {target:?}, outside /repo")
-                } else {
-                    format!("skipped {name:?}: a symbolic link (links are not kept)")
-                };
-                self.notes.push(note);
+                let target = link_target(&entry)?;
+                self.notes.push(refusal(&name, &target));
                 continue;
             }
             if !kind.is_file() {
@@ -161,6 +159,24 @@ impl Collector {
             size: written,
             sha256: hex::encode(hasher.finalize()),
         })
+    }
+}
+
+/// Where a symbolic link entry points, as written.
+fn link_target<R: Read>(entry: &tar::Entry<'_, R>) -> std::io::Result<String> {
+    Ok(entry
+        .link_name()?
+        .map(|t| t.to_string_lossy().into_owned())
+        .unwrap_or_default())
+}
+
+/// The log's word on a symbolic link at `name`: refused when it leads out of `/repo`, skipped
+/// otherwise (links are never kept or followed).
+fn refusal(name: &str, target: &str) -> String {
+    if escapes_repo(name, target) {
+        format!("refused {name:?}: a symbolic link to {target:?}, outside /repo")
+    } else {
+        format!("skipped {name:?}: a symbolic link (links are not kept)")
     }
 }
 
@@ -268,14 +284,21 @@ mod tests {
 
     #[test]
     fn symlinks_are_never_kept_and_escapes_are_named() {
-        let (mut c, dir) = collector(&["out/*"], 1000);
+        let (mut c, dir) = collector(&["out/*", "etc/passwd"], 1000);
         let tar = archive(|b| {
             link(b, "out/passwd", "/etc/passwd");
             link(b, "out/up", "../../x");
             link(b, "out/in", "../README");
         });
         c.take(&tar[..], false).unwrap();
+        // A link the glob would have to go through.
+        let tar = archive(|b| link(b, "etc", "/etc"));
+        c.take(&tar[..], false).unwrap();
         assert!(c.kept.is_empty());
+        assert_eq!(
+            c.notes[3],
+            "refused \"etc\": a symbolic link to \"/etc\", outside /repo"
+        );
         assert!(c.notes[0].contains("refused \"out/passwd\"") && c.notes[0].contains("outside"));
         assert!(c.notes[1].contains("outside"), "{:?}", c.notes);
         assert!(c.notes[2].contains("skipped \"out/in\""), "{:?}", c.notes);

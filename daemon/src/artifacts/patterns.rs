@@ -80,6 +80,18 @@ impl Patterns {
         }
     }
 
+    /// Whether some glob reaches below `dir` (a path relative to `/repo`): `target/debian/*.deb`
+    /// reaches below `target` and `target/debian`. A symbolic link there would be a way out.
+    pub fn reaches_below(&self, dir: &str) -> bool {
+        let depth = dir.split('/').count();
+        self.globs.iter().any(|(source, _)| {
+            let parts: Vec<&str> = source.trim_end_matches('/').split('/').collect();
+            parts.len() > depth
+                && Pattern::new(&parts[..depth].join("/"))
+                    .is_ok_and(|p| p.matches_with(dir, OPTIONS))
+        })
+    }
+
     /// The directories of `/repo` (relative, `""` for `/repo` itself) whose archives hold every
     /// match. Each is a direct child of `/repo` (or `/repo`): the engine follows symlinks in a
     /// path's directories but not its last component, so asking for a direct child never reads
@@ -124,6 +136,16 @@ mod tests {
         assert_eq!(pats.matching("distx"), None);
         assert_eq!(pats.matching("a/b/c.log"), Some(3));
         assert_eq!(pats.matching("c.log"), Some(3));
+    }
+
+    #[test]
+    fn globs_reach_below_their_directories() {
+        let pats = p(&["target/debian/*.deb", "*/x/y"]).unwrap();
+        assert!(pats.reaches_below("target"));
+        assert!(pats.reaches_below("target/debian"));
+        assert!(!pats.reaches_below("target/debian/a.deb"));
+        assert!(pats.reaches_below("other/x"));
+        assert!(!pats.reaches_below("other/z"));
     }
 
     #[test]

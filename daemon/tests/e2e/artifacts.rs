@@ -58,6 +58,7 @@ echo notes > target/debian/notes.txt
 echo other > target/other/x.deb
 printf '<h1>report</h1>' > report.html
 ln -s /etc/passwd target/debian/passwd.deb
+ln -s /etc target/etc
 sha256sum target/debian/app_1.0.deb report.html
 exit 3
 ";
@@ -66,7 +67,9 @@ exit 3
 async fn globs_keep_the_right_files_refuse_escaping_links_and_download_byte_for_byte() {
     let repo = Repo::with_script(
         GLOB_SCRIPT,
-        Some(r#"{"artifacts": ["target/debian/*.deb", "report.html", "missing/*.zip"]}"#),
+        Some(
+            r#"{"artifacts": ["target/debian/*.deb", "report.html", "missing/*.zip", "target/etc/passwd"]}"#,
+        ),
     );
     let d = TestDaemon::start(Options {
         http: "pages = \"all\"\n".into(),
@@ -81,6 +84,14 @@ async fn globs_keep_the_right_files_refuse_escaping_links_and_download_byte_for_
         log.contains(
             "[microci] artifacts: refused \"target/debian/passwd.deb\": a symbolic link to \
              \"/etc/passwd\", outside /repo"
+        ),
+        "{log}"
+    );
+    // Nothing is read through a link a glob would pass: the container's own /etc stays in.
+    assert!(
+        log.contains(
+            "[microci] artifacts: refused \"target/etc\": a symbolic link to \"/etc\", \
+             outside /repo"
         ),
         "{log}"
     );
