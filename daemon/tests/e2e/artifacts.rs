@@ -2,8 +2,8 @@
 //! job's too), a symbolic link to `/etc/passwd` is refused by name, `docker.max_artifacts` stops
 //! the copy keeping what fit, the CLI downloads a file byte for byte what the job wrote (the
 //! job's own `sha256sum` against the file saved), the web serves it where the pages may show
-//! the job (and only names the job kept), a re-attached job collects too, and retention removes
-//! them with their job.
+//! the job (and only names the job kept), a re-attached job and a cancelled one in a copied
+//! workspace collect too, and retention removes them with their job.
 
 use crate::options;
 use microci_proto::JobStatus;
@@ -318,4 +318,33 @@ async fn a_job_re_attached_after_a_restart_collects_its_artifacts() {
             .collect::<Vec<_>>(),
         [("kept.txt", 5)]
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_job_in_a_copied_workspace_keeps_what_it_wrote() {
+    let repo = Repo::with_script(
+        "echo partial > part.txt; echo ready; sleep 60\n",
+        Some(r#"{"artifacts": ["part.txt"]}"#),
+    );
+    let d = TestDaemon::start(Options {
+        workspace: "copy",
+        ..options().for_repo(&repo)
+    });
+    let id = push(&d, &repo, "k-1");
+    while !log_text(&d, id).await.contains("ready\n") {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cli_ok(&d, &["cancel", &id.to_string()]);
+    let job = wait_final(&d.socket, id).await;
+    assert_eq!(job.status, JobStatus::Canceled, "{job:?}");
+    let kept = listed(&d, id);
+    assert_eq!(
+        kept.iter()
+            .map(|(n, s, _)| (n.as_str(), *s))
+            .collect::<Vec<_>>(),
+        [("part.txt", 8)]
+    );
+    let file =
+        std::fs::read(d.state_dir().join(format!("artifacts/{id}/part.txt"))).expect("kept file");
+    assert_eq!(file, b"partial\n");
 }
