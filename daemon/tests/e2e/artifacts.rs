@@ -348,3 +348,39 @@ async fn a_cancelled_job_in_a_copied_workspace_keeps_what_it_wrote() {
         std::fs::read(d.state_dir().join(format!("artifacts/{id}/part.txt"))).expect("kept file");
     assert_eq!(file, b"partial\n");
 }
+
+/// Peak resident memory of process `pid`, in KiB.
+fn peak_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark; run by hand"]
+async fn numbers_copying_a_200_mib_artifact() {
+    let script = "head -c 209715200 /dev/urandom > big.bin\n";
+    let mut seconds = Vec::new();
+    for globs in ["[]", r#"["big.bin"]"#] {
+        let json = format!(r#"{{"artifacts": {globs}, "timeout": "10m"}}"#);
+        let repo = Repo::with_script(script, Some(&json));
+        let d = TestDaemon::start(Options {
+            docker: "max_artifacts = \"1g\"\n".into(),
+            ..options().for_repo(&repo)
+        });
+        let started = std::time::Instant::now();
+        let id = push(&d, &repo, "n-1");
+        let job = wait_final(&d.socket, id).await;
+        assert_eq!(job.status, JobStatus::Succeed, "{job:?}");
+        seconds.push(started.elapsed().as_secs_f64());
+        println!(
+            "artifacts {globs}: job {:.2} s, daemon peak RSS {} KiB",
+            started.elapsed().as_secs_f64(),
+            peak_kib(d.pid())
+        );
+    }
+    println!("copying 200 MiB out added {:.2} s", seconds[1] - seconds[0]);
+}
