@@ -27,6 +27,7 @@
 //! - [`systemd`] — sd_notify, socket activation, and other OS glue.
 //! - [`memory`] — keeping an idle daemon's resident memory small.
 
+pub mod artifacts;
 pub mod config;
 pub mod control;
 pub mod daemon;

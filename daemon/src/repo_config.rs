@@ -1,8 +1,7 @@
 //! `.microci.json`, read from the repository root at the built commit. Compatible with the first
 //! microci (`dockerimg`, `command`), plus `env`, `timeout`, `interruptible`, the secrets a job
-//! asks for (`secrets`, `secret_files`) and `services` (see [`crate::repo_services`]). Unknown
-//! keys are refused by name:
-//! a typo must not silently run the wrong thing.
+//! asks for (`secrets`, `secret_files`), `services` (see [`crate::repo_services`]) and
+//! `artifacts`. Unknown keys are refused by name: a typo must not silently run the wrong thing.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -19,6 +18,7 @@ const KNOWN_KEYS: &[&str] = &[
     "secrets",
     "secret_files",
     "services",
+    "artifacts",
 ];
 
 /// The file name, at the repository root.
@@ -70,6 +70,7 @@ struct Raw {
     secrets: Option<Vec<String>>,
     secret_files: Option<Vec<String>>,
     services: Option<serde_json::Value>,
+    artifacts: Option<Vec<String>>,
 }
 
 /// The job's settings after defaults.
@@ -91,6 +92,8 @@ pub struct RepoConfig {
     pub secret_files: Vec<String>,
     /// Containers started before the job on a network of its own (`"services"`).
     pub services: Vec<crate::repo_services::Service>,
+    /// Globs of files under `/repo` kept after the job, checked (relative, no `..`).
+    pub artifacts: Vec<String>,
 }
 
 impl RepoConfig {
@@ -167,6 +170,8 @@ impl RepoConfig {
             None => Vec::new(),
             Some(v) => crate::repo_services::parse(v)?,
         };
+        let artifacts = raw.artifacts.unwrap_or_default();
+        crate::artifacts::Patterns::parse(&artifacts).map_err(invalid)?;
         Ok(RepoConfig {
             image,
             command,
@@ -176,6 +181,7 @@ impl RepoConfig {
             secrets,
             secret_files,
             services,
+            artifacts,
         })
     }
 }
@@ -303,7 +309,7 @@ mod tests {
         let e = parse(r#"{"\u001b[2J\n": 1}"#).unwrap_err().to_string();
         assert_eq!(
             e,
-            r#".microci.json: unknown key "\u{1b}[2J\n" (known keys: dockerimg, command, env, timeout, interruptible, secrets, secret_files, services)"#
+            r#".microci.json: unknown key "\u{1b}[2J\n" (known keys: dockerimg, command, env, timeout, interruptible, secrets, secret_files, services, artifacts)"#
         );
         let e = parse(r#"{"a`b": 1}"#).unwrap_err().to_string();
         assert!(e.contains("unknown key \"a`b\" "), "{e}");
@@ -373,5 +379,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("\"services\"[0]: unknown key \"port\""), "{e}");
+    }
+
+    #[test]
+    fn artifacts_are_relative_globs() {
+        let c = parse(r#"{"artifacts": ["target/debian/*.deb", "report.html"]}"#).unwrap();
+        assert_eq!(c.artifacts, ["target/debian/*.deb", "report.html"]);
+        assert!(parse("{}").unwrap().artifacts.is_empty());
+        for bad in [
+            r#"["/etc/passwd"]"#,
+            r#"["../x"]"#,
+            r#"["a/../../b"]"#,
+            r#"["a["]"#,
+        ] {
+            let e = parse(&format!(r#"{{"artifacts": {bad}}}"#))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with(".microci.json: \"artifacts\" glob"),
+                "{bad}: {e}"
+            );
+        }
+        let e = parse(r#"{"artifacts": "x"}"#).unwrap_err().to_string();
+        assert!(e.contains("invalid type"), "{e}");
     }
 }

@@ -106,6 +106,11 @@ impl StateDir {
         self.root.join("workspaces")
     }
 
+    /// Files jobs produced (`.microci.json` `"artifacts"`), one directory per job.
+    pub fn artifacts(&self) -> PathBuf {
+        self.root.join("artifacts")
+    }
+
     /// Creates the subdirectories.
     pub fn create_layout(&self) -> Result<(), StateDirError> {
         for dir in [
@@ -113,6 +118,7 @@ impl StateDir {
             self.git(),
             self.git_config(),
             self.workspaces(),
+            self.artifacts(),
         ] {
             std::fs::create_dir_all(&dir)
                 .map_err(|source| StateDirError::Io { path: dir, source })?;

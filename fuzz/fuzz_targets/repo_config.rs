@@ -44,6 +44,12 @@ fuzz_target!(|data: &[u8]| {
                 );
                 assert!(!s.image.is_empty() && !s.image.starts_with('-'), "{:?}", s.image);
             }
+            for glob in &c.artifacts {
+                assert!(
+                    !glob.starts_with('/') && !glob.split('/').any(|p| p == ".."),
+                    "artifact glob {glob:?} leaves /repo"
+                );
+            }
         }
         Err(e) => {
             let message = e.to_string();

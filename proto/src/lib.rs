@@ -3,15 +3,17 @@
 //! daemon logic — so the daemon and every client share one definition and cannot drift apart.
 //! `PROTOCOL.md` beside this crate is the specification.
 
+pub mod artifact;
 pub mod codec;
 pub mod job;
 pub mod limits;
 pub mod message;
 pub mod sanitize;
 
+pub use artifact::{Artifact, ArtifactChunk};
 pub use codec::{ClientCodec, FrameCodec, FrameError, MAX_FRAME, ServerCodec};
 pub use job::{Job, JobStatus, LogChunk, Notification, RepoInfo};
-pub use limits::{MAX_JOB_LIST, MAX_LOG_READ};
+pub use limits::{MAX_ARTIFACT_READ, MAX_JOB_LIST, MAX_LOG_READ};
 pub use message::{
     ClientMessage, DaemonStatus, ErrorCode, Event, JobQuery, PruneReport, Reply, Request,
     ServerMessage,

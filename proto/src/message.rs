@@ -1,5 +1,6 @@
 //! Requests, replies and events: what travels inside each frame.
 
+use crate::artifact::{Artifact, ArtifactChunk};
 use crate::job::{Job, JobStatus, LogChunk, RepoInfo};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -96,6 +97,22 @@ pub enum Request {
         #[serde(default)]
         dry_run: bool,
     },
+    /// The files a job kept (its `.microci.json` `"artifacts"`), by name.
+    ListArtifacts {
+        /// Job id.
+        job: i64,
+    },
+    /// Up to `max` bytes (capped at `MAX_ARTIFACT_READ`) of one artifact from `offset`.
+    ReadArtifact {
+        /// Job id.
+        job: i64,
+        /// The artifact's name, as `list_artifacts` gives it.
+        name: String,
+        /// First byte wanted.
+        offset: u64,
+        /// Most bytes wanted.
+        max: u32,
+    },
     /// Ends the `follow_log` or `watch_jobs` subscription opened on this connection by request
     /// id `subscription`. Its `done` reply comes after the subscription's last event: nothing
     /// with that id follows it.
@@ -178,6 +195,15 @@ pub enum Reply {
     Done,
     /// For `prune`: what was removed (or, with `dry_run`, would be).
     Pruned(PruneReport),
+    /// For `list_artifacts`.
+    Artifacts {
+        /// Job id.
+        job: i64,
+        /// Its kept files, by name.
+        artifacts: Vec<Artifact>,
+    },
+    /// For `read_artifact`.
+    ArtifactChunk(ArtifactChunk),
 }
 
 /// What a prune removed or, for a dry run, would remove.

@@ -100,6 +100,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the files a job kept (.microci.json "artifacts"), or download one with --get.
+    Artifacts {
+        /// Job id.
+        id: i64,
+        /// Download this artifact (its name as listed), checked against its SHA-256.
+        #[arg(long, value_name = "NAME")]
+        get: Option<String>,
+        /// Where --get writes the file (named after the last part of its name); default: here.
+        #[arg(long, short = 'o', value_name = "DIR", requires = "get")]
+        output: Option<PathBuf>,
+        /// The listing as one JSON array of {name, size, sha256}.
+        #[arg(long, conflicts_with = "get")]
+        json: bool,
+    },
     /// Run retention now ([retention] in the daemon's config): finished jobs past max_age,
     /// keep_per_repo or max_log_bytes, quiet git caches, idle containers.
     Prune {
@@ -188,6 +202,26 @@ mod tests {
         assert!(matches!(c.command, Some(Command::Logs { raw: true, .. })));
         let c = Cli::try_parse_from(["microci-tui", "show", "3", "--raw"]).unwrap();
         assert!(matches!(c.command, Some(Command::Show { raw: true, .. })));
+        let c = Cli::try_parse_from([
+            "microci-tui",
+            "artifacts",
+            "7",
+            "--get",
+            "a/b.deb",
+            "-o",
+            "/tmp",
+        ])
+        .unwrap();
+        assert!(matches!(
+            c.command,
+            Some(Command::Artifacts {
+                id: 7,
+                get: Some(_),
+                output: Some(_),
+                json: false
+            })
+        ));
+        assert!(Cli::try_parse_from(["microci-tui", "artifacts", "7", "-o", "/tmp"]).is_err());
         // JSON is escaped already; asking for both is a mistake worth saying.
         assert!(Cli::try_parse_from(["microci-tui", "jobs", "--raw", "--json"]).is_err());
     }

@@ -58,6 +58,8 @@ pub struct DockerSettings {
     pub on_stop: OnStop,
     /// Most bytes of one job's output kept in its log (0 = no limit).
     pub max_log: u64,
+    /// Most bytes of artifacts kept per job; collection stops at it.
+    pub max_artifacts: u64,
     /// Docker network mode for jobs (unset: the Engine's default bridge).
     pub network: Option<String>,
     /// Extra labels on every job container (for the operator's own tooling).
@@ -172,6 +174,7 @@ pub(super) fn docker_settings(d: RawDocker) -> Result<(DockerSettings, bool), Ke
     };
     let memory = size("memory", d.memory, 2 << 30)?;
     let max_log = size("max_log", d.max_log, 64 << 20)? as u64;
+    let max_artifacts = size("max_artifacts", d.max_artifacts, 500 << 20)? as u64;
     let cpus = d.cpus.unwrap_or(1.0);
     if !(0.0..=1024.0).contains(&cpus) {
         return Err(invalid("cpus", format!("{cpus} is out of range")));
@@ -256,6 +259,7 @@ pub(super) fn docker_settings(d: RawDocker) -> Result<(DockerSettings, bool), Ke
         stop_grace,
         on_stop: d.on_stop.unwrap_or(OnStop::Detach),
         max_log,
+        max_artifacts,
         network: d.network,
         labels,
         cap_add,

@@ -68,6 +68,7 @@ pub(super) struct RawDocker {
     pub stop_grace: Option<String>,
     pub on_stop: Option<OnStop>,
     pub max_log: Option<String>,
+    pub max_artifacts: Option<String>,
     pub network: Option<String>,
     pub labels: Option<HashMap<String, String>>,
     pub cap_add: Option<Vec<String>>,

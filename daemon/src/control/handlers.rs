@@ -55,6 +55,19 @@ async fn answer<E: Engine>(jobs: &Jobs<E>, req: Request, who: &str) -> Result<Re
             repos: jobs.repos().await?,
         },
         Request::Prune { dry_run } => Reply::Pruned(crate::retention::prune(jobs, dry_run).await?),
+        Request::ListArtifacts { job } => {
+            jobs.job(job).await?.ok_or_else(|| not_found(job))?;
+            Reply::Artifacts {
+                job,
+                artifacts: jobs.artifacts.list(job).await,
+            }
+        }
+        Request::ReadArtifact {
+            job,
+            name,
+            offset,
+            max,
+        } => Reply::ArtifactChunk(jobs.artifacts.read(job, name, offset, max).await?),
         Request::FollowLog { .. } | Request::WatchJobs | Request::Unsubscribe { .. } => {
             return Err(Failure(ErrorCode::Invalid, "not a plain request".into()));
         }

@@ -47,6 +47,16 @@ impl From<ReadError> for Failure {
     }
 }
 
+impl From<crate::artifacts::ArtifactError> for Failure {
+    fn from(e: crate::artifacts::ArtifactError) -> Failure {
+        let code = match e {
+            crate::artifacts::ArtifactError::NotFound(..) => ErrorCode::NotFound,
+            crate::artifacts::ArtifactError::Io(_) => ErrorCode::Internal,
+        };
+        Failure(code, e.to_string())
+    }
+}
+
 /// Tells the client its subscription `id` is open; false when the client is gone.
 pub(super) async fn subscribed(out: &mpsc::Sender<ServerMessage>, id: u64) -> bool {
     out.send(ServerMessage::Ok {

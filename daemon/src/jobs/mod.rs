@@ -48,6 +48,8 @@ pub struct Jobs<E: Engine> {
     pub(crate) reader: Reader,
     /// The job logs.
     pub logs: LogStore,
+    /// The files jobs kept (`.microci.json` `"artifacts"`).
+    pub artifacts: crate::artifacts::ArtifactStore,
     /// Change notifications: every job change and log growth, published once.
     pub bus: Bus,
     pub(crate) git: GitCache,
@@ -82,6 +84,7 @@ impl<E: Engine> Jobs<E> {
         Jobs {
             git: GitCache::configured(state.git(), state.git_config(), config.git.timeouts),
             logs: LogStore::new(state.logs()),
+            artifacts: crate::artifacts::ArtifactStore::new(state.artifacts()),
             workspaces: state.workspaces(),
             config: RwLock::new(config),
             reload_error: RwLock::new(None),

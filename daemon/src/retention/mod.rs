@@ -149,10 +149,12 @@ pub async fn apply<E: Engine>(jobs: &Jobs<E>, plan: Plan) -> PruneReport {
     for batch in plan.jobs.chunks(BATCH) {
         let ids: Vec<i64> = batch.iter().map(|j| j.id).collect();
         let (logs, workspaces) = (jobs.logs.clone(), jobs.workspaces().to_path_buf());
+        let artifacts = jobs.artifacts.clone();
         let files = ids.clone();
         let _ = tokio::task::spawn_blocking(move || {
             for id in files {
                 logs.remove(id);
+                artifacts.remove(id);
                 let _ = std::fs::remove_dir_all(workspaces.join(id.to_string()));
             }
         })

@@ -3,14 +3,15 @@
 //! restarted daemon, and the tests, can find what microci started; a job's services and their
 //! network carry them too (see `services_docker`).
 
-use super::{Engine, EngineError, Found, JobSpec, OutputStream, Piece, Resume};
+use super::{ArchiveStream, Engine, EngineError, Found, JobSpec, OutputStream, Piece, Resume};
 use crate::config::{DockerSettings, WorkspaceMode};
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
 use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
 use bollard::query_parameters::{
-    AttachContainerOptions, CreateImageOptions, ListContainersOptions, LogsOptions,
-    RemoveContainerOptions, StopContainerOptions, UploadToContainerOptions,
+    AttachContainerOptions, CreateImageOptions, DownloadFromContainerOptions,
+    ListContainersOptions, LogsOptions, RemoveContainerOptions, StopContainerOptions,
+    UploadToContainerOptions,
 };
 use futures_util::{StreamExt, TryStreamExt};
 use std::collections::HashMap;
@@ -535,6 +536,36 @@ impl Engine for DockerEngine {
         };
         let _ = self.teardown(&c).await;
         result
+    }
+
+    async fn archive(
+        &self,
+        c: &Container,
+        path: &str,
+    ) -> Result<Option<ArchiveStream>, EngineError> {
+        let options = DownloadFromContainerOptions {
+            path: path.to_string(),
+        };
+        let mut stream = self
+            .client()
+            .await?
+            .download_from_container(&c.id, Some(options))
+            .boxed();
+        // The Engine answers a missing path with 404 before any of the archive.
+        let first = match stream.next().await {
+            None => bytes::Bytes::new(),
+            Some(Ok(b)) => b,
+            Some(Err(DockerError::DockerResponseServerError {
+                status_code: 404, ..
+            })) => return Ok(None),
+            Some(Err(e)) => return Err(engine_error(&format!("cannot read {path}"), e)),
+        };
+        let rest = stream.map_err(|e| engine_error("lost the archive stream", e));
+        Ok(Some(
+            futures_util::stream::once(async move { Ok(first) })
+                .chain(rest)
+                .boxed(),
+        ))
     }
 
     fn reconfigure(&self, settings: &DockerSettings) {

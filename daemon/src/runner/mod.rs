@@ -85,6 +85,9 @@ pub enum Piece {
 /// A container's output as it comes.
 pub type OutputStream = BoxStream<'static, Result<Piece, EngineError>>;
 
+/// A tar archive as the engine streams it (artifacts copied out of an ended container).
+pub type ArchiveStream = BoxStream<'static, Result<Bytes, EngineError>>;
+
 /// Where a resumed container's output picks up: the engine replays what it holds, and the
 /// first `skip` bytes are already in the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,6 +180,20 @@ pub trait Engine: Send + Sync + 'static {
     /// for every job not in `keep`. Called at start, once leftover containers are removed.
     fn sweep(&self, _keep: &HashSet<i64>) -> impl Future<Output = Result<(), EngineError>> + Send {
         std::future::ready(Ok(()))
+    }
+    /// The tar archive of `path` in an ended (not yet removed) container, read from the
+    /// engine's archive API — never from the host's file system, where a job's symlinks would
+    /// be followed. `None` when the path does not exist. Engines without one refuse.
+    fn archive(
+        &self,
+        _handle: &Self::Handle,
+        _path: &str,
+    ) -> impl Future<Output = Result<Option<ArchiveStream>, EngineError>> + Send {
+        async {
+            Err(EngineError::Engine(
+                "this engine cannot copy files out of a container".into(),
+            ))
+        }
     }
     /// Whether the engine answers.
     fn ping(&self) -> impl Future<Output = Result<(), EngineError>> + Send;

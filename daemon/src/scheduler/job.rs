@@ -117,6 +117,9 @@ pub(super) async fn execute<E: Engine>(
     let workspace = jobs.workspace(id);
     let mut left = Leftovers::default();
     let outcome = prepare_and_run(jobs, rec, &workspace, &mut log, cancel, start, &mut left).await;
+    if let Some(handle) = &left.container {
+        super::artifacts::collect(jobs, id, handle, &mut log).await;
+    }
     (ending(jobs, id, outcome, &mut log), left)
 }
 
@@ -151,6 +154,7 @@ pub(super) async fn reattach<E: Engine>(
             let masker = super::secrets::masker(&config, &rec.job.repo, &Default::default());
             let begin = Begin::Resume(from);
             let outcome = attend(jobs, &handle, begin, run, &mut log, cancel, masker).await;
+            super::artifacts::collect(jobs, id, &handle, &mut log).await;
             ending(jobs, id, Ok(outcome), &mut log)
         }
         Err(e) => {
@@ -449,6 +453,7 @@ async fn prepare_and_run<E: Engine>(
             &format!("parameters: {}", names.join(", ")),
         );
     }
+    super::artifacts::want(jobs, id, &repo_config.artifacts).await?;
     let spec = JobSpec {
         id,
         image: repo_config.image.clone(),

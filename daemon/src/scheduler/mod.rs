@@ -4,6 +4,7 @@
 //! running (or stops them, with `docker.on_stop = "cancel"`). Cancelling goes through the job
 //! service's slots, which this loop fills and frees.
 
+mod artifacts;
 mod job;
 mod secrets;
 mod services;

@@ -1,6 +1,7 @@
 //! End to end: the real `microcid` binary, the real Docker Engine with a locally built image, real
 //! git repositories, real HTTP requests and the real control socket, all from `microci-testkit`.
 
+mod artifacts;
 mod bitbucket_pulls;
 mod cli;
 mod clone;

@@ -3,6 +3,7 @@
 //! Whether stdout is a terminal is asked once, in [`execute`], and passed down as a
 //! [`Terminal`], so tests can run the verbs as if on a terminal or into a pipe.
 
+mod artifacts;
 mod cancel;
 mod jobs;
 mod logs;
@@ -12,6 +13,7 @@ mod run;
 mod show;
 mod status;
 
+pub use artifacts::artifacts;
 pub use cancel::cancel;
 pub use jobs::jobs;
 pub use logs::logs;
@@ -47,6 +49,9 @@ pub enum CommandError {
     /// JSON output could not be produced.
     #[error("cannot write JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// The verb could not do what was asked (one sentence saying why).
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// Where output goes, as far as escape sequences are concerned.
@@ -92,6 +97,12 @@ pub async fn execute(socket: &Path, command: Command) -> Result<Outcome, Command
         Command::Run { repo, git_ref, env } => run(&mut conn, repo, git_ref, env, &mut out).await?,
         Command::Status { json } => status(&mut conn, json, &mut out).await?,
         Command::Prune { dry_run, json } => prune(&mut conn, dry_run, json, &mut out).await?,
+        Command::Artifacts {
+            id,
+            get,
+            output,
+            json,
+        } => artifacts(&mut conn, id, get, output, json, &mut out).await?,
     };
     match out.flush() {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => return Err(e.into()),

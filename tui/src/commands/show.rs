@@ -20,12 +20,30 @@ pub async fn show(
         Reply::Job { job } => job,
         other => return Err(unexpected(other)),
     };
+    // A daemon that keeps no artifacts (or answers oddly) just shows none.
+    let kept = super::artifacts::list(conn, id).await.ok();
     if json {
-        write_json(out, &job)?;
+        match kept {
+            Some(kept) => {
+                let mut value = serde_json::to_value(&job)?;
+                if let Some(object) = value.as_object_mut() {
+                    object.insert("artifacts".into(), serde_json::to_value(kept)?);
+                }
+                write_json(out, &value)?;
+            }
+            None => write_json(out, &job)?,
+        }
     } else {
         let now = time::OffsetDateTime::now_utc();
-        let text = format::job_details(&job, now, format::Fields::raw_if(raw));
+        let fields = format::Fields::raw_if(raw);
+        let text = format::job_details(&job, now, fields);
         out.write_all(text.as_bytes())?;
+        if let Some(kept) = kept.filter(|k| !k.is_empty()) {
+            writeln!(out, "artifacts:")?;
+            for line in super::artifacts::table(id, &kept, fields).lines() {
+                writeln!(out, "  {line}")?;
+            }
+        }
     }
     Ok(Outcome::Success)
 }

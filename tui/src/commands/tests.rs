@@ -98,6 +98,36 @@ async fn serve(mut conn: ServerConn) {
                 jobs: (1..=3).rev().take(q.limit as usize).map(job_of).collect(),
             },
             Request::Run { .. } => Reply::Created { job: 42 },
+            // Job 1 kept one 768,000-byte file; job 2 claims a hash its bytes do not have.
+            Request::ListArtifacts { job } => Reply::Artifacts {
+                job,
+                artifacts: vec![microci_proto::Artifact {
+                    name: "out/data.bin".into(),
+                    size: blob().len() as u64,
+                    sha256: if job == 1 {
+                        blob_sha()
+                    } else {
+                        "00".repeat(32)
+                    },
+                }],
+            },
+            Request::ReadArtifact {
+                job,
+                name,
+                offset,
+                max,
+            } => {
+                let data = blob();
+                let start = (offset as usize).min(data.len());
+                let end = (start + max as usize).min(data.len());
+                Reply::ArtifactChunk(microci_proto::ArtifactChunk::new(
+                    job,
+                    name,
+                    start as u64,
+                    data.len() as u64,
+                    &data[start..end],
+                ))
+            }
             Request::Status => Reply::Status(DaemonStatus {
                 version: "9.9.9".into(),
                 uptime_secs: 61,
@@ -309,4 +339,75 @@ async fn status_prints_each_warning_cleaned() {
     status(&mut conn, true, &mut out).await.unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["warnings"].as_array().map(Vec::len), Some(2));
+}
+
+/// The bytes of job 1's artifact: every byte value, 3,000 times (more than one read window).
+fn blob() -> Vec<u8> {
+    (0..=255u8).cycle().take(256 * 3000).collect()
+}
+
+fn blob_sha() -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(blob()))
+}
+
+#[tokio::test]
+async fn artifacts_lists_and_downloads_checked_by_hash() {
+    let dir = short_dir();
+    let d = FakeDaemon::start(&dir, 1, serve);
+    let mut conn = Connection::connect(&d.path).await.unwrap();
+    let mut out = Vec::new();
+    artifacts(&mut conn, 1, None, None, false, &mut out)
+        .await
+        .unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(
+        text,
+        format!("out/data.bin        768000  {}\n", blob_sha())
+    );
+    let dest = tempfile::tempdir().unwrap();
+    let mut out = Vec::new();
+    let o = artifacts(
+        &mut conn,
+        1,
+        Some("out/data.bin".into()),
+        Some(dest.path().to_path_buf()),
+        false,
+        &mut out,
+    )
+    .await
+    .unwrap();
+    assert_eq!(o, Outcome::Success);
+    assert_eq!(std::fs::read(dest.path().join("data.bin")).unwrap(), blob());
+    assert!(String::from_utf8(out).unwrap().contains("768000 bytes"));
+    // Bytes that do not match the recorded hash are refused and leave no file behind.
+    let other = tempfile::tempdir().unwrap();
+    let e = artifacts(
+        &mut conn,
+        2,
+        Some("out/data.bin".into()),
+        Some(other.path().to_path_buf()),
+        false,
+        &mut Vec::new(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("the daemon kept 768000 bytes with sha256 0000"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read_dir(other.path()).unwrap().count(), 0);
+    let e = artifacts(
+        &mut conn,
+        1,
+        Some("nope".into()),
+        None,
+        false,
+        &mut Vec::new(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert_eq!(e, "job 1 has no artifact \"nope\"");
 }

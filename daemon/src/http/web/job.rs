@@ -1,4 +1,4 @@
-//! `GET /jobs/{id}`: a job's details, then its log (the last part of a large one, with a link
+//! `GET /jobs/{id}`: a job's details, the files it kept (download links), then its log (the last part of a large one, with a link
 //! to the whole raw log) in its build colours. While the job runs, the page's script appends
 //! what the job prints from `/jobs/{id}/events` and updates the state, duration and end in
 //! place; without JavaScript the page refreshes itself every few seconds instead.
@@ -36,6 +36,7 @@ pub async fn show<E: Engine>(id: String, jobs: Arc<Jobs<E>>) -> Response {
             text.drain(..=nl);
         }
     }
+    let kept = jobs.artifacts.list(j.id).await;
     let now = OffsetDateTime::now_utc();
     let running = !j.status.is_final();
     let body = html! {
@@ -44,6 +45,9 @@ pub async fn show<E: Engine>(id: String, jobs: Arc<Jobs<E>>) -> Response {
             data-started=(j.started_at.clone().unwrap_or_default()) {
             h1 { span #state { (state(j.status)) } " " (Text(&j.repo)) " #" (j.id) }
             (details(&base, &j, now))
+            @if !kept.is_empty() {
+                (artifacts(&base, j.id, &kept))
+            }
             @if start > 0 {
                 p.note { "The last " (PAGE_TAIL / 1024) " KiB of " (j.log_size / 1024) " KiB. "
                     a href=(format!("{}/log", base.job(j.id))) { "The whole log" } }
@@ -94,6 +98,21 @@ fn details(base: &Base, j: &Job, now: OffsetDateTime) -> Markup {
             }
             @if j.log_dropped > 0 {
                 dt { "log" } dd { (j.log_dropped) " bytes of output over the limit were not kept" }
+            }
+        }
+    }
+}
+
+/// The files the job kept, each a download link with its size and SHA-256.
+fn artifacts(base: &Base, id: i64, kept: &[microci_proto::Artifact]) -> Markup {
+    html! {
+        h2 { "Artifacts" }
+        ul #artifacts .artifacts {
+            @for a in kept {
+                li {
+                    a href=(super::artifact::href(&base.job(id), &a.name)) download { (Text(&a.name)) }
+                    " " span.note { (a.size) " bytes · sha256 " code { (a.sha256) } }
+                }
             }
         }
     }

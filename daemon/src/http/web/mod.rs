@@ -10,6 +10,7 @@
 #![allow(clippy::result_large_err)]
 
 mod ages;
+pub(super) mod artifact;
 pub(super) mod assets;
 pub(super) mod badge;
 pub(super) mod events;

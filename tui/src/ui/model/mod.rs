@@ -8,7 +8,7 @@ mod log_window;
 pub use log_window::LogWindow;
 
 use super::prompt::{Confirm, Pick, Prompt};
-use microci_proto::{DaemonStatus, Job, JobQuery, JobStatus, RepoInfo, Request};
+use microci_proto::{Artifact, DaemonStatus, Job, JobQuery, JobStatus, RepoInfo, Request};
 
 /// Jobs asked for per page of the list.
 pub const PAGE: u32 = 100;
@@ -56,6 +56,8 @@ pub enum Tag {
     Repos,
     /// An `Unsubscribe`; its answer is not shown.
     Unsubscribe,
+    /// The artifact list for the `a` overlay.
+    Artifacts,
 }
 
 /// What `update` asks the run loop to do.
@@ -176,6 +178,13 @@ pub enum Overlay {
     },
     /// Choosing the repository for a new run, from `ListRepos` (empty while loading).
     PickRepo(Pick<RepoInfo>),
+    /// The files a job kept (`a`), from `ListArtifacts` (empty while loading).
+    Artifacts {
+        /// The job.
+        job: i64,
+        /// Its artifacts.
+        pick: Pick<Artifact>,
+    },
 }
 
 /// The open job.

@@ -178,3 +178,57 @@ fn help_lists_keys() {
     update(&mut m, ch('x'));
     assert_eq!(m.overlay, Overlay::None);
 }
+
+#[test]
+fn a_lists_the_jobs_artifacts_and_says_how_to_download_one() {
+    let mut m = connected();
+    assert_eq!(
+        update(&mut m, ch('a')),
+        [Command::Send(
+            Tag::Artifacts,
+            Request::ListArtifacts { job: 5 }
+        )]
+    );
+    assert!(screen(&m).0.concat().contains("loading…"));
+    let kept = ["target/debian/app.deb", "evil\x1b[2J.txt"].map(|n| microci_proto::Artifact {
+        name: n.into(),
+        size: 1234,
+        sha256: "ab".repeat(32),
+    });
+    update(
+        &mut m,
+        Msg::Reply(
+            Tag::Artifacts,
+            Reply::Artifacts {
+                job: 5,
+                artifacts: kept.to_vec(),
+            },
+        ),
+    );
+    let all = screen(&m).0.concat();
+    assert!(all.contains("Artifacts of job 5"), "{all}");
+    assert!(all.contains("target/debian/app.deb  1234 bytes"), "{all}");
+    // A job's file name is made inert before it is drawn.
+    assert!(!all.contains('\x1b'), "{all}");
+    update(&mut m, ch('j'));
+    update(&mut m, key(KeyCode::Enter));
+    assert_eq!(m.overlay, Overlay::None);
+    assert_eq!(
+        m.message.as_deref(),
+        Some(r#"download: microci-tui artifacts 5 --get "evil\u{1b}[2J.txt""#)
+    );
+    // None kept: said on the message line, no empty box.
+    update(&mut m, ch('a'));
+    update(
+        &mut m,
+        Msg::Reply(
+            Tag::Artifacts,
+            Reply::Artifacts {
+                job: 5,
+                artifacts: Vec::new(),
+            },
+        ),
+    );
+    assert_eq!(m.overlay, Overlay::None);
+    assert_eq!(m.message.as_deref(), Some("job 5 kept no artifacts"));
+}

@@ -1,5 +1,5 @@
 //! The overlays: the keys that open them, shared by both screens (`?` help, `c` cancel, `n` new
-//! run, and `r` retry, which needs none), and what their answers do. Their keys are handled by
+//! run, `a` artifacts, and `r` retry, which needs none), and what their answers do. Their keys are handled by
 //! the [`prompt`](super::super::prompt) components; here is only what an answer means.
 
 use super::super::model::{Command, Model, Overlay, PromptKind, Tag};
@@ -46,6 +46,21 @@ pub(super) fn key(m: &mut Model, k: KeyEvent) -> Option<Vec<Command>> {
             }
             Step::Cancel => Vec::new(),
         },
+        Overlay::Artifacts { job, mut pick } => match pick.key(k) {
+            Step::Open => {
+                m.overlay = Overlay::Artifacts { job, pick };
+                Vec::new()
+            }
+            Step::Accept(a) => {
+                // Downloads are the command line's: it writes files, checked, where asked.
+                m.message = Some(format!(
+                    "download: microci-tui artifacts {job} --get {:?}",
+                    a.name
+                ));
+                Vec::new()
+            }
+            Step::Cancel => Vec::new(),
+        },
     };
     Some(cmds)
 }
@@ -56,7 +71,7 @@ pub(super) fn action_key(
     code: KeyCode,
     target: Option<&Job>,
 ) -> Option<Vec<Command>> {
-    let needs_conn = matches!(code, KeyCode::Char('c' | 'r' | 'n'));
+    let needs_conn = matches!(code, KeyCode::Char('c' | 'r' | 'n' | 'a'));
     if needs_conn && !m.connected() {
         m.message = Some("not connected".into());
         return Some(Vec::new());
@@ -78,6 +93,18 @@ pub(super) fn action_key(
                 return Some(vec![Command::Send(
                     Tag::Action,
                     Request::Retry { job: j.id },
+                )]);
+            }
+        }
+        KeyCode::Char('a') => {
+            if let Some(j) = target {
+                m.overlay = Overlay::Artifacts {
+                    job: j.id,
+                    pick: Pick::loading(),
+                };
+                return Some(vec![Command::Send(
+                    Tag::Artifacts,
+                    Request::ListArtifacts { job: j.id },
                 )]);
             }
         }

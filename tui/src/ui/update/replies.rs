@@ -68,6 +68,19 @@ pub(super) fn on_reply(m: &mut Model, tag: Tag, reply: Reply) -> Vec<Command> {
             m.message = Some(format!("job {} is {}", job.id, job.status));
             upsert(m, job);
         }
+        (Tag::Artifacts, Reply::Artifacts { job, artifacts }) => {
+            if matches!(m.overlay, Overlay::Artifacts { job: open, .. } if open == job) {
+                if artifacts.is_empty() {
+                    m.overlay = Overlay::None;
+                    m.message = Some(format!("job {job} kept no artifacts"));
+                } else {
+                    m.overlay = Overlay::Artifacts {
+                        job,
+                        pick: Pick::new(artifacts),
+                    };
+                }
+            }
+        }
         (Tag::Repos, Reply::Repos { repos }) => {
             if matches!(m.overlay, Overlay::PickRepo(_)) {
                 if repos.is_empty() {
@@ -96,7 +109,7 @@ pub(super) fn on_failure(m: &mut Model, tag: Tag, error: String) -> Vec<Command>
                 v.log.pending_newer = false;
             }
         }
-        Tag::Repos => m.overlay = Overlay::None,
+        Tag::Repos | Tag::Artifacts => m.overlay = Overlay::None,
         _ => {}
     }
     m.message = Some(error);

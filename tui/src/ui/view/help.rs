@@ -20,6 +20,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("c", "cancel the job (asks y/n)"),
     ("r", "retry the job"),
     ("n", "new run: pick repository, type ref"),
+    ("a", "the job's artifacts"),
     ("q Esc", "back; q on the list quits"),
     ("Ctrl-C", "quit"),
     ("?", "this help (any key closes)"),
