@@ -53,6 +53,8 @@ struct Raw {
     env: Option<BTreeMap<String, String>>,
     timeout: Option<String>,
     interruptible: Option<bool>,
+    cache: Option<Vec<String>>,
+    cache_scope: Option<crate::caches::Scope>,
 }
 
 /// The job's settings after defaults.
@@ -68,6 +70,11 @@ pub struct RepoConfig {
     pub timeout: Option<Duration>,
     /// Whether a newer push to the same ref may stop it while it runs (`cancel_superseded`).
     pub interruptible: bool,
+    /// Directories kept from one job to the next (`"cache"`), checked by
+    /// [`crate::caches::paths`].
+    pub cache: Vec<String>,
+    /// Whether each branch keeps its own cache or the repository shares one (`"cache_scope"`).
+    pub cache_scope: crate::caches::Scope,
 }
 
 impl RepoConfig {
@@ -142,12 +149,15 @@ impl RepoConfig {
                 invalid(format!("\"timeout\" {t:?} is not a duration like \"15m\""))
             })?),
         };
+        let cache = crate::caches::paths(raw.cache.unwrap_or_default()).map_err(invalid)?;
         Ok(RepoConfig {
             image,
             command,
             env,
             timeout,
             interruptible: raw.interruptible.unwrap_or(false),
+            cache,
+            cache_scope: raw.cache_scope.unwrap_or_default(),
         })
     }
 }
@@ -175,7 +185,7 @@ fn describe(e: &serde_json::Error) -> String {
         // job's reason, so a key like "\u001b[2J" must not reach a terminal or a log raw.
         let key = rest.rsplit_once("`, expected").map_or(rest, |(key, _)| key);
         return format!(
-            "unknown key {key:?} (known keys: dockerimg, command, env, timeout, interruptible)"
+            "unknown key {key:?} (known keys: dockerimg, command, env, timeout, interruptible, cache, cache_scope)"
         );
     }
     match e.classify() {
@@ -237,7 +247,7 @@ mod tests {
         let e = parse(r#"{"\u001b[2J\n": 1}"#).unwrap_err().to_string();
         assert_eq!(
             e,
-            r#".microci.json: unknown key "\u{1b}[2J\n" (known keys: dockerimg, command, env, timeout, interruptible)"#
+            r#".microci.json: unknown key "\u{1b}[2J\n" (known keys: dockerimg, command, env, timeout, interruptible, cache, cache_scope)"#
         );
         let e = parse(r#"{"a`b": 1}"#).unwrap_err().to_string();
         assert!(e.contains("unknown key \"a`b\" "), "{e}");
@@ -259,6 +269,37 @@ mod tests {
         assert!(e.contains("\"dockerimg\""), "{e}");
         let e = parse("[]").unwrap_err().to_string();
         assert!(e.contains(".microci.json"), "{e}");
+    }
+
+    #[test]
+    fn cache_paths_and_scope() {
+        let c = parse(r#"{"cache": ["/root/.cargo/registry", "/app/node_modules/"]}"#).unwrap();
+        assert_eq!(c.cache, ["/root/.cargo/registry", "/app/node_modules"]);
+        assert_eq!(c.cache_scope, crate::caches::Scope::Repo);
+        let c = parse(r#"{"cache": ["/c"], "cache_scope": "branch"}"#).unwrap();
+        assert_eq!(c.cache_scope, crate::caches::Scope::Branch);
+        assert!(parse("{}").unwrap().cache.is_empty());
+        for (json, says) in [
+            (r#"{"cache": ["relative/dir"]}"#, "absolute"),
+            (r#"{"cache": ["/"]}"#, "\"/\""),
+            (r#"{"cache": ["/repo"]}"#, "/repo"),
+            (r#"{"cache": ["/repo/target"]}"#, "/repo"),
+            (r#"{"cache": ["/a/../repo"]}"#, ".."),
+            (r#"{"cache": ["/proc/x"]}"#, "/proc"),
+            (r#"{"cache": ["/a", "/a/b"]}"#, "inside"),
+            (r#"{"cache": ["/a", "/a"]}"#, "twice"),
+            (r#"{"cache": ["/a:ro"]}"#, "character"),
+            (r#"{"cache": "/a"}"#, "invalid type"),
+            (r#"{"cache_scope": "tag"}"#, "unknown variant"),
+        ] {
+            let e = parse(json).unwrap_err().to_string();
+            assert!(e.contains(says), "{json}: {e}");
+        }
+        let many: Vec<String> = (0..9).map(|i| format!("\"/c{i}\"")).collect();
+        let e = parse(&format!(r#"{{"cache": [{}]}}"#, many.join(",")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("at most 8"), "{e}");
     }
 
     #[test]

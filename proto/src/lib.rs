@@ -13,7 +13,7 @@ pub use codec::{ClientCodec, FrameCodec, FrameError, MAX_FRAME, ServerCodec};
 pub use job::{Job, JobStatus, LogChunk, Notification, RepoInfo};
 pub use limits::{MAX_JOB_LIST, MAX_LOG_READ};
 pub use message::{
-    ClientMessage, DaemonStatus, ErrorCode, Event, JobQuery, PruneReport, Reply, Request,
+    CacheInfo, ClientMessage, DaemonStatus, ErrorCode, Event, JobQuery, PruneReport, Reply, Request,
     ServerMessage,
 };
 

@@ -60,6 +60,8 @@ pub(super) struct Leftovers<H> {
     pub(super) image_ran: bool,
     /// The job's container, not removed yet.
     pub(super) container: Option<H>,
+    /// The job's generation of its cache: its volumes go once the container has.
+    pub(super) cache: Option<crate::caches::Generation>,
 }
 
 impl<H> Default for Leftovers<H> {
@@ -67,6 +69,7 @@ impl<H> Default for Leftovers<H> {
         Leftovers {
             image_ran: false,
             container: None,
+            cache: None,
         }
     }
 }
@@ -78,6 +81,7 @@ pub(super) async fn clean_up<E: Engine>(jobs: &Jobs<E>, id: i64, left: Leftovers
     {
         tracing::warn!("could not remove container: {e}");
     }
+    crate::caches::discard(jobs, left.cache).await;
     remove_workspace(jobs, &jobs.workspace(id), left.image_ran).await;
 }
 
@@ -117,6 +121,11 @@ pub(super) async fn execute<E: Engine>(
     let workspace = jobs.workspace(id);
     let mut left = Leftovers::default();
     let outcome = prepare_and_run(jobs, rec, &workspace, &mut log, cancel, start, &mut left).await;
+    if let Some(cache) = &left.cache {
+        let succeeded = matches!(outcome, Ok(RunOutcome::Exited(0)));
+        let mut note = |text: &str| say(&jobs.bus, &mut log, id, text);
+        crate::caches::finish(jobs, cache, succeeded, rec.job.untrusted, &mut note).await;
+    }
     (ending(jobs, id, outcome, &mut log), left)
 }
 
@@ -130,6 +139,7 @@ pub(super) async fn reattach<E: Engine>(
 ) -> (Transition, Leftovers<E::Handle>) {
     let id = rec.job.id;
     let handle = jobs.engine.adopt(id, &run.container);
+    let cache = crate::caches::adopt(jobs, id).await;
     let outcome = match jobs.logs.writer(id, jobs.config().docker.max_log) {
         Ok(mut log) => {
             let from = Resume {
@@ -145,6 +155,11 @@ pub(super) async fn reattach<E: Engine>(
                 from.skip
             );
             let outcome = attend(jobs, &handle, Begin::Resume(from), run, &mut log, cancel).await;
+            if let Some(cache) = &cache {
+                let succeeded = outcome == RunOutcome::Exited(0);
+                let mut note = |text: &str| say(&jobs.bus, &mut log, id, text);
+                crate::caches::finish(jobs, cache, succeeded, rec.job.untrusted, &mut note).await;
+            }
             ending(jobs, id, Ok(outcome), &mut log)
         }
         Err(e) => {
@@ -155,6 +170,7 @@ pub(super) async fn reattach<E: Engine>(
     let left = Leftovers {
         image_ran: true,
         container: Some(handle),
+        cache,
     };
     (outcome, left)
 }
@@ -414,12 +430,13 @@ async fn prepare_and_run<E: Engine>(
             ));
         }
     };
-    let spec = JobSpec {
+    let mut spec = JobSpec {
         id,
         image: repo_config.image.clone(),
         argv: repo_config.command.argv(),
         env: repo_config.env.into_iter().collect(),
         workspace: workspace.to_path_buf(),
+        mounts: Vec::new(),
     };
     let running = format!(
         "running {:?} in {} (timeout {})",
@@ -432,6 +449,22 @@ async fn prepare_and_run<E: Engine>(
     }
     say(&jobs.bus, log, id, &running);
     left.image_ran = true;
+    let mut note = |text: &str| say(&jobs.bus, log, id, text);
+    let cache = crate::caches::prepare(
+        jobs,
+        &rec.job,
+        &repo_config.cache,
+        repo_config.cache_scope,
+        &mut note,
+    )
+    .await?;
+    if let Some(cache) = cache {
+        spec.mounts = cache.mounts.clone();
+        left.cache = Some(cache);
+        if cancel.is_cancelled() {
+            return Ok(RunOutcome::Canceled);
+        }
+    }
     let engine = jobs.engine.as_ref();
     let handle = tokio::select! {
         h = engine.prepare(&spec) => match h {

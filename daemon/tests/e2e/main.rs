@@ -2,6 +2,7 @@
 //! git repositories, real HTTP requests and the real control socket, all from `microci-testkit`.
 
 mod bitbucket_pulls;
+mod caches;
 mod cli;
 mod clone;
 mod control;

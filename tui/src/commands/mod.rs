@@ -3,6 +3,7 @@
 //! Whether stdout is a terminal is asked once, in [`execute`], and passed down as a
 //! [`Terminal`], so tests can run the verbs as if on a terminal or into a pipe.
 
+mod cache;
 mod cancel;
 mod jobs;
 mod logs;
@@ -12,6 +13,7 @@ mod run;
 mod show;
 mod status;
 
+pub use cache::{cache_clear, cache_list};
 pub use cancel::cancel;
 pub use jobs::jobs;
 pub use logs::logs;
@@ -21,7 +23,7 @@ pub use run::run;
 pub use show::show;
 pub use status::status;
 
-use crate::cli::Command;
+use crate::cli::{CacheCommand, Command};
 use crate::client::{ClientError, Connection};
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
@@ -92,6 +94,12 @@ pub async fn execute(socket: &Path, command: Command) -> Result<Outcome, Command
         Command::Run { repo, git_ref } => run(&mut conn, repo, git_ref, &mut out).await?,
         Command::Status { json } => status(&mut conn, json, &mut out).await?,
         Command::Prune { dry_run, json } => prune(&mut conn, dry_run, json, &mut out).await?,
+        Command::Cache(CacheCommand::List { repo, json }) => {
+            cache_list(&mut conn, repo, json, &mut out).await?
+        }
+        Command::Cache(CacheCommand::Clear { repo, branch }) => {
+            cache_clear(&mut conn, repo, branch, &mut out).await?
+        }
     };
     match out.flush() {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => return Err(e.into()),
