@@ -17,6 +17,8 @@ pub(super) struct Fit {
     pub dropped_own: bool,
     /// Other caches of the repository removed, by name for people.
     pub pruned: Vec<String>,
+    /// The keys of every cache removed, whose volumes can go.
+    pub keys: Vec<String>,
 }
 
 /// Keeps `repo`'s caches at or under `max` bytes (0: no limit) after cache `own` was saved: the
@@ -68,6 +70,7 @@ pub(super) async fn fit<E: Engine>(
         }
         total = total.saturating_sub(size_of(*generation));
         gone.push(*key);
+        fit.keys.push(key.to_string());
         if *key == own {
             fit.dropped_own = true;
         } else if branch.is_empty() {

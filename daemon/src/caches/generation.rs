@@ -202,7 +202,7 @@ pub async fn finish<E: Engine>(
         Some(size) => say(&format!("cache saved ({})", size_text(size))),
         None => say("cache saved"),
     }
-    for other in note.pruned {
+    for other in &note.pruned {
         say(&format!(
             "cache of {other} removed (least recently saved) to keep {}'s caches under \
              docker.cache_max ({})",
@@ -210,7 +210,9 @@ pub async fn finish<E: Engine>(
             size_text(max)
         ));
     }
-    super::admin::collect(jobs, &[generation.key.as_str()], &HashSet::new()).await;
+    let mut keys: Vec<&str> = note.keys.iter().map(String::as_str).collect();
+    keys.push(&generation.key);
+    super::admin::collect(jobs, &keys, &HashSet::new()).await;
 }
 
 /// Lets go of a job's generation once its container is gone: removes its volumes unless it was
