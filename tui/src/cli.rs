@@ -171,11 +171,21 @@ mod tests {
         assert!(matches!(c.command, Some(Command::Logs { raw: true, .. })));
         let c = Cli::try_parse_from(["microci-tui", "show", "3", "--raw"]).unwrap();
         assert!(matches!(c.command, Some(Command::Show { raw: true, .. })));
-        let c = Cli::try_parse_from(["microci-tui", "cache", "clear", "alice/app", "--branch", "dev"])
-            .unwrap();
+        let c = Cli::try_parse_from([
+            "microci-tui",
+            "cache",
+            "clear",
+            "alice/app",
+            "--branch",
+            "dev",
+        ])
+        .unwrap();
         assert!(matches!(
             c.command,
-            Some(Command::Cache(CacheCommand::Clear { branch: Some(_), .. }))
+            Some(Command::Cache(CacheCommand::Clear {
+                branch: Some(_),
+                ..
+            }))
         ));
         let c = Cli::try_parse_from(["microci-tui", "cache", "list"]).unwrap();
         assert!(matches!(

@@ -51,10 +51,7 @@ pub(super) async fn fit<E: Engine>(
             .sum()
     };
     let mut fit = Fit {
-        own: caches
-            .iter()
-            .find(|c| c.0 == own)
-            .map(|c| size_of(c.1)),
+        own: caches.iter().find(|c| c.0 == own).map(|c| size_of(c.1)),
         ..Fit::default()
     };
     if max == 0 {
@@ -68,7 +65,7 @@ pub(super) async fn fit<E: Engine>(
         if total <= max {
             break;
         }
-        total = total.saturating_sub(size_of(*generation));
+        total = total.saturating_sub(size_of(generation));
         gone.push(*key);
         fit.keys.push(key.to_string());
         if *key == own {
@@ -124,7 +121,9 @@ async fn measure<E: Engine>(
         let (Some(kib), Some(dir)) = (words.next(), words.next()) else {
             continue;
         };
-        let index = dir.strip_prefix("/v/").and_then(|i| i.parse::<usize>().ok());
+        let index = dir
+            .strip_prefix("/v/")
+            .and_then(|i| i.parse::<usize>().ok());
         if let (Ok(kib), Some(p)) = (kib.parse::<u64>(), index.and_then(|i| parts.get(i))) {
             sizes.insert(p.volume.clone(), kib * 1024);
         }
@@ -202,7 +201,10 @@ pub async fn list<E: Engine>(
         paths.sort();
         let saved_at = time::OffsetDateTime::from_unix_timestamp_nanos(*saved as i128 * 1_000_000)
             .ok()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
             .unwrap_or_default();
         caches.push((
             CacheInfo {

@@ -54,9 +54,7 @@ pub async fn prepare<E: Engine>(
     };
     let from: HashMap<String, (String, i64)> = {
         let _changing = jobs.caches.lock.lock().await;
-        let all = entries(engine)
-            .await
-            .map_err(|e| format!("cache: {e}"))?;
+        let all = entries(engine).await.map_err(|e| format!("cache: {e}"))?;
         if let Some((_, base, _)) = heads(&all).get(generation.key.as_str()) {
             generation.base = base.to_string();
         }

@@ -267,7 +267,10 @@ mod tests {
 
     #[test]
     fn paths_are_cleaned_and_checked() {
-        let ok = paths(vec!["/root/.cargo/registry/".into(), "/app/node_modules".into()]);
+        let ok = paths(vec![
+            "/root/.cargo/registry/".into(),
+            "/app/node_modules".into(),
+        ]);
         assert_eq!(ok.unwrap(), ["/root/.cargo/registry", "/app/node_modules"]);
         assert!(paths(vec!["/repository".into()]).is_ok());
         assert!(paths(vec!["/repo".into()]).is_err());

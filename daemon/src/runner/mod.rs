@@ -192,7 +192,11 @@ pub trait Engine: Send + Sync + 'static {
         _script: &str,
         _mounts: &[Mount],
     ) -> impl Future<Output = Result<String, EngineError>> + Send {
-        async { Err(EngineError::Engine("this engine has no helper containers".into())) }
+        async {
+            Err(EngineError::Engine(
+                "this engine has no helper containers".into(),
+            ))
+        }
     }
     /// Whether the engine answers.
     fn ping(&self) -> impl Future<Output = Result<(), EngineError>> + Send;

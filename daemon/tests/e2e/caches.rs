@@ -93,7 +93,14 @@ async fn a_cache_keeps_only_successful_jobs_work_and_only_for_its_repository() {
     let d = TestDaemon::start(opts);
     let main = "main";
 
-    let (job, log) = build(&d, &app, "alice/app", main, &[("write", "one"), ("fail", "no")]).await;
+    let (job, log) = build(
+        &d,
+        &app,
+        "alice/app",
+        main,
+        &[("write", "one"), ("fail", "no")],
+    )
+    .await;
     assert_eq!(job.status, JobStatus::Succeed, "{log}");
     assert!(log.contains("saw: nothing"), "{log}");
     assert!(log.contains("cache /cache: empty"), "{log}");
@@ -132,7 +139,14 @@ async fn a_cache_keeps_only_successful_jobs_work_and_only_for_its_repository() {
     let fourth = job.id;
 
     // Another repository starts empty, with a cache of its own.
-    let (job, log) = build(&d, &other, "bob/other", main, &[("write", "bob's"), ("fail", "no")]).await;
+    let (job, log) = build(
+        &d,
+        &other,
+        "bob/other",
+        main,
+        &[("write", "bob's"), ("fail", "no")],
+    )
+    .await;
     assert_eq!(job.status, JobStatus::Succeed, "{log}");
     assert!(log.contains("saw: nothing"), "{log}");
 
@@ -206,7 +220,100 @@ async fn the_cap_prunes_the_least_recently_saved_cache() {
     let (job, log) = build(&d, &app, "alice/app", "main", &[("kib", "150")]).await;
     assert_eq!(job.status, JobStatus::Succeed, "{log}");
     assert!(log.contains("cache dropped: at "), "{log}");
-    assert!(log.contains("over docker.cache_max (100.0 KiB) on its own"), "{log}");
+    assert!(
+        log.contains("over docker.cache_max (100.0 KiB) on its own"),
+        "{log}"
+    );
     assert!(caches(&d, "alice/app").is_empty());
+    wait_volumes(&d, 0).await;
+}
+
+/// Pushes `files` to alice/app's main and returns the job id at once.
+fn push_files(d: &TestDaemon, repo: &Repo, files: &[(&str, &str)]) -> i64 {
+    let commit = repo.commit(files, "change");
+    let body = gogs_push(
+        "alice/app",
+        FORGE_URL,
+        "refs/heads/main",
+        ZEROS,
+        &commit,
+        "change",
+    );
+    let resp = deliver(d, "push", &commit, &body, Some(SECRET));
+    assert_eq!(resp.status, 202, "{}", resp.text());
+    resp.json()["job_id"].as_i64().expect("job id")
+}
+
+/// Kills the daemon while job `id` runs (once its log says `started`), lets the container end
+/// with no daemon watching, and starts the daemon again.
+async fn crash_while_running(d: &mut TestDaemon, id: i64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !log_text(d, id).await.contains("started") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "job {id} never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    d.crash();
+    loop {
+        let running = std::process::Command::new("docker")
+            .args(["ps", "-q", "--filter"])
+            .arg(format!("label={}", d.label()))
+            .output()
+            .expect("docker ps");
+        if running.stdout.is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the job never ended");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    d.spawn();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_that_ends_while_the_daemon_is_down_still_saves_or_discards_its_cache() {
+    let script = "echo \"saw: $(cat /cache/note 2>/dev/null || echo nothing)\"\n\
+                  echo started; sleep 2\n\
+                  cat /repo/write > /cache/note\n\
+                  [ \"$(cat /repo/fail)\" = yes ] && exit 1\n\
+                  exit 0\n";
+    let app = Repo::with_script(script, Some(JSON));
+    let mut d = TestDaemon::start(options().for_repo(&app));
+
+    // Succeeds while no daemon watches: re-attached, it is saved.
+    let id = push_files(&d, &app, &[("write", "one"), ("fail", "no")]);
+    crash_while_running(&mut d, id).await;
+    let job = wait_final(&d.socket, id).await;
+    let log = log_text(&d, id).await;
+    assert_eq!(job.status, JobStatus::Succeed, "{log}");
+    assert!(log.contains("cache saved"), "{log}");
+    d.wait_cleaned(id).await;
+
+    // Fails while no daemon watches: what it wrote is dropped.
+    let id = push_files(&d, &app, &[("write", "bad"), ("fail", "yes")]);
+    crash_while_running(&mut d, id).await;
+    let job = wait_final(&d.socket, id).await;
+    let log = log_text(&d, id).await;
+    assert_eq!(job.status, JobStatus::Failed, "{log}");
+    assert!(
+        log.contains("saw: one") && log.contains("cache not saved"),
+        "{log}"
+    );
+    d.wait_cleaned(id).await;
+    // The saved generation and its head; the failed job's copy is gone.
+    wait_volumes(&d, 2).await;
+
+    let (job, log) = build(
+        &d,
+        &app,
+        "alice/app",
+        "main",
+        &[("write", "two"), ("fail", "no")],
+    )
+    .await;
+    assert_eq!(job.status, JobStatus::Succeed, "{log}");
+    assert!(log.contains("saw: one"), "{log}");
+    cli_text(&d, &["cache", "clear", "alice/app"]);
     wait_volumes(&d, 0).await;
 }

@@ -111,9 +111,15 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");
         assert!(lines[0].starts_with("REPO"), "{text}");
-        assert!(lines[1].contains("alice/app") && lines[1].contains(" - "), "{text}");
+        assert!(
+            lines[1].contains("alice/app") && lines[1].contains(" - "),
+            "{text}"
+        );
         assert!(lines[1].contains("1.5 KiB") && lines[1].ends_with("/root/.cargo/registry"));
-        assert!(lines[2].contains("dev") && !lines[2].contains("refs/heads"), "{text}");
+        assert!(
+            lines[2].contains("dev") && !lines[2].contains("refs/heads"),
+            "{text}"
+        );
         assert!(!text.contains('\u{1b}'), "{text:?}");
         assert_eq!(list_text(&[]), "no saved caches\n");
     }
