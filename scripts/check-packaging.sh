@@ -149,7 +149,8 @@ check "config.toml documents every key" bash -c '
   missing=
   for k in state_dir listen max_body header_timeout body_timeout max_connections pages socket \
            group max_jobs default_image helper_image helper_timeout host workspace memory cpus \
-           pids timeout max_timeout stop_grace max_log max_artifacts network labels cap_drop cap_add \
+           pids timeout max_timeout stop_grace max_log max_artifacts cache_max network labels \
+           cap_drop cap_add \
            allow_dangerous_caps secret allow_unsigned allow_unlisted clone_hosts hosts \
            allow_insecure_http connect_timeout io_timeout ssh_key known_hosts username token \
            protocol name clone_url default_branch public base_path metrics cancel_superseded \

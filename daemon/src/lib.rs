@@ -11,6 +11,7 @@
 //! - [`scheduler`] — starts queued jobs in order, within `docker.max_jobs`, and re-attaches to
 //!   those a previous daemon left running.
 //! - [`runner`] — the container engine behind one trait (Docker now).
+//! - [`caches`] — job caches: Docker volumes kept between jobs, saved only when a job succeeds.
 //! - [`git`] — bare caches per repository, checkouts, credentials bound to their host.
 //! - [`repo_config`] — a repository's `.microci.json`.
 //! - [`repo_services`] — its `"services"`: containers beside the job, on a network of its own.
@@ -28,6 +29,7 @@
 //! - [`memory`] — keeping an idle daemon's resident memory small.
 
 pub mod artifacts;
+pub mod caches;
 pub mod config;
 pub mod control;
 pub mod daemon;

@@ -1,7 +1,8 @@
 //! `.microci.json`, read from the repository root at the built commit. Compatible with the first
 //! microci (`dockerimg`, `command`), plus `env`, `timeout`, `interruptible`, the secrets a job
-//! asks for (`secrets`, `secret_files`), `services` (see [`crate::repo_services`]) and
-//! `artifacts`. Unknown keys are refused by name: a typo must not silently run the wrong thing.
+//! asks for (`secrets`, `secret_files`), `services` (see [`crate::repo_services`]), `artifacts`
+//! and `cache`/`cache_scope`. Unknown keys are refused by name: a typo must not silently run the
+//! wrong thing.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -19,6 +20,8 @@ const KNOWN_KEYS: &[&str] = &[
     "secret_files",
     "services",
     "artifacts",
+    "cache",
+    "cache_scope",
 ];
 
 /// The file name, at the repository root.
@@ -71,6 +74,8 @@ struct Raw {
     secret_files: Option<Vec<String>>,
     services: Option<serde_json::Value>,
     artifacts: Option<Vec<String>>,
+    cache: Option<Vec<String>>,
+    cache_scope: Option<crate::caches::Scope>,
 }
 
 /// The job's settings after defaults.
@@ -94,6 +99,11 @@ pub struct RepoConfig {
     pub services: Vec<crate::repo_services::Service>,
     /// Globs of files under `/repo` kept after the job, checked (relative, no `..`).
     pub artifacts: Vec<String>,
+    /// Directories kept from one job to the next (`"cache"`), checked by
+    /// [`crate::caches::paths`].
+    pub cache: Vec<String>,
+    /// Whether each branch keeps its own cache or the repository shares one (`"cache_scope"`).
+    pub cache_scope: crate::caches::Scope,
 }
 
 impl RepoConfig {
@@ -172,6 +182,7 @@ impl RepoConfig {
         };
         let artifacts = raw.artifacts.unwrap_or_default();
         crate::artifacts::Patterns::parse(&artifacts).map_err(invalid)?;
+        let cache = crate::caches::paths(raw.cache.unwrap_or_default()).map_err(invalid)?;
         Ok(RepoConfig {
             image,
             command,
@@ -182,6 +193,8 @@ impl RepoConfig {
             secret_files,
             services,
             artifacts,
+            cache,
+            cache_scope: raw.cache_scope.unwrap_or_default(),
         })
     }
 }
@@ -309,7 +322,7 @@ mod tests {
         let e = parse(r#"{"\u001b[2J\n": 1}"#).unwrap_err().to_string();
         assert_eq!(
             e,
-            r#".microci.json: unknown key "\u{1b}[2J\n" (known keys: dockerimg, command, env, timeout, interruptible, secrets, secret_files, services, artifacts)"#
+            r#".microci.json: unknown key "\u{1b}[2J\n" (known keys: dockerimg, command, env, timeout, interruptible, secrets, secret_files, services, artifacts, cache, cache_scope)"#
         );
         let e = parse(r#"{"a`b": 1}"#).unwrap_err().to_string();
         assert!(e.contains("unknown key \"a`b\" "), "{e}");
@@ -357,6 +370,37 @@ mod tests {
             let e = parse(json).unwrap_err().to_string();
             assert!(e.contains(want), "{json}: {e}");
         }
+    }
+
+    #[test]
+    fn cache_paths_and_scope() {
+        let c = parse(r#"{"cache": ["/root/.cargo/registry", "/app/node_modules/"]}"#).unwrap();
+        assert_eq!(c.cache, ["/root/.cargo/registry", "/app/node_modules"]);
+        assert_eq!(c.cache_scope, crate::caches::Scope::Repo);
+        let c = parse(r#"{"cache": ["/c"], "cache_scope": "branch"}"#).unwrap();
+        assert_eq!(c.cache_scope, crate::caches::Scope::Branch);
+        assert!(parse("{}").unwrap().cache.is_empty());
+        for (json, says) in [
+            (r#"{"cache": ["relative/dir"]}"#, "absolute"),
+            (r#"{"cache": ["/"]}"#, "\"/\""),
+            (r#"{"cache": ["/repo"]}"#, "/repo"),
+            (r#"{"cache": ["/repo/target"]}"#, "/repo"),
+            (r#"{"cache": ["/a/../repo"]}"#, ".."),
+            (r#"{"cache": ["/proc/x"]}"#, "/proc"),
+            (r#"{"cache": ["/a", "/a/b"]}"#, "inside"),
+            (r#"{"cache": ["/a", "/a"]}"#, "twice"),
+            (r#"{"cache": ["/a:ro"]}"#, "character"),
+            (r#"{"cache": "/a"}"#, "invalid type"),
+            (r#"{"cache_scope": "tag"}"#, "unknown variant"),
+        ] {
+            let e = parse(json).unwrap_err().to_string();
+            assert!(e.contains(says), "{json}: {e}");
+        }
+        let many: Vec<String> = (0..9).map(|i| format!("\"/c{i}\"")).collect();
+        let e = parse(&format!(r#"{{"cache": [{}]}}"#, many.join(",")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("at most 8"), "{e}");
     }
 
     #[test]

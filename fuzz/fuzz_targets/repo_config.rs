@@ -27,6 +27,13 @@ fuzz_target!(|data: &[u8]| {
                 Command::Exec(v) => assert!(!v.is_empty(), "empty argv"),
             }
             assert!(!c.command.argv().is_empty(), "empty argv");
+            for path in &c.cache {
+                assert!(
+                    path.starts_with('/') && path.len() > 1 && !path.starts_with("/repo/"),
+                    "cache path {path:?}"
+                );
+                assert_ne!(path, "/repo", "cache path");
+            }
             for key in c.env.keys() {
                 assert!(
                     !key.is_empty() && !key.contains('=') && !key.contains('\0'),

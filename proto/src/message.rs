@@ -113,6 +113,21 @@ pub enum Request {
         /// Most bytes wanted.
         max: u32,
     },
+    /// The saved job caches (`"cache"` in `.microci.json`), of every repository or of one.
+    ListCaches {
+        /// Only this repository's (exact full name).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        repo: Option<String>,
+    },
+    /// Removes a repository's saved caches (or only its branch `branch`'s): the next job starts
+    /// with an empty cache; a job running meanwhile does not save what it copied before.
+    ClearCache {
+        /// Full repository name.
+        repo: String,
+        /// Only the per-branch cache of this branch (a name like `main`, or a full ref).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        branch: Option<String>,
+    },
     /// Ends the `follow_log` or `watch_jobs` subscription opened on this connection by request
     /// id `subscription`. Its `done` reply comes after the subscription's last event: nothing
     /// with that id follows it.
@@ -204,6 +219,34 @@ pub enum Reply {
     },
     /// For `read_artifact`.
     ArtifactChunk(ArtifactChunk),
+    /// For `list_caches`, by repository then branch.
+    Caches {
+        /// The saved caches.
+        caches: Vec<CacheInfo>,
+    },
+    /// For `clear_cache`: how many caches were removed.
+    Cleared {
+        /// Caches removed (0: there was none).
+        caches: u64,
+    },
+}
+
+/// One saved job cache.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheInfo {
+    /// The repository's full name.
+    pub repo: String,
+    /// The ref of a per-branch cache (`"cache_scope": "branch"`); none for a repository's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// The directories it holds, as the job mounts them.
+    pub paths: Vec<String>,
+    /// Bytes on disk (what `docker.cache_max` counts).
+    pub size: u64,
+    /// When it was saved (RFC 3339 UTC): the least recently saved go first at the cap.
+    pub saved_at: String,
+    /// The job that saved it.
+    pub job: i64,
 }
 
 /// What a prune removed or, for a dry run, would remove.

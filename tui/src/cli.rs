@@ -124,6 +124,30 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The job caches kept between jobs ("cache" in .microci.json).
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+/// `cache list|clear`.
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// List the saved caches with their sizes, when they were saved and by which job.
+    List {
+        /// Only this repository's (full name, e.g. alice/app).
+        repo: Option<String>,
+        /// One JSON array of cache objects instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a repository's saved caches: its next job starts with an empty cache.
+    Clear {
+        /// Repository full name, e.g. alice/app.
+        repo: String,
+        /// Only the per-branch cache of this branch ("cache_scope": "branch").
+        #[arg(long)]
+        branch: Option<String>,
+    },
 }
 
 /// `KEY=VALUE` → `(KEY, VALUE)`; the value may hold `=` and be empty.
@@ -222,6 +246,28 @@ mod tests {
             })
         ));
         assert!(Cli::try_parse_from(["microci-tui", "artifacts", "7", "-o", "/tmp"]).is_err());
+        let c = Cli::try_parse_from([
+            "microci-tui",
+            "cache",
+            "clear",
+            "alice/app",
+            "--branch",
+            "dev",
+        ])
+        .unwrap();
+        assert!(matches!(
+            c.command,
+            Some(Command::Cache(CacheCommand::Clear {
+                branch: Some(_),
+                ..
+            }))
+        ));
+        let c = Cli::try_parse_from(["microci-tui", "cache", "list"]).unwrap();
+        assert!(matches!(
+            c.command,
+            Some(Command::Cache(CacheCommand::List { repo: None, .. }))
+        ));
+        assert!(Cli::try_parse_from(["microci-tui", "cache", "clear"]).is_err());
         // JSON is escaped already; asking for both is a mistake worth saying.
         assert!(Cli::try_parse_from(["microci-tui", "jobs", "--raw", "--json"]).is_err());
     }

@@ -68,6 +68,9 @@ pub struct DockerSettings {
     pub cap_add: Vec<String>,
     /// Capabilities dropped from job containers.
     pub cap_drop: Vec<String>,
+    /// Most bytes the caches of one repository keep (`"cache"` in `.microci.json`); the least
+    /// recently saved go first (0 = no limit).
+    pub cache_max: u64,
 }
 
 /// Capabilities Docker gives containers by default; only these may be dropped or re-added freely.
@@ -175,6 +178,7 @@ pub(super) fn docker_settings(d: RawDocker) -> Result<(DockerSettings, bool), Ke
     let memory = size("memory", d.memory, 2 << 30)?;
     let max_log = size("max_log", d.max_log, 64 << 20)? as u64;
     let max_artifacts = size("max_artifacts", d.max_artifacts, 500 << 20)? as u64;
+    let cache_max = size("cache_max", d.cache_max, 5 << 30)? as u64;
     let cpus = d.cpus.unwrap_or(1.0);
     if !(0.0..=1024.0).contains(&cpus) {
         return Err(invalid("cpus", format!("{cpus} is out of range")));
@@ -264,6 +268,7 @@ pub(super) fn docker_settings(d: RawDocker) -> Result<(DockerSettings, bool), Ke
         labels,
         cap_add,
         cap_drop,
+        cache_max,
     };
     let dangerous = forced
         && settings

@@ -74,6 +74,7 @@ pub(super) struct RawDocker {
     pub cap_add: Option<Vec<String>>,
     pub cap_drop: Option<Vec<String>>,
     pub allow_dangerous_caps: Option<bool>,
+    pub cache_max: Option<String>,
 }
 
 #[derive(Default, Deserialize)]

@@ -38,6 +38,7 @@ fn defaults_fill_an_empty_file() {
     assert_eq!(c.docker.workspace, WorkspaceMode::Bind);
     assert_eq!(c.docker.max_log, 64 << 20);
     assert_eq!(c.docker.max_artifacts, 500 << 20);
+    assert_eq!(c.docker.cache_max, 5 << 30);
     assert_eq!(c.docker.cap_drop, ["NET_RAW"]);
     assert!(!c.webhook.allow_unsigned && !c.webhook.allow_unlisted);
     assert!(
@@ -84,6 +85,7 @@ fn bad_values_name_the_key() {
         ("[docker]\nmax_jobs = 0\n", "docker.max_jobs"),
         ("[docker]\nmemory = \"lots\"\n", "docker.memory"),
         ("[docker]\nmax_log = \"lots\"\n", "docker.max_log"),
+        ("[docker]\ncache_max = \"big\"\n", "docker.cache_max"),
         (
             "[docker]\nmax_artifacts = \"lots\"\n",
             "docker.max_artifacts",

@@ -68,6 +68,16 @@ async fn answer<E: Engine>(jobs: &Jobs<E>, req: Request, who: &str) -> Result<Re
             offset,
             max,
         } => Reply::ArtifactChunk(jobs.artifacts.read(job, name, offset, max).await?),
+        Request::ListCaches { repo } => Reply::Caches {
+            caches: crate::caches::list(jobs, repo.as_deref())
+                .await
+                .map_err(|e| Failure(ErrorCode::Internal, e.to_string()))?,
+        },
+        Request::ClearCache { repo, branch } => Reply::Cleared {
+            caches: crate::caches::clear(jobs, &repo, branch.as_deref())
+                .await
+                .map_err(|e| Failure(ErrorCode::Internal, e.to_string()))?,
+        },
         Request::FollowLog { .. } | Request::WatchJobs | Request::Unsubscribe { .. } => {
             return Err(Failure(ErrorCode::Invalid, "not a plain request".into()));
         }

@@ -70,6 +70,8 @@ pub struct Jobs<E: Engine> {
     pub metrics: crate::metrics::Metrics,
     /// The Docker Engine's last answer, cached for health checks.
     pub health: crate::health::Health,
+    /// The job caches' lock and the generations running jobs use.
+    pub(crate) caches: crate::caches::Caches,
 }
 
 impl<E: Engine> Jobs<E> {
@@ -100,6 +102,7 @@ impl<E: Engine> Jobs<E> {
             notices: tokio::sync::Notify::new(),
             metrics: crate::metrics::Metrics::new(),
             health: crate::health::Health::default(),
+            caches: crate::caches::Caches::default(),
         }
     }
 

@@ -3,7 +3,11 @@
 //! restarted daemon, and the tests, can find what microci started; a job's services and their
 //! network carry them too (see `services_docker`).
 
-use super::{ArchiveStream, Engine, EngineError, Found, JobSpec, OutputStream, Piece, Resume};
+mod volumes;
+
+use super::{
+    ArchiveStream, Engine, EngineError, Found, JobSpec, Mount, OutputStream, Piece, Resume, Volume,
+};
 use crate::config::{DockerSettings, WorkspaceMode};
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
@@ -170,8 +174,13 @@ impl DockerEngine {
     pub(super) fn container_body(&self, spec: &JobSpec) -> ContainerCreateBody {
         let s = &self.settings();
         let labels = self.labels(&spec.id.to_string());
-        let binds = (s.workspace == WorkspaceMode::Bind)
+        let mut binds = (s.workspace == WorkspaceMode::Bind)
             .then(|| vec![format!("{}:/repo", spec.workspace.display())]);
+        if !spec.mounts.is_empty() {
+            binds
+                .get_or_insert_with(Vec::new)
+                .extend(spec.mounts.iter().map(volumes::bind));
+        }
         ContainerCreateBody {
             image: Some(spec.image.clone()),
             cmd: Some(spec.argv.clone()),
@@ -566,6 +575,26 @@ impl Engine for DockerEngine {
                 .chain(rest)
                 .boxed(),
         ))
+    }
+
+    async fn volumes(&self, label: &str) -> Result<Vec<Volume>, EngineError> {
+        self.list_volumes(label).await
+    }
+
+    async fn create_volume(
+        &self,
+        suffix: &str,
+        labels: HashMap<String, String>,
+    ) -> Result<String, EngineError> {
+        self.new_volume(suffix, labels).await
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<bool, EngineError> {
+        self.drop_volume(name).await
+    }
+
+    async fn helper(&self, script: &str, mounts: &[Mount]) -> Result<String, EngineError> {
+        self.run_helper(script, mounts).await
     }
 
     fn reconfigure(&self, settings: &DockerSettings) {

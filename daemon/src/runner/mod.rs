@@ -41,6 +41,28 @@ pub struct JobSpec {
     pub secret_files: Vec<(String, crate::secrets::Value)>,
     /// Containers to run beside the job, each reachable from it by its name.
     pub services: Vec<ServiceSpec>,
+    /// Volumes mounted read-write into the job (its caches, see [`crate::caches`]).
+    pub mounts: Vec<Mount>,
+}
+
+/// A volume mounted into a container at `path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// The engine's name for the volume.
+    pub volume: String,
+    /// Absolute path inside the container.
+    pub path: String,
+    /// Mounted read-only (a helper that only measures).
+    pub read_only: bool,
+}
+
+/// A volume of this installation, with its labels (what [`crate::caches`] knows of it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    /// The engine's name for it.
+    pub name: String,
+    /// Its labels.
+    pub labels: std::collections::HashMap<String, String>,
 }
 
 /// Why the engine could not do its part; always ends the job ERRORED with this text.
@@ -192,6 +214,41 @@ pub trait Engine: Send + Sync + 'static {
         async {
             Err(EngineError::Engine(
                 "this engine cannot copy files out of a container".into(),
+            ))
+        }
+    }
+    /// This installation's volumes that carry the label key `label`.
+    fn volumes(
+        &self,
+        _label: &str,
+    ) -> impl Future<Output = Result<Vec<Volume>, EngineError>> + Send {
+        async { Ok(Vec::new()) }
+    }
+    /// Creates a volume of this installation named after `suffix`, with `labels` besides the
+    /// installation's own; returns its full name.
+    fn create_volume(
+        &self,
+        _suffix: &str,
+        _labels: std::collections::HashMap<String, String>,
+    ) -> impl Future<Output = Result<String, EngineError>> + Send {
+        async { Err(EngineError::Engine("this engine has no volumes".into())) }
+    }
+    /// Removes a volume: `Ok(false)` when a container still uses it (it stays), `Ok(true)` when
+    /// it is gone (or was already).
+    fn remove_volume(&self, _name: &str) -> impl Future<Output = Result<bool, EngineError>> + Send {
+        async { Ok(true) }
+    }
+    /// Runs `/bin/sh -c script` in a helper container (the trusted `docker.helper_image`, root,
+    /// no network, bounded like [`Engine::scrub`]) with `mounts`; returns what it printed.
+    /// A non-zero exit is an error.
+    fn helper(
+        &self,
+        _script: &str,
+        _mounts: &[Mount],
+    ) -> impl Future<Output = Result<String, EngineError>> + Send {
+        async {
+            Err(EngineError::Engine(
+                "this engine has no helper containers".into(),
             ))
         }
     }

@@ -60,6 +60,8 @@ pub(super) struct Leftovers<H> {
     pub(super) image_ran: bool,
     /// The job's container, not removed yet.
     pub(super) container: Option<H>,
+    /// The job's generation of its cache: its volumes go once the container has.
+    pub(super) cache: Option<crate::caches::Generation>,
 }
 
 impl<H> Default for Leftovers<H> {
@@ -67,6 +69,7 @@ impl<H> Default for Leftovers<H> {
         Leftovers {
             image_ran: false,
             container: None,
+            cache: None,
         }
     }
 }
@@ -78,6 +81,7 @@ pub(super) async fn clean_up<E: Engine>(jobs: &Jobs<E>, id: i64, left: Leftovers
     {
         tracing::warn!("could not remove container: {e}");
     }
+    crate::caches::discard(jobs, left.cache).await;
     remove_workspace(jobs, &jobs.workspace(id), left.image_ran).await;
 }
 
@@ -120,6 +124,11 @@ pub(super) async fn execute<E: Engine>(
     if let Some(handle) = &left.container {
         super::artifacts::collect(jobs, id, handle, &mut log).await;
     }
+    if let Some(cache) = &left.cache {
+        let succeeded = matches!(outcome, Ok(RunOutcome::Exited(0)));
+        let mut note = |text: &str| say(&jobs.bus, &mut log, id, text);
+        crate::caches::finish(jobs, cache, succeeded, rec.job.untrusted, &mut note).await;
+    }
     (ending(jobs, id, outcome, &mut log), left)
 }
 
@@ -133,6 +142,7 @@ pub(super) async fn reattach<E: Engine>(
 ) -> (Transition, Leftovers<E::Handle>) {
     let id = rec.job.id;
     let handle = jobs.engine.adopt(id, &run.container);
+    let cache = crate::caches::adopt(jobs, id).await;
     let outcome = match jobs.logs.writer(id, jobs.config().docker.max_log) {
         Ok(mut log) => {
             // Masked secrets made the log shorter than the output it stands for (counted
@@ -155,6 +165,11 @@ pub(super) async fn reattach<E: Engine>(
             let begin = Begin::Resume(from);
             let outcome = attend(jobs, &handle, begin, run, &mut log, cancel, masker).await;
             super::artifacts::collect(jobs, id, &handle, &mut log).await;
+            if let Some(cache) = &cache {
+                let succeeded = outcome == RunOutcome::Exited(0);
+                let mut note = |text: &str| say(&jobs.bus, &mut log, id, text);
+                crate::caches::finish(jobs, cache, succeeded, rec.job.untrusted, &mut note).await;
+            }
             ending(jobs, id, Ok(outcome), &mut log)
         }
         Err(e) => {
@@ -165,6 +180,7 @@ pub(super) async fn reattach<E: Engine>(
     let left = Leftovers {
         image_ran: true,
         container: Some(handle),
+        cache,
     };
     (outcome, left)
 }
@@ -454,7 +470,7 @@ async fn prepare_and_run<E: Engine>(
         );
     }
     super::artifacts::want(jobs, id, &repo_config.artifacts).await?;
-    let spec = JobSpec {
+    let mut spec = JobSpec {
         id,
         image: repo_config.image.clone(),
         argv: repo_config.command.argv(),
@@ -463,6 +479,7 @@ async fn prepare_and_run<E: Engine>(
         secret_env: granted.env,
         secret_files: granted.files,
         services: repo_config.services.iter().map(Into::into).collect(),
+        mounts: Vec::new(),
     };
     let running = format!(
         "running {:?} in {} (timeout {})",
@@ -475,6 +492,22 @@ async fn prepare_and_run<E: Engine>(
     }
     say(&jobs.bus, log, id, &running);
     left.image_ran = true;
+    let mut note = |text: &str| say(&jobs.bus, log, id, text);
+    let cache = crate::caches::prepare(
+        jobs,
+        &rec.job,
+        &repo_config.cache,
+        repo_config.cache_scope,
+        &mut note,
+    )
+    .await?;
+    if let Some(cache) = cache {
+        spec.mounts = cache.mounts.clone();
+        left.cache = Some(cache);
+        if cancel.is_cancelled() {
+            return Ok(RunOutcome::Canceled);
+        }
+    }
     let engine = jobs.engine.as_ref();
     let handle = tokio::select! {
         h = engine.prepare(&spec) => match h {

@@ -131,6 +131,7 @@ pub async fn recover<E: Engine>(jobs: &Jobs<E>) -> Vec<Reattach> {
     {
         tracing::warn!("cannot remove leftover networks: {e}");
     }
+    crate::caches::sweep(jobs, &keep).await;
     let workspaces = jobs.workspaces().to_path_buf();
     let _ = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
         std::fs::create_dir_all(&workspaces)?;

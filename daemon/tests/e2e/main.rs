@@ -3,6 +3,7 @@
 
 mod artifacts;
 mod bitbucket_pulls;
+mod caches;
 mod cli;
 mod clone;
 mod control;

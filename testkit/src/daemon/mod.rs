@@ -6,7 +6,9 @@ mod options;
 mod probes;
 
 pub use options::Options;
-pub use probes::{containers_labelled, greets, healthy, terminate, try_containers_labelled};
+pub use probes::{
+    containers_labelled, greets, healthy, terminate, try_containers_labelled, try_volumes_labelled,
+};
 
 use crate::{ok, try_free_port};
 use anyhow::{Context, Result, anyhow, bail, ensure};
@@ -251,6 +253,11 @@ impl TestDaemon {
         ok(self.try_containers())
     }
 
+    /// Volumes this daemon created (job caches) that still exist.
+    pub fn volumes(&self) -> Vec<String> {
+        ok(try_volumes_labelled(&self.label()))
+    }
+
     /// Waits (up to a minute) until job `id`'s workspace and every container of this daemon are
     /// gone: a job's end is recorded first and cleaned up right after, so a test that saw the
     /// end must wait for the clean-up. Panics, with the daemon's log, if it never comes.
@@ -284,6 +291,14 @@ impl Drop for TestDaemon {
         {
             let _ = Command::new("docker")
                 .args(["rm", "-f"])
+                .args(&left)
+                .output();
+        }
+        if let Ok(left) = try_volumes_labelled(&self.label())
+            && !left.is_empty()
+        {
+            let _ = Command::new("docker")
+                .args(["volume", "rm", "-f"])
                 .args(&left)
                 .output();
         }

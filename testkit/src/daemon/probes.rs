@@ -83,3 +83,21 @@ pub fn try_containers_labelled(label: &str) -> Result<Vec<String>> {
 pub fn containers_labelled(label: &str) -> Vec<String> {
     ok(try_containers_labelled(label))
 }
+
+/// Names of the volumes that carry `label` (`KEY=VALUE`): a daemon's job caches.
+pub fn try_volumes_labelled(label: &str) -> Result<Vec<String>> {
+    let out = Command::new("docker")
+        .args(["volume", "ls", "-q", "--filter"])
+        .arg(format!("label={label}"))
+        .output()
+        .context("docker volume ls")?;
+    ensure!(
+        out.status.success(),
+        "docker volume ls: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect())
+}

@@ -4,6 +4,7 @@
 //! [`Terminal`], so tests can run the verbs as if on a terminal or into a pipe.
 
 mod artifacts;
+mod cache;
 mod cancel;
 mod jobs;
 mod logs;
@@ -14,6 +15,7 @@ mod show;
 mod status;
 
 pub use artifacts::artifacts;
+pub use cache::{cache_clear, cache_list};
 pub use cancel::cancel;
 pub use jobs::jobs;
 pub use logs::logs;
@@ -23,7 +25,7 @@ pub use run::run;
 pub use show::show;
 pub use status::status;
 
-use crate::cli::Command;
+use crate::cli::{CacheCommand, Command};
 use crate::client::{ClientError, Connection};
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
@@ -103,6 +105,12 @@ pub async fn execute(socket: &Path, command: Command) -> Result<Outcome, Command
             output,
             json,
         } => artifacts(&mut conn, id, get, output, json, &mut out).await?,
+        Command::Cache(CacheCommand::List { repo, json }) => {
+            cache_list(&mut conn, repo, json, &mut out).await?
+        }
+        Command::Cache(CacheCommand::Clear { repo, branch }) => {
+            cache_clear(&mut conn, repo, branch, &mut out).await?
+        }
     };
     match out.flush() {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => return Err(e.into()),

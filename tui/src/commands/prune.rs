@@ -57,7 +57,7 @@ pub fn report_text(r: &PruneReport) -> String {
 }
 
 /// `1536` → `1.5 KiB`.
-fn bytes(n: u64) -> String {
+pub(super) fn bytes(n: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
     if n < 1024 {
         return format!("{n} bytes");
