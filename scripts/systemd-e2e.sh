@@ -13,6 +13,8 @@
 #                                         for the first image build)
 # Environment:
 #   MICROCI_E2E_DEB=PATH          use this .deb instead of building one
+#   MICROCI_E2E_PROFILE=NAME      the Cargo profile of the binaries it packs (default release;
+#                                 CI uses e2e: the same code without whole-program optimisation)
 #   MICROCI_E2E_APT_SOURCES=FILE  apt sources for the image (default: the machine's Debian ones)
 #   MICROCI_E2E_KEEP=1            keep the container after a failure, to look inside
 # Network traffic stays inside the container (--network none) and on the Docker socket; job
@@ -22,6 +24,7 @@
 # shellcheck disable=SC2016
 set -Eeuo pipefail
 deb=${MICROCI_E2E_DEB:+$(realpath "$MICROCI_E2E_DEB")}
+profile=${MICROCI_E2E_PROFILE:-release}
 cd "$(dirname "$0")/.."
 
 image_repo=microci-systemd-test
@@ -127,9 +130,9 @@ scripts/test-image.sh
 if [ -n "$deb" ]; then
   step "the package: $deb"
 else
-  step "build: cargo build --release, cargo deb --no-build"
-  cargo build --release --locked -p microcid -p microci-tui
-  cargo deb -p microcid --no-build --output "$tmp/" >/dev/null
+  step "build: cargo build --profile $profile, cargo deb --no-build"
+  cargo build --profile "$profile" --locked -p microcid -p microci-tui
+  cargo deb -p microcid --no-build --profile "$profile" --output "$tmp/" >/dev/null
   deb=$(ls "$tmp"/microcid_*.deb)
 fi
 [ -f "$deb" ] || fail "no .deb at $deb"
