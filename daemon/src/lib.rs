@@ -9,7 +9,8 @@
 //! - [`config`] — `config.toml`: parsing, validation, webhook policy, credentials, limits.
 //! - [`jobs`] — the job service every front door and the scheduler go through.
 //! - [`scheduler`] — starts queued jobs in order, within `docker.max_jobs`, and re-attaches to
-//!   those a previous daemon left running.
+//!   those a previous daemon left running; concurrency groups run one job at a time.
+//! - [`schedule`] — `[[repo]] schedule`: jobs started by the clock, missed runs caught up.
 //! - [`runner`] — the container engine behind one trait (Docker now).
 //! - [`git`] — bare caches per repository, checkouts, credentials bound to their host.
 //! - [`repo_config`] — a repository's `.microci.json`.
@@ -42,6 +43,7 @@ pub mod notify;
 pub mod repo_config;
 pub mod retention;
 pub mod runner;
+pub mod schedule;
 pub mod scheduler;
 pub mod state_dir;
 pub mod status;

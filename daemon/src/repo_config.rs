@@ -53,6 +53,7 @@ struct Raw {
     env: Option<BTreeMap<String, String>>,
     timeout: Option<String>,
     interruptible: Option<bool>,
+    concurrency: Option<String>,
 }
 
 /// The job's settings after defaults.
@@ -68,6 +69,9 @@ pub struct RepoConfig {
     pub timeout: Option<Duration>,
     /// Whether a newer push to the same ref may stop it while it runs (`cancel_superseded`).
     pub interruptible: bool,
+    /// The concurrency group: jobs sharing it run one at a time, in job order, across
+    /// repositories. `[[repo]] concurrency` in the daemon's config wins over it.
+    pub concurrency: Option<String>,
 }
 
 impl RepoConfig {
@@ -142,7 +146,11 @@ impl RepoConfig {
                 invalid(format!("\"timeout\" {t:?} is not a duration like \"15m\""))
             })?),
         };
+        if let Some(g) = &raw.concurrency {
+            crate::config::check_group(g).map_err(|m| invalid(format!("\"concurrency\" {m}")))?;
+        }
         Ok(RepoConfig {
+            concurrency: raw.concurrency,
             image,
             command,
             env,
@@ -175,7 +183,7 @@ fn describe(e: &serde_json::Error) -> String {
         // job's reason, so a key like "\u001b[2J" must not reach a terminal or a log raw.
         let key = rest.rsplit_once("`, expected").map_or(rest, |(key, _)| key);
         return format!(
-            "unknown key {key:?} (known keys: dockerimg, command, env, timeout, interruptible)"
+            "unknown key {key:?} (known keys: dockerimg, command, env, timeout, interruptible, concurrency)"
         );
     }
     match e.classify() {
@@ -237,7 +245,7 @@ mod tests {
         let e = parse(r#"{"\u001b[2J\n": 1}"#).unwrap_err().to_string();
         assert_eq!(
             e,
-            r#".microci.json: unknown key "\u{1b}[2J\n" (known keys: dockerimg, command, env, timeout, interruptible)"#
+            r#".microci.json: unknown key "\u{1b}[2J\n" (known keys: dockerimg, command, env, timeout, interruptible, concurrency)"#
         );
         let e = parse(r#"{"a`b": 1}"#).unwrap_err().to_string();
         assert!(e.contains("unknown key \"a`b\" "), "{e}");
@@ -270,5 +278,18 @@ mod tests {
             assert!(e.contains("reserved") && e.contains(key), "{key}: {e}");
         }
         assert!(parse(r#"{"env": {"CIRCLE": "1", "MY_MICROCI_X": "2"}}"#).is_ok());
+    }
+
+    #[test]
+    fn concurrency_group_is_read_and_checked() {
+        assert_eq!(parse("{}").unwrap().concurrency, None);
+        let c = parse(r#"{"concurrency": "deploy"}"#).unwrap();
+        assert_eq!(c.concurrency.as_deref(), Some("deploy"));
+        for bad in [r#""""#, r#""de ploy""#, r#""a\u001b[2J""#, "5"] {
+            let e = parse(&format!(r#"{{"concurrency": {bad}}}"#))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("concurrency") || e.contains("invalid type"), "{bad}: {e}");
+        }
     }
 }

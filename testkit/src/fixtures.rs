@@ -28,6 +28,7 @@ pub fn job(id: i64, status: JobStatus) -> Job {
         untrusted: false,
         commit_url: None,
         pull_url: None,
+        waiting: None,
     }
 }
 

@@ -63,6 +63,10 @@ pub struct RepoSettings {
     /// Whether a push cancels the queued (and interruptible running) jobs of the same ref;
     /// `None`: branches and pull requests yes, tags no.
     pub cancel_superseded: Option<bool>,
+    /// The concurrency group every job of the repository is in (wins over `.microci.json`'s).
+    pub concurrency: Option<String>,
+    /// When jobs start without a push (`schedule`).
+    pub schedules: Vec<super::schedule::Schedule>,
 }
 
 impl RepoSettings {
@@ -205,6 +209,8 @@ pub(super) fn repo_settings(
         status_token: raw.status_token.map(Secret::new),
         pull_requests: raw.pull_requests.unwrap_or_default(),
         cancel_superseded: raw.cancel_superseded,
+        concurrency: super::schedule::concurrency(key, raw.concurrency)?,
+        schedules: super::schedule::schedules(key, raw.schedule)?,
     })
 }
 

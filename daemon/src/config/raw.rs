@@ -117,4 +117,6 @@ pub(super) struct RawRepo {
     pub status_token: Option<String>,
     pub pull_requests: Option<super::PullRequests>,
     pub cancel_superseded: Option<bool>,
+    pub concurrency: Option<String>,
+    pub schedule: Option<Vec<super::schedule::RawSchedule>>,
 }

@@ -121,6 +121,18 @@ impl<E: Engine> Jobs<E> {
         reference: Option<&str>,
         who: &str,
     ) -> Result<i64, CreateError> {
+        self.run_as(repo, reference, who, "manual").await
+    }
+
+    /// [`Jobs::run`], recording what asked for it as the job's `trigger` (`manual`, or
+    /// `schedule` for `[[repo]] schedule`).
+    pub async fn run_as(
+        &self,
+        repo: &str,
+        reference: Option<&str>,
+        who: &str,
+        trigger: &str,
+    ) -> Result<i64, CreateError> {
         let known = self.repos().await?;
         let info = known.into_iter().find(|r| r.name == repo).ok_or_else(|| {
             CreateError::NotFound(format!(
@@ -154,8 +166,9 @@ impl<E: Engine> Jobs<E> {
         let inserted = self
             .writer
             .insert(NewJob {
-                message: String::from("manual build"),
+                message: format!("{trigger} build"),
                 author: who.to_string(),
+                trigger: trigger.to_string(),
                 ..NewJob::manual(repo.to_string(), git_ref, commit, info.clone_url)
             })
             .await?;

@@ -4,12 +4,14 @@
 //! bus, the git cache and the engine it owns.
 
 mod create;
+mod groups;
 mod measure;
 mod slots;
 mod visibility;
 
 pub use create::CreateError;
 pub use slots::CancelError;
+pub(crate) use groups::waiting_text;
 pub(crate) use slots::Slots;
 
 use crate::config::Config;
@@ -68,6 +70,8 @@ pub struct Jobs<E: Engine> {
     pub metrics: crate::metrics::Metrics,
     /// The Docker Engine's last answer, cached for health checks.
     pub health: crate::health::Health,
+    /// Woken by a reload: the schedules are planned again.
+    pub(crate) replan: tokio::sync::Notify,
 }
 
 impl<E: Engine> Jobs<E> {
@@ -97,6 +101,7 @@ impl<E: Engine> Jobs<E> {
             notices: tokio::sync::Notify::new(),
             metrics: crate::metrics::Metrics::new(),
             health: crate::health::Health::default(),
+            replan: tokio::sync::Notify::new(),
         }
     }
 
@@ -121,6 +126,7 @@ impl<E: Engine> Jobs<E> {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(new);
         self.set_reload_error(None);
+        self.replan.notify_one();
         restart_only
     }
 

@@ -4,6 +4,7 @@
 mod bitbucket_pulls;
 mod cli;
 mod clone;
+mod concurrency;
 mod control;
 mod disk;
 mod filters;
@@ -15,6 +16,7 @@ mod pulls;
 mod reload;
 mod restart;
 mod retention;
+mod schedules;
 mod sec_creds;
 mod sec_hooks;
 mod sec_jobs;
