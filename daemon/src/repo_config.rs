@@ -289,7 +289,10 @@ mod tests {
             let e = parse(&format!(r#"{{"concurrency": {bad}}}"#))
                 .unwrap_err()
                 .to_string();
-            assert!(e.contains("concurrency") || e.contains("invalid type"), "{bad}: {e}");
+            assert!(
+                e.contains("concurrency") || e.contains("invalid type"),
+                "{bad}: {e}"
+            );
         }
     }
 }

@@ -47,9 +47,7 @@ const MAX_GROUP: usize = 64;
 /// messages and stored, so letters, digits, `.`, `_`, `-` and `/` only.
 pub fn check_group(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > MAX_GROUP {
-        return Err(format!(
-            "{name:?} must be 1 to {MAX_GROUP} characters long"
-        ));
+        return Err(format!("{name:?} must be 1 to {MAX_GROUP} characters long"));
     }
     if let Some(c) = name
         .chars()

@@ -10,8 +10,8 @@ mod slots;
 mod visibility;
 
 pub use create::CreateError;
-pub use slots::CancelError;
 pub(crate) use groups::waiting_text;
+pub use slots::CancelError;
 pub(crate) use slots::Slots;
 
 use crate::config::Config;

@@ -183,11 +183,19 @@ mod tests {
         let weekly = schedule("0 3 * * 1", "UTC");
         let monday = at("2026-11-30T03:00:00Z");
         assert_eq!(
-            due(&weekly, at("2026-11-23T03:00:00Z"), at("2026-12-01T04:00:00Z")),
+            due(
+                &weekly,
+                at("2026-11-23T03:00:00Z"),
+                at("2026-12-01T04:00:00Z")
+            ),
             Due::TooLate(monday)
         );
         assert_eq!(
-            due(&weekly, at("2026-11-23T03:00:00Z"), at("2026-12-01T02:59:00Z")),
+            due(
+                &weekly,
+                at("2026-11-23T03:00:00Z"),
+                at("2026-12-01T02:59:00Z")
+            ),
             Due::Run(monday)
         );
     }

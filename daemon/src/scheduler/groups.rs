@@ -88,7 +88,10 @@ pub(super) async fn claim_after_checkout<E: Engine>(
         text: None,
     };
     if let Err(e) = jobs.writer.waiting(w).await {
-        tracing::warn!(job_id = id, "cannot record the job's concurrency group: {e}");
+        tracing::warn!(
+            job_id = id,
+            "cannot record the job's concurrency group: {e}"
+        );
     }
     Ok(())
 }

@@ -417,7 +417,12 @@ async fn prepare_and_run<E: Engine>(
         && let Err(holder) = super::groups::claim_after_checkout(jobs, rec, group).await
     {
         let text = crate::jobs::waiting_text(group, holder);
-        say(&jobs.bus, log, id, &format!("{text}: queued again until it ends"));
+        say(
+            &jobs.bus,
+            log,
+            id,
+            &format!("{text}: queued again until it ends"),
+        );
         left.wait_for = Some((group.clone(), holder));
         return Ok(RunOutcome::Canceled);
     }

@@ -397,7 +397,9 @@ async fn jobs_of_one_group_take_turns_in_job_order_without_holding_slots() {
     // Their checkout finds the group held: back in the queue, saying for whom.
     for id in [second, third] {
         let j = f
-            .wait(id, |j| j.waiting.is_some() && j.status == JobStatus::Pending)
+            .wait(id, |j| {
+                j.waiting.is_some() && j.status == JobStatus::Pending
+            })
             .await;
         assert_eq!(
             j.waiting.as_deref(),

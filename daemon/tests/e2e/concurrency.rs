@@ -55,7 +55,10 @@ fn wait_show(d: &TestDaemon, id: i64, text: &str) {
         if s.contains(text) {
             return;
         }
-        assert!(Instant::now() < deadline, "show {id} never said {text:?}:\n{s}");
+        assert!(
+            Instant::now() < deadline,
+            "show {id} never said {text:?}:\n{s}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -147,7 +150,11 @@ async fn a_group_named_in_microci_json_waits_after_its_checkout_without_holding_
     let o = wait_final(&d.socket, other).await;
     assert_eq!(o.status, JobStatus::Succeed);
     let now = Client::connect(&d.socket).await.job(first).await;
-    assert_eq!(now.status, JobStatus::Started, "the first job should still run");
+    assert_eq!(
+        now.status,
+        JobStatus::Started,
+        "the first job should still run"
+    );
     let a = wait_final(&d.socket, first).await;
     let b = wait_final(&d.socket, second).await;
     assert_in_turn(&[a, b]);

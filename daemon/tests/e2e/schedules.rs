@@ -51,7 +51,10 @@ async fn a_run_missed_while_the_daemon_was_down_runs_once_at_start() {
     repo.commit(&[("x", "1")], "[skip ci] a commit no push would build");
     // Daily at the minute an hour ago (UTC): it was due an hour ago and is not due again today.
     let hour_ago = SystemTime::now() - Duration::from_secs(3600);
-    let secs = hour_ago.duration_since(UNIX_EPOCH).expect("after 1970").as_secs();
+    let secs = hour_ago
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
     let (minute, hour) = ((secs / 60) % 60, (secs / 3600) % 24);
     let daily = format!("{minute} {hour} * * *");
     let yearly = "0 0 1 1 *";
@@ -97,7 +100,11 @@ async fn a_run_missed_while_the_daemon_was_down_runs_once_at_start() {
     d.spawn();
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(jobs(&d).await.len(), 1, "{:?}", jobs(&d).await);
-    assert!(d.log().contains("missed by more than a day: skipped"), "{}", d.log());
+    assert!(
+        d.log().contains("missed by more than a day: skipped"),
+        "{}",
+        d.log()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -125,6 +132,9 @@ async fn a_bad_schedule_is_refused_by_name() {
         };
         let err = TestDaemon::try_start(opts).err().expect("refused");
         let text = format!("{err:#}");
-        assert!(text.contains(key) && text.contains(says), "{schedule}: {text}");
+        assert!(
+            text.contains(key) && text.contains(says),
+            "{schedule}: {text}"
+        );
     }
 }
