@@ -384,7 +384,7 @@ async fn jobs_of_one_group_take_turns_in_job_order_without_holding_slots() {
     let group = |ms: u32| {
         format!(r#"{{"command": ["print:run", "sleep:{ms}", "exit:0"], "concurrency": "g"}}"#)
     };
-    let (f, c) = Fixture::new(3, &[&group(300), &group(50), &script(&["exit:0"], None)]).await;
+    let (f, c) = Fixture::new(3, &[&group(2000), &group(50), &script(&["exit:0"], None)]).await;
     let first = f.queue(&c[0]).await;
     f.wait(first, |j| j.status == JobStatus::Started).await;
     let started = Instant::now();
