@@ -170,7 +170,7 @@ async fn a_group_named_in_microci_json_waits_after_its_checkout_without_holding_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restart_neither_loses_a_waiting_job_nor_runs_it_twice() {
-    let (app, lib) = (slow(4, None), slow(1, None));
+    let (app, lib) = (slow(8, None), slow(1, None));
     let mut d = TestDaemon::start(Options {
         max_jobs: 2,
         repo: "concurrency = \"deploy\"\n".into(),
@@ -187,8 +187,16 @@ async fn a_restart_neither_loses_a_waiting_job_nor_runs_it_twice() {
     wait_show(&d, second, &format!("waiting for deploy (job {first})"));
     // The first job's container runs on while no daemon watches; the next daemon re-attaches to
     // it and it holds the group again before anything new starts.
+    let a = Client::connect(&d.socket).await.job(first).await;
+    assert_eq!(
+        a.status,
+        JobStatus::Started,
+        "the first job must still run: {a:?}"
+    );
     d.stop();
     d.spawn();
+    let b = Client::connect(&d.socket).await.job(second).await;
+    assert_eq!(b.status, JobStatus::Pending, "{b:?}");
     let a = wait_final(&d.socket, first).await;
     let b = wait_final(&d.socket, second).await;
     assert_in_turn(&[a, b]);
