@@ -154,7 +154,8 @@ check "config.toml documents every key" bash -c '
            allow_dangerous_caps secret allow_unsigned allow_unlisted clone_hosts hosts \
            allow_insecure_http connect_timeout io_timeout ssh_key known_hosts username token \
            protocol name clone_url default_branch public base_path metrics cancel_superseded \
-           pull_requests branches tags paths status_token secrets secret_branches; do
+           pull_requests branches tags paths status_token secrets secret_branches concurrency \
+           schedule; do
     grep -qE "^#*$k = " "$0" || missing="$missing $k"
   done
   [ -z "$missing" ] || { echo "missing:$missing"; exit 1; }' "$pkg/config.toml"

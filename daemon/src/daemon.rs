@@ -119,6 +119,7 @@ pub async fn start<E: Engine>(
     let retention = crate::retention::spawn(jobs.clone(), shutdown.clone());
     let statuses = crate::status::spawn(jobs.clone(), shutdown.clone());
     let notices = crate::notify::spawn(jobs.clone(), shutdown.clone());
+    let schedules = crate::schedule::spawn(jobs.clone(), shutdown.clone());
     tracing::info!(
         "listening on http://{http_addr} and {}",
         config.socket.display()
@@ -127,7 +128,7 @@ pub async fn start<E: Engine>(
         jobs,
         http_addr,
         shutdown,
-        front: vec![http, control, retention, statuses, notices],
+        front: vec![http, control, retention, statuses, notices, schedules],
         scheduler,
         _state: state,
     })

@@ -9,7 +9,8 @@
 //! - [`config`] — `config.toml`: parsing, validation, webhook policy, credentials, limits.
 //! - [`jobs`] — the job service every front door and the scheduler go through.
 //! - [`scheduler`] — starts queued jobs in order, within `docker.max_jobs`, and re-attaches to
-//!   those a previous daemon left running.
+//!   those a previous daemon left running; concurrency groups run one job at a time.
+//! - [`schedule`] — `[[repo]] schedule`: jobs started by the clock, missed runs caught up.
 //! - [`runner`] — the container engine behind one trait (Docker now).
 //! - [`caches`] — job caches: Docker volumes kept between jobs, saved only when a job succeeds.
 //! - [`git`] — bare caches per repository, checkouts, credentials bound to their host.
@@ -48,6 +49,7 @@ pub mod repo_config;
 pub mod repo_services;
 pub mod retention;
 pub mod runner;
+pub mod schedule;
 pub mod scheduler;
 pub mod secrets;
 pub mod state_dir;

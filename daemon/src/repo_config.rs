@@ -1,7 +1,7 @@
 //! `.microci.json`, read from the repository root at the built commit. Compatible with the first
 //! microci (`dockerimg`, `command`), plus `env`, `timeout`, `interruptible`, the secrets a job
 //! asks for (`secrets`, `secret_files`), `services` (see [`crate::repo_services`]), `artifacts`
-//! and `cache`/`cache_scope`. Unknown keys are refused by name: a typo must not silently run the
+//! `cache`/`cache_scope` and `concurrency`. Unknown keys are refused by name: a typo must not silently run the
 //! wrong thing.
 
 use serde::Deserialize;
@@ -22,6 +22,7 @@ const KNOWN_KEYS: &[&str] = &[
     "artifacts",
     "cache",
     "cache_scope",
+    "concurrency",
 ];
 
 /// The file name, at the repository root.
@@ -76,6 +77,7 @@ struct Raw {
     artifacts: Option<Vec<String>>,
     cache: Option<Vec<String>>,
     cache_scope: Option<crate::caches::Scope>,
+    concurrency: Option<String>,
 }
 
 /// The job's settings after defaults.
@@ -104,6 +106,9 @@ pub struct RepoConfig {
     pub cache: Vec<String>,
     /// Whether each branch keeps its own cache or the repository shares one (`"cache_scope"`).
     pub cache_scope: crate::caches::Scope,
+    /// The concurrency group: jobs sharing it run one at a time, in job order, across
+    /// repositories. `[[repo]] concurrency` in the daemon's config wins over it.
+    pub concurrency: Option<String>,
 }
 
 impl RepoConfig {
@@ -183,7 +188,11 @@ impl RepoConfig {
         let artifacts = raw.artifacts.unwrap_or_default();
         crate::artifacts::Patterns::parse(&artifacts).map_err(invalid)?;
         let cache = crate::caches::paths(raw.cache.unwrap_or_default()).map_err(invalid)?;
+        if let Some(g) = &raw.concurrency {
+            crate::config::check_group(g).map_err(|m| invalid(format!("\"concurrency\" {m}")))?;
+        }
         Ok(RepoConfig {
+            concurrency: raw.concurrency,
             image,
             command,
             env,
@@ -322,7 +331,7 @@ mod tests {
         let e = parse(r#"{"\u001b[2J\n": 1}"#).unwrap_err().to_string();
         assert_eq!(
             e,
-            r#".microci.json: unknown key "\u{1b}[2J\n" (known keys: dockerimg, command, env, timeout, interruptible, secrets, secret_files, services, artifacts, cache, cache_scope)"#
+            r#".microci.json: unknown key "\u{1b}[2J\n" (known keys: dockerimg, command, env, timeout, interruptible, secrets, secret_files, services, artifacts, cache, cache_scope, concurrency)"#
         );
         let e = parse(r#"{"a`b": 1}"#).unwrap_err().to_string();
         assert!(e.contains("unknown key \"a`b\" "), "{e}");
@@ -446,5 +455,21 @@ mod tests {
         }
         let e = parse(r#"{"artifacts": "x"}"#).unwrap_err().to_string();
         assert!(e.contains("invalid type"), "{e}");
+    }
+
+    #[test]
+    fn concurrency_group_is_read_and_checked() {
+        assert_eq!(parse("{}").unwrap().concurrency, None);
+        let c = parse(r#"{"concurrency": "deploy"}"#).unwrap();
+        assert_eq!(c.concurrency.as_deref(), Some("deploy"));
+        for bad in [r#""""#, r#""de ploy""#, r#""a\u001b[2J""#, "5"] {
+            let e = parse(&format!(r#"{{"concurrency": {bad}}}"#))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("concurrency") || e.contains("invalid type"),
+                "{bad}: {e}"
+            );
+        }
     }
 }

@@ -107,7 +107,7 @@ pub struct Job {
     pub started_at: Option<String>,
     /// When it reached a final state.
     pub finished_at: Option<String>,
-    /// What created it: `webhook`, `manual` or `retry`.
+    /// What created it: `webhook`, `manual`, `retry` or `schedule`.
     pub trigger: String,
     /// Bytes in the job's log so far; clients page the log by offset up to here.
     pub log_size: u64,
@@ -136,6 +136,10 @@ pub struct Job {
     /// over the repository's own `env`; a retry keeps it. Absent when there is none.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, String>,
+    /// Why a PENDING job does not start although it is next: `waiting for deploy (job 41)`,
+    /// its concurrency group being held by another job. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
 }
 
 /// One notification of a job: to which `[[notify]]` entry, about what, and how it fared.

@@ -29,6 +29,7 @@ pub fn job(id: i64, status: JobStatus) -> Job {
         commit_url: None,
         pull_url: None,
         params: Default::default(),
+        waiting: None,
     }
 }
 

@@ -204,6 +204,9 @@ pub fn job_details(job: &Job, now: OffsetDateTime, fields: Fields) -> String {
     if let Some(c) = job.exit_code {
         line("exit code", c.to_string());
     }
+    if let Some(w) = &job.waiting {
+        line("queue", text(w));
+    }
     line("repo", text(&job.repo));
     line("ref", text(&job.git_ref));
     if job.untrusted {
@@ -467,6 +470,21 @@ mod tests {
             ),
             "{text:?}"
         );
+    }
+
+    #[test]
+    fn details_say_what_a_pending_job_waits_for_and_what_started_it() {
+        let now = datetime!(2026-01-01 12:03:00 UTC);
+        let mut j = job(42, JobStatus::Pending);
+        assert!(!job_details(&j, now, Fields::Clean).contains("queue"));
+        j.waiting = Some("waiting for deploy (job 41)".into());
+        j.trigger = "schedule".into();
+        let text = job_details(&j, now, Fields::Clean);
+        assert!(
+            text.contains("\nstatus    PENDING\nqueue     waiting for deploy (job 41)\n"),
+            "{text}"
+        );
+        assert!(text.contains("\ntrigger   schedule\n"), "{text}");
     }
 
     #[test]

@@ -65,6 +65,10 @@ pub struct RepoSettings {
     pub cancel_superseded: Option<bool>,
     /// Secrets jobs may ask for (`secrets`, `secret_branches`); sources only, never values.
     pub secrets: super::RepoSecrets,
+    /// The concurrency group every job of the repository is in (wins over `.microci.json`'s).
+    pub concurrency: Option<String>,
+    /// When jobs start without a push (`schedule`).
+    pub schedules: Vec<super::schedule::Schedule>,
 }
 
 impl RepoSettings {
@@ -208,6 +212,8 @@ pub(super) fn repo_settings(
         pull_requests: raw.pull_requests.unwrap_or_default(),
         cancel_superseded: raw.cancel_superseded,
         secrets: super::secrets::repo_secrets(key, raw.secrets, raw.secret_branches)?,
+        concurrency: super::schedule::concurrency(key, raw.concurrency)?,
+        schedules: super::schedule::schedules(key, raw.schedule)?,
     })
 }
 

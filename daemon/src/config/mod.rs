@@ -8,6 +8,7 @@ mod filter;
 mod notify;
 mod raw;
 mod retention;
+mod schedule;
 mod secrets;
 mod status;
 mod toml_error;
@@ -18,6 +19,7 @@ pub use docker::{DockerSettings, OnStop, WorkspaceMode};
 pub use filter::{BuildFilter, PullRequests, skips_ci};
 pub use notify::{Command, Email, Event, Notify, NotifyKind, Webhook, WebhookFormat};
 pub use retention::RetentionSettings;
+pub use schedule::{Schedule, check_group, parse_cron, server_zone, zone};
 pub use secrets::RepoSecrets;
 pub use status::{ForgeApi, Reporter, StatusApi};
 pub use webhook::{MIN_SECRET, Secret, WebhookSettings};
@@ -437,6 +439,11 @@ impl Config {
         self.repos
             .get(repo)
             .map_or(PullRequests::default(), |r| r.pull_requests)
+    }
+
+    /// The concurrency group `[[repo]] concurrency` puts every job of `repo` in.
+    pub fn concurrency(&self, repo: &str) -> Option<&str> {
+        self.repos.get(repo).and_then(|r| r.concurrency.as_deref())
     }
 
     /// Whether a new push to `git_ref` of `repo` cancels the older jobs of that ref still queued

@@ -121,4 +121,6 @@ pub(super) struct RawRepo {
     pub cancel_superseded: Option<bool>,
     pub secrets: Option<std::collections::BTreeMap<String, String>>,
     pub secret_branches: Option<Vec<String>>,
+    pub concurrency: Option<String>,
+    pub schedule: Option<Vec<super::schedule::RawSchedule>>,
 }

@@ -129,6 +129,19 @@ impl<E: Engine> Jobs<E> {
         params: BTreeMap<String, String>,
         who: &str,
     ) -> Result<i64, CreateError> {
+        self.run_as(repo, reference, params, who, "manual").await
+    }
+
+    /// [`Jobs::run`], recording what asked for it as the job's `trigger` (`manual`, or
+    /// `schedule` for `[[repo]] schedule`).
+    pub async fn run_as(
+        &self,
+        repo: &str,
+        reference: Option<&str>,
+        params: BTreeMap<String, String>,
+        who: &str,
+        trigger: &str,
+    ) -> Result<i64, CreateError> {
         check_params(&params).map_err(CreateError::Invalid)?;
         let known = self.repos().await?;
         let info = known.into_iter().find(|r| r.name == repo).ok_or_else(|| {
@@ -163,9 +176,10 @@ impl<E: Engine> Jobs<E> {
         let inserted = self
             .writer
             .insert(NewJob {
-                message: String::from("manual build"),
+                message: format!("{trigger} build"),
                 author: who.to_string(),
                 params,
+                trigger: trigger.to_string(),
                 ..NewJob::manual(repo.to_string(), git_ref, commit, info.clone_url)
             })
             .await?;

@@ -4,11 +4,13 @@
 //! bus, the git cache and the engine it owns.
 
 mod create;
+mod groups;
 mod measure;
 mod slots;
 mod visibility;
 
 pub use create::CreateError;
+pub(crate) use groups::waiting_text;
 pub use slots::CancelError;
 pub(crate) use slots::Slots;
 
@@ -72,6 +74,8 @@ pub struct Jobs<E: Engine> {
     pub health: crate::health::Health,
     /// The job caches' lock and the generations running jobs use.
     pub(crate) caches: crate::caches::Caches,
+    /// Woken by a reload: the schedules are planned again.
+    pub(crate) replan: tokio::sync::Notify,
 }
 
 impl<E: Engine> Jobs<E> {
@@ -103,6 +107,7 @@ impl<E: Engine> Jobs<E> {
             metrics: crate::metrics::Metrics::new(),
             health: crate::health::Health::default(),
             caches: crate::caches::Caches::default(),
+            replan: tokio::sync::Notify::new(),
         }
     }
 
@@ -127,6 +132,7 @@ impl<E: Engine> Jobs<E> {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(new);
         self.set_reload_error(None);
+        self.replan.notify_one();
         restart_only
     }
 

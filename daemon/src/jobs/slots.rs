@@ -37,6 +37,8 @@ pub(crate) struct Slots {
     reasons: Mutex<HashMap<i64, String>>,
     /// Something may be startable: a job was queued or cancelled, or a slot freed.
     pub(crate) wake: Notify,
+    /// Which job holds each concurrency group.
+    pub(crate) groups: super::groups::Groups,
     /// When the scheduler's loop last went round, in ms after `epoch`: the watchdog's evidence.
     beat: AtomicU64,
     epoch: Instant,
@@ -49,6 +51,7 @@ impl Default for Slots {
             settling: Mutex::default(),
             reasons: Mutex::default(),
             wake: Notify::new(),
+            groups: Default::default(),
             beat: AtomicU64::new(0),
             epoch: Instant::now(),
         }

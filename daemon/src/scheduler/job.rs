@@ -62,6 +62,9 @@ pub(super) struct Leftovers<H> {
     pub(super) container: Option<H>,
     /// The job's generation of its cache: its volumes go once the container has.
     pub(super) cache: Option<crate::caches::Generation>,
+    /// Its checkout found its `.microci.json`'s concurrency group held by another job: the
+    /// group, and that job. It goes back to the queue instead of ending.
+    pub(super) wait_for: Option<(String, i64)>,
 }
 
 impl<H> Default for Leftovers<H> {
@@ -70,6 +73,7 @@ impl<H> Default for Leftovers<H> {
             image_ran: false,
             container: None,
             cache: None,
+            wait_for: None,
         }
     }
 }
@@ -121,6 +125,10 @@ pub(super) async fn execute<E: Engine>(
     let workspace = jobs.workspace(id);
     let mut left = Leftovers::default();
     let outcome = prepare_and_run(jobs, rec, &workspace, &mut log, cancel, start, &mut left).await;
+    if left.wait_for.is_some() {
+        // Not an end: the scheduler queues it again.
+        return (end(id, JobStatus::Pending, None, None), left);
+    }
     if let Some(handle) = &left.container {
         super::artifacts::collect(jobs, id, handle, &mut log).await;
     }
@@ -181,6 +189,7 @@ pub(super) async fn reattach<E: Engine>(
         image_ran: true,
         container: Some(handle),
         cache,
+        wait_for: None,
     };
     (outcome, left)
 }
@@ -428,6 +437,20 @@ async fn prepare_and_run<E: Engine>(
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
     if repo_config.interruptible && superseded_meanwhile(jobs, rec).await {
+        return Ok(RunOutcome::Canceled);
+    }
+    if config.concurrency(&rec.job.repo).is_none()
+        && let Some(group) = &repo_config.concurrency
+        && let Err(holder) = super::groups::claim_after_checkout(jobs, rec, group).await
+    {
+        let text = crate::jobs::waiting_text(group, holder);
+        say(
+            &jobs.bus,
+            log,
+            id,
+            &format!("{text}: queued again until it ends"),
+        );
+        left.wait_for = Some((group.clone(), holder));
         return Ok(RunOutcome::Canceled);
     }
     let timeout = match repo_config.timeout {

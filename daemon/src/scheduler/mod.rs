@@ -5,6 +5,7 @@
 //! service's slots, which this loop fills and frees.
 
 mod artifacts;
+mod groups;
 mod job;
 mod secrets;
 mod services;
@@ -229,6 +230,13 @@ fn resume<E: Engine>(jobs: &Arc<Jobs<E>>, tasks: &mut JoinSet<()>, r: Reattach) 
         jobs: jobs.clone(),
         id,
     };
+    if let Some(group) = groups::group_of(&jobs.config(), &r.record) {
+        let _ = jobs.slots.groups.claim(&group, id);
+    }
+    let hold = groups::Hold {
+        jobs: jobs.clone(),
+        id,
+    };
     let jobs = jobs.clone();
     let span = job_span(&r.record.job);
     tasks.spawn(
@@ -239,6 +247,7 @@ fn resume<E: Engine>(jobs: &Arc<Jobs<E>>, tasks: &mut JoinSet<()>, r: Reattach) 
                 Ok(None) => {}
                 Err(e) => record_end(&jobs, end, e).await,
             }
+            drop(hold);
             job::clean_up(&jobs, id, left).await;
             drop(slot);
         }
@@ -311,10 +320,15 @@ async fn fill<E: Engine>(jobs: &Arc<Jobs<E>>, tasks: &mut JoinSet<()>, ahead: &m
     if free == 0 || !jobs.disk.check(config.retention.min_free) {
         return;
     }
+    // A job went back to the queue, or jobs waiting for their group were skipped: read again.
+    if jobs.slots.groups.take_stale() {
+        ahead.clear();
+    }
     // Newer jobs have higher ids: what is read ahead stays the oldest until it is used up. A job
     // that holds a slot, or is settling, may still read as PENDING: not again.
     if ahead.len() < free {
-        match jobs.reader.next_pending(READ_AHEAD.max(free)).await {
+        let n = READ_AHEAD.max(free) + jobs.slots.groups.skipped();
+        match jobs.reader.next_pending(n).await {
             Ok(p) => *ahead = p.into(),
             Err(e) => {
                 tracing::error!("cannot read pending jobs: {e}");
@@ -323,12 +337,18 @@ async fn fill<E: Engine>(jobs: &Arc<Jobs<E>>, tasks: &mut JoinSet<()>, ahead: &m
         }
     }
     ahead.retain(|r| !jobs.slots.busy(r.job.id));
-    let pending: Vec<_> = ahead.drain(..free.min(ahead.len())).collect();
+    let pending = groups::pick(jobs, &config, ahead, free).await;
     for rec in pending {
         let id = rec.job.id;
         // The slot first, so a cancel arriving while the job is being marked finds it.
         let token = jobs.slots.take(id);
         let slot = Slot {
+            jobs: jobs.clone(),
+            id,
+        };
+        // Its group (if any) was claimed by `pick`, or is by its checkout; freed once its end
+        // is recorded.
+        let hold = groups::Hold {
             jobs: jobs.clone(),
             id,
         };
@@ -346,7 +366,18 @@ async fn fill<E: Engine>(jobs: &Arc<Jobs<E>>, tasks: &mut JoinSet<()>, ahead: &m
         tasks.spawn(
             async move {
                 let mut start = job::Start::new(&jobs, started);
-                let (end, left) = job::execute(&jobs, &rec, &token, &mut start).await;
+                let (end, mut left) = job::execute(&jobs, &rec, &token, &mut start).await;
+                if let Some((group, holder)) = left.wait_for.take() {
+                    // Its group is taken: back to the queue (unless cancelled meanwhile), and
+                    // the slot goes to the next job.
+                    if start.confirmed().await {
+                        groups::requeue(&jobs, id, group, holder).await;
+                    }
+                    drop(hold);
+                    job::clean_up(&jobs, id, left).await;
+                    drop(slot);
+                    return;
+                }
                 // The end is recorded before the workspace is cleaned: clean-up is the daemon's
                 // business (bounded, see `remove_workspace`), not the job's time. It is queued after
                 // the start, so it applies after it (and changes nothing if the start did not).
@@ -368,6 +399,7 @@ async fn fill<E: Engine>(jobs: &Arc<Jobs<E>>, tasks: &mut JoinSet<()>, ahead: &m
                     Err(e) => record_end(&jobs, end_again, e).await,
                 }
                 jobs.slots.settled(id);
+                drop(hold);
                 // Only now that the end is in does the container go (see `job::Leftovers`).
                 job::clean_up(&jobs, id, left).await;
                 drop(slot);

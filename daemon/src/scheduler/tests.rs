@@ -378,3 +378,49 @@ async fn stopping_the_scheduler_leaves_running_jobs_running() {
     assert_eq!(started.len(), 1);
     assert!(started[0].run.is_some(), "its container is recorded");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_of_one_group_take_turns_in_job_order_without_holding_slots() {
+    let group = |ms: u32| {
+        format!(r#"{{"command": ["print:run", "sleep:{ms}", "exit:0"], "concurrency": "g"}}"#)
+    };
+    let (f, c) = Fixture::new(3, &[&group(2000), &group(50), &script(&["exit:0"], None)]).await;
+    let first = f.queue(&c[0]).await;
+    f.wait(first, |j| j.status == JobStatus::Started).await;
+    let started = Instant::now();
+    while !f.log(first).await.contains("running") {
+        assert!(started.elapsed() < Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let second = f.queue(&c[1]).await;
+    let third = f.queue(&c[1]).await;
+    // Their checkout finds the group held: back in the queue, saying for whom.
+    for id in [second, third] {
+        let j = f
+            .wait(id, |j| {
+                j.waiting.is_some() && j.status == JobStatus::Pending
+            })
+            .await;
+        assert_eq!(
+            j.waiting.as_deref(),
+            Some(format!("waiting for g (job {first})").as_str())
+        );
+    }
+    // No slot is held by them: a job of no group runs and ends meanwhile.
+    let free = f.queue(&c[2]).await;
+    assert_eq!(f.wait_final(free).await.status, JobStatus::Succeed);
+    assert_eq!(f.job(first).await.status, JobStatus::Started);
+    let mut ends: Vec<Job> = Vec::new();
+    for id in [first, second, third] {
+        ends.push(f.wait_final(id).await);
+    }
+    for w in ends.windows(2) {
+        assert_eq!(w[1].status, JobStatus::Succeed);
+        assert!(w[1].started_at >= w[0].finished_at, "{ends:?}");
+        assert_eq!(w[1].waiting, None);
+    }
+    assert!(f.log(second).await.contains(&format!(
+        "waiting for g (job {first}): queued again until it ends"
+    )));
+    assert_eq!(f.jobs.slots.groups.holder("g"), None);
+}

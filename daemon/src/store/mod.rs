@@ -172,6 +172,8 @@ pub struct JobRecord {
     pub source_repo: Option<String>,
     /// The forge route the job's commit statuses go to, if any.
     pub report_via: Option<String>,
+    /// The concurrency group its `.microci.json` named, once a checkout has read it.
+    pub concurrency: Option<String>,
 }
 
 /// A state change the scheduler asks for; applied only if the job is in one of `from`.
@@ -225,6 +227,18 @@ pub struct Run {
     pub started_ms: i64,
     /// Its `.microci.json` says a newer push to the same ref may stop it.
     pub interruptible: bool,
+}
+
+/// A job's concurrency group and why it waits for it, as `show` says it.
+#[derive(Debug, Clone)]
+pub struct Waiting {
+    /// Which job.
+    pub id: i64,
+    /// Its group, when its `.microci.json` named it (kept as it was when `None`).
+    pub group: Option<String>,
+    /// `waiting for deploy (job 41)`, or `None` when it no longer waits (kept only while the
+    /// job is PENDING).
+    pub text: Option<String>,
 }
 
 /// A job found STARTED when the daemon starts.

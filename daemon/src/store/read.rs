@@ -66,6 +66,16 @@ impl Reader {
         .await
     }
 
+    /// When schedule `key`'s last handled run was planned (Unix milliseconds), if ever.
+    pub async fn schedule_last(&self, key: String) -> Result<Option<i64>, StoreError> {
+        self.with(move |c| {
+            c.prepare_cached("SELECT last_ms FROM schedule_runs WHERE schedule = ?1")?
+                .query_row([key], |r| r.get(0))
+                .optional()
+        })
+        .await
+    }
+
     /// Every STARTED job, oldest first, with its container when one was recorded.
     pub async fn started(&self) -> Result<Vec<super::Started>, StoreError> {
         self.with(|c| {
@@ -513,7 +523,9 @@ pub(crate) fn row_to_record(r: &Row<'_>) -> rusqlite::Result<JobRecord> {
             commit_url: r.get(17)?,
             pull_url: r.get(18)?,
             params: Default::default(),
+            waiting: r.get(23)?,
         },
+        concurrency: r.get(22)?,
         clone_url: r.get(13)?,
         source_ref: r.get(19)?,
         source_repo: r.get(20)?,

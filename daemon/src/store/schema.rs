@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS repos (
 /// ones applied. Each runs once, in the transaction that bumps the version.
 const MIGRATIONS: &[fn(&Connection) -> rusqlite::Result<()>] = &[
     migrate_1, migrate_2, migrate_3, migrate_4, migrate_5, migrate_6, migrate_7, migrate_8,
-    migrate_9, migrate_10,
+    migrate_9, migrate_10, migrate_11,
 ];
 
 /// 1: whether a repository is public (web pages), bytes of output dropped over `docker.max_log`,
@@ -189,6 +189,21 @@ fn migrate_10(c: &Connection) -> rusqlite::Result<()> {
     c.execute_batch("ALTER TABLE jobs ADD COLUMN params TEXT;")
 }
 
+/// 11 (issue 11, concurrency groups and schedules): a job's concurrency group once known (from
+/// its `.microci.json`: `[[repo]] concurrency` is read from the config) and why it waits, shown
+/// by `show`; and per schedule, the last run time that was planned, so a run missed while the
+/// daemon was down is caught up once at start.
+fn migrate_11(c: &Connection) -> rusqlite::Result<()> {
+    c.execute_batch(
+        "ALTER TABLE jobs ADD COLUMN concurrency TEXT;
+         ALTER TABLE jobs ADD COLUMN waiting TEXT;
+         CREATE TABLE schedule_runs (
+             schedule TEXT PRIMARY KEY,
+             last_ms  INTEGER NOT NULL
+         );",
+    )
+}
+
 /// How many migrations there are: a database this release made or brought up to date has this
 /// `user_version`.
 #[cfg(test)]
@@ -234,10 +249,11 @@ fn restrict(path: &Path) -> std::io::Result<()> {
 /// The columns every job query selects, in the order `read::row_to_record` expects.
 pub(crate) const JOB_COLUMNS: &str = "id, repo, git_ref, commit_sha, message, author, status, \
     reason, exit_code, created_at, started_at, finished_at, trigger, clone_url, log_dropped, \
-    log_size, untrusted, commit_url, pull_url, source_ref, source_repo, report_via";
+    log_size, untrusted, commit_url, pull_url, source_ref, source_repo, report_via, \
+    concurrency, waiting";
 
 /// How many columns [`JOB_COLUMNS`] names: a query selecting more reads them from here on.
-pub(crate) const JOB_COLUMN_COUNT: usize = 22;
+pub(crate) const JOB_COLUMN_COUNT: usize = 24;
 
 /// Switches the database to incremental auto-vacuum, so pages retention frees can be given back
 /// in small steps. A new database takes it at once; one made by an older release is rebuilt once

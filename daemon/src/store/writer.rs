@@ -44,6 +44,11 @@ enum Command {
         super::Delivery,
         oneshot::Sender<Result<(), StoreError>>,
     ),
+    Waiting(
+        super::Waiting,
+        oneshot::Sender<Result<Option<Job>, StoreError>>,
+    ),
+    ScheduleRan(String, i64, oneshot::Sender<Result<(), StoreError>>),
 }
 
 /// Handle to the writer thread; cheap to clone.
@@ -155,6 +160,17 @@ impl Writer {
         self.ask(|tx| Command::Resolved(id, full, tx)).await
     }
 
+    /// Records a job's concurrency group and why it waits (see [`super::Waiting`]); returns the
+    /// job as it is now.
+    pub async fn waiting(&self, w: super::Waiting) -> Result<Option<Job>, StoreError> {
+        self.ask(|tx| Command::Waiting(w, tx)).await
+    }
+
+    /// Records that schedule `key`'s run planned for `at_ms` (Unix milliseconds) is handled.
+    pub async fn schedule_ran(&self, key: String, at_ms: i64) -> Result<(), StoreError> {
+        self.ask(|tx| Command::ScheduleRan(key, at_ms, tx)).await
+    }
+
     /// Puts STARTED jobs whose container was never created back to PENDING, in their old place
     /// (the queue is ordered by id): their checkout starts again. Returns those that were.
     pub async fn requeue(&self, ids: Vec<i64>) -> Result<Vec<Job>, StoreError> {
@@ -261,6 +277,8 @@ fn fail_all(batch: Vec<Command>, e: &rusqlite::Error) {
             Command::Reported(_, _, tx) => drop(tx.send(Err(err(e)))),
             Command::Resolved(_, _, tx) => drop(tx.send(Err(err(e)))),
             Command::Notified(_, _, tx) => drop(tx.send(Err(err(e)))),
+            Command::Waiting(_, tx) => drop(tx.send(Err(err(e)))),
+            Command::ScheduleRan(_, _, tx) => drop(tx.send(Err(err(e)))),
         }
     }
 }
@@ -303,6 +321,10 @@ fn apply(tx: &rusqlite::Transaction<'_>, cmd: Command, rules: Option<&NotifyRule
         }
         Command::Notified(id, d, reply) => {
             Reply::Unit(reply, within(tx, |c| notices::result(c, id, &d)))
+        }
+        Command::Waiting(w, reply) => Reply::Transition(reply, within(tx, |c| waiting(c, &w))),
+        Command::ScheduleRan(key, at, reply) => {
+            Reply::Unit(reply, within(tx, |c| schedule_ran(c, &key, at)))
         }
     }
 }
@@ -405,14 +427,14 @@ fn transition(
     notices::queue(c, t.id, t.to, rules)?;
     if t.to == JobStatus::Started {
         c.execute(
-            "UPDATE jobs SET status = ?2, started_at = ?3 WHERE id = ?1",
+            "UPDATE jobs SET status = ?2, started_at = ?3, waiting = NULL WHERE id = ?1",
             params![t.id, t.to.as_str(), ts],
         )?;
     } else {
         let reason = t.reason.as_deref().map(super::clean_reason);
         c.execute(
             "UPDATE jobs SET status = ?2, reason = ?3, exit_code = ?4, finished_at = ?5, \
-             log_dropped = ?6, log_size = ?7 WHERE id = ?1",
+             log_dropped = ?6, log_size = ?7, waiting = NULL WHERE id = ?1",
             params![
                 t.id,
                 t.to.as_str(),
@@ -567,4 +589,25 @@ fn requeue(c: &Connection, ids: &[i64]) -> rusqlite::Result<Vec<Job>> {
         }
     }
     Ok(back)
+}
+
+fn waiting(c: &Connection, w: &super::Waiting) -> rusqlite::Result<Option<Job>> {
+    let n = c.execute(
+        "UPDATE jobs SET concurrency = COALESCE(?2, concurrency), \
+         waiting = CASE WHEN status = 'PENDING' THEN ?3 ELSE NULL END WHERE id = ?1",
+        params![w.id, w.group, w.text],
+    )?;
+    if n == 0 {
+        return Ok(None);
+    }
+    get(c, w.id).map(Some)
+}
+
+fn schedule_ran(c: &Connection, key: &str, at_ms: i64) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO schedule_runs (schedule, last_ms) VALUES (?1, ?2) \
+         ON CONFLICT(schedule) DO UPDATE SET last_ms = max(last_ms, excluded.last_ms)",
+        params![key, at_ms],
+    )?;
+    Ok(())
 }

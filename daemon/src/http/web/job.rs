@@ -93,6 +93,9 @@ fn details(base: &Base, j: &Job, now: OffsetDateTime) -> Markup {
             dt { "duration" } dd #duration { (duration.unwrap_or_else(|| "—".into())) }
             dt { "exit code" } dd #exit { @match j.exit_code { Some(c) => (c), None => "—" } }
             dt { "reason" } dd #reason { @match &j.reason { Some(r) => (Text(r)), None => "—" } }
+            @if let Some(w) = &j.waiting {
+                dt { "queue" } dd { (Text(w)) }
+            }
             @if j.untrusted {
                 dt { "trust" } dd { "untrusted: a fork's pull request" }
             }

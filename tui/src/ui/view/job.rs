@@ -27,6 +27,9 @@ pub fn render(m: &Model, v: &JobView, f: &mut Frame, area: Rect) {
     if let Some(c) = j.exit_code {
         status.push(Span::raw(format!(" (exit {c})")));
     }
+    if let Some(w) = &j.waiting {
+        status.push(Span::raw(format!(" — {}", one_line(w))));
+    }
     let lines = vec![
         Line::from(status),
         Line::from({
