@@ -549,6 +549,11 @@ async fn prepare_and_run<E: Engine>(
         interruptible: repo_config.interruptible,
     };
     let outcome = match jobs.writer.record_run(run.clone()).await {
+        // A push after the look at the checkout but before this record found the job not yet
+        // interruptible, so it stopped nothing: look once more, now that later pushes see it.
+        Ok(()) if run.interruptible && superseded_meanwhile(jobs, rec).await => {
+            RunOutcome::Canceled
+        }
         Ok(()) => match super::services::start(jobs, &handle, &spec, log, cancel).await {
             Ok(()) => attend(jobs, &handle, Begin::Start, run, log, cancel, masker).await,
             Err(outcome) => outcome,
