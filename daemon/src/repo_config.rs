@@ -185,6 +185,7 @@ impl RepoConfig {
             None => Vec::new(),
             Some(v) => crate::repo_services::parse(v)?,
         };
+        crate::repo_services::check_secrets(&services, &secrets)?;
         let artifacts = raw.artifacts.unwrap_or_default();
         crate::artifacts::Patterns::parse(&artifacts).map_err(invalid)?;
         let cache = crate::caches::paths(raw.cache.unwrap_or_default()).map_err(invalid)?;
@@ -432,6 +433,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("\"services\"[0]: unknown key \"port\""), "{e}");
+        // A service's secrets are among the job's own.
+        let c = parse(
+            r#"{"secrets": ["DB_PASSWORD"],
+                "services": [{"name": "db", "image": "x", "secrets": ["DB_PASSWORD"]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(c.services[0].secrets, ["DB_PASSWORD"]);
+        let e = parse(r#"{"services": [{"name": "db", "image": "x", "secrets": ["API"]}]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("lists the secret \"API\""), "{e}");
     }
 
     #[test]

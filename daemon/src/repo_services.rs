@@ -1,6 +1,7 @@
 //! The `"services"` key of `.microci.json`: containers (a database, a cache server) started
 //! before the job on a network of the job's own, each reachable from the job by its name. Only
-//! what is written here reaches a service: its image, its command and its own `env`.
+//! what is written here reaches a service: its image, its command, its own `env`, and the
+//! secrets it lists (`"secrets"`, each one the job itself asks for).
 
 use crate::repo_config::{Command, RepoConfigError};
 use serde::Deserialize;
@@ -18,8 +19,11 @@ pub struct Service {
     pub image: String,
     /// What to run in it; `None` keeps the image's own command (a database image's server).
     pub command: Option<Command>,
-    /// Its environment: this and nothing else (no secrets, no `CI`).
+    /// Its environment: this and the secrets below, nothing else (no `CI`, nothing of the job's).
     pub env: BTreeMap<String, String>,
+    /// Secrets it gets as environment variables: names the job's own `"secrets"` lists, given
+    /// only when the job is given them.
+    pub secrets: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -29,10 +33,11 @@ struct Raw {
     image: Option<String>,
     command: Option<serde_json::Value>,
     env: Option<BTreeMap<String, String>>,
+    secrets: Option<Vec<String>>,
 }
 
 /// The keys one service may have, for the refusal of an unknown one.
-const KNOWN: &str = "name, image, env, command";
+const KNOWN: &str = "name, image, env, command, secrets";
 
 /// Parses the `"services"` value: an array of objects.
 pub fn parse(value: serde_json::Value) -> Result<Vec<Service>, RepoConfigError> {
@@ -100,12 +105,34 @@ fn one(i: usize, item: serde_json::Value) -> Result<Service, RepoConfigError> {
     {
         return Err(at(format!("\"env\" key {k:?} is not a variable name")));
     }
+    let secrets = raw.secrets.unwrap_or_default();
+    if let Some(k) = secrets.iter().find(|k| env.contains_key(*k)) {
+        return Err(at(format!(
+            "{k:?} is in both \"env\" and \"secrets\": name it once"
+        )));
+    }
     Ok(Service {
         name,
         image,
         command,
         env,
+        secrets,
     })
+}
+
+/// Checks that every secret a service lists is one the job asks for as a variable (`job`): a
+/// service gets nothing the job is not given.
+pub fn check_secrets(services: &[Service], job: &[String]) -> Result<(), RepoConfigError> {
+    for s in services {
+        if let Some(k) = s.secrets.iter().find(|k| !job.contains(k)) {
+            return Err(RepoConfigError::Invalid(format!(
+                "\"services\": {:?} lists the secret {k:?}, which the job's own \"secrets\" does \
+                 not: a service gets only secrets its job is given",
+                s.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A name the Engine's DNS (and a Kubernetes pod's) resolves as is: an RFC 1123 label, in

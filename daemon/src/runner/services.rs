@@ -20,9 +20,10 @@ pub struct ServiceSpec {
     pub image: String,
     /// Its argv; `None` keeps the image's own command.
     pub argv: Option<Vec<String>>,
-    /// Its whole environment: the service's own `env`, nothing of the job's. Secrets a service
-    /// is given are added here by the caller, never by the backend.
+    /// Its own `env`, nothing of the job's.
     pub env: Vec<(String, String)>,
+    /// The secrets it lists, when its job is given them (their `Debug` hides the values).
+    pub secret_env: Vec<(String, crate::secrets::Value)>,
 }
 
 impl From<&Service> for ServiceSpec {
@@ -32,6 +33,7 @@ impl From<&Service> for ServiceSpec {
             image: s.image.clone(),
             argv: s.command.as_ref().map(|c| c.argv()),
             env: s.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            secret_env: Vec::new(),
         }
     }
 }

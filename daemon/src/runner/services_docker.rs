@@ -119,7 +119,17 @@ impl DockerEngine {
         ContainerCreateBody {
             image: Some(s.image.clone()),
             cmd: s.argv.clone(),
-            env: Some(s.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            env: Some(
+                s.env
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .chain(
+                        s.secret_env
+                            .iter()
+                            .filter_map(|(k, v)| v.text().map(|t| format!("{k}={t}"))),
+                    )
+                    .collect(),
+            ),
             hostname: Some(s.name.clone()),
             labels: Some(labels),
             tty: Some(false),

@@ -493,6 +493,21 @@ async fn prepare_and_run<E: Engine>(
         );
     }
     super::artifacts::want(jobs, id, &repo_config.artifacts).await?;
+    let services = repo_config
+        .services
+        .iter()
+        .map(|service| {
+            let mut spec = crate::runner::services::ServiceSpec::from(service);
+            // What the job is given of what the service lists; nothing when it is withheld.
+            spec.secret_env = granted
+                .env
+                .iter()
+                .filter(|(name, _)| service.secrets.contains(name))
+                .cloned()
+                .collect();
+            spec
+        })
+        .collect();
     let mut spec = JobSpec {
         id,
         image: repo_config.image.clone(),
@@ -501,7 +516,7 @@ async fn prepare_and_run<E: Engine>(
         workspace: workspace.to_path_buf(),
         secret_env: granted.env,
         secret_files: granted.files,
-        services: repo_config.services.iter().map(Into::into).collect(),
+        services,
         mounts: Vec::new(),
     };
     let running = format!(

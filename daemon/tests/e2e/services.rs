@@ -352,3 +352,48 @@ async fn a_daemon_stopping_with_on_stop_cancel_removes_the_services_and_network(
     let job = wait_final(&d.socket, id).await;
     assert_eq!(job.status, JobStatus::Canceled, "{job:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_gets_the_secrets_it_lists_and_the_log_masks_them() {
+    // The service lists DB_PASSWORD, which the job asks for too; the service's environment,
+    // served to the job and printed, arrives with the value and is masked in the log.
+    let service = format!(
+        r#"{{"name": "db", "image": "{IMAGE}", "secrets": ["DB_PASSWORD"],
+             "command": "mkdir -p /tmp/www && env > /tmp/www/env.txt && exec httpd -f -p 80 -h /tmp/www"}}"#
+    );
+    let json = format!(r#"{{"secrets": ["DB_PASSWORD"], "services": [{service}]}}"#);
+    let script = format!(
+        "{}[ \"$DB_PASSWORD\" = 's3rvice-pa55word' ] && echo job has it\n",
+        fetch("env.txt").replace(
+            "wget -q -O - http://db/env.txt",
+            "wget -q -O - http://db/env.txt | sed 's/^/service-env: /'"
+        )
+    );
+    let repo = Repo::with_script(&script, Some(&json));
+    let (_sweep, d) = start(Options {
+        repo: "secrets = { DB_PASSWORD = \"env:MICROCI_TEST_DB_PASSWORD\" }\n".into(),
+        env: vec![("MICROCI_TEST_DB_PASSWORD".into(), "s3rvice-pa55word".into())],
+        ..options().for_repo(&repo)
+    });
+    let id = push(&d, &repo, "d-1");
+    let job = wait_final(&d.socket, id).await;
+    let log = log_text(&d, id).await;
+    assert_eq!(job.status, JobStatus::Succeed, "{job:?}\n{log}");
+    assert!(log.contains("service-env: DB_PASSWORD=***\n"), "{log}");
+    assert!(log.contains("\njob has it\n"), "{log}");
+    assert!(!log.contains("s3rvice-pa55word"), "{log}");
+    assert_nothing_left(&d, id).await;
+
+    // A service cannot list a secret its job does not ask for.
+    let json = format!(r#"{{"services": [{service}]}}"#);
+    let repo = Repo::with_script("true\n", Some(&json));
+    let (_sweep, d) = start(options().for_repo(&repo));
+    let id = push(&d, &repo, "d-1");
+    let job = wait_final(&d.socket, id).await;
+    assert_eq!(job.status, JobStatus::Errored, "{job:?}");
+    let reason = job.reason.unwrap_or_default();
+    assert!(
+        reason.contains("lists the secret \"DB_PASSWORD\""),
+        "{reason}"
+    );
+}
