@@ -43,13 +43,17 @@ fuzz_target!(|data: &[u8]| {
             for s in &c.services {
                 assert!(
                     (1..=63).contains(&s.name.len())
-                        && s.name.bytes().all(|b| b.is_ascii_lowercase()
-                            || b.is_ascii_digit()
-                            || b == b'-'),
+                        && s.name
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
                     "service name {:?}",
                     s.name
                 );
-                assert!(!s.image.is_empty() && !s.image.starts_with('-'), "{:?}", s.image);
+                assert!(
+                    !s.image.is_empty() && !s.image.starts_with('-'),
+                    "{:?}",
+                    s.image
+                );
             }
             for glob in &c.artifacts {
                 assert!(
