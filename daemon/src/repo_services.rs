@@ -236,11 +236,15 @@ mod tests {
             ),
             (
                 r#"[{"name": "db", "image": "x", "ports": [5432]}]"#,
-                "[0]: unknown key \"ports\" (known keys: name, image, env, command)",
+                "[0]: unknown key \"ports\" (known keys: name, image, env, command, secrets)",
             ),
             (
-                r#"[{"name": "db", "image": "x"}, {"name": "q", "image": "x", "secrets": []}]"#,
-                "[1]: unknown key \"secrets\"",
+                r#"[{"name": "db", "image": "x"}, {"name": "q", "image": "x", "secrets": ["A"], "env": {"A": "1"}}]"#,
+                "[1]: \"A\" is in both \"env\" and \"secrets\"",
+            ),
+            (
+                r#"[{"name": "db", "image": "x", "secrets": "A"}]"#,
+                "invalid type",
             ),
         ];
         for (input, expected) in cases {
