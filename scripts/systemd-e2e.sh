@@ -14,7 +14,8 @@
 # Environment:
 #   MICROCI_E2E_DEB=PATH          use this .deb instead of building one
 #   MICROCI_E2E_PROFILE=NAME      the Cargo profile of the binaries it packs (default release;
-#                                 CI uses e2e: the same code without whole-program optimisation)
+#                                 e2e: the same code without whole-program optimisation; dev:
+#                                 the debug binaries the test command built, stripped — CI)
 #   MICROCI_E2E_APT_SOURCES=FILE  apt sources for the image (default: the machine's Debian ones)
 #   MICROCI_E2E_KEEP=1            keep the container after a failure, to look inside
 # Network traffic stays inside the container (--network none) and on the Docker socket; job
@@ -130,9 +131,19 @@ scripts/test-image.sh
 if [ -n "$deb" ]; then
   step "the package: $deb"
 else
-  step "build: cargo build --profile $profile, cargo deb --no-build"
-  cargo build --profile "$profile" --locked -p microcid -p microci-tui
-  cargo deb -p microcid --no-build --profile "$profile" --output "$tmp/" >/dev/null
+  if [ "$profile" = dev ]; then
+    # The debug binaries the test command built already, packed as the e2e profile's (which
+    # strips them): no second build of the whole tree.
+    step "build: the dev profile's binaries, cargo deb --no-build --profile e2e"
+    cargo build --locked -p microcid -p microci-tui
+    mkdir -p target/e2e
+    cp target/debug/microcid target/debug/microci-tui target/e2e/
+    cargo deb -p microcid --no-build --profile e2e --output "$tmp/" >/dev/null
+  else
+    step "build: cargo build --profile $profile, cargo deb --no-build"
+    cargo build --profile "$profile" --locked -p microcid -p microci-tui
+    cargo deb -p microcid --no-build --profile "$profile" --output "$tmp/" >/dev/null
+  fi
   deb=$(ls "$tmp"/microcid_*.deb)
 fi
 [ -f "$deb" ] || fail "no .deb at $deb"
