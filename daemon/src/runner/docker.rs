@@ -3,6 +3,7 @@
 //! restarted daemon, and the tests, can find what microci started; a job's services and their
 //! network carry them too (see `services_docker`).
 
+mod helper;
 mod volumes;
 
 use super::{
@@ -487,64 +488,16 @@ impl Engine for DockerEngine {
     }
 
     async fn scrub(&self, dir: &Path) -> Result<(), EngineError> {
-        let s = &self.settings();
-        let image = s.helper_image.clone();
-        self.ensure_image(&image).await?;
-        let docker = self.client().await?;
-        let body = ContainerCreateBody {
-            image: Some(image),
-            entrypoint: Some(vec!["/bin/sh".into(), "-c".into()]),
-            cmd: Some(vec!["rm -rf /repo/* /repo/.[!.]* /repo/..?*".into()]),
-            // Root, to delete what a job's root wrote; only the capabilities deleting needs.
-            user: Some("0:0".into()),
-            labels: Some(self.labels("scrub")),
-            network_disabled: Some(true),
-            host_config: Some(HostConfig {
-                binds: Some(vec![format!("{}:/repo", dir.display())]),
-                security_opt: Some(vec!["no-new-privileges".into()]),
-                cap_drop: Some(vec!["ALL".into()]),
-                cap_add: Some(vec!["DAC_OVERRIDE".into(), "FOWNER".into()]),
-                readonly_rootfs: Some(true),
-                network_mode: Some("none".into()),
-                memory: (s.memory > 0).then_some(s.memory),
-                nano_cpus: (s.nano_cpus > 0).then_some(s.nano_cpus),
-                pids_limit: Some(if s.pids > 0 { s.pids.min(64) } else { 64 }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let created = docker
-            .create_container(None, body)
-            .await
-            .map_err(|e| engine_error("cannot create the clean-up container", e))?;
-        let c = Container {
-            id: created.id,
-            job: 0,
-            services: Some(Vec::new()),
-            network: None,
-        };
-        let run = async {
-            docker
-                .start_container(&c.id, None)
-                .await
-                .map_err(|e| engine_error("cannot start the clean-up container", e))?;
-            self.wait(&c).await
-        };
-        let deadline = s.helper_timeout;
-        let result = match tokio::time::timeout(deadline, run).await {
-            Ok(r) => r.and_then(|code| match code {
-                0 => Ok(()),
-                code => Err(EngineError::Engine(format!(
-                    "the clean-up container exited with code {code}"
-                ))),
-            }),
-            Err(_) => Err(EngineError::Engine(format!(
-                "the clean-up container did not finish within {}",
-                humantime::format_duration(deadline)
-            ))),
-        };
-        let _ = self.teardown(&c).await;
-        result
+        // Deleting what a job's root wrote takes these capabilities, no more.
+        self.run_helper_container(helper::Helper {
+            what: "clean-up",
+            role: "scrub",
+            script: "rm -rf /repo/* /repo/.[!.]* /repo/..?*",
+            binds: vec![format!("{}:/repo", dir.display())],
+            caps: &["DAC_OVERRIDE", "FOWNER"],
+        })
+        .await
+        .map(|_| ())
     }
 
     async fn archive(
