@@ -140,6 +140,9 @@ pub struct Job {
     /// its concurrency group being held by another job. Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting: Option<String>,
+    /// The engine the job's container ran (or runs) on (`[[engine]] name`), once placed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
 }
 
 /// One notification of a job: to which `[[notify]]` entry, about what, and how it fared.

@@ -15,8 +15,8 @@ pub use codec::{ClientCodec, FrameCodec, FrameError, MAX_FRAME, ServerCodec};
 pub use job::{Job, JobStatus, LogChunk, Notification, RepoInfo};
 pub use limits::{MAX_ARTIFACT_READ, MAX_JOB_LIST, MAX_LOG_READ};
 pub use message::{
-    CacheInfo, ClientMessage, DaemonStatus, ErrorCode, Event, JobQuery, PruneReport, Reply,
-    Request, ServerMessage,
+    CacheInfo, ClientMessage, DaemonStatus, EngineInfo, ErrorCode, Event, JobQuery, PruneReport,
+    Reply, Request, ServerMessage,
 };
 
 /// Protocol version spoken by this crate. The daemon announces it in its hello; a client that

@@ -128,6 +128,18 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         branch: Option<String>,
     },
+    /// The engines jobs run on, with their health, load, labels and version.
+    ListEngines,
+    /// Engine `engine` takes no new jobs; those running on it finish. Idempotent.
+    Drain {
+        /// The engine's name (`[[engine]] name`).
+        engine: String,
+    },
+    /// Engine `engine` takes new jobs again. Idempotent.
+    Undrain {
+        /// The engine's name.
+        engine: String,
+    },
     /// Ends the `follow_log` or `watch_jobs` subscription opened on this connection by request
     /// id `subscription`. Its `done` reply comes after the subscription's last event: nothing
     /// with that id follows it.
@@ -229,6 +241,43 @@ pub enum Reply {
         /// Caches removed (0: there was none).
         caches: u64,
     },
+    /// For `list_engines`, `drain` and `undrain` (every engine, after the change), in the
+    /// configuration's order.
+    Engines {
+        /// The engines.
+        engines: Vec<EngineInfo>,
+    },
+}
+
+/// One engine of the pool as the daemon sees it now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineInfo {
+    /// `[[engine]] name` (`local` for the engine `[docker]` describes alone).
+    pub name: String,
+    /// Where it is: `unix:///…`, `tcp://host:port`, `ssh://user@host`, or `default`.
+    pub host: String,
+    /// Whether it answered its last ping.
+    pub healthy: bool,
+    /// Why not, when it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Since when it has not answered (RFC 3339 UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub down_since: Option<String>,
+    /// Taking no new jobs (`drain`).
+    pub drained: bool,
+    /// Jobs placed on it now.
+    pub running: u64,
+    /// Its `max_jobs`.
+    pub max_jobs: u64,
+    /// Its labels (what `"runs_on"` matches).
+    pub labels: Vec<String>,
+    /// `bind` or `copy`.
+    pub workspace: String,
+    /// The engine's product and version as it reports them (`Docker 28.2.2`, `Podman 5.4.2`),
+    /// once it has answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// One saved job cache.
@@ -326,6 +375,10 @@ pub struct DaemonStatus {
     /// how much is free. New jobs wait PENDING meanwhile and start when space returns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk_low: Option<String>,
+    /// Engines that do not answer now, by name: they get no new jobs, and their running jobs
+    /// wait for them (up to `docker.engine_down_timeout`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub engines_down: Vec<String>,
 }
 
 /// Error classes a client can act on.

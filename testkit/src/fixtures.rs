@@ -30,6 +30,7 @@ pub fn job(id: i64, status: JobStatus) -> Job {
         pull_url: None,
         params: Default::default(),
         waiting: None,
+        engine: None,
     }
 }
 

@@ -416,6 +416,7 @@ mod tests {
             warnings: Vec::new(),
             reload_error: None,
             disk_low: None,
+            engines_down: Vec::new(),
         }
     }
 
@@ -423,6 +424,7 @@ mod tests {
     fn low_disk_is_in_the_status() {
         let s = DaemonStatus {
             disk_low: Some("waiting for disk space: 3.0 MiB free on /var/lib/microci".into()),
+            engines_down: Vec::new(),
             ..healthy()
         };
         assert!(

@@ -54,6 +54,10 @@ pub struct DockerSettings {
     pub max_timeout: Duration,
     /// How long a cancelled job gets between SIGTERM and SIGKILL.
     pub stop_grace: Duration,
+    /// How often every engine is pinged; one that does not answer within it is down.
+    pub engine_ping: Duration,
+    /// How long the jobs of a down engine wait for it before they end ERRORED "engine lost".
+    pub engine_down_timeout: Duration,
     /// Whether running jobs outlive a stopping daemon.
     pub on_stop: OnStop,
     /// Most bytes of one job's output kept in its log (0 = no limit).
@@ -204,6 +208,12 @@ pub(super) fn docker_settings(d: RawDocker) -> Result<(DockerSettings, bool), Ke
         ));
     }
     let stop_grace = duration("docker.stop_grace", d.stop_grace, Duration::from_secs(10))?;
+    let engine_ping = duration("docker.engine_ping", d.engine_ping, Duration::from_secs(5))?;
+    let engine_down_timeout = duration(
+        "docker.engine_down_timeout",
+        d.engine_down_timeout,
+        Duration::from_secs(600),
+    )?;
     let helper_timeout = duration(
         "docker.helper_timeout",
         d.helper_timeout,
@@ -261,6 +271,8 @@ pub(super) fn docker_settings(d: RawDocker) -> Result<(DockerSettings, bool), Ke
         timeout,
         max_timeout,
         stop_grace,
+        engine_ping,
+        engine_down_timeout,
         on_stop: d.on_stop.unwrap_or(OnStop::Detach),
         max_log,
         max_artifacts,

@@ -4,6 +4,7 @@
 
 mod credentials;
 mod docker;
+mod engines;
 mod filter;
 mod notify;
 mod raw;
@@ -16,6 +17,7 @@ mod webhook;
 
 pub use credentials::{GitSettings, RepoSettings};
 pub use docker::{DockerSettings, OnStop, WorkspaceMode};
+pub use engines::{EngineHost, EngineSettings, TlsFiles};
 pub use filter::{BuildFilter, PullRequests, skips_ci};
 pub use notify::{Command, Email, Event, Notify, NotifyKind, Webhook, WebhookFormat};
 pub use retention::RetentionSettings;
@@ -169,6 +171,9 @@ pub struct Config {
     pub socket_group: String,
     /// Job containers.
     pub docker: DockerSettings,
+    /// `[[engine]]`: where jobs run; never empty (without entries, one engine `local` from
+    /// `[docker]`).
+    pub engines: Vec<EngineSettings>,
     /// Who may enqueue builds.
     pub webhook: WebhookSettings,
     /// Default clone credentials and git timeouts.
@@ -349,6 +354,7 @@ impl Config {
             http,
             socket,
             socket_group: raw.control.group.unwrap_or_else(|| "microci".into()),
+            engines: engines::implicit(&docker),
             docker,
             webhook,
             git,

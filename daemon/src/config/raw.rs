@@ -66,6 +66,8 @@ pub(super) struct RawDocker {
     pub timeout: Option<String>,
     pub max_timeout: Option<String>,
     pub stop_grace: Option<String>,
+    pub engine_ping: Option<String>,
+    pub engine_down_timeout: Option<String>,
     pub on_stop: Option<OnStop>,
     pub max_log: Option<String>,
     pub max_artifacts: Option<String>,

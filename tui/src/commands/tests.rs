@@ -142,6 +142,7 @@ async fn serve(mut conn: ServerConn) {
                 ],
                 reload_error: None,
                 disk_low: None,
+                engines_down: Vec::new(),
             }),
             _ => Reply::Subscribed,
         };

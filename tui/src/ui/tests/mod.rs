@@ -73,6 +73,7 @@ fn connected() -> Model {
                 warnings: Vec::new(),
                 reload_error: None,
                 disk_low: None,
+                engines_down: Vec::new(),
             }),
         ),
     );
