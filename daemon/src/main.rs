@@ -85,7 +85,7 @@ async fn serve(config: Config, path: &std::path::Path, dirs: &SystemdDirs) -> an
         tracing::warn!("{warning}");
     }
     let listeners = Listeners::bind(&config, systemd::activated()).await?;
-    let engine = DockerEngine::for_config(&config);
+    let engine = DockerEngine::for_config(&config, &config.engines[0]);
     let running = daemon::start(config, state, listeners, engine).await?;
     systemd::report_status(running.jobs()).await;
     let stop_reporting = CancellationToken::new();

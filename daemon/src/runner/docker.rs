@@ -37,8 +37,10 @@ pub struct DockerEngine {
     docker: tokio::sync::Mutex<Option<Docker>>,
     /// Replaced by a reload; read once per container created.
     settings: std::sync::RwLock<std::sync::Arc<DockerSettings>>,
-    /// Where the Engine is: fixed for the life of the process.
-    host: Option<String>,
+    /// Where the Engine is and how it is reached: fixed for the life of the process.
+    host: crate::config::EngineHost,
+    /// Bind-mount or copy the checkout: the engine's own (`[[engine]] workspace`).
+    workspace: WorkspaceMode,
     instance: String,
     pub(super) owner: String,
 }
@@ -55,22 +57,32 @@ pub struct Container {
 }
 
 impl DockerEngine {
-    /// An engine for `settings`; nothing is sent until the first call. `owner` names this
-    /// installation (see [`OWNER_LABEL`]), `instance` this run of it.
-    pub fn new(settings: DockerSettings, owner: String, instance: String) -> DockerEngine {
+    /// The engine `engine` describes, with `settings` for every container; nothing is sent
+    /// until the first call. `owner` names this installation (see [`OWNER_LABEL`]), `instance`
+    /// this run of it.
+    pub fn new(
+        settings: DockerSettings,
+        engine: &crate::config::EngineSettings,
+        owner: String,
+        instance: String,
+    ) -> DockerEngine {
         DockerEngine {
             docker: tokio::sync::Mutex::new(None),
-            host: settings.host.clone(),
+            host: engine.host.clone(),
+            workspace: engine.workspace,
             settings: std::sync::RwLock::new(std::sync::Arc::new(settings)),
             instance,
             owner,
         }
     }
 
-    /// The engine a config describes, named after this installation (the host and the state
+    /// Engine `engine` of a config, named after this installation (the host and the state
     /// directory, hashed: stable across restarts, different for two daemons sharing an Engine)
     /// and this run of it.
-    pub fn for_config(config: &crate::config::Config) -> DockerEngine {
+    pub fn for_config(
+        config: &crate::config::Config,
+        engine: &crate::config::EngineSettings,
+    ) -> DockerEngine {
         use sha2::Digest;
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         let state =
@@ -82,7 +94,12 @@ impl DockerEngine {
             std::process::id(),
             time::OffsetDateTime::now_utc().unix_timestamp()
         );
-        DockerEngine::new(config.docker.clone(), hex::encode(&digest[..8]), instance)
+        DockerEngine::new(
+            config.docker.clone(),
+            engine,
+            hex::encode(&digest[..8]),
+            instance,
+        )
     }
 
     /// The settings now.
@@ -114,16 +131,23 @@ impl DockerEngine {
                 docker_message(&e)
             ))
         };
-        let docker = match self.host.as_deref() {
-            None => Docker::connect_with_defaults(),
-            Some(h) if h.starts_with("unix://") || h.starts_with('/') => {
-                Docker::connect_with_socket(
-                    h.trim_start_matches("unix://"),
-                    120,
-                    bollard::API_DEFAULT_VERSION,
-                )
+        use crate::config::EngineHost;
+        let docker = match &self.host {
+            EngineHost::Default => Docker::connect_with_defaults(),
+            EngineHost::Unix(path) => Docker::connect_with_socket(
+                &path.to_string_lossy(),
+                120,
+                bollard::API_DEFAULT_VERSION,
+            ),
+            EngineHost::Tcp { addr, tls: None } => {
+                Docker::connect_with_http(addr, 120, bollard::API_DEFAULT_VERSION)
             }
-            Some(h) => Docker::connect_with_http(h, 120, bollard::API_DEFAULT_VERSION),
+            EngineHost::Tcp { tls: Some(_), .. } | EngineHost::Ssh { .. } => {
+                return Err(EngineError::Engine(format!(
+                    "cannot reach {}: not supported yet",
+                    self.host.display()
+                )));
+            }
         }
         .map_err(unreachable)?;
         let docker = docker.negotiate_version().await.map_err(unreachable)?;
@@ -175,7 +199,7 @@ impl DockerEngine {
     pub(super) fn container_body(&self, spec: &JobSpec) -> ContainerCreateBody {
         let s = &self.settings();
         let labels = self.labels(&spec.id.to_string());
-        let mut binds = (s.workspace == WorkspaceMode::Bind)
+        let mut binds = (self.workspace == WorkspaceMode::Bind)
             .then(|| vec![format!("{}:/repo", spec.workspace.display())]);
         if !spec.mounts.is_empty() {
             binds
@@ -320,7 +344,7 @@ impl Engine for DockerEngine {
             let _ = self.teardown(&container).await;
             return Err(e);
         }
-        if self.settings().workspace == WorkspaceMode::Copy
+        if self.workspace == WorkspaceMode::Copy
             && let Err(e) = self.copy_workspace(&container.id, &spec.workspace).await
         {
             let _ = self.teardown(&container).await;
