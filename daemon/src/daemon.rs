@@ -98,6 +98,7 @@ pub async fn start<E: Engine>(
     let reattach = scheduler::recover(&jobs).await;
 
     let shutdown = CancellationToken::new();
+    jobs.engine.monitor(shutdown.clone());
     let http_addr = listeners
         .http
         .local_addr()

@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use microcid::config::{Config, SystemdDirs};
 use microcid::daemon::{self, Listeners};
-use microcid::runner::docker::DockerEngine;
+use microcid::runner::pool::Pool;
 use microcid::state_dir::StateDir;
 use microcid::systemd;
 use std::path::PathBuf;
@@ -85,7 +85,7 @@ async fn serve(config: Config, path: &std::path::Path, dirs: &SystemdDirs) -> an
         tracing::warn!("{warning}");
     }
     let listeners = Listeners::bind(&config, systemd::activated()).await?;
-    let engine = DockerEngine::for_config(&config, &config.engines[0]);
+    let engine = Pool::for_config(&config);
     let running = daemon::start(config, state, listeners, engine).await?;
     systemd::report_status(running.jobs()).await;
     let stop_reporting = CancellationToken::new();

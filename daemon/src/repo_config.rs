@@ -1,7 +1,7 @@
 //! `.microci.json`, read from the repository root at the built commit. Compatible with the first
 //! microci (`dockerimg`, `command`), plus `env`, `timeout`, `interruptible`, the secrets a job
 //! asks for (`secrets`, `secret_files`), `services` (see [`crate::repo_services`]), `artifacts`
-//! `cache`/`cache_scope` and `concurrency`. Unknown keys are refused by name: a typo must not silently run the
+//! `cache`/`cache_scope`, `concurrency` and `runs_on`. Unknown keys are refused by name: a typo must not silently run the
 //! wrong thing.
 
 use serde::Deserialize;
@@ -23,7 +23,11 @@ const KNOWN_KEYS: &[&str] = &[
     "cache",
     "cache_scope",
     "concurrency",
+    "runs_on",
 ];
+
+/// The most labels `"runs_on"` may name.
+const MAX_LABELS: usize = 16;
 
 /// The file name, at the repository root.
 pub const FILE_NAME: &str = ".microci.json";
@@ -78,6 +82,7 @@ struct Raw {
     cache: Option<Vec<String>>,
     cache_scope: Option<crate::caches::Scope>,
     concurrency: Option<String>,
+    runs_on: Option<Vec<String>>,
 }
 
 /// The job's settings after defaults.
@@ -109,6 +114,8 @@ pub struct RepoConfig {
     /// The concurrency group: jobs sharing it run one at a time, in job order, across
     /// repositories. `[[repo]] concurrency` in the daemon's config wins over it.
     pub concurrency: Option<String>,
+    /// Labels an engine must carry, every one, to run the job (`[[engine]] labels`).
+    pub runs_on: Vec<String>,
 }
 
 impl RepoConfig {
@@ -192,7 +199,20 @@ impl RepoConfig {
         if let Some(g) = &raw.concurrency {
             crate::config::check_group(g).map_err(|m| invalid(format!("\"concurrency\" {m}")))?;
         }
+        let mut runs_on = raw.runs_on.unwrap_or_default();
+        if runs_on.len() > MAX_LABELS {
+            return Err(invalid(format!(
+                "\"runs_on\" names {} labels, over the limit of {MAX_LABELS}",
+                runs_on.len()
+            )));
+        }
+        for l in &runs_on {
+            crate::config::check_label(l).map_err(|m| invalid(format!("\"runs_on\" {m}")))?;
+        }
+        runs_on.sort();
+        runs_on.dedup();
         Ok(RepoConfig {
+            runs_on,
             concurrency: raw.concurrency,
             image,
             command,
@@ -332,7 +352,7 @@ mod tests {
         let e = parse(r#"{"\u001b[2J\n": 1}"#).unwrap_err().to_string();
         assert_eq!(
             e,
-            r#".microci.json: unknown key "\u{1b}[2J\n" (known keys: dockerimg, command, env, timeout, interruptible, secrets, secret_files, services, artifacts, cache, cache_scope, concurrency)"#
+            r#".microci.json: unknown key "\u{1b}[2J\n" (known keys: dockerimg, command, env, timeout, interruptible, secrets, secret_files, services, artifacts, cache, cache_scope, concurrency, runs_on)"#
         );
         let e = parse(r#"{"a`b": 1}"#).unwrap_err().to_string();
         assert!(e.contains("unknown key \"a`b\" "), "{e}");

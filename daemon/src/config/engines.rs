@@ -75,6 +75,24 @@ impl EngineHost {
     }
 }
 
+/// Whether `label` may name an engine's label (or one `"runs_on"` asks for): 1 to 64 of
+/// `A-Z a-z 0-9 . _ -`. The error reads after the label's context, e.g. `label "a b" is …`.
+pub fn check_label(label: &str) -> Result<(), String> {
+    let fine = !label.is_empty()
+        && label.len() <= 64
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if fine {
+        Ok(())
+    } else {
+        Err(format!(
+            "label {:?} is not 1 to 64 letters, digits, '.', '_' or '-'",
+            label.chars().take(80).collect::<String>()
+        ))
+    }
+}
+
 /// The one engine `[docker]` describes when there is no `[[engine]]`: named `local`, at
 /// `docker.host`, taking `docker.max_jobs` jobs, without labels.
 pub(super) fn implicit(docker: &super::DockerSettings) -> Vec<EngineSettings> {
@@ -92,7 +110,7 @@ pub(super) fn implicit(docker: &super::DockerSettings) -> Vec<EngineSettings> {
         },
     };
     vec![EngineSettings {
-        name: IMPLICIT.into(),
+        name: IMPLICIT_ENGINE.into(),
         host,
         max_jobs: docker.max_jobs,
         labels: Vec::new(),
@@ -101,4 +119,4 @@ pub(super) fn implicit(docker: &super::DockerSettings) -> Vec<EngineSettings> {
 }
 
 /// The name of the engine `[docker]` describes alone.
-pub const IMPLICIT: &str = "local";
+pub const IMPLICIT_ENGINE: &str = "local";

@@ -17,7 +17,7 @@ mod webhook;
 
 pub use credentials::{GitSettings, RepoSettings};
 pub use docker::{DockerSettings, OnStop, WorkspaceMode};
-pub use engines::{EngineHost, EngineSettings, TlsFiles};
+pub use engines::{EngineHost, EngineSettings, IMPLICIT_ENGINE, TlsFiles, check_label};
 pub use filter::{BuildFilter, PullRequests, skips_ci};
 pub use notify::{Command, Email, Event, Notify, NotifyKind, Webhook, WebhookFormat};
 pub use retention::RetentionSettings;

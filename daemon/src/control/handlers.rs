@@ -35,10 +35,11 @@ async fn answer<E: Engine>(jobs: &Jobs<E>, req: Request, who: &str) -> Result<Re
     let not_found = |job: i64| Failure(ErrorCode::NotFound, format!("no job {job}"));
     Ok(match req {
         Request::Status => Reply::Status(jobs.status().await?),
-        // The pool answers these (issue 12, in progress).
-        Request::ListEngines | Request::Drain { .. } | Request::Undrain { .. } => Reply::Engines {
-            engines: Vec::new(),
+        Request::ListEngines => Reply::Engines {
+            engines: jobs.engine.engines().await,
         },
+        Request::Drain { engine } => drain(jobs, &engine, true, who).await?,
+        Request::Undrain { engine } => drain(jobs, &engine, false, who).await?,
         Request::ListJobs(q) => Reply::Jobs {
             jobs: jobs.list(q).await?,
         },
@@ -110,4 +111,24 @@ async fn watch<E: Engine>(
             return Ok(None);
         }
     }
+}
+
+/// Drains or undrains an engine, and answers with every engine as it is now.
+async fn drain<E: Engine>(
+    jobs: &Jobs<E>,
+    engine: &str,
+    drained: bool,
+    who: &str,
+) -> Result<Reply, Failure> {
+    if !jobs.engine.drain(engine, drained) {
+        return Err(Failure(
+            ErrorCode::NotFound,
+            format!("no engine {engine:?}"),
+        ));
+    }
+    let what = if drained { "drained" } else { "undrained" };
+    tracing::info!("engine {engine} {what} by {who}");
+    Ok(Reply::Engines {
+        engines: jobs.engine.engines().await,
+    })
 }

@@ -249,7 +249,7 @@ impl<E: Engine> Jobs<E> {
             warnings: config.warnings.clone(),
             reload_error,
             disk_low: self.disk.low(),
-            engines_down: Vec::new(),
+            engines_down: self.engine.down(),
         })
     }
 

@@ -6,6 +6,7 @@
 pub mod docker;
 #[cfg(test)]
 pub mod fake;
+pub mod pool;
 mod resume;
 mod secret_files;
 pub mod services;
@@ -79,6 +80,10 @@ pub enum EngineError {
     /// Anything else the Engine refused or failed at.
     #[error("{0}")]
     Engine(String),
+    /// The engine could not be reached at all (connection refused or reset, a TLS or SSH
+    /// failure, no answer): not an answer about the job, so its jobs wait for it to return.
+    #[error("{0}")]
+    Unreachable(String),
 }
 
 /// How a run ended.
@@ -92,6 +97,9 @@ pub enum RunOutcome {
     Canceled,
     /// The engine failed.
     Errored(String),
+    /// The engine stopped answering while the job ran: the job's container may well run on,
+    /// to be re-attached to when the engine is back.
+    EngineLost(String),
 }
 
 /// What a container's output stream yields.
@@ -131,6 +139,39 @@ pub struct Found {
     /// The service it runs for that job, when it is one of the job's services rather than the
     /// job's own container: it lives and goes with the job's.
     pub service: Option<String>,
+}
+
+/// What [`Engine::place`] weighs for one job.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    /// The job.
+    pub job: i64,
+    /// Its repository (an engine holding its cache is preferred).
+    pub repo: String,
+    /// Its image (an engine that has it is preferred).
+    pub image: String,
+    /// The labels an engine needs, every one (`"runs_on"`).
+    pub runs_on: Vec<String>,
+    /// Whether it uses a cache (`"cache"`): then the engine holding the repository's is preferred.
+    pub cache: bool,
+}
+
+/// Where [`Engine::place`] put a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placed {
+    /// On the engine named (`None`: a backend of one engine, which has no name to record).
+    Here(Option<String>),
+    /// Not now: every engine that could take it is busy, drained or down; why, for the log.
+    Wait(String),
+}
+
+/// How much more a backend can take: [`Engine::room`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Room {
+    /// Jobs the usable engines (up, not drained) can still be given.
+    pub free: usize,
+    /// Jobs placed now, on any engine.
+    pub placed: usize,
 }
 
 /// A container backend.
@@ -254,6 +295,74 @@ pub trait Engine: Send + Sync + 'static {
     }
     /// Whether the engine answers.
     fn ping(&self) -> impl Future<Output = Result<(), EngineError>> + Send;
+    /// The engine's product and version (`Docker 28.2.2`, `Podman 5.4.2`).
+    fn version(&self) -> impl Future<Output = Result<String, EngineError>> + Send {
+        async { Err(EngineError::Engine("this engine has no version".into())) }
+    }
+    /// Whether the engine holds `image` already (placement prefers such an engine).
+    fn has_image(&self, _image: &str) -> impl Future<Output = bool> + Send {
+        std::future::ready(false)
+    }
+    /// Chooses where a job runs, once its `.microci.json` is read and before anything of it
+    /// exists on an engine: [`Placed::Wait`] while every engine that could take it is busy or
+    /// down, an error when none ever could (its labels match no engine). A backend of one
+    /// engine places everything on it.
+    fn place(&self, _want: &Placement) -> impl Future<Output = Result<Placed, EngineError>> + Send {
+        std::future::ready(Ok(Placed::Here(None)))
+    }
+    /// Resolves when a job that was told to wait may be placed now (a job ended, an engine came
+    /// back or was undrained). May resolve early; never for a backend that never waits.
+    fn changed(&self) -> impl Future<Output = ()> + Send {
+        std::future::pending()
+    }
+    /// The job's container is gone: its place is free again. Idempotent.
+    fn release(&self, _job: i64) {}
+    /// How many more jobs the backend can take now; `None` when only `docker.max_jobs` bounds it.
+    fn room(&self) -> Option<Room> {
+        None
+    }
+    /// Resolves, with why, when the engine running `handle` stops answering; never for a
+    /// backend that cannot tell.
+    fn lost(&self, _handle: &Self::Handle) -> impl Future<Output = String> + Send {
+        std::future::pending()
+    }
+    /// Waits up to `within` for the engine of `handle` to answer again: true when it does.
+    fn returned(
+        &self,
+        _handle: &Self::Handle,
+        _within: Duration,
+    ) -> impl Future<Output = bool> + Send {
+        std::future::ready(false)
+    }
+    /// Whether the engine holding `container` answered the last [`Engine::containers`]: when it
+    /// did not, a container missing from the list may only be out of sight.
+    fn reachable(&self, _container: &str) -> bool {
+        true
+    }
+    /// Whether volume `volume` is on the engine job `job` is placed on (a job's cache comes
+    /// from its own engine).
+    fn holds(&self, _job: i64, _volume: &str) -> bool {
+        true
+    }
+    /// A line for the job's log about how the container was prepared (the checkout's transfer
+    /// to a remote engine, and how long it took), when there is one to say.
+    fn prepared_note(&self, _handle: &Self::Handle) -> Option<String> {
+        None
+    }
+    /// The engines, as `list_engines` shows them; empty for a backend without any to show.
+    fn engines(&self) -> impl Future<Output = Vec<microci_proto::EngineInfo>> + Send {
+        std::future::ready(Vec::new())
+    }
+    /// Drains (or undrains) engine `name`; false when there is no such engine.
+    fn drain(&self, _name: &str, _drained: bool) -> bool {
+        false
+    }
+    /// The names of the engines that do not answer now.
+    fn down(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Starts watching the engines' health until `shutdown` (a backend that pings its engines).
+    fn monitor(&self, _shutdown: CancellationToken) {}
     /// Takes reloaded settings (limits, capabilities, network, labels, helper image) for the
     /// containers it creates from now on; where the engine is (`docker.host`) stays.
     fn reconfigure(&self, _settings: &crate::config::DockerSettings) {}
@@ -303,6 +412,7 @@ pub async fn attend<E: Engine>(
     };
     let mut output = match started {
         Ok(o) => o,
+        Err(EngineError::Unreachable(why)) => return RunOutcome::EngineLost(why),
         Err(e) => return RunOutcome::Errored(e.to_string()),
     };
     // Why the job is being stopped, once it is. The stop request runs beside the output copy:
@@ -336,8 +446,12 @@ pub async fn attend<E: Engine>(
     };
     let wait = engine.wait(handle);
     tokio::pin!(wait);
+    // The engine stopping answering ends the watch, not the job: the container may run on.
+    let lost = engine.lost(handle);
+    tokio::pin!(lost);
     let exit = loop {
         tokio::select! {
+            why = &mut lost, if stopping.get().is_none() => break Err(EngineError::Unreachable(why)),
             piece = output.next(), if !output_done => match piece {
                 Some(Ok(piece)) => sink.record(piece),
                 Some(Err(e)) => {
@@ -351,7 +465,8 @@ pub async fn attend<E: Engine>(
         }
     };
     // The container is gone: take the rest of its output (bounded, in case the stream hangs).
-    if !output_done {
+    // An engine that stopped answering has nothing more to give.
+    if !output_done && !matches!(exit, Err(EngineError::Unreachable(_))) {
         let drain = async {
             while let Some(Ok(piece)) = output.next().await {
                 sink.record(piece);
@@ -367,6 +482,7 @@ pub async fn attend<E: Engine>(
         return outcome.clone();
     }
     match (exit, sink.error) {
+        (Err(EngineError::Unreachable(why)), _) => RunOutcome::EngineLost(why),
         (Err(e), _) => RunOutcome::Errored(e.to_string()),
         (Ok(_), Some(e)) => RunOutcome::Errored(e),
         (Ok(code), None) => RunOutcome::Exited(code),

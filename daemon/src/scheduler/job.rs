@@ -6,7 +6,9 @@ use crate::events::{Bus, BusEvent};
 use crate::jobs::Jobs;
 use crate::logs::LogWriter;
 use crate::repo_config::RepoConfig;
-use crate::runner::{self, Begin, Engine, JobSpec, Limits, Resume, RunOutcome};
+use crate::runner::{
+    self, Begin, Engine, EngineError, JobSpec, Limits, Placed, Placement, Resume, RunOutcome,
+};
 use crate::store::{JobRecord, Run, StoreError, Transition};
 use futures_util::future::BoxFuture;
 use microci_proto::{Job, JobStatus};
@@ -86,6 +88,7 @@ pub(super) async fn clean_up<E: Engine>(jobs: &Jobs<E>, id: i64, left: Leftovers
         tracing::warn!("could not remove container: {e}");
     }
     crate::caches::discard(jobs, left.cache).await;
+    jobs.engine.release(id);
     remove_workspace(jobs, &jobs.workspace(id), left.image_ran).await;
 }
 
@@ -171,7 +174,8 @@ pub(super) async fn reattach<E: Engine>(
             let config = jobs.config();
             let masker = super::secrets::masker(&config, &rec.job.repo, &Default::default());
             let begin = Begin::Resume(from);
-            let outcome = attend(jobs, &handle, begin, run, &mut log, cancel, masker).await;
+            let outcome = attend(jobs, &handle, begin, run.clone(), &mut log, cancel, masker).await;
+            let outcome = through_outages(jobs, rec, &handle, run, &mut log, cancel, outcome).await;
             super::artifacts::collect(jobs, id, &handle, &mut log).await;
             if let Some(cache) = &cache {
                 let succeeded = outcome == RunOutcome::Exited(0);
@@ -277,6 +281,7 @@ fn ending<E: Engine>(
             jobs.metrics.docker_error();
             errored(reason)
         }
+        Ok(RunOutcome::EngineLost(why)) => errored(format!("engine lost: {why}")),
         Err(reason) => errored(reason),
     };
     transition.log_dropped = log.dropped();
@@ -528,32 +533,60 @@ async fn prepare_and_run<E: Engine>(
     if !start.confirmed().await {
         return Ok(RunOutcome::Canceled);
     }
-    say(&jobs.bus, log, id, &running);
-    left.image_ran = true;
-    let mut note = |text: &str| say(&jobs.bus, log, id, text);
-    let cache = crate::caches::prepare(
-        jobs,
-        &rec.job,
-        &repo_config.cache,
-        repo_config.cache_scope,
-        &mut note,
-    )
-    .await?;
-    if let Some(cache) = cache {
-        spec.mounts = cache.mounts.clone();
-        left.cache = Some(cache);
-        if cancel.is_cancelled() {
+    let want = Placement {
+        job: id,
+        repo: rec.job.repo.clone(),
+        image: spec.image.clone(),
+        runs_on: repo_config.runs_on.clone(),
+        cache: !repo_config.cache.is_empty(),
+    };
+    let engine = jobs.engine.as_ref();
+    let mut attempts = 0;
+    let handle = loop {
+        if !place(jobs, &want, log, cancel).await? {
             return Ok(RunOutcome::Canceled);
         }
-    }
-    let engine = jobs.engine.as_ref();
-    let handle = tokio::select! {
-        h = engine.prepare(&spec) => match h {
-            Ok(h) => h,
+        if attempts == 0 {
+            say(&jobs.bus, log, id, &running);
+        }
+        left.image_ran = true;
+        if left.cache.is_none() {
+            let mut note = |text: &str| say(&jobs.bus, log, id, text);
+            let cache = crate::caches::prepare(
+                jobs,
+                &rec.job,
+                &repo_config.cache,
+                repo_config.cache_scope,
+                &mut note,
+            )
+            .await?;
+            if let Some(cache) = cache {
+                spec.mounts = cache.mounts.clone();
+                left.cache = Some(cache);
+                if cancel.is_cancelled() {
+                    return Ok(RunOutcome::Canceled);
+                }
+            }
+        }
+        let prepared = tokio::select! {
+            h = engine.prepare(&spec) => h,
+            _ = cancel.cancelled() => return Ok(RunOutcome::Canceled),
+        };
+        match prepared {
+            Ok(h) => break h,
+            // The engine went away before the job had anything there but its cache: another
+            // may take it (a cache stays with its engine).
+            Err(EngineError::Unreachable(why)) if left.cache.is_none() && attempts < 3 => {
+                say(&jobs.bus, log, id, &format!("{why}: placing the job again"));
+                jobs.engine.release(id);
+                attempts += 1;
+            }
             Err(e) => return Ok(RunOutcome::Errored(e.to_string())),
-        },
-        _ = cancel.cancelled() => return Ok(RunOutcome::Canceled),
+        }
     };
+    if let Some(note) = engine.prepared_note(&handle) {
+        say(&jobs.bus, log, id, &note);
+    }
     // Recorded before it starts: a daemon started again re-attaches to it.
     let run = Run {
         id,
@@ -570,13 +603,145 @@ async fn prepare_and_run<E: Engine>(
             RunOutcome::Canceled
         }
         Ok(()) => match super::services::start(jobs, &handle, &spec, log, cancel).await {
-            Ok(()) => attend(jobs, &handle, Begin::Start, run, log, cancel, masker).await,
+            Ok(()) => {
+                let outcome = attend(
+                    jobs,
+                    &handle,
+                    Begin::Start,
+                    run.clone(),
+                    log,
+                    cancel,
+                    masker,
+                )
+                .await;
+                through_outages(jobs, rec, &handle, run, log, cancel, outcome).await
+            }
             Err(outcome) => outcome,
         },
         Err(e) => RunOutcome::Errored(format!("cannot record the job's container: {e}")),
     };
     left.container = Some(handle);
     Ok(outcome)
+}
+
+/// Finds the job an engine (see [`Engine::place`]), waiting while every engine that could take
+/// it is busy, drained or down (the log says why, once per reason), and records which: false
+/// when the job was cancelled meanwhile, an error when no engine ever could take it.
+async fn place<E: Engine>(
+    jobs: &Jobs<E>,
+    want: &Placement,
+    log: &mut LogWriter,
+    cancel: &CancellationToken,
+) -> Result<bool, String> {
+    let id = want.job;
+    let mut said: Option<String> = None;
+    loop {
+        match jobs.engine.place(want).await.map_err(|e| e.to_string())? {
+            Placed::Here(name) => {
+                if let Some(name) = name {
+                    if jobs.config().engines.len() > 1 {
+                        say(&jobs.bus, log, id, &format!("engine {name}"));
+                    }
+                    match jobs.writer.placed(id, name).await {
+                        Ok(Some(job)) => jobs.publish(&job),
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::warn!(job_id = id, "cannot record the job's engine: {e}")
+                        }
+                    }
+                }
+                return Ok(true);
+            }
+            Placed::Wait(why) => {
+                if said.as_ref() != Some(&why) {
+                    say(&jobs.bus, log, id, &why);
+                    said = Some(why);
+                }
+                // A change wakes it; the poll covers one that came just before it listened.
+                tokio::select! {
+                    () = jobs.engine.changed() => {}
+                    () = tokio::time::sleep(PLACE_POLL) => {}
+                    () = cancel.cancelled() => return Ok(false),
+                }
+            }
+        }
+    }
+}
+
+/// How often a job waiting for an engine looks again without being told of a change.
+const PLACE_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Carries a job through its engine's outages: when the engine stopped answering, waits for it
+/// (up to `docker.engine_down_timeout` from when it went down) and re-attaches to the container
+/// from where the log stopped, like a restarted daemon; ERRORED "engine lost" when it does not
+/// return in time. The job keeps its slot meanwhile, and its container is never started twice.
+async fn through_outages<E: Engine>(
+    jobs: &Jobs<E>,
+    rec: &JobRecord,
+    handle: &E::Handle,
+    mut run: Run,
+    log: &mut LogWriter,
+    cancel: &CancellationToken,
+    mut outcome: RunOutcome,
+) -> RunOutcome {
+    let id = run.id;
+    while let RunOutcome::EngineLost(why) = &outcome {
+        let config = jobs.config();
+        let within = config.docker.engine_down_timeout;
+        let before = log.size();
+        // The container's output ends here in the log; the daemon's lines follow.
+        let written_until = jobs
+            .logs
+            .modified(id)
+            .unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+        say(
+            &jobs.bus,
+            log,
+            id,
+            &format!(
+                "{why}: waiting up to {} for it to return",
+                humantime::format_duration(within)
+            ),
+        );
+        let back = tokio::select! {
+            back = jobs.engine.returned(handle, within) => back,
+            () = cancel.cancelled() => return RunOutcome::Canceled,
+        };
+        if !back {
+            return RunOutcome::Errored(format!(
+                "engine lost: {why}, and not back within {}",
+                humantime::format_duration(within)
+            ));
+        }
+        say(
+            &jobs.bus,
+            log,
+            id,
+            "the engine answers again: re-attaching to the job's container",
+        );
+        // The daemon's own lines are not the container's output: where it starts moves on.
+        run.output_at += log.size() - before;
+        if let Err(e) = jobs.writer.record_run(run.clone()).await {
+            tracing::warn!(job_id = id, "cannot record where the output starts: {e}");
+        }
+        let logged = log.size() as i64 - run.output_at as i64 + log.masked();
+        let from = Resume {
+            skip: logged.max(0) as u64 + log.dropped(),
+            written_until,
+        };
+        let masker = super::secrets::masker(&config, &rec.job.repo, &Default::default());
+        outcome = attend(
+            jobs,
+            handle,
+            Begin::Resume(from),
+            run.clone(),
+            log,
+            cancel,
+            masker,
+        )
+        .await;
+    }
+    outcome
 }
 
 /// Writes one `[microci]` line of the daemon's own into the job's log and tells followers.

@@ -83,7 +83,11 @@ pub async fn recover<E: Engine>(jobs: &Jobs<E>) -> Vec<Reattach> {
         match run {
             // Without an answer from the engine, assume the container is there: the re-attach
             // says what went wrong if it is not.
-            Some(run) if found.is_none() || held.contains(run.container.as_str()) => {
+            Some(run)
+                if found.is_none()
+                    || held.contains(run.container.as_str())
+                    || !jobs.engine.reachable(&run.container) =>
+            {
                 reattach.push(Reattach { record, run })
             }
             Some(_) => {
@@ -124,6 +128,9 @@ pub async fn recover<E: Engine>(jobs: &Jobs<E>) -> Vec<Reattach> {
         let handle = jobs.engine.adopt(f.job.unwrap_or(0), &f.container);
         if let Err(e) = jobs.engine.teardown(&handle).await {
             tracing::warn!("cannot remove leftover container {}: {e}", f.container);
+        }
+        if let Some(job) = f.job {
+            jobs.engine.release(job);
         }
     }
     // What is left beside containers (a job's services' network), now that they are gone.
@@ -173,13 +180,16 @@ async fn run<E: Engine>(jobs: Arc<Jobs<E>>, reattach: Vec<Reattach>, shutdown: C
             () = shutdown.cancelled() => break,
             // A job was queued, or a slot freed (a finished task wakes it too).
             () = jobs.slots.wake.notified() => fill(&jobs, &mut tasks, &mut ahead).await,
+            // An engine came back or was undrained: there may be room now.
+            () = jobs.engine.changed() => fill(&jobs, &mut tasks, &mut ahead).await,
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                 if let Err(e) = done {
                     tracing::error!("a job task failed: {e}");
                 }
             }
-            // While the disk is low, the heartbeat also looks again for space.
-            _ = tick.tick() => if jobs.disk.low().is_some() {
+            // While the disk is low or an engine is down, the heartbeat also looks again for
+            // room.
+            _ = tick.tick() => if jobs.disk.low().is_some() || !jobs.engine.down().is_empty() {
                 fill(&jobs, &mut tasks, &mut ahead).await;
             },
         }
@@ -316,7 +326,13 @@ impl<E: Engine> Drop for Slot<E> {
 /// Starts the oldest pending jobs while slots are free.
 async fn fill<E: Engine>(jobs: &Arc<Jobs<E>>, tasks: &mut JoinSet<()>, ahead: &mut Ahead) {
     let config = jobs.config();
-    let free = config.docker.max_jobs.saturating_sub(jobs.slots.taken());
+    let taken = jobs.slots.taken();
+    let mut free = config.docker.max_jobs.saturating_sub(taken);
+    // The engines' own room too: a job that holds a slot but has no engine yet (in its
+    // checkout) will take some of it. With every engine down or drained, jobs stay PENDING.
+    if let Some(room) = jobs.engine.room() {
+        free = free.min(room.free.saturating_sub(taken.saturating_sub(room.placed)));
+    }
     if free == 0 || !jobs.disk.check(config.retention.min_free) {
         return;
     }

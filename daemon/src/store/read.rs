@@ -524,7 +524,7 @@ pub(crate) fn row_to_record(r: &Row<'_>) -> rusqlite::Result<JobRecord> {
             pull_url: r.get(18)?,
             params: Default::default(),
             waiting: r.get(23)?,
-            engine: None,
+            engine: r.get(24)?,
         },
         concurrency: r.get(22)?,
         clone_url: r.get(13)?,

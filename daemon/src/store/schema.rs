@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS repos (
 /// ones applied. Each runs once, in the transaction that bumps the version.
 const MIGRATIONS: &[fn(&Connection) -> rusqlite::Result<()>] = &[
     migrate_1, migrate_2, migrate_3, migrate_4, migrate_5, migrate_6, migrate_7, migrate_8,
-    migrate_9, migrate_10, migrate_11,
+    migrate_9, migrate_10, migrate_11, migrate_12,
 ];
 
 /// 1: whether a repository is public (web pages), bytes of output dropped over `docker.max_log`,
@@ -204,6 +204,11 @@ fn migrate_11(c: &Connection) -> rusqlite::Result<()> {
     )
 }
 
+/// 12 (issue 12, engine pools): the engine a job was placed on (`[[engine]] name`).
+fn migrate_12(c: &Connection) -> rusqlite::Result<()> {
+    c.execute_batch("ALTER TABLE jobs ADD COLUMN engine TEXT;")
+}
+
 /// How many migrations there are: a database this release made or brought up to date has this
 /// `user_version`.
 #[cfg(test)]
@@ -250,10 +255,10 @@ fn restrict(path: &Path) -> std::io::Result<()> {
 pub(crate) const JOB_COLUMNS: &str = "id, repo, git_ref, commit_sha, message, author, status, \
     reason, exit_code, created_at, started_at, finished_at, trigger, clone_url, log_dropped, \
     log_size, untrusted, commit_url, pull_url, source_ref, source_repo, report_via, \
-    concurrency, waiting";
+    concurrency, waiting, engine";
 
 /// How many columns [`JOB_COLUMNS`] names: a query selecting more reads them from here on.
-pub(crate) const JOB_COLUMN_COUNT: usize = 24;
+pub(crate) const JOB_COLUMN_COUNT: usize = 25;
 
 /// Switches the database to incremental auto-vacuum, so pages retention frees can be given back
 /// in small steps. A new database takes it at once; one made by an older release is rebuilt once

@@ -39,6 +39,11 @@ enum Command {
         String,
         oneshot::Sender<Result<Option<Job>, StoreError>>,
     ),
+    Placed(
+        i64,
+        String,
+        oneshot::Sender<Result<Option<Job>, StoreError>>,
+    ),
     Notified(
         i64,
         super::Delivery,
@@ -160,6 +165,12 @@ impl Writer {
         self.ask(|tx| Command::Resolved(id, full, tx)).await
     }
 
+    /// Records the engine a STARTED job was placed on; returns the job as it is now (`None`
+    /// when it is not STARTED any more).
+    pub async fn placed(&self, id: i64, engine: String) -> Result<Option<Job>, StoreError> {
+        self.ask(|tx| Command::Placed(id, engine, tx)).await
+    }
+
     /// Records a job's concurrency group and why it waits (see [`super::Waiting`]); returns the
     /// job as it is now.
     pub async fn waiting(&self, w: super::Waiting) -> Result<Option<Job>, StoreError> {
@@ -275,7 +286,7 @@ fn fail_all(batch: Vec<Command>, e: &rusqlite::Error) {
             Command::Requeue(_, tx) => drop(tx.send(Err(err(e)))),
             Command::Delete(_, tx) => drop(tx.send(Err(err(e)))),
             Command::Reported(_, _, tx) => drop(tx.send(Err(err(e)))),
-            Command::Resolved(_, _, tx) => drop(tx.send(Err(err(e)))),
+            Command::Resolved(_, _, tx) | Command::Placed(_, _, tx) => drop(tx.send(Err(err(e)))),
             Command::Notified(_, _, tx) => drop(tx.send(Err(err(e)))),
             Command::Waiting(_, tx) => drop(tx.send(Err(err(e)))),
             Command::ScheduleRan(_, _, tx) => drop(tx.send(Err(err(e)))),
@@ -318,6 +329,9 @@ fn apply(tx: &rusqlite::Transaction<'_>, cmd: Command, rules: Option<&NotifyRule
         }
         Command::Resolved(id, full, reply) => {
             Reply::Transition(reply, within(tx, |c| resolve_commit(c, id, &full)))
+        }
+        Command::Placed(id, engine, reply) => {
+            Reply::Transition(reply, within(tx, |c| placed(c, id, &engine)))
         }
         Command::Notified(id, d, reply) => {
             Reply::Unit(reply, within(tx, |c| notices::result(c, id, &d)))
@@ -574,11 +588,22 @@ fn resolve_commit(c: &Connection, id: i64, full: &str) -> rusqlite::Result<Optio
     get(c, id).map(Some)
 }
 
+fn placed(c: &Connection, id: i64, engine: &str) -> rusqlite::Result<Option<Job>> {
+    let n = c.execute(
+        "UPDATE jobs SET engine = ?2 WHERE id = ?1 AND status = 'STARTED'",
+        params![id, engine],
+    )?;
+    if n == 0 {
+        return Ok(None);
+    }
+    get(c, id).map(Some)
+}
+
 fn requeue(c: &Connection, ids: &[i64]) -> rusqlite::Result<Vec<Job>> {
     let mut back = Vec::new();
     for &id in ids {
         let n = c.execute(
-            "UPDATE jobs SET status = 'PENDING', started_at = NULL, container = NULL, \
+            "UPDATE jobs SET status = 'PENDING', started_at = NULL, container = NULL, engine = NULL, \
              output_at = NULL, timeout_ms = NULL, run_started_ms = NULL \
              WHERE id = ?1 AND status = 'STARTED'",
             [id],
