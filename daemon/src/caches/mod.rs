@@ -236,7 +236,7 @@ fn heads(entries: &[Entry]) -> HashMap<&str, (&Entry, &str, i64)> {
 }
 
 /// `12345` → `12.1 KiB`, for logs.
-fn size_text(n: u64) -> String {
+pub(crate) fn size_text(n: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
     if n < 1024 {
         return format!("{n} bytes");

@@ -54,6 +54,8 @@ pub struct Container {
     pub(super) services: Option<Vec<super::services_docker::ServiceContainer>>,
     /// The job's network, once created for its services.
     pub(super) network: Option<String>,
+    /// How the checkout was copied in (`workspace = "copy"`), for the job's log.
+    pub(super) copied: Option<String>,
 }
 
 impl DockerEngine {
@@ -251,7 +253,8 @@ impl DockerEngine {
         }
     }
 
-    async fn copy_workspace(&self, container: &str, workspace: &Path) -> Result<(), EngineError> {
+    /// Sends the checkout into the container at `/repo`; returns the archive's size.
+    async fn copy_workspace(&self, container: &str, workspace: &Path) -> Result<u64, EngineError> {
         let dir = workspace.to_path_buf();
         let tarball = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
             let mut file = tempfile::tempfile()?;
@@ -268,6 +271,7 @@ impl DockerEngine {
         .await
         .map_err(|e| EngineError::Engine(format!("cannot pack the workspace: {e}")))?
         .map_err(|e| EngineError::Engine(format!("cannot pack the workspace: {e}")))?;
+        let size = tarball.metadata().map(|m| m.len()).unwrap_or(0);
         let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(tarball));
         let docker = self.client().await?;
         let options = UploadToContainerOptions {
@@ -277,7 +281,8 @@ impl DockerEngine {
         docker
             .upload_to_container(container, Some(options), bollard::body_try_stream(stream))
             .await
-            .map_err(|e| engine_error("cannot copy the workspace into the container", e))
+            .map_err(|e| engine_error("cannot copy the workspace into the container", e))?;
+        Ok(size)
     }
 }
 
@@ -321,6 +326,7 @@ impl Engine for DockerEngine {
             job: spec.id,
             services: Some(Vec::new()),
             network: None,
+            copied: None,
         };
         // The services and their network first; the job's container then joins it.
         let joins = match self.prepare_services(spec, &mut body, &mut container).await {
@@ -344,11 +350,21 @@ impl Engine for DockerEngine {
             let _ = self.teardown(&container).await;
             return Err(e);
         }
-        if self.workspace == WorkspaceMode::Copy
-            && let Err(e) = self.copy_workspace(&container.id, &spec.workspace).await
-        {
-            let _ = self.teardown(&container).await;
-            return Err(e);
+        if self.workspace == WorkspaceMode::Copy {
+            let began = std::time::Instant::now();
+            match self.copy_workspace(&container.id, &spec.workspace).await {
+                Ok(size) => {
+                    container.copied = Some(format!(
+                        "workspace copied to the engine: {} in {:.1} s",
+                        crate::caches::size_text(size),
+                        began.elapsed().as_secs_f64()
+                    ))
+                }
+                Err(e) => {
+                    let _ = self.teardown(&container).await;
+                    return Err(e);
+                }
+            }
         }
         if !spec.secret_files.is_empty()
             && let Err(e) = self.copy_secret_files(&container.id, spec).await
@@ -394,6 +410,7 @@ impl Engine for DockerEngine {
             job,
             services: None,
             network: None,
+            copied: None,
         }
     }
 
@@ -580,6 +597,36 @@ impl Engine for DockerEngine {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) =
             std::sync::Arc::new(settings.clone());
+    }
+
+    async fn version(&self) -> Result<String, EngineError> {
+        let v = self
+            .client()
+            .await?
+            .version()
+            .await
+            .map_err(|e| engine_error("the engine does not tell its version", e))?;
+        let podman = v
+            .components
+            .iter()
+            .flatten()
+            .any(|c| c.name.contains("Podman"));
+        let product = if podman { "Podman" } else { "Docker" };
+        Ok(format!(
+            "{product} {}",
+            v.version.as_deref().unwrap_or("(unknown version)")
+        ))
+    }
+
+    async fn has_image(&self, image: &str) -> bool {
+        match self.client().await {
+            Ok(docker) => docker.inspect_image(image).await.is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    fn prepared_note(&self, c: &Container) -> Option<String> {
+        c.copied.clone()
     }
 
     async fn ping(&self) -> Result<(), EngineError> {

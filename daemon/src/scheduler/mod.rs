@@ -10,6 +10,8 @@ mod job;
 mod secrets;
 mod services;
 #[cfg(test)]
+mod pool_tests;
+#[cfg(test)]
 mod tests;
 
 use crate::config::OnStop;

@@ -67,6 +67,7 @@ impl DockerEngine {
             job: 0,
             services: Some(Vec::new()),
             network: None,
+            copied: None,
         };
         let run = async {
             docker
