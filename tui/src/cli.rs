@@ -93,8 +93,8 @@ pub enum Command {
         #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = parse_param)]
         env: Vec<(String, String)>,
     },
-    /// Daemon version, uptime, running/queued counts, Docker reachable, and warnings about
-    /// settings that weaken the daemon.
+    /// Daemon version, uptime, running/queued counts, Docker reachable, the engines down, and
+    /// warnings about settings that weaken the daemon.
     Status {
         /// The status object as JSON.
         #[arg(long)]
