@@ -93,8 +93,8 @@ pub enum Command {
         #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = parse_param)]
         env: Vec<(String, String)>,
     },
-    /// Daemon version, uptime, running/queued counts, Docker reachable, and warnings about
-    /// settings that weaken the daemon.
+    /// Daemon version, uptime, running/queued counts, Docker reachable, the engines down, and
+    /// warnings about settings that weaken the daemon.
     Status {
         /// The status object as JSON.
         #[arg(long)]
@@ -127,6 +127,23 @@ pub enum Command {
     /// The job caches kept between jobs ("cache" in .microci.json).
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// List the engines jobs run on ([[engine]] in the daemon's config): health, drained,
+    /// running/max_jobs, labels, workspace, version and host; why each one down is.
+    Engines {
+        /// One JSON array of engine objects instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take an engine out of placement: it gets no new jobs, the jobs running on it finish.
+    Drain {
+        /// The engine's name ([[engine]] name; `local` without [[engine]]).
+        name: String,
+    },
+    /// Let a drained engine take new jobs again.
+    Undrain {
+        /// The engine's name.
+        name: String,
+    },
 }
 
 /// `cache list|clear`.
@@ -268,6 +285,13 @@ mod tests {
             Some(Command::Cache(CacheCommand::List { repo: None, .. }))
         ));
         assert!(Cli::try_parse_from(["microci-tui", "cache", "clear"]).is_err());
+        let c = Cli::try_parse_from(["microci-tui", "engines", "--json"]).unwrap();
+        assert!(matches!(c.command, Some(Command::Engines { json: true })));
+        let c = Cli::try_parse_from(["microci-tui", "drain", "arm"]).unwrap();
+        assert!(matches!(c.command, Some(Command::Drain { name }) if name == "arm"));
+        let c = Cli::try_parse_from(["microci-tui", "undrain", "arm"]).unwrap();
+        assert!(matches!(c.command, Some(Command::Undrain { name }) if name == "arm"));
+        assert!(Cli::try_parse_from(["microci-tui", "drain"]).is_err());
         // JSON is escaped already; asking for both is a mistake worth saying.
         assert!(Cli::try_parse_from(["microci-tui", "jobs", "--raw", "--json"]).is_err());
     }

@@ -221,6 +221,9 @@ pub fn job_details(job: &Job, now: OffsetDateTime, fields: Fields) -> String {
     }
     line("author", text(&job.author));
     line("trigger", text(&job.trigger));
+    if let Some(e) = &job.engine {
+        line("engine", text(e));
+    }
     for (k, v) in &job.params {
         line("param", format!("{}={}", text(k), text(v)));
     }
@@ -278,6 +281,13 @@ pub fn status_text(s: &DaemonStatus) -> String {
         s.queued,
         docker
     );
+    if !s.engines_down.is_empty() {
+        let names: Vec<String> = s.engines_down.iter().map(|e| one_line(e)).collect();
+        out.push_str(&format!(
+            "engines   DOWN: {} (no new jobs; `microci-tui engines` says why)\n",
+            names.join(", ")
+        ));
+    }
     if let Some(d) = &s.disk_low {
         out.push_str(&format!("disk      LOW: {}\n", one_line(d)));
     }
@@ -487,6 +497,29 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("\ntrigger   schedule\n"), "{text}");
+    }
+
+    #[test]
+    fn status_names_the_engines_down_and_show_the_engine_of_a_job() {
+        let s = DaemonStatus {
+            engines_down: vec!["b".into(), "arm\x1b[2J".into()],
+            ..healthy()
+        };
+        assert!(
+            status_text(&s).ends_with(
+                "docker    reachable\nengines   DOWN: b, arm (no new jobs; `microci-tui engines` \
+                 says why)\n"
+            ),
+            "{:?}",
+            status_text(&s)
+        );
+        assert!(!status_text(&healthy()).contains("engines"));
+        let now = datetime!(2026-01-01 12:03:00 UTC);
+        let mut j = job(42, JobStatus::Started);
+        assert!(!job_details(&j, now, Fields::Clean).contains("engine"));
+        j.engine = Some("arm".into());
+        let text = job_details(&j, now, Fields::Clean);
+        assert!(text.contains("\nengine    arm\n"), "{text}");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! microci's terminal client: the scripting subcommands (`jobs`, `show`, `logs`, `cancel`,
-//! `retry`, `run`, `status`) and the interactive UI, over the control socket. `main.rs` parses
-//! the arguments and calls in here.
+//! `retry`, `run`, `status`, `engines`, `drain`, …) and the interactive UI, over the control
+//! socket. `main.rs` parses the arguments and calls in here.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 

@@ -6,6 +6,7 @@
 mod artifacts;
 mod cache;
 mod cancel;
+mod engines;
 mod jobs;
 mod logs;
 mod prune;
@@ -17,6 +18,7 @@ mod status;
 pub use artifacts::artifacts;
 pub use cache::{cache_clear, cache_list};
 pub use cancel::cancel;
+pub use engines::{drain, engines, undrain};
 pub use jobs::jobs;
 pub use logs::logs;
 pub use prune::prune;
@@ -111,6 +113,9 @@ pub async fn execute(socket: &Path, command: Command) -> Result<Outcome, Command
         Command::Cache(CacheCommand::Clear { repo, branch }) => {
             cache_clear(&mut conn, repo, branch, &mut out).await?
         }
+        Command::Engines { json } => engines(&mut conn, json, &mut out).await?,
+        Command::Drain { name } => drain(&mut conn, name, &mut out).await?,
+        Command::Undrain { name } => undrain(&mut conn, name, &mut out).await?,
     };
     match out.flush() {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => return Err(e.into()),

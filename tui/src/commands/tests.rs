@@ -65,12 +65,38 @@ async fn serve(mut conn: ServerConn) {
             j.author = "mallory\x1b]52;c;cm0=\x07".into();
             j.message = "fix\x1b[2J\u{202E}gnp.exe".into();
             j.log_dropped = 99;
+            j.engine = Some("b".into());
         }
         j
     };
+    // Engine `b` is drained until undrained; `local` is up, `b` down.
+    let mut b_drained = false;
     while let Some(Ok(msg)) = conn.next().await {
         let id = msg.id;
         let reply = match msg.request {
+            Request::ListEngines => Reply::Engines {
+                engines: pool(b_drained),
+            },
+            Request::Drain { engine } | Request::Undrain { engine } if engine != "b" => {
+                let message = format!("no engine {engine}");
+                let code = microci_proto::ErrorCode::NotFound;
+                conn.send(ServerMessage::Error { id, code, message })
+                    .await
+                    .ok();
+                continue;
+            }
+            Request::Drain { .. } => {
+                b_drained = true;
+                Reply::Engines {
+                    engines: pool(b_drained),
+                }
+            }
+            Request::Undrain { .. } => {
+                b_drained = false;
+                Reply::Engines {
+                    engines: pool(b_drained),
+                }
+            }
             Request::ReadLog { job, offset, .. } => Reply::Log(chunk(job, offset, 8)),
             Request::GetJob { job } => Reply::Job { job: job_of(job) },
             Request::FollowLog { job, offset } => {
@@ -142,7 +168,7 @@ async fn serve(mut conn: ServerConn) {
                 ],
                 reload_error: None,
                 disk_low: None,
-                engines_down: Vec::new(),
+                engines_down: vec!["b".into()],
             }),
             _ => Reply::Subscribed,
         };
@@ -280,6 +306,7 @@ async fn show_and_jobs_clean_fields_unless_raw() {
     show(&mut conn, 3, false, false, &mut out).await.unwrap();
     let text = String::from_utf8(out).unwrap();
     assert!(text.contains("\nauthor    mallory\n"), "{text}");
+    assert!(text.contains("\nengine    b\n"), "{text}");
     assert!(text.contains("\n    fix<U+202E>gnp.exe\n"), "{text}");
     assert!(
         text.contains("\nlog       truncated at docker.max_log, 99 bytes of output dropped\n"),
@@ -331,7 +358,8 @@ async fn status_prints_each_warning_cleaned() {
     let text = String::from_utf8(out).unwrap();
     assert!(
         text.ends_with(
-            "docker    reachable\nwarning: webhook.allow_unsigned: unsigned webhooks are accepted\n\
+            "docker    reachable\nengines   DOWN: b (no new jobs; `microci-tui engines` says why)\n\
+             warning: webhook.allow_unsigned: unsigned webhooks are accepted\n\
              warning: evil<U+202E>\n"
         ),
         "{text:?}"
@@ -411,4 +439,92 @@ async fn artifacts_lists_and_downloads_checked_by_hash() {
     .unwrap_err()
     .to_string();
     assert_eq!(e, "job 1 has no artifact \"nope\"");
+}
+
+/// The fake daemon's engines: `local` up with one job; `b` down for a while, two jobs, maybe
+/// drained.
+fn pool(b_drained: bool) -> Vec<microci_proto::EngineInfo> {
+    let local = microci_proto::EngineInfo {
+        name: "local".into(),
+        host: "default".into(),
+        healthy: true,
+        error: None,
+        down_since: None,
+        drained: false,
+        running: 1,
+        max_jobs: 4,
+        labels: Vec::new(),
+        workspace: "bind".into(),
+        version: Some("Docker 28.2.2".into()),
+    };
+    let b = microci_proto::EngineInfo {
+        name: "b".into(),
+        host: "ssh://ci@10.213.0.2".into(),
+        healthy: false,
+        error: Some("ping: connection refused".into()),
+        down_since: Some("2026-12-02T10:00:00Z".into()),
+        drained: b_drained,
+        running: 2,
+        max_jobs: 2,
+        labels: vec!["arm64".into()],
+        workspace: "copy".into(),
+        version: Some("Podman 5.4.2".into()),
+    };
+    vec![local, b]
+}
+
+#[tokio::test]
+async fn engines_lists_the_pool_and_drain_changes_one() {
+    let dir = short_dir();
+    let d = FakeDaemon::start(&dir, 1, serve);
+    let mut conn = Connection::connect(&d.path).await.unwrap();
+    let mut out = Vec::new();
+    engines(&mut conn, false, &mut out).await.unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[0].starts_with("NAME   HEALTH"), "{text}");
+    assert!(lines[1].starts_with("local  up "), "{text}");
+    assert!(lines[1].contains(" 1/4 ") && lines[1].ends_with("Docker 28.2.2  default"));
+    assert!(lines[2].starts_with("b      DOWN "), "{text}");
+    assert!(
+        lines[2].contains(" arm64 ") && lines[2].ends_with("Podman 5.4.2   ssh://ci@10.213.0.2"),
+        "{text}"
+    );
+    assert!(
+        lines[3].starts_with("engine b DOWN since 2026-12-02T10:00:00Z (")
+            && lines[3].ends_with("): ping: connection refused"),
+        "{text}"
+    );
+
+    let mut out = Vec::new();
+    drain(&mut conn, "b".into(), &mut out).await.unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "engine b drained (and DOWN): takes no new jobs; 2 jobs running, to finish\n"
+    );
+    let mut out = Vec::new();
+    engines(&mut conn, true, &mut out).await.unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v[1]["name"], "b");
+    assert_eq!(v[1]["drained"], true);
+    assert_eq!(v[1]["down_since"], "2026-12-02T10:00:00Z");
+    let mut out = Vec::new();
+    undrain(&mut conn, "b".into(), &mut out).await.unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "engine b undrained (and DOWN): takes new jobs; 2 jobs running\n"
+    );
+
+    // An unknown name: the daemon's sentence and the names there are; the connection is usable.
+    let e = drain(&mut conn, "c".into(), &mut Vec::new())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(e, "no engine c (the engines are: local, b)");
+    let e = undrain(&mut conn, "c".into(), &mut Vec::new())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(e, "no engine c (the engines are: local, b)");
 }

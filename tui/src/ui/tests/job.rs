@@ -235,3 +235,21 @@ fn the_job_view_shows_the_latest_notification() {
     assert!(place.contains(": retrying (HTTP 502)"), "{place}");
     assert!(!rows.concat().contains('\x1b'));
 }
+
+#[test]
+fn the_job_view_says_which_engine_runs_the_job() {
+    let mut m = connected();
+    update(&mut m, key(KeyCode::Enter));
+    let (rows, _) = screen(&m);
+    assert!(!rows.concat().contains(" · on "), "{rows:#?}");
+    update(&mut m, key(KeyCode::Esc));
+    m.jobs[0].engine = Some("arm\x1b]0;t\x07".into());
+    update(&mut m, key(KeyCode::Enter));
+    let (rows, _) = screen(&m);
+    let times = rows
+        .iter()
+        .find(|r| r.contains(" created "))
+        .expect("the times line");
+    assert!(times.contains(" · on arm · log "), "{times}");
+    assert!(!rows.concat().contains('\x1b'));
+}

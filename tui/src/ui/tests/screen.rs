@@ -103,3 +103,35 @@ fn no_color_draws_without_colours() {
         }
     }
 }
+
+#[test]
+fn the_status_bar_says_which_engines_are_down() {
+    let mut m = connected();
+    if let Some(s) = &mut m.status {
+        s.engines_down = vec!["b\x1b[2J".into()];
+    }
+    let (rows, _) = screen(&m);
+    assert!(
+        rows[23].starts_with(
+            " microcid 0.1.0 · 1/2 running · 2 queued · docker ok · engine b DOWN  ? help"
+        ),
+        "{}",
+        rows[23]
+    );
+    if let Some(s) = &mut m.status {
+        s.engines_down = vec!["b".into(), "arm".into()];
+        s.warnings = vec!["unsigned webhooks are accepted".into()];
+    }
+    let (rows, _) = screen(&m);
+    assert!(
+        // At 80 columns the down engines come first; the warning is only marked.
+        rows[23].contains("docker ok · engines b, arm DOWN · ⚠"),
+        "{}",
+        rows[23]
+    );
+    if let Some(s) = &mut m.status {
+        s.engines_down.clear();
+    }
+    let (rows, _) = screen(&m);
+    assert!(!rows[23].contains("DOWN"), "{}", rows[23]);
+}

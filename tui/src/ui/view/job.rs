@@ -63,11 +63,12 @@ pub fn render(m: &Model, v: &JobView, f: &mut Frame, area: Rect) {
             format::truncate(&Fields::Clean.first_line(&j.message), body_width)
         )),
         Line::from(format!(
-            " created {} · ran {} · {}{} · log {} bytes",
+            " created {} · ran {} · {}{}{} · log {} bytes",
             format::age(&j.created_at, now),
             format::job_duration(j, now),
             one_line(&j.trigger),
             params(j),
+            engine(j),
             j.log_size.max(v.log.live_end)
         )),
     ];
@@ -102,6 +103,14 @@ pub fn render(m: &Model, v: &JobView, f: &mut Frame, area: Rect) {
         .map(|l| log_line(l, m.no_color, width))
         .collect();
     f.render_widget(Paragraph::new(shown), body);
+}
+
+/// ` · on NAME`: the engine the job's container ran on, once placed.
+fn engine(j: &microci_proto::Job) -> String {
+    match &j.engine {
+        Some(e) => format!(" · on {}", format::truncate(&one_line(e), 24)),
+        None => String::new(),
+    }
 }
 
 /// ` KEY=VALUE …` after the trigger of a run given parameters (cleaned; they are shown where the

@@ -1,5 +1,6 @@
-//! The bottom line: daemon version, connection state, running/queued, Docker, and a marker when
-//! the daemon reports settings that weaken it (the full sentences are in `microci-tui status`).
+//! The bottom line: daemon version, connection state, running/queued, Docker, the engines that
+//! are down, and a marker when the daemon reports settings that weaken it (the full sentences
+//! are in `microci-tui status`).
 
 use super::super::model::{Conn, Model};
 use crate::format;
@@ -33,6 +34,10 @@ pub fn render(m: &Model, f: &mut Frame, area: Rect) {
                     spans.push(Span::raw("docker ok"));
                 } else {
                     spans.push(Span::styled("docker UNREACHABLE", warn));
+                }
+                if !s.engines_down.is_empty() {
+                    spans.push(Span::raw(" · "));
+                    spans.push(Span::styled(engines_down(&s.engines_down), warn));
                 }
                 // The most pressing first: jobs waiting for disk, a refused reload, then the
                 // settings that weaken the daemon; `status` has them all.
@@ -72,4 +77,12 @@ pub fn render(m: &Model, f: &mut Frame, area: Rect) {
         Style::new().bg(Color::DarkGray).fg(Color::White)
     };
     f.render_widget(Paragraph::new(Line::from(spans)).style(style), area);
+}
+
+/// `engine b DOWN`, `engines b, c DOWN`: the names cut short so the bar keeps its other parts
+/// (`microci-tui engines` has them all, with why).
+fn engines_down(names: &[String]) -> String {
+    let list: Vec<String> = names.iter().map(|n| one_line(n)).collect();
+    let which = if list.len() == 1 { "engine" } else { "engines" };
+    format!("{which} {} DOWN", format::truncate(&list.join(", "), 24))
 }
