@@ -1,9 +1,9 @@
 //! Git access for jobs: a bare cache per repository (clone once, fetch incrementally) and checkouts of one
 //! commit into a job's workspace, over git://, HTTP(S) with a token, SSH with a deploy key, or local paths.
 //!
-//! The operations are blocking (libgit2); the daemon runs them through [`GitCache::locked`], which runs
-//! the work on a blocking thread holding the repository's lock, so that a cancelled job returns at once
-//! while the abandoned libgit2 call stops at its next callback and only then lets the next job in.
+//! The operations are blocking (libgit2); the daemon runs them through [`GitCache::locked`], which holds
+//! the repository's lock on the async side and runs the work on a blocking thread, so that a cancelled
+//! job lets go of its repository at once (the abandoned libgit2 call stops at its next callback).
 //!
 //! Decisions:
 //! - **Cache layout**: `<root>/<safe-name>.git`, a bare repository whose `refs/heads/*` and `refs/tags/*` mirror
@@ -13,9 +13,9 @@
 //! - **Concurrency**: one async lock per cache directory serialises every operation on one cache (fetch and
 //!   the copy of its objects into a checkout); different repositories proceed in parallel. This relies on one
 //!   daemon owning `state_dir`, which the daemon already requires for SQLite and logs. A cancelled operation
-//!   returns to its job at once but keeps the lock until its blocking thread has stopped (at libgit2's next
-//!   callback — progress, credentials, certificate — or at the I/O timeout): releasing it earlier let the next
-//!   job find a cache still being created, take it for broken and fail to remove it (seen in CI).
+//!   releases the lock at once; its blocking thread aborts at libgit2's next callback (progress, credentials,
+//!   certificate) or at the I/O timeout, and libgit2 writes packs to temporary files before renaming them, so
+//!   the next job's fetch is not disturbed.
 //! - **Checkout**: the destination is a real git work tree (`.git` directory, HEAD detached at the commit,
 //!   tags copied from the cache, `origin` set to the redacted URL) so `git describe`/`git log` work inside the
 //!   job. Objects are *copied* from the cache (not hard-linked, not shared through alternates): the job runs
