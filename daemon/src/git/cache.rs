@@ -202,7 +202,11 @@ impl GitCache {
         self.root.join(format!("{}.git", safe_name(repo)))
     }
 
-    /// Opens the cache for `dir`, creating it (or re-creating it if it is unreadable) as a bare repository.
+    /// Opens the cache for `dir`, creating it (or re-creating it if it is unreadable) as a bare
+    /// repository. A cache is created beside its place and renamed into it, and an unreadable one
+    /// is renamed away before it is removed: a cancelled operation's thread may still be writing
+    /// (the lock does not wait for it, see [`GitCache::locked`]), and the next job must neither
+    /// see a half-made cache nor fail to remove one (CI once saw "Directory not empty").
     fn open_or_init(&self, dir: &Path) -> Result<Repository, GitError> {
         std::fs::create_dir_all(&self.root).map_err(|e| {
             GitError::io(
@@ -210,20 +214,46 @@ impl GitCache {
                 e,
             )
         })?;
+        let nonce = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+        let beside = |what: &str| {
+            let mut name = dir.as_os_str().to_owned();
+            name.push(format!(".{what}-{nonce:x}"));
+            PathBuf::from(name)
+        };
         if dir.exists() {
             match Repository::open_bare(dir) {
                 Ok(r) => return Ok(r),
                 Err(e) => {
                     tracing::warn!(dir = %dir.display(), error = %e, "git cache unusable; re-creating it");
-                    std::fs::remove_dir_all(dir).map_err(|e| {
-                        GitError::io(format!("removing broken git cache {}", dir.display()), e)
+                    // Ends with `.git`: should removing it fail, retention removes it later.
+                    let mut aside = beside("broken").into_os_string();
+                    aside.push(".git");
+                    std::fs::rename(dir, &aside).map_err(|e| {
+                        GitError::io(format!("moving broken git cache {}", dir.display()), e)
                     })?;
+                    let _ = std::fs::remove_dir_all(&aside);
                 }
             }
         }
-        Repository::init_bare(dir).map_err(|e| GitError::Other {
+        let fresh = beside("init");
+        let made = Repository::init_bare(&fresh)
+            .map_err(|e| GitError::Other {
+                url_redacted: String::new(),
+                detail: format!("creating git cache {}: {}", dir.display(), e.message()),
+            })
+            .and_then(|r| {
+                drop(r);
+                std::fs::rename(&fresh, dir)
+                    .map_err(|e| GitError::io(format!("creating git cache {}", dir.display()), e))
+            });
+        if let Err(e) = made {
+            let _ = std::fs::remove_dir_all(&fresh);
+            // Made meanwhile by a cancelled operation's thread: use it.
+            return Repository::open_bare(dir).map_err(|_| e);
+        }
+        Repository::open_bare(dir).map_err(|e| GitError::Other {
             url_redacted: String::new(),
-            detail: format!("creating git cache {}: {}", dir.display(), e.message()),
+            detail: format!("opening git cache {}: {}", dir.display(), e.message()),
         })
     }
 
@@ -485,6 +515,34 @@ mod tests {
                     .is_some_and(|f| f.to_string_lossy().ends_with(".git"))
             );
         }
+    }
+
+    #[test]
+    fn a_half_made_cache_is_moved_aside_and_made_again_whole() {
+        let root = tempfile::tempdir().unwrap();
+        let c = GitCache::new(root.path().to_path_buf());
+        let dir = c.cache_dir("a/b");
+        // What a cancelled clone's thread leaves while it still writes: not yet a repository.
+        std::fs::create_dir_all(dir.join("objects/pack")).unwrap();
+        std::fs::write(dir.join("objects/pack/tmp_pack_x"), b"partial").unwrap();
+        let repo = c.open_or_init(&dir).unwrap();
+        assert!(repo.is_bare());
+        assert!(!dir.join("objects/pack/tmp_pack_x").exists());
+        // Nothing else is left beside it: the fresh one was renamed into place, the broken one
+        // removed.
+        let names: Vec<String> = std::fs::read_dir(root.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            vec![dir.file_name().unwrap().to_string_lossy().into_owned()]
+        );
+        // And a whole one is opened as it is.
+        drop(repo);
+        std::fs::write(dir.join("marker"), b"kept").unwrap();
+        c.open_or_init(&dir).unwrap();
+        assert!(dir.join("marker").exists());
     }
 
     #[test]

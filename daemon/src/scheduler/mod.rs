@@ -7,10 +7,10 @@
 mod artifacts;
 mod groups;
 mod job;
-mod secrets;
-mod services;
 #[cfg(test)]
 mod pool_tests;
+mod secrets;
+mod services;
 #[cfg(test)]
 mod tests;
 

@@ -122,9 +122,15 @@ async fn docker_and_the_fake_engine_run_side_by_side_in_one_pool() {
     );
     let engines = jobs.engine.engines().await;
     assert_eq!(engines.len(), 2);
-    assert!(engines.iter().all(|e| e.healthy && e.running == 0), "{engines:?}");
     assert!(
-        engines[0].version.as_deref().is_some_and(|v| v.starts_with("Docker")),
+        engines.iter().all(|e| e.healthy && e.running == 0),
+        "{engines:?}"
+    );
+    assert!(
+        engines[0]
+            .version
+            .as_deref()
+            .is_some_and(|v| v.starts_with("Docker")),
         "{engines:?}"
     );
     stop.cancel();
