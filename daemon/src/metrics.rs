@@ -41,6 +41,12 @@ struct Outcome {
     outcome: String,
 }
 
+/// One label: an engine's name.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EngineLabel {
+    engine: String,
+}
+
 /// A notification delivery's labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Notice {
@@ -62,6 +68,10 @@ pub struct Metrics {
     queued: Gauge,
     disk_free: Gauge,
     docker_up: Gauge,
+    engine_up: Family<EngineLabel, Gauge>,
+    engine_drained: Family<EngineLabel, Gauge>,
+    engine_jobs: Family<EngineLabel, Gauge>,
+    engine_max_jobs: Family<EngineLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -142,6 +152,30 @@ impl Metrics {
             "1 when the Docker Engine answered its last ping (cached a few seconds), else 0",
             docker_up.clone(),
         );
+        let engine_up = Family::<EngineLabel, Gauge>::default();
+        registry.register(
+            "microci_engine_up",
+            "1 when the engine answered its last ping (every docker.engine_ping), else 0",
+            engine_up.clone(),
+        );
+        let engine_drained = Family::<EngineLabel, Gauge>::default();
+        registry.register(
+            "microci_engine_drained",
+            "1 when the engine is drained (takes no new jobs), else 0",
+            engine_drained.clone(),
+        );
+        let engine_jobs = Family::<EngineLabel, Gauge>::default();
+        registry.register(
+            "microci_engine_jobs",
+            "Jobs placed on the engine now",
+            engine_jobs.clone(),
+        );
+        let engine_max_jobs = Family::<EngineLabel, Gauge>::default();
+        registry.register(
+            "microci_engine_max_jobs",
+            "The engine's max_jobs",
+            engine_max_jobs.clone(),
+        );
         registry.register(
             "microci_build",
             "The daemon's version",
@@ -160,6 +194,10 @@ impl Metrics {
             queued,
             disk_free,
             docker_up,
+            engine_up,
+            engine_drained,
+            engine_jobs,
+            engine_max_jobs,
         }
     }
 
@@ -217,6 +255,23 @@ impl Metrics {
 
     /// The text exposition, with the gauges read at scrape time set first.
     pub fn encode(&self, now: Scrape) -> String {
+        for e in &now.engines {
+            let label = EngineLabel {
+                engine: e.name.clone(),
+            };
+            self.engine_up
+                .get_or_create(&label)
+                .set(i64::from(e.healthy));
+            self.engine_drained
+                .get_or_create(&label)
+                .set(i64::from(e.drained));
+            self.engine_jobs
+                .get_or_create(&label)
+                .set(e.running.min(i64::MAX as u64) as i64);
+            self.engine_max_jobs
+                .get_or_create(&label)
+                .set(e.max_jobs.min(i64::MAX as u64) as i64);
+        }
         self.running.set(now.running as i64);
         self.queued.set(now.queued as i64);
         self.disk_free
@@ -231,8 +286,10 @@ impl Metrics {
 }
 
 /// What is read when `/metrics` is scraped.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Scrape {
+    /// The engines as they are now.
+    pub engines: Vec<microci_proto::EngineInfo>,
     /// Jobs STARTED.
     pub running: u64,
     /// Jobs PENDING.
@@ -262,7 +319,21 @@ mod tests {
         let m = Metrics::new();
         m.job_finished("FAILED", "alice/app", Some(3.0));
         m.webhook("gogs", "accepted");
+        let engine = |name: &str, healthy: bool| microci_proto::EngineInfo {
+            name: name.into(),
+            host: "default".into(),
+            healthy,
+            error: None,
+            down_since: None,
+            drained: !healthy,
+            running: 1,
+            max_jobs: 3,
+            labels: Vec::new(),
+            workspace: "bind".into(),
+            version: None,
+        };
         let text = m.encode(Scrape {
+            engines: vec![engine("a", true), engine("b", false)],
             running: 2,
             queued: 5,
             disk_free: Some(1024),
@@ -279,6 +350,14 @@ mod tests {
         assert!(text.contains("microci_state_dir_free_bytes 1024"));
         assert!(text.contains("microci_job_duration_seconds_bucket{le=\"5.0\"} 1"));
         assert!(text.contains("microci_build_info{version="));
+        assert!(
+            text.contains("microci_engine_up{engine=\"a\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("microci_engine_up{engine=\"b\"} 0\n"));
+        assert!(text.contains("microci_engine_drained{engine=\"b\"} 1\n"));
+        assert!(text.contains("microci_engine_jobs{engine=\"a\"} 1\n"));
+        assert!(text.contains("microci_engine_max_jobs{engine=\"a\"} 3\n"));
         assert!(text.ends_with("# EOF\n"));
     }
 

@@ -27,6 +27,7 @@ pub(super) async fn handle<E: Engine>(jobs: Arc<Jobs<E>>) -> Response {
     };
     let docker_up = jobs.health.docker(jobs.engine.as_ref()).await.is_ok();
     let body = jobs.metrics.encode(Scrape {
+        engines: jobs.engine.engines().await,
         running,
         queued,
         disk_free: jobs.disk.free().ok(),

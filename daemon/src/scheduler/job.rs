@@ -639,7 +639,8 @@ async fn place<E: Engine>(
         match jobs.engine.place(want).await.map_err(|e| e.to_string())? {
             Placed::Here(name) => {
                 if let Some(name) = name {
-                    if jobs.config().engines.len() > 1 {
+                    // Said where there is a choice.
+                    if jobs.engine.engines().await.len() > 1 {
                         say(&jobs.bus, log, id, &format!("engine {name}"));
                     }
                     match jobs.writer.placed(id, name).await {

@@ -120,6 +120,16 @@ async fn docker_and_the_fake_engine_run_side_by_side_in_one_pool() {
              fake [fake])"
         )
     );
+    // Places are given back once the containers are removed, just after the ends are recorded.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while jobs.engine.engines().await.iter().any(|e| e.running > 0) {
+        assert!(
+            Instant::now() < deadline,
+            "{:?}",
+            jobs.engine.engines().await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let engines = jobs.engine.engines().await;
     assert_eq!(engines.len(), 2);
     assert!(
