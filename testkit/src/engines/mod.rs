@@ -21,7 +21,7 @@ mod netns;
 mod sshd;
 mod tls;
 
-pub use cleanup::{alive, mounts_under, sweep_stale};
+pub use cleanup::{alive, cgroups_named, mounts_under, sweep_stale};
 pub use netns::{BASE_DIR, SUBNET};
 pub use tls::TlsFiles;
 
@@ -405,6 +405,7 @@ impl Drop for ExtraEngine {
             d.stop();
         }
         cleanup::kill_namespace(&self.netns.name);
+        cleanup::remove_cgroups(&self.netns.name);
         cleanup::remove_dir(&self.dir);
         self.netns.destroy();
     }
