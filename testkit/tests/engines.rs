@@ -379,7 +379,22 @@ fn sweep_stale_removes_only_the_namespaces_of_dead_runs() {
         assert!(add.status.success(), "{add:?}");
     }
     std::fs::create_dir_all(stale_dir.join("data")).expect("stale dir");
+    // What a killed run leaves: a process in its namespace and a mount under its directory.
+    let mut left_running = Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{stale}"))
+        .args(["--", "sleep", "300"])
+        .spawn()
+        .expect("a process in the stale namespace");
+    let mount = output(
+        Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(stale_dir.join("data")),
+    );
+    assert!(mount.status.success(), "{mount:?}");
     microci_testkit::engines::sweep_stale();
+    let status = left_running.wait().expect("reap");
+    assert!(!status.success(), "killed: {status:?}");
+    assert_eq!(mounts_under(&stale_dir), Vec::<String>::new());
     let netns = text(&output(Command::new("ip").args(["netns", "list"])).stdout);
     let _ = Command::new("ip").args(["netns", "del", &live]).output();
     assert!(!netns.contains(&stale), "{netns}");

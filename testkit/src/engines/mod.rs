@@ -123,7 +123,9 @@ impl ExtraEngine {
             dockerd: Mutex::new(None),
             sshd: Mutex::new(None),
         };
-        // From here on, a failure drops `engine`, which removes what was made.
+        // From here on, a failure drops `engine`, which removes what was made. A directory of
+        // this name can only be an earlier process's with the same pid.
+        cleanup::remove_dir(&engine.dir);
         std::fs::create_dir_all(&engine.dir)
             .with_context(|| format!("creating {}", engine.dir.display()))?;
         std::fs::write(engine.dir.join("daemon.json"), "{}\n").context("daemon.json")?;
@@ -271,6 +273,11 @@ impl ExtraEngine {
         self.ssh_field(|s| s.destination.clone())
     }
 
+    /// sshd's port on [`ExtraEngine::ip`]: 22.
+    pub fn ssh_port(&self) -> u16 {
+        22
+    }
+
     /// The client's private key, authorised for [`ExtraEngine::ssh_destination`].
     pub fn ssh_key(&self) -> PathBuf {
         self.ssh_field(|s| s.key.clone())
@@ -408,5 +415,22 @@ impl Drop for ExtraEngine {
         cleanup::remove_cgroups(&self.netns.name);
         cleanup::remove_dir(&self.dir);
         self.netns.destroy();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_engine_can_be_shared_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<ExtraEngine>();
+    }
+
+    #[test]
+    fn engines_live_restore_by_default() {
+        let o = EngineOptions::default();
+        assert!(o.live_restore && !o.tls && !o.ssh);
     }
 }
