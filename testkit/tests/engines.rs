@@ -293,8 +293,7 @@ fn parallel_engines_get_their_own_addresses_and_drop_leaves_nothing() {
         "3 engines (2 with tls+ssh) started in parallel in {:?}",
         t.elapsed()
     );
-    let mut ips: Vec<_> = engines.iter().map(ExtraEngine::ip).collect();
-    ips.dedup();
+    let ips: std::collections::BTreeSet<_> = engines.iter().map(ExtraEngine::ip).collect();
     assert_eq!(ips.len(), 3, "{ips:?}");
     for e in &engines {
         e.load_image(IMAGE);

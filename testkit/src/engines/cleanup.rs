@@ -2,8 +2,8 @@
 //! shims and the containers they hold), the mounts under an Engine's directory, and the
 //! namespaces that test runs killed half-way left behind ([`sweep_stale`]).
 
+use super::command::run;
 use super::netns::{BASE_DIR, PREFIX};
-use super::run;
 use rustix::process::{Pid, Signal, kill_process};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;

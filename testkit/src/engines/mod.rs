@@ -15,6 +15,7 @@
 //! Needs root, `iproute2`, `util-linux` (nsenter), `docker.io`, `openssl` and `openssh-server`.
 
 mod cleanup;
+mod command;
 mod dockerd;
 mod images;
 mod netns;
@@ -27,14 +28,14 @@ pub use tls::TlsFiles;
 
 use crate::ok;
 use anyhow::{Context, Result, bail};
+use command::run;
 use dockerd::{Dockerd, TLS_PORT};
 use netns::Netns;
 use sshd::EngineSshd;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::sync::{Mutex, MutexGuard, Once};
-use std::time::Duration;
 
 /// What an extra Engine offers besides its Unix socket.
 #[derive(Debug, Clone, Copy)]
@@ -59,6 +60,7 @@ impl Default for EngineOptions {
 }
 
 /// One extra Docker Engine in its own network namespace; removed with all it started on drop.
+#[derive(Debug)]
 pub struct ExtraEngine {
     netns: Netns,
     dir: PathBuf,
@@ -66,45 +68,6 @@ pub struct ExtraEngine {
     tls: Option<TlsFiles>,
     dockerd: Mutex<Option<Dockerd>>,
     sshd: Mutex<Option<EngineSshd>>,
-}
-
-/// How long any one command of the kit may run.
-const COMMAND_LIMIT: Duration = Duration::from_secs(120);
-
-/// Runs a command to its end (killed after two minutes); its trimmed stdout, or an error with
-/// its stderr.
-pub(crate) fn run(cmd: &mut Command) -> Result<String> {
-    let out = output(cmd)?;
-    if !out.status.success() {
-        bail!(
-            "{cmd:?} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-/// Runs a command to its end, killed by its pid after [`COMMAND_LIMIT`].
-fn output(cmd: &mut Command) -> Result<Output> {
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("running {cmd:?}"))?;
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(COMMAND_LIMIT) {
-        Ok(out) => out.with_context(|| format!("waiting for {cmd:?}")),
-        Err(_) => {
-            cleanup::signal(pid, rustix::process::Signal::KILL);
-            bail!("{cmd:?} did not finish within {COMMAND_LIMIT:?}")
-        }
-    }
 }
 
 impl ExtraEngine {

@@ -3,7 +3,7 @@
 //! blackhole route for the whole subnet that keeps test traffic on the machine when a link is
 //! down.
 
-use super::run;
+use super::command::run;
 use anyhow::{Context, Result, bail};
 use std::collections::HashSet;
 use std::fs::File;
