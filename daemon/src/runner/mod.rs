@@ -79,6 +79,10 @@ pub enum EngineError {
     /// Anything else the Engine refused or failed at.
     #[error("{0}")]
     Engine(String),
+    /// The engine could not be reached or the connection to it broke (refused, reset, timed
+    /// out, TLS handshake, `ssh` exited): the engine may be down, not saying no.
+    #[error("{0}")]
+    Unreachable(String),
 }
 
 /// How a run ended.
