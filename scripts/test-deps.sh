@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite drives for real: a static busybox for the job image,
 # sshd / nginx + fcgiwrap / git for the git servers, tmux for the terminal UI tests, chromium
-# (headless) for the web pages' tests, openssl for the mail relay's test certificate.
+# (headless) for the web pages' tests, openssl for the mail relay's test certificate and the extra
+# Engines' TLS certificates, iproute2 + util-linux (nsenter) + curl for the extra Engines.
 set -euo pipefail
 need=()
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "$1" ]; }
@@ -14,6 +15,10 @@ have git || need+=(git)
 have tmux || need+=(tmux)
 have /usr/bin/chromium || need+=(chromium)
 have openssl || need+=(openssl)
+# Extra Docker Engines in network namespaces (testkit::engines): ip, nsenter, curl.
+have ip || need+=(iproute2)
+have nsenter || need+=(util-linux)
+have curl || need+=(curl)
 have docker || { echo "scripts/test-deps.sh: the Docker Engine (docker.io) must be installed and running" >&2; exit 1; }
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -14,6 +14,7 @@ pub mod browser;
 pub mod control;
 pub mod daemon;
 pub mod docker_proxy;
+pub mod engines;
 pub mod fixtures;
 pub mod forge_api;
 pub mod git_servers;
