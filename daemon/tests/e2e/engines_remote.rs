@@ -170,10 +170,52 @@ async fn an_ssh_engine_whose_host_key_is_not_known_is_refused_and_says_so() {
         "{message}"
     );
 
-    // With the host's key pinned, the same engine answers.
+    // With the host's key pinned, the same engine answers; its ssh processes end with it.
     let known = engine_of(&ssh_entry(&e, &e.known_hosts()));
     tokio::time::timeout(Duration::from_secs(30), known.ping())
         .await
         .expect("ping in time")
         .unwrap_or_else(|err| panic!("{err}\n{}", e.log()));
+    let to = e.ssh_destination();
+    assert!(
+        !dial_processes(&to).is_empty(),
+        "no ssh kept for the next request"
+    );
+    drop(known);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !dial_processes(&to).is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        dial_processes(&to),
+        Vec::<u32>::new(),
+        "ssh outlived its engine"
+    );
+}
+
+/// Pids of this process's children running `ssh … <to> docker system dial-stdio`.
+fn dial_processes(to: &str) -> Vec<u32> {
+    let me = std::process::id().to_string();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|entry| {
+        let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Field 4, after the parenthesised command name.
+        let parent = stat
+            .rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .to_string();
+        let ours = parent == me
+            && args.first() == Some(&b"ssh".as_slice())
+            && args.contains(&to.as_bytes())
+            && args.contains(&b"dial-stdio".as_slice());
+        ours.then_some(pid)
+    })
+    .collect()
 }
