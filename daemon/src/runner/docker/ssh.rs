@@ -49,22 +49,23 @@ pub(super) struct SshTarget {
 impl SshTarget {
     /// `ssh`'s arguments; nothing comes from a config file or the agent.
     fn args(&self) -> Vec<std::ffi::OsString> {
+        let options = [
+            "BatchMode=yes".to_string(),
+            "StrictHostKeyChecking=yes".into(),
+            format!("UserKnownHostsFile={}", self.known_hosts.display()),
+            "GlobalKnownHostsFile=/dev/null".into(),
+            "IdentitiesOnly=yes".into(),
+            "IdentityAgent=none".into(),
+            "ConnectTimeout=10".into(),
+            // A partition is noticed within 45 s even while a job's output is quiet.
+            "ServerAliveInterval=15".into(),
+            "ServerAliveCountMax=3".into(),
+        ];
         let mut args: Vec<std::ffi::OsString> = Vec::new();
-        let mut option = |o: String| {
+        for o in options {
             args.push("-o".into());
             args.push(o.into());
-        };
-        option("BatchMode=yes".into());
-        option("StrictHostKeyChecking=yes".into());
-        option(format!("UserKnownHostsFile={}", self.known_hosts.display()));
-        option("GlobalKnownHostsFile=/dev/null".into());
-        option("IdentitiesOnly=yes".into());
-        option("IdentityAgent=none".into());
-        option("ConnectTimeout=10".into());
-        // A partition is noticed within 45 s even while a job's output is quiet.
-        option("ServerAliveInterval=15".into());
-        option("ServerAliveCountMax=3".into());
-        let mut args = args;
+        }
         args.extend(["-F".into(), "none".into(), "-T".into(), "-i".into()]);
         args.push(self.key.clone().into_os_string());
         if let Some(p) = self.port {
