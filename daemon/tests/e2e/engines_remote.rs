@@ -147,6 +147,32 @@ async fn a_tls_engine_refuses_a_client_certificate_of_another_ca_and_says_so() {
     );
 }
 
+/// Only `tls_ca` is trusted: an engine whose certificate another CA signed is refused, even with
+/// a client certificate it would accept.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tls_engine_whose_certificate_tls_ca_did_not_sign_is_refused() {
+    let e = tls_engine();
+    let mut entry = tls_entry(&e, e.client_cert(), e.client_key());
+    let foreign = &e.tls().expect("tls").wrong_ca;
+    entry = entry.replace(
+        &format!("tls_ca = \"{}\"", e.ca().display()),
+        &format!("tls_ca = \"{}\"", foreign.display()),
+    );
+    assert!(entry.contains(&foreign.display().to_string()), "{entry}");
+    let err = tokio::time::timeout(Duration::from_secs(30), engine_of(&entry).ping())
+        .await
+        .expect("refusal in time")
+        .expect_err("an engine certificate from another CA must be refused");
+    let EngineError::Unreachable(message) = &err else {
+        panic!("not a transport failure: {err:?}");
+    };
+    assert!(
+        message.contains("the engine's certificate is not signed by tls_ca")
+            && message.contains("certificate verify failed"),
+        "{message}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_ssh_engine_whose_host_key_is_not_known_is_refused_and_says_so() {
     let e = ssh_engine();
