@@ -26,6 +26,10 @@ pub(super) fn connect(addr: &str, files: &TlsFiles) -> Result<Docker, String> {
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    // A partition is noticed within about 30 s even while a job's output is quiet.
+    http.set_keepalive(Some(Duration::from_secs(15)));
+    http.set_keepalive_interval(Some(Duration::from_secs(5)));
+    http.set_keepalive_retries(Some(3));
     let mut https = hyper_tls::HttpsConnector::from((http, tls.into()));
     https.https_only(true);
     let client = Arc::new(
