@@ -8,7 +8,8 @@
 //!   on to the next;
 //! - the plain name (`start`, `connect`, …) panics with that error, for tests.
 //!
-//! Everything that starts a process or a server stops it on `Drop`; everything is on 127.0.0.1.
+//! Everything that starts a process or a server stops it on `Drop`; everything is on 127.0.0.1,
+//! except the extra Docker Engines of [`engines`], each in a network namespace of its own.
 
 pub mod browser;
 pub mod control;

@@ -2,7 +2,9 @@
 //! ssh and the kernel's own view (`ip netns`, `/proc`): each capability the engine pool's tests
 //! rely on, and that nothing is left behind or touched on the host's Engine.
 
-use microci_testkit::engines::{BASE_DIR, EngineOptions, ExtraEngine, alive, mounts_under};
+use microci_testkit::engines::{
+    BASE_DIR, EngineOptions, ExtraEngine, alive, cgroups_named, mounts_under,
+};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -51,12 +53,25 @@ fn host_docker(args: &[&str]) -> String {
 
 /// `curl https://<engine>:2376/_ping` with the given client certificate, if any.
 fn curl_ping(e: &ExtraEngine, cert: Option<(&Path, &Path)>, max_time: &str) -> Output {
+    curl_ping_with(e, cert, max_time, None)
+}
+
+/// [`curl_ping`] with the highest TLS version curl may use.
+fn curl_ping_with(
+    e: &ExtraEngine,
+    cert: Option<(&Path, &Path)>,
+    max_time: &str,
+    tls_max: Option<&str>,
+) -> Output {
     let mut cmd = Command::new("curl");
     cmd.args(["-sS", "--max-time", max_time, "--cacert"])
         .arg(e.ca())
         .arg(format!("https://{}/_ping", e.tcp_addr()));
     if let Some((c, k)) = cert {
         cmd.arg("--cert").arg(c).arg("--key").arg(k);
+    }
+    if let Some(v) = tls_max {
+        cmd.args(["--tls-max", v]);
     }
     output(&mut cmd)
 }
@@ -81,7 +96,10 @@ fn ssh(e: &ExtraEngine) -> Command {
 
 #[test]
 fn a_container_on_an_extra_engine_is_not_seen_by_the_host_engine() {
-    let bridge_before = host_docker(&["network", "inspect", "-f", "{{.Id}}", "bridge"]);
+    let defaults = [
+        "network", "inspect", "-f", "{{.Id}}", "bridge", "host", "none",
+    ];
+    let networks_before = host_docker(&defaults);
     let e = ExtraEngine::start(EngineOptions::default());
     e.load_image(IMAGE);
     let id = e.docker(&["run", "-d", "--name", "extra-only", IMAGE, "sleep", "60"]);
@@ -103,9 +121,9 @@ fn a_container_on_an_extra_engine_is_not_seen_by_the_host_engine() {
     );
     drop(e);
     assert_eq!(
-        host_docker(&["network", "inspect", "-f", "{{.Id}}", "bridge"]),
-        bridge_before,
-        "the host Engine's default bridge is untouched"
+        host_docker(&defaults),
+        networks_before,
+        "the host Engine's default networks are untouched"
     );
     let link = output(Command::new("ip").args(["link", "show", "docker0"]));
     assert!(link.status.success(), "the host's docker0 is still there");
@@ -118,18 +136,35 @@ fn tls_answers_the_right_client_certificate_and_refuses_others() {
     assert!(right.status.success(), "{right:?}\n{}", e.log());
     assert_eq!(text(&right.stdout), "OK");
 
-    let wrong = curl_ping(&e, Some((e.wrong_cert(), e.wrong_key())), "5");
-    assert!(
-        !wrong.status.success(),
-        "a foreign CA's client certificate: {wrong:?}"
-    );
-    assert_eq!(text(&wrong.stdout), "");
-    let err = text(&wrong.stderr);
-    assert!(err.contains("alert") || err.contains("SSL"), "{err}");
-
-    let none = curl_ping(&e, None, "5");
-    assert!(!none.status.success(), "no client certificate: {none:?}");
-    assert_eq!(text(&none.stdout), "");
+    // TLS 1.3 (curl's default) learns of the refusal on its first read, as a reset or an
+    // alert; TLS 1.2 during the handshake itself. Either way: no answer, not a timeout.
+    for tls_max in [None, Some("1.2")] {
+        for (what, cert) in [
+            (
+                "a foreign CA's client certificate",
+                Some((e.wrong_cert(), e.wrong_key())),
+            ),
+            ("no client certificate", None),
+        ] {
+            let refused = curl_ping_with(&e, cert, "5", tls_max);
+            assert_eq!(
+                text(&refused.stdout),
+                "",
+                "{what}, TLS max {tls_max:?}: {refused:?}"
+            );
+            let code = refused.status.code();
+            assert!(
+                matches!(code, Some(35 | 55 | 56)),
+                "{what}, TLS max {tls_max:?}: refused in TLS, got {refused:?}"
+            );
+            if tls_max.is_some() {
+                assert!(
+                    text(&refused.stderr).contains("alert"),
+                    "{what}: {refused:?}"
+                );
+            }
+        }
+    }
 
     // The server certificate is for this address, signed by this CA: curl verified it above;
     // the docker CLI speaks the same TLS.
@@ -258,8 +293,7 @@ fn parallel_engines_get_their_own_addresses_and_drop_leaves_nothing() {
         "3 engines (2 with tls+ssh) started in parallel in {:?}",
         t.elapsed()
     );
-    let mut ips: Vec<_> = engines.iter().map(ExtraEngine::ip).collect();
-    ips.dedup();
+    let ips: std::collections::BTreeSet<_> = engines.iter().map(ExtraEngine::ip).collect();
     assert_eq!(ips.len(), 3, "{ips:?}");
     for e in &engines {
         e.load_image(IMAGE);
@@ -284,6 +318,12 @@ fn parallel_engines_get_their_own_addresses_and_drop_leaves_nothing() {
         dirs.push(e.dir().to_path_buf());
     }
     assert!(pids.len() >= 8, "{pids:?}");
+    for e in &engines {
+        assert!(
+            !cgroups_named(e.name()).is_empty(),
+            "its containers' cgroups are under its own parent"
+        );
+    }
     drop(engines);
     let netns = text(&output(Command::new("ip").args(["netns", "list"])).stdout);
     for name in &names {
@@ -291,6 +331,9 @@ fn parallel_engines_get_their_own_addresses_and_drop_leaves_nothing() {
     }
     for pid in &pids {
         assert!(!alive(*pid), "process {pid} is gone");
+    }
+    for name in &names {
+        assert_eq!(cgroups_named(name), Vec::<std::path::PathBuf>::new());
     }
     for dir in &dirs {
         assert_eq!(mounts_under(dir), Vec::<String>::new());
@@ -314,6 +357,10 @@ fn start_with_tls_and_ssh_is_quick() {
         t.elapsed()
     );
     assert!(started < Duration::from_secs(20), "{started:?}");
+    e.docker(&["run", "-d", IMAGE, "sleep", "300"]);
+    let t = Instant::now();
+    drop(e);
+    eprintln!("drop with a running container: {:?}", t.elapsed());
 }
 
 #[test]
@@ -331,7 +378,22 @@ fn sweep_stale_removes_only_the_namespaces_of_dead_runs() {
         assert!(add.status.success(), "{add:?}");
     }
     std::fs::create_dir_all(stale_dir.join("data")).expect("stale dir");
+    // What a killed run leaves: a process in its namespace and a mount under its directory.
+    let mut left_running = Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{stale}"))
+        .args(["--", "sleep", "300"])
+        .spawn()
+        .expect("a process in the stale namespace");
+    let mount = output(
+        Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(stale_dir.join("data")),
+    );
+    assert!(mount.status.success(), "{mount:?}");
     microci_testkit::engines::sweep_stale();
+    let status = left_running.wait().expect("reap");
+    assert!(!status.success(), "killed: {status:?}");
+    assert_eq!(mounts_under(&stale_dir), Vec::<String>::new());
     let netns = text(&output(Command::new("ip").args(["netns", "list"])).stdout);
     let _ = Command::new("ip").args(["netns", "del", &live]).output();
     assert!(!netns.contains(&stale), "{netns}");

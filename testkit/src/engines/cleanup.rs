@@ -2,8 +2,8 @@
 //! shims and the containers they hold), the mounts under an Engine's directory, and the
 //! namespaces that test runs killed half-way left behind ([`sweep_stale`]).
 
+use super::command::run;
 use super::netns::{BASE_DIR, PREFIX};
-use super::run;
 use rustix::process::{Pid, Signal, kill_process};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -102,6 +102,34 @@ pub fn kill_namespace(ns: &str) -> Vec<u32> {
     pids.into_iter().filter(|p| alive(*p)).collect()
 }
 
+/// The cgroup directories named `name` in every hierarchy (cgroup v1 and v2).
+pub fn cgroups_named(name: &str) -> Vec<std::path::PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    let mut bases = vec![root.to_path_buf()];
+    if let Ok(dir) = std::fs::read_dir(root) {
+        bases.extend(dir.flatten().map(|e| e.path()));
+    }
+    bases
+        .iter()
+        .map(|b| b.join(name))
+        .filter(|p| p.is_dir())
+        .collect()
+}
+
+/// Removes the (empty, once their processes are dead) cgroups named `name` in every hierarchy,
+/// children first: dockerd's `--cgroup-parent` and the containers' cgroups under it. Only
+/// directories are removed, which is all cgroupfs allows.
+pub fn remove_cgroups(name: &str) {
+    for parent in cgroups_named(name) {
+        if let Ok(children) = std::fs::read_dir(&parent) {
+            for child in children.flatten().filter(|c| c.path().is_dir()) {
+                let _ = std::fs::remove_dir(child.path());
+            }
+        }
+        let _ = std::fs::remove_dir(&parent);
+    }
+}
+
 /// Mount points at or under `dir` in this mount namespace, deepest first.
 pub fn mounts_under(dir: &Path) -> Vec<String> {
     let prefix = dir.to_string_lossy().trim_end_matches('/').to_string();
@@ -133,7 +161,7 @@ pub fn remove_dir(dir: &Path) {
 
 /// Removes what test runs that died without dropping their Engines left: the namespaces named
 /// `mcitest-<pid>-<n>` whose `<pid>` is no longer alive (their processes killed, then the
-/// namespace and its link deleted) and the directories `BASE_DIR/<pid>-…` of such runs.
+/// namespace and its link deleted, their cgroups removed) and the directories `BASE_DIR/<pid>-…` of such runs.
 /// Namespaces and directories of live processes, and anything not named so, are never touched.
 pub fn sweep_stale() {
     let dead = |pid: &str| pid.parse::<u32>().is_ok_and(|p| !alive(p));
@@ -149,6 +177,7 @@ pub fn sweep_stale() {
             continue;
         }
         kill_namespace(ns);
+        remove_cgroups(ns);
         // The host end of its veth goes with the namespace.
         let _ = run(Command::new("ip").args(["netns", "del", ns]));
     }

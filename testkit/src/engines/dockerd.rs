@@ -48,6 +48,9 @@ impl Dockerd {
             format!("--containerd-namespace={}", netns.name),
             format!("--containerd-plugins-namespace={}-plugins", netns.name),
         ];
+        // Its containers' cgroups under a parent named after the namespace, not the host
+        // Engine's `/docker`: found by name and removed after a crash (cleanup::remove_cgroups).
+        args.push(format!("--cgroup-parent=/{}", netns.name));
         if live_restore {
             args.push("--live-restore".into());
         }

@@ -2,8 +2,8 @@
 //! per process into `BASE_DIR/<pid>-images/` (removed by [`super::sweep_stale`] after the
 //! process is gone), then `docker load` into each Engine.
 
+use super::command::run;
 use super::netns::BASE_DIR;
-use super::run;
 use anyhow::{Context, Result};
 use std::collections::HashMap;
 use std::path::PathBuf;

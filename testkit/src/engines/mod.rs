@@ -15,26 +15,27 @@
 //! Needs root, `iproute2`, `util-linux` (nsenter), `docker.io`, `openssl` and `openssh-server`.
 
 mod cleanup;
+mod command;
 mod dockerd;
 mod images;
 mod netns;
 mod sshd;
 mod tls;
 
-pub use cleanup::{alive, mounts_under, sweep_stale};
+pub use cleanup::{alive, cgroups_named, mounts_under, sweep_stale};
 pub use netns::{BASE_DIR, SUBNET};
 pub use tls::TlsFiles;
 
 use crate::ok;
 use anyhow::{Context, Result, bail};
+use command::run;
 use dockerd::{Dockerd, TLS_PORT};
 use netns::Netns;
 use sshd::EngineSshd;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::sync::{Mutex, MutexGuard, Once};
-use std::time::Duration;
 
 /// What an extra Engine offers besides its Unix socket.
 #[derive(Debug, Clone, Copy)]
@@ -59,6 +60,7 @@ impl Default for EngineOptions {
 }
 
 /// One extra Docker Engine in its own network namespace; removed with all it started on drop.
+#[derive(Debug)]
 pub struct ExtraEngine {
     netns: Netns,
     dir: PathBuf,
@@ -66,45 +68,6 @@ pub struct ExtraEngine {
     tls: Option<TlsFiles>,
     dockerd: Mutex<Option<Dockerd>>,
     sshd: Mutex<Option<EngineSshd>>,
-}
-
-/// How long any one command of the kit may run.
-const COMMAND_LIMIT: Duration = Duration::from_secs(120);
-
-/// Runs a command to its end (killed after two minutes); its trimmed stdout, or an error with
-/// its stderr.
-pub(crate) fn run(cmd: &mut Command) -> Result<String> {
-    let out = output(cmd)?;
-    if !out.status.success() {
-        bail!(
-            "{cmd:?} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-/// Runs a command to its end, killed by its pid after [`COMMAND_LIMIT`].
-fn output(cmd: &mut Command) -> Result<Output> {
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("running {cmd:?}"))?;
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(COMMAND_LIMIT) {
-        Ok(out) => out.with_context(|| format!("waiting for {cmd:?}")),
-        Err(_) => {
-            cleanup::signal(pid, rustix::process::Signal::KILL);
-            bail!("{cmd:?} did not finish within {COMMAND_LIMIT:?}")
-        }
-    }
 }
 
 impl ExtraEngine {
@@ -123,7 +86,9 @@ impl ExtraEngine {
             dockerd: Mutex::new(None),
             sshd: Mutex::new(None),
         };
-        // From here on, a failure drops `engine`, which removes what was made.
+        // From here on, a failure drops `engine`, which removes what was made. A directory of
+        // this name can only be an earlier process's with the same pid.
+        cleanup::remove_dir(&engine.dir);
         std::fs::create_dir_all(&engine.dir)
             .with_context(|| format!("creating {}", engine.dir.display()))?;
         std::fs::write(engine.dir.join("daemon.json"), "{}\n").context("daemon.json")?;
@@ -271,6 +236,11 @@ impl ExtraEngine {
         self.ssh_field(|s| s.destination.clone())
     }
 
+    /// sshd's port on [`ExtraEngine::ip`]: 22.
+    pub fn ssh_port(&self) -> u16 {
+        22
+    }
+
     /// The client's private key, authorised for [`ExtraEngine::ssh_destination`].
     pub fn ssh_key(&self) -> PathBuf {
         self.ssh_field(|s| s.key.clone())
@@ -405,7 +375,25 @@ impl Drop for ExtraEngine {
             d.stop();
         }
         cleanup::kill_namespace(&self.netns.name);
+        cleanup::remove_cgroups(&self.netns.name);
         cleanup::remove_dir(&self.dir);
         self.netns.destroy();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_engine_can_be_shared_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<ExtraEngine>();
+    }
+
+    #[test]
+    fn engines_live_restore_by_default() {
+        let o = EngineOptions::default();
+        assert!(o.live_restore && !o.tls && !o.ssh);
     }
 }

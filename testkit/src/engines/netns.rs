@@ -3,11 +3,12 @@
 //! blackhole route for the whole subnet that keeps test traffic on the machine when a link is
 //! down.
 
-use super::run;
+use super::command::run;
 use anyhow::{Context, Result, bail};
 use std::collections::HashSet;
 use std::fs::File;
 use std::net::Ipv4Addr;
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -88,6 +89,11 @@ impl Netns {
     /// The namespace, the veth pair and the addresses.
     fn build(&self) -> Result<()> {
         let (n, h, v) = (&self.name, &self.host_veth, &self.ns_veth);
+        if Path::new(&self.path()).exists() {
+            // Left by an earlier process that had this pid (the name holds it): stale.
+            super::cleanup::kill_namespace(n);
+            let _ = ip(&["netns", "del", n]);
+        }
         ip(&["netns", "add", n])?;
         ip(&[
             "link", "add", h, "type", "veth", "peer", "name", v, "netns", n,

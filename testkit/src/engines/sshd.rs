@@ -2,8 +2,8 @@
 //! whose `authorized_keys` entry sets `DOCKER_HOST` to that Engine's socket, so that
 //! `ssh … docker system dial-stdio` reaches this Engine and no other.
 
+use super::command::run;
 use super::netns::Netns;
-use super::run;
 use anyhow::{Context, Result, anyhow, bail};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};

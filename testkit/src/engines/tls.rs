@@ -2,7 +2,7 @@
 //! days): a CA, a server certificate for the namespace's address, a client certificate the
 //! Engine accepts, and a client certificate from a second, foreign CA that it must refuse.
 
-use super::run;
+use super::command::run;
 use anyhow::Result;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
