@@ -139,8 +139,13 @@ check "check-config packaging/config.local.toml" "$microcid" check-config --conf
 # prose comments start with "# "). A password file named there must exist: it is read at load.
 printf 'example-password\n' >"$tmp/smtp-password"
 printf 'example-deploy-key\n' >"$tmp/deploy_key"
-sed -e 's/^#\([a-z[]\)/\1/' -e "s#/etc/microci/smtp-password#$tmp/smtp-password#" \
+# The [[engine]] examples' files too; docker.host stays commented (refused beside [[engine]]).
+mkdir -p "$tmp/engines"
+for f in ca.pem client.pem client-key.pem id_ed25519 known_hosts; do printf 'x\n' >"$tmp/engines/$f"; done
+sed -e '/^#host = "unix:\/\/\/run\/docker.sock"$/d' \
+  -e 's/^#\([a-z[]\)/\1/' -e "s#/etc/microci/smtp-password#$tmp/smtp-password#" \
   -e "s#/etc/microci/secrets/deploy_key#$tmp/deploy_key#" \
+  -e "s#/etc/microci/engines/#$tmp/engines/#" \
   "$tmp/config-real.toml" >"$tmp/config-all.toml"
 check "check-config config.toml with every example uncommented" \
   env API_TOKEN=example-api-token "$microcid" check-config --config "$tmp/config-all.toml"
@@ -155,7 +160,7 @@ check "config.toml documents every key" bash -c '
            allow_insecure_http connect_timeout io_timeout ssh_key known_hosts username token \
            protocol name clone_url default_branch public base_path metrics cancel_superseded \
            pull_requests branches tags paths status_token secrets secret_branches concurrency \
-           schedule; do
+           schedule engine_ping engine_down_timeout tls_ca tls_cert tls_key insecure; do
     grep -qE "^#*$k = " "$0" || missing="$missing $k"
   done
   [ -z "$missing" ] || { echo "missing:$missing"; exit 1; }' "$pkg/config.toml"

@@ -348,6 +348,33 @@ protocol = "ssh"
     "bad-values": '[docker]\nmax_jobs = 0\ncpus = -1\nmemory = "lots"\ntimeout = "soon"\n',
     "duplicate-repo": '[[repo]]\nname = "a/b"\n[[repo]]\nname = "a/b"\n',
     "syntax-error": '[webhook\nsecret = "unterminated\n',
+    "engines": '''[[engine]]
+name = "local"
+host = "unix:///run/docker.sock"
+labels = ["amd64"]
+
+[[engine]]
+name = "tls-1"
+host = "tcp://10.0.0.5:2376"
+max_jobs = 4
+tls_ca = "/dev/null"
+tls_cert = "/dev/null"
+tls_key = "/dev/null"
+
+[[engine]]
+name = "arm"
+host = "ssh://ci@[::1]:2222"
+labels = ["arm64", "big"]
+ssh_key = "/dev/null"
+known_hosts = "/dev/null"
+
+[[engine]]
+name = "lo"
+host = "tcp://127.0.0.1:2375"
+insecure = true
+''',
+    "engines-refused": '[[engine]]\nname = "a/b"\nhost = "tcp://example.com:2375"\ninsecure = true\nworkspace = "bind"\n'
+    '[[engine]]\nname = "x"\nhost = "ssh://-oProxyCommand=x"\n',
 }.items():
     write(t, name, text.encode())
 

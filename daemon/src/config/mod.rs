@@ -4,6 +4,7 @@
 
 mod credentials;
 mod docker;
+mod engine_entries;
 mod engines;
 mod filter;
 mod notify;
@@ -55,6 +56,12 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     check("control.socket", old.socket != new.socket);
     check("control.group", old.socket_group != new.socket_group);
     check("docker.host", old.docker.host != new.docker.host);
+    // The implicit engine follows docker.max_jobs, which a reload may change.
+    let explicit = |c: &Config| c.engines != engines::implicit(&c.docker);
+    check(
+        "[[engine]]",
+        (explicit(old) || explicit(new)) && old.engines != new.engines,
+    );
     check(
         "git.connect_timeout / git.io_timeout",
         old.git.timeouts != new.git.timeouts,
@@ -267,7 +274,26 @@ impl Config {
             .map(&resolve)
             .or_else(|| dirs.runtime.as_ref().map(|d| d.join("control.sock")))
             .unwrap_or_else(|| PathBuf::from("/run/microci/control.sock"));
-        let (docker, dangerous_caps) = docker::docker_settings(raw.docker).map_err(invalid)?;
+        let docker_host_written = raw.docker.host.is_some();
+        let docker_max_jobs_written = raw.docker.max_jobs.is_some();
+        let (mut docker, dangerous_caps) = docker::docker_settings(raw.docker).map_err(invalid)?;
+        let engines = if raw.engine.is_empty() {
+            engines::implicit(&docker)
+        } else {
+            if docker_host_written {
+                return Err(invalid((
+                    "docker.host".into(),
+                    "with [[engine]] entries, write each engine's address as its host                      (e.g. host = \"unix:///run/docker.sock\") and remove docker.host"
+                        .into(),
+                )));
+            }
+            let engines = engine_entries::engine_entries(raw.engine, &resolve).map_err(invalid)?;
+            // Unwritten, the global bound is what the engines take together.
+            if !docker_max_jobs_written {
+                docker.max_jobs = engines.iter().map(|e| e.max_jobs).sum();
+            }
+            engines
+        };
 
         let timeouts = Timeouts {
             connect: docker::duration(
@@ -354,7 +380,7 @@ impl Config {
             http,
             socket,
             socket_group: raw.control.group.unwrap_or_else(|| "microci".into()),
-            engines: engines::implicit(&docker),
+            engines,
             docker,
             webhook,
             git,
@@ -579,3 +605,6 @@ mod tests;
 
 #[cfg(test)]
 mod notify_tests;
+
+#[cfg(test)]
+mod engine_tests;

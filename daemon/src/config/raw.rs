@@ -28,6 +28,8 @@ pub(super) struct RawConfig {
     pub forge: HashMap<String, super::status::RawForgeApi>,
     #[serde(default)]
     pub notify: Vec<super::notify::RawNotify>,
+    #[serde(default)]
+    pub engine: Vec<RawEngine>,
 }
 
 #[derive(Default, Deserialize)]
@@ -125,4 +127,21 @@ pub(super) struct RawRepo {
     pub secret_branches: Option<Vec<String>>,
     pub concurrency: Option<String>,
     pub schedule: Option<Vec<super::schedule::RawSchedule>>,
+}
+
+/// One `[[engine]]` as written; `engine_entries` validates it.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEngine {
+    pub name: Option<String>,
+    pub host: Option<String>,
+    pub max_jobs: Option<u32>,
+    pub labels: Option<Vec<String>>,
+    pub workspace: Option<WorkspaceMode>,
+    pub tls_ca: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub insecure: Option<bool>,
+    pub ssh_key: Option<PathBuf>,
+    pub known_hosts: Option<PathBuf>,
 }

@@ -3,7 +3,10 @@
 //! restarted daemon, and the tests, can find what microci started; a job's services and their
 //! network carry them too (see `services_docker`).
 
+mod connect;
 mod helper;
+mod ssh;
+mod tls;
 mod volumes;
 
 use super::{
@@ -127,32 +130,11 @@ impl DockerEngine {
         if let Some(d) = slot.as_ref() {
             return Ok(d.clone());
         }
-        let unreachable = |e: DockerError| {
-            EngineError::Engine(format!(
-                "cannot reach the Docker Engine: {}",
-                docker_message(&e)
-            ))
-        };
-        use crate::config::EngineHost;
-        let docker = match &self.host {
-            EngineHost::Default => Docker::connect_with_defaults(),
-            EngineHost::Unix(path) => Docker::connect_with_socket(
-                &path.to_string_lossy(),
-                120,
-                bollard::API_DEFAULT_VERSION,
-            ),
-            EngineHost::Tcp { addr, tls: None } => {
-                Docker::connect_with_http(addr, 120, bollard::API_DEFAULT_VERSION)
-            }
-            EngineHost::Tcp { tls: Some(_), .. } | EngineHost::Ssh { .. } => {
-                return Err(EngineError::Engine(format!(
-                    "cannot reach {}: not supported yet",
-                    self.host.display()
-                )));
-            }
-        }
-        .map_err(unreachable)?;
-        let docker = docker.negotiate_version().await.map_err(unreachable)?;
+        let docker = connect::connect(&self.host)?;
+        let docker = docker
+            .negotiate_version()
+            .await
+            .map_err(|e| connect::classify(&connect::cannot_reach(&self.host), e))?;
         *slot = Some(docker.clone());
         Ok(docker)
     }
@@ -660,8 +642,10 @@ pub(super) async fn remove(docker: &Docker, id: &str) -> Result<(), EngineError>
     }
 }
 
+/// `what: why`: [`EngineError::Unreachable`] when the connection failed, else the engine's
+/// answer as [`EngineError::Engine`].
 pub(super) fn engine_error(what: &str, e: DockerError) -> EngineError {
-    EngineError::Engine(format!("{what}: {}", docker_message(&e)))
+    connect::classify(what, e)
 }
 
 /// The Engine's own sentence where there is one, else bollard's description.

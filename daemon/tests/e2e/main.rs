@@ -9,6 +9,7 @@ mod clone;
 mod concurrency;
 mod control;
 mod disk;
+mod engines_remote;
 mod filters;
 mod jobs;
 mod lifecycle;
