@@ -14,6 +14,8 @@ use std::collections::{HashMap, HashSet};
 /// A job's own copy of its cache.
 #[derive(Debug)]
 pub struct Generation {
+    /// The job it is for.
+    job: i64,
     key: String,
     repo: String,
     branch: String,
@@ -45,6 +47,7 @@ pub async fn prepare<E: Engine>(
     let key = key(&job.repo, &branch);
     let nonce = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as u64;
     let mut generation = Generation {
+        job: job.id,
         id: format!("{}-{nonce:x}", job.id),
         key,
         repo: job.repo.clone(),
@@ -54,7 +57,9 @@ pub async fn prepare<E: Engine>(
     };
     let from: HashMap<String, (String, i64)> = {
         let _changing = jobs.caches.lock.lock().await;
-        let all = entries(engine).await.map_err(|e| format!("cache: {e}"))?;
+        // Only what the job's own engine holds (in a pool, each engine keeps its caches).
+        let mut all = entries(engine).await.map_err(|e| format!("cache: {e}"))?;
+        all.retain(|e| engine.holds(job.id, &e.volume));
         if let Some((_, base, _)) = heads(&all).get(generation.key.as_str()) {
             generation.base = base.to_string();
         }
@@ -87,7 +92,7 @@ pub async fn prepare<E: Engine>(
             (JOB_LABEL.to_string(), job.id.to_string()),
         ]);
         let suffix = format!("cache-{}-{}-{i}", generation.key, generation.id);
-        let volume = match engine.create_volume(&suffix, labels).await {
+        let volume = match engine.create_volume(job.id, &suffix, labels).await {
             Ok(v) => v,
             Err(e) => {
                 release(jobs, generation).await;
@@ -154,7 +159,10 @@ pub async fn finish<E: Engine>(
     let engine = jobs.engine.as_ref();
     let _changing = jobs.caches.lock.lock().await;
     let all = match entries(engine).await {
-        Ok(a) => a,
+        Ok(mut a) => {
+            a.retain(|e| engine.holds(generation.job, &e.volume));
+            a
+        }
         Err(e) => return say(&format!("cache not saved: {e}")),
     };
     let current = heads(&all)
@@ -180,7 +188,7 @@ pub async fn finish<E: Engine>(
         (SAVED.to_string(), now_ms().to_string()),
     ]);
     let suffix = format!("cache-{}-head-{}", generation.key, generation.id);
-    if let Err(e) = engine.create_volume(&suffix, labels).await {
+    if let Err(e) = engine.create_volume(generation.job, &suffix, labels).await {
         return say(&format!("cache not saved: {e}"));
     }
     let max = jobs.config().docker.cache_max;
@@ -255,6 +263,7 @@ pub async fn adopt<E: Engine>(jobs: &Jobs<E>, id: i64) -> Option<Generation> {
             continue;
         }
         let g = found.get_or_insert_with(|| Generation {
+            job: id,
             key,
             repo,
             branch,

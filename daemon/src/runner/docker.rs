@@ -559,6 +559,7 @@ impl Engine for DockerEngine {
 
     async fn create_volume(
         &self,
+        _job: i64,
         suffix: &str,
         labels: HashMap<String, String>,
     ) -> Result<String, EngineError> {

@@ -265,10 +265,11 @@ pub trait Engine: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<Volume>, EngineError>> + Send {
         async { Ok(Vec::new()) }
     }
-    /// Creates a volume of this installation named after `suffix`, with `labels` besides the
-    /// installation's own; returns its full name.
+    /// Creates a volume of this installation for job `job` (on the engine it is placed on),
+    /// named after `suffix`, with `labels` besides the installation's own; returns its full name.
     fn create_volume(
         &self,
+        _job: i64,
         _suffix: &str,
         _labels: std::collections::HashMap<String, String>,
     ) -> impl Future<Output = Result<String, EngineError>> + Send {

@@ -50,6 +50,7 @@ pub(super) trait Erased: Send + Sync {
     fn volumes<'a>(&'a self, label: &'a str) -> BoxFuture<'a, Result<Vec<Volume>, EngineError>>;
     fn create_volume<'a>(
         &'a self,
+        job: i64,
         suffix: &'a str,
         labels: HashMap<String, String>,
     ) -> BoxFuture<'a, Result<String, EngineError>>;
@@ -149,10 +150,11 @@ impl<E: Engine> Erased for E {
     }
     fn create_volume<'a>(
         &'a self,
+        job: i64,
         suffix: &'a str,
         labels: HashMap<String, String>,
     ) -> BoxFuture<'a, Result<String, EngineError>> {
-        Engine::create_volume(self, suffix, labels).boxed()
+        Engine::create_volume(self, job, suffix, labels).boxed()
     }
     fn remove_volume<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, EngineError>> {
         Engine::remove_volume(self, name).boxed()

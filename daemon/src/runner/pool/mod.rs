@@ -482,18 +482,14 @@ impl Engine for Pool {
 
     async fn create_volume(
         &self,
+        job: i64,
         suffix: &str,
         labels: HashMap<String, String>,
     ) -> Result<String, EngineError> {
         // A job's volume goes where the job is placed.
-        let job = labels
-            .get(super::docker::JOB_LABEL)
-            .and_then(|j| j.parse::<i64>().ok());
-        let i = job
-            .and_then(|j| self.inner.state().placed.get(&j).copied())
-            .unwrap_or(0);
+        let i = self.inner.state().placed.get(&job).copied().unwrap_or(0);
         let m = self.inner.member(i);
-        let name = m.engine.create_volume(suffix, labels).await?;
+        let name = m.engine.create_volume(job, suffix, labels).await?;
         Ok(format!("{}/{name}", m.name))
     }
 
