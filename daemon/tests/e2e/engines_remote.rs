@@ -31,7 +31,7 @@ fn ssh_engine() -> ExtraEngine {
 }
 
 /// `[[engine]]` for `e`'s TLS listener with this client certificate.
-fn tls_entry(e: &ExtraEngine, cert: &Path, key: &Path) -> String {
+pub(crate) fn tls_entry(e: &ExtraEngine, cert: &Path, key: &Path) -> String {
     format!(
         "[[engine]]\nname = \"remote-tls\"\nhost = \"{}\"\ntls_ca = \"{}\"\ntls_cert = \"{}\"\n\
          tls_key = \"{}\"\n",

@@ -338,3 +338,44 @@ async fn an_engine_that_stays_down_loses_its_job_and_new_jobs_wait_for_it() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partitioned_tls_engine_is_down_until_the_link_is_back_and_its_job_runs_once() {
+    let tls = EngineOptions {
+        tls: true,
+        ..EngineOptions::default()
+    };
+    let pool = tokio::task::spawn_blocking(move || engines(1, tls))
+        .await
+        .expect("engines");
+    let e = &pool[0];
+    let repo = Repo::with_script("echo begin; sleep 10; echo finish\n", None);
+    let extra = crate::engines_remote::tls_entry(e, e.client_cert(), e.client_key());
+    let d = TestDaemon::start(Options {
+        extra,
+        docker: "engine_ping = \"1s\"\n".into(),
+        ..options().for_repo(&repo)
+    });
+    let id = push(&d, &repo, "d-1");
+    let began = Instant::now();
+    while !log_text(&d, id).await.contains("begin") {
+        assert!(began.elapsed() < Duration::from_secs(60), "{}", log_text(&d, id).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    e.partition();
+    let cut = Instant::now();
+    while !log_text(&d, id).await.contains("waiting up to") {
+        assert!(cut.elapsed() < Duration::from_secs(15), "{}", log_text(&d, id).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let listed = engine_list(&d).await;
+    assert!(!listed[0].healthy, "{listed:?}");
+    eprintln!("partition seen {:?} after the cut", cut.elapsed());
+    e.heal();
+    let job = wait_final(&d.socket, id).await;
+    let log = log_text(&d, id).await;
+    assert_eq!(job.status, JobStatus::Succeed, "{job:?}\n{log}\n{}", d.log());
+    assert_eq!(log.matches("begin").count(), 1, "{log}");
+    assert_eq!(log.matches("finish").count(), 1, "{log}");
+    assert!(engine_list(&d).await[0].healthy);
+}

@@ -292,7 +292,20 @@ impl Engine for Pool {
             }
         };
         let m = self.inner.member(i);
-        match m.engine.prepare(spec).await {
+        // The job's volumes by the engine's own names: they are on its engine.
+        let mut own = spec.clone();
+        for mount in &mut own.mounts {
+            match self.inner.locate(&mount.volume) {
+                Some((at, name)) if at == i => mount.volume = name.to_string(),
+                _ => {
+                    return Err(EngineError::Engine(format!(
+                        "volume {} is not on engine {}",
+                        mount.volume, m.name
+                    )));
+                }
+            }
+        }
+        match m.engine.prepare(&own).await {
             Ok(inner) => {
                 self.inner.state().members[i]
                     .images
