@@ -359,13 +359,21 @@ async fn a_partitioned_tls_engine_is_down_until_the_link_is_back_and_its_job_run
     let id = push(&d, &repo, "d-1");
     let began = Instant::now();
     while !log_text(&d, id).await.contains("begin") {
-        assert!(began.elapsed() < Duration::from_secs(60), "{}", log_text(&d, id).await);
+        assert!(
+            began.elapsed() < Duration::from_secs(60),
+            "{}",
+            log_text(&d, id).await
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     e.partition();
     let cut = Instant::now();
     while !log_text(&d, id).await.contains("waiting up to") {
-        assert!(cut.elapsed() < Duration::from_secs(15), "{}", log_text(&d, id).await);
+        assert!(
+            cut.elapsed() < Duration::from_secs(15),
+            "{}",
+            log_text(&d, id).await
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let listed = engine_list(&d).await;
@@ -374,8 +382,65 @@ async fn a_partitioned_tls_engine_is_down_until_the_link_is_back_and_its_job_run
     e.heal();
     let job = wait_final(&d.socket, id).await;
     let log = log_text(&d, id).await;
-    assert_eq!(job.status, JobStatus::Succeed, "{job:?}\n{log}\n{}", d.log());
+    assert_eq!(
+        job.status,
+        JobStatus::Succeed,
+        "{job:?}\n{log}\n{}",
+        d.log()
+    );
     assert_eq!(log.matches("begin").count(), 1, "{log}");
     assert_eq!(log.matches("finish").count(), 1, "{log}");
     assert!(engine_list(&d).await[0].healthy);
+}
+
+/// The daemon restarted while an engine was down: the job it left running there waits for the
+/// engine instead of ending ERRORED, and is picked up when the engine returns.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daemon_started_while_an_engine_is_down_waits_for_it() {
+    let pool = tokio::task::spawn_blocking(|| engines(1, EngineOptions::default()))
+        .await
+        .expect("engines");
+    let e = &pool[0];
+    let repo = Repo::with_script("echo begin; sleep 8; echo finish\n", None);
+    let mut d = TestDaemon::start(Options {
+        extra: table("solo", e, 2, &[], "bind"),
+        docker: "engine_ping = \"1s\"\n".into(),
+        ..options().for_repo(&repo)
+    });
+    let id = push(&d, &repo, "d-1");
+    let began = Instant::now();
+    while !log_text(&d, id).await.contains("begin") {
+        assert!(
+            began.elapsed() < Duration::from_secs(60),
+            "{}",
+            log_text(&d, id).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    d.stop();
+    e.kill();
+    d.spawn();
+    let waiting = Instant::now();
+    while !log_text(&d, id).await.contains("waiting up to") {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(30),
+            "{}\n{}",
+            log_text(&d, id).await,
+            d.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut c = Client::connect(&d.socket).await;
+    assert_eq!(c.job(id).await.status, JobStatus::Started);
+    tokio::task::block_in_place(|| e.restart());
+    let job = wait_final(&d.socket, id).await;
+    let log = log_text(&d, id).await;
+    assert_eq!(
+        job.status,
+        JobStatus::Succeed,
+        "{job:?}\n{log}\n{}",
+        d.log()
+    );
+    assert_eq!(log.matches("begin").count(), 1, "{log}");
+    assert_eq!(log.matches("finish").count(), 1, "{log}");
 }
