@@ -504,4 +504,32 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn runs_on_labels_are_checked_sorted_and_listed_once() {
+        assert!(parse("{}").unwrap().runs_on.is_empty());
+        let c = parse(r#"{"runs_on": ["big", "arm64", "big"]}"#).unwrap();
+        assert_eq!(c.runs_on, vec!["arm64".to_string(), "big".to_string()]);
+        let cases = [
+            (r#"[""]"#, r#""runs_on" label "" is not 1 to 64"#),
+            (r#"["a b"]"#, r#""runs_on" label "a b" is not"#),
+            (
+                r#"["a\u001b[2J"]"#,
+                r#""runs_on" label "a\u{1b}[2J" is not"#,
+            ),
+            (r#""arm64""#, "invalid type"),
+            ("[1]", "invalid type"),
+        ];
+        for (bad, want) in cases {
+            let e = parse(&format!(r#"{{"runs_on": {bad}}}"#))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{bad}: {e}");
+        }
+        let many: Vec<String> = (0..17).map(|i| format!("\"l{i}\"")).collect();
+        let e = parse(&format!(r#"{{"runs_on": [{}]}}"#, many.join(",")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("names 17 labels, over the limit of 16"), "{e}");
+    }
 }

@@ -8,6 +8,8 @@
 mod erased;
 mod health;
 mod place;
+#[cfg(test)]
+mod tests;
 
 use super::{
     ArchiveStream, Engine, EngineError, Found, JobSpec, Mount, OutputStream, Placed, Placement,
