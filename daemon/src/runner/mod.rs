@@ -170,8 +170,9 @@ pub enum Placed {
 pub struct Room {
     /// Jobs the usable engines (up, not drained) can still be given.
     pub free: usize,
-    /// Jobs placed now, on any engine.
-    pub placed: usize,
+    /// Jobs placed now, on any engine, or told to wait for one: those whose place is settled
+    /// (the others holding a slot are still in their checkout and will take some of `free`).
+    pub settled: usize,
 }
 
 /// A container backend.

@@ -331,9 +331,10 @@ async fn fill<E: Engine>(jobs: &Arc<Jobs<E>>, tasks: &mut JoinSet<()>, ahead: &m
     let taken = jobs.slots.taken();
     let mut free = config.docker.max_jobs.saturating_sub(taken);
     // The engines' own room too: a job that holds a slot but has no engine yet (in its
-    // checkout) will take some of it. With every engine down or drained, jobs stay PENDING.
+    // checkout) will take some of it. With every engine down or drained, jobs stay PENDING. A
+    // job waiting for an engine of its labels keeps its slot (see `docker.max_jobs`).
     if let Some(room) = jobs.engine.room() {
-        free = free.min(room.free.saturating_sub(taken.saturating_sub(room.placed)));
+        free = free.min(room.free.saturating_sub(taken.saturating_sub(room.settled)));
     }
     if free == 0 || !jobs.disk.check(config.retention.min_free) {
         return;

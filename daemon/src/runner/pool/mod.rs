@@ -58,6 +58,8 @@ struct State {
     members: Vec<Health>,
     /// The engine that holds each repository's cache, as far as this run of the daemon knows.
     affinity: HashMap<String, usize>,
+    /// Jobs told to wait for an engine: they will not take room an engine has for others.
+    waiting: HashSet<i64>,
 }
 
 /// What the pool knows of one engine now.
@@ -628,13 +630,17 @@ impl Engine for Pool {
             .collect();
         match place::choose(&candidates, &want.runs_on) {
             place::Choice::Engine(i) => {
+                state.waiting.remove(&want.job);
                 state.placed.insert(want.job, i);
                 if want.cache {
                     state.affinity.insert(want.repo.clone(), i);
                 }
                 Ok(Placed::Here(Some(inner.members[i].name.clone())))
             }
-            place::Choice::Wait(why) => Ok(Placed::Wait(why)),
+            place::Choice::Wait(why) => {
+                state.waiting.insert(want.job);
+                Ok(Placed::Wait(why))
+            }
             place::Choice::Never(why) => Err(EngineError::Engine(why)),
         }
     }
@@ -644,7 +650,10 @@ impl Engine for Pool {
     }
 
     fn release(&self, job: i64) {
-        if self.inner.state().placed.remove(&job).is_some() {
+        let mut state = self.inner.state();
+        state.waiting.remove(&job);
+        if state.placed.remove(&job).is_some() {
+            drop(state);
             self.inner.changed.notify_waiters();
         }
     }
@@ -664,7 +673,7 @@ impl Engine for Pool {
             .sum();
         Some(Room {
             free,
-            placed: state.placed.len(),
+            settled: state.placed.len() + state.waiting.len(),
         })
     }
 

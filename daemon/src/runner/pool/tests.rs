@@ -74,21 +74,40 @@ async fn containers_are_recorded_with_their_engine_and_found_again() {
 #[tokio::test]
 async fn room_counts_usable_engines_and_a_drained_one_takes_nothing_new() {
     let p = pool(&[("a", 2, &[]), ("b", 1, &[])]);
-    assert_eq!(p.room(), Some(Room { free: 3, placed: 0 }));
+    assert_eq!(
+        p.room(),
+        Some(Room {
+            free: 3,
+            settled: 0
+        })
+    );
     for job in 1..=3 {
         assert!(matches!(
             p.place(&want(job, &[])).await.unwrap(),
             Placed::Here(_)
         ));
     }
-    assert_eq!(p.room(), Some(Room { free: 0, placed: 3 }));
+    assert_eq!(
+        p.room(),
+        Some(Room {
+            free: 0,
+            settled: 3
+        })
+    );
     assert!(matches!(
         p.place(&want(4, &[])).await.unwrap(),
         Placed::Wait(_)
     ));
     p.release(2);
     p.release(2);
-    assert_eq!(p.room(), Some(Room { free: 1, placed: 2 }));
+    // Job 4, told to wait, counts as settled: it does not take the room others could use.
+    assert_eq!(
+        p.room(),
+        Some(Room {
+            free: 1,
+            settled: 3
+        })
+    );
     let on = |job| p.inner.state().placed.get(&job).copied();
     let freed = if on(1) == Some(0) && on(3) == Some(0) {
         1
