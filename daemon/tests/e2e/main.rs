@@ -15,6 +15,7 @@ mod lifecycle;
 mod metrics;
 mod notify;
 mod params;
+mod podman;
 mod pulls;
 mod reload;
 mod restart;
