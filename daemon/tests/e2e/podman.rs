@@ -1,7 +1,10 @@
 //! Jobs on a real Podman (Debian's `podman`) through its Docker-compatible socket, rootful and
 //! rootless: one service per mode, one daemon on it, and each of these in turn: a job SUCCEEDs with
 //! its output in the log, a FAILED job keeps its exit code, a cancelled one ends CANCELED, and a
-//! job with a service, a cache and artifacts runs. Nothing runs on the host's Docker Engine.
+//! job with a service, a cache and artifacts runs (rootful: the cache is there for the next job).
+//! Nothing runs on the host's Docker Engine. Rootless uses `workspace = "copy"`: a bind mount of
+//! the daemon's workspace (root's, 0700 temp dirs) is not readable by the rootless user's
+//! container.
 
 use crate::options;
 use microci_proto::{Job, JobStatus};
@@ -64,7 +67,7 @@ async fn wait_gone(p: &Podman, d: &TestDaemon) {
 }
 
 /// Every outcome in turn on one daemon whose engine is `p`.
-async fn jobs_run_on(p: &Podman, workspace: &'static str) {
+async fn jobs_run_on(p: &Podman, workspace: &'static str, cache_again: bool) {
     let repo = Repo::with_script("true\n", None);
     let d = TestDaemon::start(Options {
         docker_host: Some(p.host()),
@@ -113,15 +116,20 @@ async fn jobs_run_on(p: &Podman, workspace: &'static str) {
     assert_eq!(job.status, JobStatus::Succeed, "{job:?}\n{log}");
     assert!(log.contains("cache had: nothing"), "{log}");
     assert!(log.contains("hello-from-db"), "{log}");
-    let (job, log) = run(&d, &repo, &format!("{FULL_SCRIPT}# again\n"), &json, "p-5").await;
-    assert_eq!(job.status, JobStatus::Succeed, "{job:?}\n{log}");
-    let first = job.id - 1;
-    assert!(log.contains(&format!("cache had: {first}")), "{log}");
     let listed = d.cli(&["artifacts", &job.id.to_string()]);
     assert!(
         String::from_utf8_lossy(&listed.stdout).contains("out.txt"),
         "{listed:?}"
     );
+    if !cache_again {
+        wait_gone(p, &d).await;
+        eprintln!("jobs on Podman ({workspace}): {:?}", started.elapsed());
+        return;
+    }
+    let (job, log) = run(&d, &repo, &format!("{FULL_SCRIPT}# again\n"), &json, "p-5").await;
+    assert_eq!(job.status, JobStatus::Succeed, "{job:?}\n{log}");
+    let first = job.id - 1;
+    assert!(log.contains(&format!("cache had: {first}")), "{log}");
     wait_gone(p, &d).await;
     eprintln!("jobs on Podman ({workspace}): {:?}", started.elapsed());
 }
@@ -131,7 +139,7 @@ async fn rootful_podman_runs_jobs() {
     let t = Instant::now();
     let p = Podman::rootful();
     eprintln!("rootful podman up in {:?}", t.elapsed());
-    jobs_run_on(&p, "bind").await;
+    jobs_run_on(&p, "bind", true).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -139,5 +147,7 @@ async fn rootless_podman_runs_jobs() {
     let t = Instant::now();
     let p = Podman::rootless();
     eprintln!("rootless podman up in {:?}", t.elapsed());
-    jobs_run_on(&p, "copy").await;
+    // Each job takes about 20 s more here (Podman 4.3 rootless notices a container's exit late):
+    // the cache's second run is left to the rootful test.
+    jobs_run_on(&p, "copy", false).await;
 }
