@@ -1,7 +1,8 @@
 //! Jobs on a real Podman (Debian's `podman`) through its Docker-compatible socket, rootful and
 //! rootless: one service per mode, one daemon on it, and each of these in turn: a job SUCCEEDs with
 //! its output in the log, a FAILED job keeps its exit code, a cancelled one ends CANCELED, and a
-//! job with a service, a cache and artifacts runs (rootful: the cache is there for the next job).
+//! job with a service, a cache and artifacts runs (rootful: the cache is there for the next job,
+//! and a job survives a daemon restart, re-attached through the Engine's log).
 //! Nothing runs on the host's Docker Engine. Rootless uses `workspace = "copy"`: a bind mount of
 //! the daemon's workspace (root's, 0700 temp dirs) is not readable by the rootless user's
 //! container.
@@ -69,7 +70,7 @@ async fn wait_gone(p: &Podman, d: &TestDaemon) {
 /// Every outcome in turn on one daemon whose engine is `p`.
 async fn jobs_run_on(p: &Podman, workspace: &'static str, cache_again: bool) {
     let repo = Repo::with_script("true\n", None);
-    let d = TestDaemon::start(Options {
+    let mut d = TestDaemon::start(Options {
         docker_host: Some(p.host()),
         workspace,
         ..options().for_repo(&repo)
@@ -130,6 +131,25 @@ async fn jobs_run_on(p: &Podman, workspace: &'static str, cache_again: bool) {
     assert_eq!(job.status, JobStatus::Succeed, "{job:?}\n{log}");
     let first = job.id - 1;
     assert!(log.contains(&format!("cache had: {first}")), "{log}");
+    wait_gone(p, &d).await;
+
+    // Re-attach after a restart: the Engine's log with timestamps, followed.
+    let counter = "i=1; while [ $i -le 80 ]; do echo line-$i; i=$((i+1)); sleep 0.02; done\n";
+    let id = commit_and_push(&d, &repo, counter, "{}", "p-6");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !log_text(&d, id).await.contains("line-10\n") {
+        assert!(Instant::now() < deadline, "the counter never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    d.stop();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    d.spawn();
+    let job = wait_final(&d.socket, id).await;
+    let log = log_text(&d, id).await;
+    assert_eq!(job.status, JobStatus::Succeed, "{job:?}\n{log}");
+    let lines: Vec<&str> = log.lines().filter(|l| l.starts_with("line-")).collect();
+    let expected: Vec<String> = (1..=80).map(|n| format!("line-{n}")).collect();
+    assert_eq!(lines, expected, "{log}");
     wait_gone(p, &d).await;
     eprintln!("jobs on Podman ({workspace}): {:?}", started.elapsed());
 }
