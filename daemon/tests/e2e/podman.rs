@@ -3,9 +3,9 @@
 //! its output in the log, a FAILED job keeps its exit code, a cancelled one ends CANCELED, and a
 //! job with a service, a cache and artifacts runs (rootful: the cache is there for the next job,
 //! and a job survives a daemon restart, re-attached through the Engine's log).
-//! Nothing runs on the host's Docker Engine. Rootless uses `workspace = "copy"`: a bind mount of
-//! the daemon's workspace (root's, 0700 temp dirs) is not readable by the rootless user's
-//! container.
+//! Nothing runs on the host's Docker Engine. Rootless uses `workspace = "copy"`: Podman cannot
+//! mount the daemon's workspace (root's, in 0700 temp dirs) for the rootless user, and the job
+//! ERRORED with `bind` says so.
 
 use crate::options;
 use microci_proto::{Job, JobStatus};
@@ -167,6 +167,22 @@ async fn rootless_podman_runs_jobs() {
     let t = Instant::now();
     let p = Podman::rootless();
     eprintln!("rootless podman up in {:?}", t.elapsed());
+    // A bound workspace is the daemon's (root's, in a 0700 temp dir): the job says what to do.
+    let repo = Repo::with_script("true\n", None);
+    let d = TestDaemon::start(Options {
+        docker_host: Some(p.host()),
+        ..options().for_repo(&repo)
+    });
+    let (job, log) = run(&d, &repo, "true\n", "{}", "b-1").await;
+    assert_eq!(job.status, JobStatus::Errored, "{job:?}\n{log}");
+    let reason = job.reason.unwrap_or_default();
+    assert!(
+        reason.starts_with("cannot create the container: ")
+            && reason.contains("permission denied")
+            && reason.contains("set workspace = \"copy\" for this engine"),
+        "{reason}"
+    );
+    drop(d);
     // Each job takes about 20 s more here (Podman 4.3 rootless notices a container's exit late):
     // the cache's second run is left to the rootful test.
     jobs_run_on(&p, "copy", false).await;
