@@ -335,10 +335,13 @@ impl Engine for DockerEngine {
             Err(e) => {
                 let _ = self.teardown(&container).await;
                 let message = docker_message(&e);
-                let hint = (self.workspace == WorkspaceMode::Bind
-                    && workspace_refused(&message, &spec.workspace))
-                .then_some(WORKSPACE_REFUSED)
-                .unwrap_or_default();
+                let hint = if self.workspace == WorkspaceMode::Bind
+                    && workspace_refused(&message, &spec.workspace)
+                {
+                    WORKSPACE_REFUSED
+                } else {
+                    ""
+                };
                 return Err(EngineError::Engine(format!(
                     "cannot create the container: {message}{hint}"
                 )));
