@@ -23,6 +23,7 @@ pub mod hooks;
 pub mod http;
 pub mod memory;
 pub mod peer;
+pub mod podman;
 pub mod python;
 pub mod recorder;
 pub mod repo;

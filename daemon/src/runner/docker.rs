@@ -322,7 +322,17 @@ impl Engine for DockerEngine {
             Ok(created) => created,
             Err(e) => {
                 let _ = self.teardown(&container).await;
-                return Err(engine_error("cannot create the container", e));
+                let message = docker_message(&e);
+                let hint = if self.workspace == WorkspaceMode::Bind
+                    && workspace_refused(&message, &spec.workspace)
+                {
+                    WORKSPACE_REFUSED
+                } else {
+                    ""
+                };
+                return Err(EngineError::Engine(format!(
+                    "cannot create the container: {message}{hint}"
+                )));
             }
         };
         container.id = created.id;
@@ -643,6 +653,21 @@ pub(super) async fn remove(docker: &Docker, id: &str) -> Result<(), EngineError>
     }
 }
 
+/// Said after the Engine's refusal to mount a bound workspace: a rootless Podman runs as another
+/// user, which cannot enter the daemon's state directory.
+const WORKSPACE_REFUSED: &str = " (the Engine cannot reach the daemon's workspace: a rootless \
+     Podman runs as another user; set workspace = \"copy\" for this engine)";
+
+/// Whether the Engine's `message` says it may not enter `workspace` (or a directory above it).
+fn workspace_refused(message: &str, workspace: &Path) -> bool {
+    let message = message.to_ascii_lowercase();
+    message.contains("permission denied")
+        && workspace
+            .ancestors()
+            .filter(|a| a.components().count() > 2)
+            .any(|a| message.contains(&a.display().to_string().to_ascii_lowercase()))
+}
+
 /// `what: why`: [`EngineError::Unreachable`] when the connection failed, else the engine's
 /// answer as [`EngineError::Engine`].
 pub(super) fn engine_error(what: &str, e: DockerError) -> EngineError {
@@ -655,5 +680,22 @@ pub(super) fn docker_message(e: &DockerError) -> String {
         DockerError::DockerResponseServerError { message, .. } => message.trim().to_string(),
         DockerError::DockerStreamError { error } => error.trim().to_string(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::workspace_refused;
+    use std::path::Path;
+
+    #[test]
+    fn a_refused_workspace_mount_is_recognised_by_its_path() {
+        let ws = Path::new("/tmp/mciX/state/workspaces/1");
+        // What rootless Podman 4.3 answers.
+        let podman = "make cli opts(): making volume mountpoint for volume \
+                      /tmp/mciX/state/workspaces/1: mkdir /tmp/mciX/state/workspaces: permission denied";
+        assert!(workspace_refused(podman, ws));
+        assert!(!workspace_refused("no such image", ws));
+        assert!(!workspace_refused("open /etc/x: permission denied", ws));
     }
 }

@@ -16,6 +16,7 @@ mod lifecycle;
 mod metrics;
 mod notify;
 mod params;
+mod podman;
 mod pool;
 mod pulls;
 mod reload;
