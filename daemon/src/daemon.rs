@@ -95,6 +95,10 @@ pub async fn start<E: Engine>(
     let config = Arc::new(config);
     let store = store::open(&state.database())?;
     let jobs = Arc::new(Jobs::new(config.clone(), &state, store, Arc::new(engine)));
+    // Which engines answer, before anything is placed or re-attached.
+    if let Err(e) = jobs.engine.ping().await {
+        tracing::warn!("no engine answers: {e}");
+    }
     let reattach = scheduler::recover(&jobs).await;
 
     let shutdown = CancellationToken::new();

@@ -162,6 +162,16 @@ impl<E: Engine> Jobs<E> {
         }
         if job.status == microci_proto::JobStatus::Pending && self.disk.low().is_some() {
             job.reason = Some(crate::disk::WAITING.into());
+        } else if job.status == microci_proto::JobStatus::Pending
+            && self.engine.room().is_some_and(|r| r.free == 0)
+        {
+            let down = self.engine.down();
+            if !down.is_empty() {
+                job.reason = Some(format!(
+                    "waiting for an engine: {} not answering",
+                    down.join(", ")
+                ));
+            }
         }
         job
     }

@@ -282,8 +282,13 @@ async fn the_cap_keeps_what_fit_and_retention_removes_artifacts_with_their_job()
     let second = push_another(&d, &repo, "c-2");
     wait_final(&d.socket, second).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    cli_ok(&d, &["prune"]);
-    assert!(!d.state_dir().join(format!("artifacts/{first}")).exists());
+    let pruned = cli_ok(&d, &["prune"]);
+    let jobs = cli_ok(&d, &["jobs"]);
+    assert!(
+        !d.state_dir().join(format!("artifacts/{first}")).exists(),
+        "prune said:\n{pruned}\njobs:\n{jobs}\n{}",
+        d.log()
+    );
     assert!(
         !d.state_dir()
             .join(format!("artifacts/{first}.json"))

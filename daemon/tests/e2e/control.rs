@@ -151,7 +151,7 @@ async fn retry_and_run_create_new_jobs() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn status_reports_docker_unreachable_and_jobs_error_without_killing_the_daemon() {
+async fn status_reports_docker_unreachable_and_jobs_wait_without_killing_the_daemon() {
     // A daemon pointed at a Docker socket that does not exist.
     let repo = Repo::with_script("true\n", None);
     let d = TestDaemon::start(Options {
@@ -166,10 +166,17 @@ async fn status_reports_docker_unreachable_and_jobs_error_without_killing_the_da
         }
         other => panic!("{other:?}"),
     }
-    let job = wait_final(&d.socket, push(&d, &repo, "d-1")).await;
-    assert_eq!(job.status, JobStatus::Errored, "{job:?}");
+    match c.call(Request::Status).await {
+        Ok(Reply::Status(st)) => assert_eq!(st.engines_down, vec!["local".to_string()]),
+        other => panic!("{other:?}"),
+    }
+    // No engine answers: the job waits, queued, saying why (nothing is lost).
+    let id = push(&d, &repo, "d-1");
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let job = c.job(id).await;
+    assert_eq!(job.status, JobStatus::Pending, "{job:?}");
     let reason = job.reason.unwrap_or_default();
-    assert!(reason.contains("Docker Engine"), "{reason}");
+    assert_eq!(reason, "waiting for an engine: local not answering");
     // Still serving.
     assert!(matches!(
         c.call(Request::Status).await,
@@ -178,7 +185,8 @@ async fn status_reports_docker_unreachable_and_jobs_error_without_killing_the_da
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn docker_vanishing_mid_job_errors_the_job_and_the_daemon_keeps_serving() {
+async fn docker_vanishing_mid_job_errors_the_job_after_the_down_timeout_and_the_daemon_keeps_serving()
+ {
     let repo = Repo::with_script("echo started; sleep 60\n", None);
     let proxy_dir = tempfile::Builder::new()
         .prefix("mci")
@@ -187,6 +195,7 @@ async fn docker_vanishing_mid_job_errors_the_job_and_the_daemon_keeps_serving() 
     let proxy = microci_testkit::docker_proxy::DockerProxy::start(proxy_dir.path());
     let d = TestDaemon::start(Options {
         docker_host: Some(format!("unix://{}", proxy.path.display())),
+        docker: "engine_ping = \"1s\"\nengine_down_timeout = \"2s\"\n".into(),
         ..options().for_repo(&repo)
     });
     let id = push(&d, &repo, "d-1");
@@ -199,7 +208,13 @@ async fn docker_vanishing_mid_job_errors_the_job_and_the_daemon_keeps_serving() 
     let job = wait_final(&d.socket, id).await;
     assert_eq!(job.status, JobStatus::Errored, "{job:?}");
     let reason = job.reason.unwrap_or_default();
-    assert!(reason.contains("Docker Engine"), "{reason}");
+    assert!(
+        reason.starts_with("engine lost: engine local does not answer"),
+        "{reason}"
+    );
+    assert!(reason.ends_with("and not back within 2s"), "{reason}");
+    let log = log_text(&d, id).await;
+    assert!(log.contains("waiting up to 2s for it to return"), "{log}");
     let mut c = Client::connect(&d.socket).await;
     match c.call(Request::Status).await {
         Ok(Reply::Status(st)) => assert!(!st.docker_reachable),

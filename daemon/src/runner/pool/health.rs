@@ -30,7 +30,8 @@ fn deadline(every: Duration) -> Duration {
     every.max(Duration::from_secs(1))
 }
 
-async fn check(inner: &Arc<Inner>, i: usize) {
+/// Pings engine `i` once and records the answer.
+pub(super) async fn check(inner: &Arc<Inner>, i: usize) {
     let m = &inner.members[i];
     let answer = match tokio::time::timeout(deadline(inner.ping_every), m.engine.ping()).await {
         Ok(Ok(())) => Ok(()),

@@ -543,7 +543,11 @@ impl Engine for Pool {
             .await
     }
 
+    /// Pings every engine now (each within a few seconds), recording what it learns like the
+    /// periodic pings do: `Ok` when at least one answers.
     async fn ping(&self) -> Result<(), EngineError> {
+        let rounds = (0..self.inner.members.len()).map(|i| health::check(&self.inner, i));
+        futures_util::future::join_all(rounds).await;
         let state = self.inner.state();
         if state.members.iter().any(|h| h.down.is_none()) {
             return Ok(());
