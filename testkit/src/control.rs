@@ -188,3 +188,18 @@ pub async fn log_text(d: &TestDaemon, id: i64) -> String {
     let mut c = Client::connect(&d.socket).await;
     ok(c.try_log_text(id).await)
 }
+
+/// Waits (at most `secs`) until job `id`'s log holds `text`; panics with the log and the
+/// daemon's own when it does not.
+pub async fn wait_logged(d: &TestDaemon, id: i64, text: &str, secs: u64) {
+    let began = std::time::Instant::now();
+    while !log_text(d, id).await.contains(text) {
+        assert!(
+            began.elapsed() < Duration::from_secs(secs),
+            "{text:?} not logged:\n{}\n{}",
+            log_text(d, id).await,
+            d.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

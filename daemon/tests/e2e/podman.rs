@@ -9,7 +9,7 @@
 
 use crate::options;
 use microci_proto::{Job, JobStatus};
-use microci_testkit::control::{log_text, wait_final};
+use microci_testkit::control::{log_text, wait_final, wait_logged};
 use microci_testkit::daemon::{IMAGE, Options, TestDaemon};
 use microci_testkit::hooks::push;
 use microci_testkit::podman::Podman;
@@ -136,11 +136,7 @@ async fn jobs_run_on(p: &Podman, workspace: &'static str, cache_again: bool) {
     // Re-attach after a restart: the Engine's log with timestamps, followed.
     let counter = "i=1; while [ $i -le 80 ]; do echo line-$i; i=$((i+1)); sleep 0.02; done\n";
     let id = commit_and_push(&d, &repo, counter, "{}", "p-6");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !log_text(&d, id).await.contains("line-10\n") {
-        assert!(Instant::now() < deadline, "the counter never started");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_logged(&d, id, "line-10\n", 60).await;
     d.stop();
     tokio::time::sleep(Duration::from_millis(500)).await;
     d.spawn();

@@ -6,7 +6,7 @@
 
 use crate::options;
 use microci_proto::{EngineInfo, JobStatus, Reply, Request};
-use microci_testkit::control::{Client, log_text, wait_final, wait_for};
+use microci_testkit::control::{Client, log_text, wait_final, wait_for, wait_logged};
 use microci_testkit::daemon::{Options, TestDaemon};
 use microci_testkit::engines::{EngineOptions, ExtraEngine};
 use microci_testkit::hooks::{push, push_another};
@@ -235,19 +235,7 @@ async fn a_killed_engine_s_job_is_re_attached_when_it_returns_and_runs_once() {
         ..options().for_repo(&repo)
     });
     let id = push(&d, &repo, "d-1");
-    wait_for(&d.socket, id, 60, |j| {
-        j.log_size > 0 && j.status == JobStatus::Started
-    })
-    .await;
-    let began = Instant::now();
-    while !log_text(&d, id).await.contains("begin") {
-        assert!(
-            began.elapsed() < Duration::from_secs(30),
-            "{}",
-            log_text(&d, id).await
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_logged(&d, id, "begin", 60).await;
     e.kill();
     let killed = Instant::now();
     // Seen down within a ping or two.
@@ -300,15 +288,7 @@ async fn an_engine_that_stays_down_loses_its_job_and_new_jobs_wait_for_it() {
         ..options().for_repo(&repo)
     });
     let id = push(&d, &repo, "d-1");
-    let began = Instant::now();
-    while !log_text(&d, id).await.contains("begin") {
-        assert!(
-            began.elapsed() < Duration::from_secs(60),
-            "{}",
-            log_text(&d, id).await
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_logged(&d, id, "begin", 60).await;
     e.kill();
     let job = wait_for(&d.socket, id, 30, |j| j.status.is_final()).await;
     assert_eq!(job.status, JobStatus::Errored, "{job:?}");
@@ -359,25 +339,10 @@ async fn a_partitioned_tls_engine_is_down_until_the_link_is_back_and_its_job_run
         ..options().for_repo(&repo)
     });
     let id = push(&d, &repo, "d-1");
-    let began = Instant::now();
-    while !log_text(&d, id).await.contains("begin") {
-        assert!(
-            began.elapsed() < Duration::from_secs(60),
-            "{}",
-            log_text(&d, id).await
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_logged(&d, id, "begin", 60).await;
     e.partition();
     let cut = Instant::now();
-    while !log_text(&d, id).await.contains("waiting up to") {
-        assert!(
-            cut.elapsed() < Duration::from_secs(15),
-            "{}",
-            log_text(&d, id).await
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_logged(&d, id, "waiting up to", 15).await;
     let listed = engine_list(&d).await;
     assert!(!listed[0].healthy, "{listed:?}");
     eprintln!("partition seen {:?} after the cut", cut.elapsed());
@@ -410,28 +375,11 @@ async fn a_daemon_started_while_an_engine_is_down_waits_for_it() {
         ..options().for_repo(&repo)
     });
     let id = push(&d, &repo, "d-1");
-    let began = Instant::now();
-    while !log_text(&d, id).await.contains("begin") {
-        assert!(
-            began.elapsed() < Duration::from_secs(60),
-            "{}",
-            log_text(&d, id).await
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_logged(&d, id, "begin", 60).await;
     d.stop();
     e.kill();
     d.spawn();
-    let waiting = Instant::now();
-    while !log_text(&d, id).await.contains("waiting up to") {
-        assert!(
-            waiting.elapsed() < Duration::from_secs(30),
-            "{}\n{}",
-            log_text(&d, id).await,
-            d.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_logged(&d, id, "waiting up to", 30).await;
     let mut c = Client::connect(&d.socket).await;
     assert_eq!(c.job(id).await.status, JobStatus::Started);
     tokio::task::block_in_place(|| e.restart());
