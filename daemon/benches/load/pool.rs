@@ -369,14 +369,14 @@ pub fn pool_throughput(bins: &Bins, rt: &tokio::runtime::Runtime) -> Result<Vec<
         .collect();
     let ratio = med[0].as_secs_f64() / med[1].as_secs_f64();
     rows.push(row(
-        "speed-up, 3 engines × 2 over 1 engine × 2",
+        "speed-up (wall, 1 engine × 2 ÷ 3 engines × 2)",
         format!("× {ratio:.2}"),
         "> 1 (2 cores shared by all engines)",
         ratio > 1.0,
     ));
     let same = med[2].as_secs_f64() / med[1].as_secs_f64();
     rows.push(row(
-        "3 engines × 2 against 1 engine × 6 (same slots)",
+        "wall, 1 engine × 6 ÷ 3 engines × 2 (the same 6 slots)",
         format!("× {same:.2}"),
         "(reference)",
         true,
