@@ -3,7 +3,8 @@
 //! `cargo bench -p microcid --bench load -- [scenario ...]`; no scenario runs them all. Scenarios:
 //! `idle_rss`, `webhooks`, `latency`, `log_throughput`, `tui_jobs`, `status_page`, `startup`,
 //! `rss_running`, `slow_clients`, `binary_size`, `scheduler_pace`, `restart_reattach`, `prune`,
-//! `web_live` (or their numbers 1–14). Build
+//! `web_live`, `pool_overhead`, `pool_throughput`, `engine_down_detect` (or their numbers 1–17;
+//! the last three start extra Docker Engines in network namespaces of their own, as root). Build
 //! the binaries first: `cargo build --release -p microcid -p microci-tui`. With
 //! `MICROCID_BASELINE=/path/to/older/microcid`, `idle_rss`, `binary_size` and `scheduler_pace`
 //! also measure that binary, in the same run.
@@ -20,6 +21,7 @@ mod idle;
 mod latency;
 mod log_throughput;
 mod pace;
+mod pool;
 mod running;
 mod slow_clients;
 mod stored;
@@ -30,7 +32,7 @@ use anyhow::{Context, Result, anyhow};
 use common::Bins;
 use std::time::Instant;
 
-const SCENARIOS: [&str; 14] = [
+const SCENARIOS: [&str; 17] = [
     "idle_rss",
     "webhooks",
     "latency",
@@ -45,6 +47,9 @@ const SCENARIOS: [&str; 14] = [
     "restart_reattach",
     "prune",
     "web_live",
+    "pool_overhead",
+    "pool_throughput",
+    "engine_down_detect",
 ];
 
 /// One line of the result table.
@@ -113,6 +118,9 @@ fn main() -> Result<()> {
             "restart_reattach" => durability::restart_reattach(&bins, &rt),
             "prune" => durability::prune(&bins, &rt),
             "web_live" => web_live::web_live(&bins, &rt),
+            "pool_overhead" => pool::pool_overhead(&bins, &rt),
+            "pool_throughput" => pool::pool_throughput(&bins, &rt),
+            "engine_down_detect" => pool::engine_down_detect(&bins, &rt),
             _ => unreachable!("scenario names are checked above"),
         };
         match got {
