@@ -319,6 +319,11 @@ pub trait Engine: Send + Sync + 'static {
     }
     /// The job's container is gone: its place is free again. Idempotent.
     fn release(&self, _job: i64) {}
+    /// Whether job `job`, sent back to the queue because no engine could take it (see
+    /// [`Placed::Wait`]), could be placed now; true for every other job.
+    fn ready(&self, _job: i64) -> bool {
+        true
+    }
     /// How many more jobs the backend can take now; `None` when only `docker.max_jobs` bounds it.
     fn room(&self) -> Option<Room> {
         None

@@ -36,6 +36,11 @@ pub(super) async fn pick<E: Engine>(
     let mut skipped = 0;
     while picked.len() < free {
         let Some(rec) = ahead.pop_front() else { break };
+        // Sent back for want of an engine, and still no engine of its labels has room.
+        if !jobs.engine.ready(rec.job.id) {
+            skipped += 1;
+            continue;
+        }
         let Some(group) = group_of(config, &rec) else {
             picked.push(rec);
             continue;
@@ -104,6 +109,20 @@ pub(super) async fn requeue<E: Engine>(jobs: &Jobs<E>, id: i64, group: String, h
             tracing::info!("waiting for concurrency group {group} (job {holder}): queued again");
             let text = waiting_text(&group, holder);
             note_waiting(jobs, id, Some(group), text).await;
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(job_id = id, "cannot queue the job again: {e}"),
+    }
+    jobs.slots.groups.touch();
+}
+
+/// Puts started job `id` back in the queue, in its old place: no engine can take it now (`why`,
+/// shown by `show`). The queue passes it over until one can.
+pub(super) async fn requeue_for_engine<E: Engine>(jobs: &Jobs<E>, id: i64, why: String) {
+    match jobs.writer.requeue(vec![id]).await {
+        Ok(back) if !back.is_empty() => {
+            tracing::info!("{why}: queued again");
+            note_waiting(jobs, id, None, why).await;
         }
         Ok(_) => {}
         Err(e) => tracing::error!(job_id = id, "cannot queue the job again: {e}"),

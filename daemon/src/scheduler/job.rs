@@ -67,6 +67,9 @@ pub(super) struct Leftovers<H> {
     /// Its checkout found its `.microci.json`'s concurrency group held by another job: the
     /// group, and that job. It goes back to the queue instead of ending.
     pub(super) wait_for: Option<(String, i64)>,
+    /// No engine could take it now (why, for `show`): it goes back to the queue, which passes it
+    /// over until one can ([`Engine::ready`]).
+    pub(super) wait_engine: Option<String>,
 }
 
 impl<H> Default for Leftovers<H> {
@@ -76,6 +79,7 @@ impl<H> Default for Leftovers<H> {
             container: None,
             cache: None,
             wait_for: None,
+            wait_engine: None,
         }
     }
 }
@@ -128,7 +132,7 @@ pub(super) async fn execute<E: Engine>(
     let workspace = jobs.workspace(id);
     let mut left = Leftovers::default();
     let outcome = prepare_and_run(jobs, rec, &workspace, &mut log, cancel, start, &mut left).await;
-    if left.wait_for.is_some() {
+    if left.wait_for.is_some() || left.wait_engine.is_some() {
         // Not an end: the scheduler queues it again.
         return (end(id, JobStatus::Pending, None, None), left);
     }
@@ -194,6 +198,7 @@ pub(super) async fn reattach<E: Engine>(
         container: Some(handle),
         cache,
         wait_for: None,
+        wait_engine: None,
     };
     (outcome, left)
 }
@@ -543,7 +548,14 @@ async fn prepare_and_run<E: Engine>(
     let engine = jobs.engine.as_ref();
     let mut attempts = 0;
     let handle = loop {
-        if !place(jobs, &want, log, cancel).await? {
+        if let Some(why) = place(jobs, &want, log).await? {
+            say(
+                &jobs.bus,
+                log,
+                id,
+                &format!("{why}: queued again until one has room"),
+            );
+            left.wait_engine = Some(why);
             return Ok(RunOutcome::Canceled);
         }
         if attempts == 0 {
@@ -624,53 +636,32 @@ async fn prepare_and_run<E: Engine>(
     Ok(outcome)
 }
 
-/// Finds the job an engine (see [`Engine::place`]), waiting while every engine that could take
-/// it is busy, drained or down (the log says why, once per reason), and records which: false
-/// when the job was cancelled meanwhile, an error when no engine ever could take it.
+/// Finds the job an engine (see [`Engine::place`]) and records which. `Some(why)` when every
+/// engine that could take it is busy, drained or down: it goes back to the queue rather than
+/// hold a slot; an error when no engine ever could take it.
 async fn place<E: Engine>(
     jobs: &Jobs<E>,
     want: &Placement,
     log: &mut LogWriter,
-    cancel: &CancellationToken,
-) -> Result<bool, String> {
+) -> Result<Option<String>, String> {
     let id = want.job;
-    let mut said: Option<String> = None;
-    loop {
-        match jobs.engine.place(want).await.map_err(|e| e.to_string())? {
-            Placed::Here(name) => {
-                if let Some(name) = name {
-                    // Said where there is a choice.
-                    if jobs.engine.engines().await.len() > 1 {
-                        say(&jobs.bus, log, id, &format!("engine {name}"));
-                    }
-                    match jobs.writer.placed(id, name).await {
-                        Ok(Some(job)) => jobs.publish(&job),
-                        Ok(None) => {}
-                        Err(e) => {
-                            tracing::warn!(job_id = id, "cannot record the job's engine: {e}")
-                        }
-                    }
-                }
-                return Ok(true);
+    match jobs.engine.place(want).await.map_err(|e| e.to_string())? {
+        Placed::Here(Some(name)) => {
+            // Said where there is a choice.
+            if jobs.engine.engines().await.len() > 1 {
+                say(&jobs.bus, log, id, &format!("engine {name}"));
             }
-            Placed::Wait(why) => {
-                if said.as_ref() != Some(&why) {
-                    say(&jobs.bus, log, id, &why);
-                    said = Some(why);
-                }
-                // A change wakes it; the poll covers one that came just before it listened.
-                tokio::select! {
-                    () = jobs.engine.changed() => {}
-                    () = tokio::time::sleep(PLACE_POLL) => {}
-                    () = cancel.cancelled() => return Ok(false),
-                }
+            match jobs.writer.placed(id, name).await {
+                Ok(Some(job)) => jobs.publish(&job),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(job_id = id, "cannot record the job's engine: {e}"),
             }
+            Ok(None)
         }
+        Placed::Here(None) => Ok(None),
+        Placed::Wait(why) => Ok(Some(why)),
     }
 }
-
-/// How often a job waiting for an engine looks again without being told of a change.
-const PLACE_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Carries a job through its engine's outages: when the engine stopped answering, waits for it
 /// (up to `docker.engine_down_timeout` from when it went down) and re-attaches to the container

@@ -590,7 +590,7 @@ fn resolve_commit(c: &Connection, id: i64, full: &str) -> rusqlite::Result<Optio
 
 fn placed(c: &Connection, id: i64, engine: &str) -> rusqlite::Result<Option<Job>> {
     let n = c.execute(
-        "UPDATE jobs SET engine = ?2 WHERE id = ?1 AND status = 'STARTED'",
+        "UPDATE jobs SET engine = ?2, waiting = NULL WHERE id = ?1 AND status = 'STARTED'",
         params![id, engine],
     )?;
     if n == 0 {

@@ -394,3 +394,64 @@ async fn a_daemon_started_while_an_engine_is_down_waits_for_it() {
     assert_eq!(log.matches("begin").count(), 1, "{log}");
     assert_eq!(log.matches("finish").count(), 1, "{log}");
 }
+
+/// A job whose engines are all busy goes back to the queue instead of holding a slot: a job for
+/// another engine runs meanwhile, and the waiting one runs when its engine is free.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_waiting_for_its_engine_gives_its_slot_to_a_job_for_another() {
+    let pool = tokio::task::spawn_blocking(|| engines(2, EngineOptions::default()))
+        .await
+        .expect("engines");
+    let repo = Repo::with_script(
+        "echo begin; sleep 8; echo finish\n",
+        Some(r#"{"runs_on": ["arm64"]}"#),
+    );
+    let extra = table("arm", &pool[0], 1, &["arm64"], "bind")
+        + &table("x86", &pool[1], 1, &["amd64"], "bind");
+    let d = TestDaemon::start(Options {
+        max_jobs: 2,
+        extra,
+        repo: "cancel_superseded = false\n".into(),
+        ..options().for_repo(&repo)
+    });
+    let first = push(&d, &repo, "d-1");
+    wait_logged(&d, first, "begin", 60).await;
+    repo.commit(&[("microci.sh", "echo second\n")], "second");
+    let second = push(&d, &repo, "d-2");
+    let waiting = wait_for(&d.socket, second, 60, |j| {
+        j.status == JobStatus::Pending && j.waiting.is_some()
+    })
+    .await;
+    assert_eq!(
+        waiting.waiting.as_deref(),
+        Some("waiting for an engine with labels arm64: arm busy (1/1)")
+    );
+    repo.commit(
+        &[
+            (".microci.json", r#"{"runs_on": ["amd64"]}"#),
+            ("microci.sh", "echo third\n"),
+        ],
+        "third",
+    );
+    let third = push(&d, &repo, "d-3");
+    let job = wait_final(&d.socket, third).await;
+    assert_eq!(job.status, JobStatus::Succeed, "{job:?}");
+    assert_eq!(job.engine.as_deref(), Some("x86"));
+    let mut c = Client::connect(&d.socket).await;
+    assert_eq!(
+        c.job(first).await.status,
+        JobStatus::Started,
+        "the third job ran while the first still held arm"
+    );
+    let job = wait_final(&d.socket, second).await;
+    assert_eq!(job.status, JobStatus::Succeed, "{job:?}");
+    assert_eq!(job.engine.as_deref(), Some("arm"));
+    assert_eq!(job.waiting, None);
+    let log = log_text(&d, second).await;
+    assert!(log.contains("queued again until one has room"), "{log}");
+    assert!(log.contains("\nsecond\n"), "{log}");
+    assert_eq!(
+        wait_final(&d.socket, first).await.status,
+        JobStatus::Succeed
+    );
+}

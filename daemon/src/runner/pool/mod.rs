@@ -60,6 +60,9 @@ struct State {
     affinity: HashMap<String, usize>,
     /// Jobs told to wait for an engine: they will not take room an engine has for others.
     waiting: HashSet<i64>,
+    /// The `"runs_on"` of jobs sent back to the queue to wait for an engine, until one is placed:
+    /// the queue passes them over while no engine they need has room ([`Engine::ready`]).
+    parked: HashMap<i64, Vec<String>>,
 }
 
 /// What the pool knows of one engine now.
@@ -226,6 +229,35 @@ impl Inner {
             tracing::warn!("{text}");
         }
         EngineError::Unreachable(text)
+    }
+
+    /// Every engine as placement weighs it now, for a job of `image` whose cache engine `affinity`
+    /// holds.
+    fn candidates<'a>(
+        &'a self,
+        state: &'a State,
+        image: Option<&str>,
+        affinity: Option<usize>,
+    ) -> Vec<place::Candidate<'a>> {
+        let mut placed = vec![0usize; self.members.len()];
+        for &i in state.placed.values() {
+            placed[i] += 1;
+        }
+        self.members
+            .iter()
+            .zip(&state.members)
+            .enumerate()
+            .map(|(i, (m, h))| place::Candidate {
+                name: &m.name,
+                labels: &m.labels,
+                up: h.down.is_none(),
+                drained: h.drained,
+                placed: placed[i],
+                max_jobs: h.max_jobs,
+                has_image: image.is_some_and(|image| h.images.contains(image)),
+                holds_cache: affinity == Some(i),
+            })
+            .collect()
     }
 
     fn info(&self) -> Vec<EngineInfo> {
@@ -608,33 +640,18 @@ impl Engine for Pool {
             }
         }
         let mut state = inner.state();
-        let mut placed = vec![0usize; inner.members.len()];
-        for &i in state.placed.values() {
-            placed[i] += 1;
-        }
         let affinity = want
             .cache
             .then(|| state.affinity.get(&want.repo).copied())
             .flatten();
-        let candidates: Vec<place::Candidate<'_>> = inner
-            .members
-            .iter()
-            .zip(&state.members)
-            .enumerate()
-            .map(|(i, (m, h))| place::Candidate {
-                name: &m.name,
-                labels: &m.labels,
-                up: h.down.is_none(),
-                drained: h.drained,
-                placed: placed[i],
-                max_jobs: h.max_jobs,
-                has_image: h.images.contains(&want.image),
-                holds_cache: affinity == Some(i),
-            })
-            .collect();
-        match place::choose(&candidates, &want.runs_on) {
+        let choice = place::choose(
+            &inner.candidates(&state, Some(&want.image), affinity),
+            &want.runs_on,
+        );
+        match choice {
             place::Choice::Engine(i) => {
                 state.waiting.remove(&want.job);
+                state.parked.remove(&want.job);
                 state.placed.insert(want.job, i);
                 if want.cache {
                     state.affinity.insert(want.repo.clone(), i);
@@ -643,6 +660,7 @@ impl Engine for Pool {
             }
             place::Choice::Wait(why) => {
                 state.waiting.insert(want.job);
+                state.parked.insert(want.job, want.runs_on.clone());
                 Ok(Placed::Wait(why))
             }
             place::Choice::Never(why) => Err(EngineError::Engine(why)),
@@ -660,6 +678,16 @@ impl Engine for Pool {
             drop(state);
             self.inner.changed.notify_waiters();
         }
+    }
+
+    fn ready(&self, job: i64) -> bool {
+        let state = self.inner.state();
+        let Some(runs_on) = state.parked.get(&job) else {
+            return true;
+        };
+        let candidates = self.inner.candidates(&state, None, None);
+        // A label no engine has any more (a restart with other engines) is for its start to say.
+        !matches!(place::choose(&candidates, runs_on), place::Choice::Wait(_))
     }
 
     fn room(&self) -> Option<Room> {
