@@ -190,7 +190,11 @@ pub async fn apply<E: Engine>(jobs: &Jobs<E>, plan: Plan) -> PruneReport {
     }
     for f in plan.containers {
         let handle = jobs.engine.adopt(f.job.unwrap_or(0), &f.container);
-        match jobs.engine.teardown(&handle).await {
+        let removed = jobs.engine.teardown(&handle).await;
+        if let Some(job) = f.job {
+            jobs.engine.release(job);
+        }
+        match removed {
             Ok(()) => done.containers.push(f),
             Err(e) => tracing::warn!("retention: cannot remove container {}: {e}", f.container),
         }

@@ -118,6 +118,11 @@ pub async fn recover<E: Engine>(jobs: &Jobs<E>) -> Vec<Reattach> {
             Err(e) => tracing::error!("cannot queue interrupted checkouts again: {e}"),
         }
     }
+    // The jobs to re-attach take their places on their engines now, before the engines are
+    // watched: one that answers again must not take their containers for leftovers.
+    for r in &reattach {
+        let _ = jobs.engine.adopt(r.record.job.id, &r.run.container);
+    }
     let keep: HashSet<i64> = reattach.iter().map(|r| r.record.job.id).collect();
     let kept: HashSet<&str> = reattach.iter().map(|r| r.run.container.as_str()).collect();
     for f in found.iter().flatten() {
@@ -131,7 +136,7 @@ pub async fn recover<E: Engine>(jobs: &Jobs<E>) -> Vec<Reattach> {
         if let Err(e) = jobs.engine.teardown(&handle).await {
             tracing::warn!("cannot remove leftover container {}: {e}", f.container);
         }
-        if let Some(job) = f.job {
+        if let Some(job) = f.job.filter(|j| !keep.contains(j)) {
             jobs.engine.release(job);
         }
     }

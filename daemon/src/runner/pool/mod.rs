@@ -89,7 +89,6 @@ struct Down {
 /// A container on one engine of the pool.
 pub struct PoolHandle {
     member: usize,
-    job: i64,
     inner: AnyHandle,
 }
 
@@ -346,11 +345,7 @@ impl Engine for Pool {
                 self.inner.state().members[i]
                     .images
                     .insert(spec.image.clone());
-                Ok(PoolHandle {
-                    member: i,
-                    job: spec.id,
-                    inner,
-                })
+                Ok(PoolHandle { member: i, inner })
             }
             Err(e) => Err(self.inner.classify(i, e).await),
         }
@@ -369,18 +364,20 @@ impl Engine for Pool {
         format!("{}/{}", m.name, m.engine.container_id(&h.inner))
     }
 
+    /// A job's container found again holds the job's place on its engine (until released), so
+    /// an engine coming back does not take it for a leftover.
     fn adopt(&self, job: i64, container: &str) -> PoolHandle {
         let (member, id) = self.inner.locate(container).unwrap_or((0, container));
+        if job > 0 {
+            self.inner.state().placed.entry(job).or_insert(member);
+        }
         PoolHandle {
             member,
-            job,
             inner: self.inner.member(member).engine.adopt(job, id),
         }
     }
 
     async fn resume(&self, h: &PoolHandle, from: Resume) -> Result<OutputStream, EngineError> {
-        // A re-attached job holds its place on its engine until it is released.
-        self.inner.state().placed.entry(h.job).or_insert(h.member);
         let m = self.inner.member(h.member);
         match m.engine.resume(&h.inner, from).await {
             Ok(s) => Ok(s),
