@@ -137,7 +137,8 @@ pub struct Job {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, String>,
     /// Why a PENDING job does not start although it is next: `waiting for deploy (job 41)`,
-    /// its concurrency group being held by another job. Absent otherwise.
+    /// its concurrency group being held by another job, or `waiting for an engine with labels
+    /// arm64: arm busy (2/2)`, no engine it may run on having room. Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting: Option<String>,
     /// The engine the job's container ran (or runs) on (`[[engine]] name`), once placed.
