@@ -369,6 +369,10 @@ impl Engine for DockerEngine {
 
     async fn start(&self, c: &Container) -> Result<OutputStream, EngineError> {
         // Attach before starting, with `logs`, so not one byte of early output is missed.
+        // Known race (seen once, on a slow test engine with `vfs` storage): the Engine may
+        // subscribe the attach streams before it has replayed the (still empty) log, so output
+        // written during that replay can arrive twice. Reading with `logs` + `follow` instead would
+        // not duplicate, but could lose what a flooding job rotates away before it is read.
         let options = AttachContainerOptions {
             stream: true,
             logs: true,

@@ -281,7 +281,8 @@ async fn the_cap_keeps_what_fit_and_retention_removes_artifacts_with_their_job()
     // A newer job of the branch: the first may go, and its artifacts with it.
     let second = push_another(&d, &repo, "c-2");
     wait_final(&d.socket, second).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Stored end times have whole seconds: past `max_age = "1s"` for sure after two.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     let pruned = cli_ok(&d, &["prune"]);
     let jobs = cli_ok(&d, &["jobs"]);
     assert!(
