@@ -101,28 +101,19 @@ pub(super) async fn claim_after_checkout<E: Engine>(
     Ok(())
 }
 
-/// Puts started job `id` back in the queue, in its old place, to wait for `group` (held by job
-/// `holder`): the group is recorded, so the queue knows it from now on.
-pub(super) async fn requeue<E: Engine>(jobs: &Jobs<E>, id: i64, group: String, holder: i64) {
+/// Puts started job `id` back in the queue, in its old place, waiting for what `text` says
+/// (shown by `show`): a concurrency group held by another job (`group`, recorded so the queue
+/// knows it from now on), or an engine with room (the queue passes it over until one has).
+pub(super) async fn requeue<E: Engine>(
+    jobs: &Jobs<E>,
+    id: i64,
+    group: Option<String>,
+    text: String,
+) {
     match jobs.writer.requeue(vec![id]).await {
         Ok(back) if !back.is_empty() => {
-            tracing::info!("waiting for concurrency group {group} (job {holder}): queued again");
-            let text = waiting_text(&group, holder);
-            note_waiting(jobs, id, Some(group), text).await;
-        }
-        Ok(_) => {}
-        Err(e) => tracing::error!(job_id = id, "cannot queue the job again: {e}"),
-    }
-    jobs.slots.groups.touch();
-}
-
-/// Puts started job `id` back in the queue, in its old place: no engine can take it now (`why`,
-/// shown by `show`). The queue passes it over until one can.
-pub(super) async fn requeue_for_engine<E: Engine>(jobs: &Jobs<E>, id: i64, why: String) {
-    match jobs.writer.requeue(vec![id]).await {
-        Ok(back) if !back.is_empty() => {
-            tracing::info!("{why}: queued again");
-            note_waiting(jobs, id, None, why).await;
+            tracing::info!("{text}: queued again");
+            note_waiting(jobs, id, group, text).await;
         }
         Ok(_) => {}
         Err(e) => tracing::error!(job_id = id, "cannot queue the job again: {e}"),

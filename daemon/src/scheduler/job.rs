@@ -160,16 +160,11 @@ pub(super) async fn reattach<E: Engine>(
     let cache = crate::caches::adopt(jobs, id).await;
     let outcome = match jobs.logs.writer(id, jobs.config().docker.max_log) {
         Ok(mut log) => {
-            // Masked secrets made the log shorter than the output it stands for (counted
-            // beside the log as it is written, like what was dropped over the cap).
-            let logged = log.size() as i64 - run.output_at as i64 + log.masked();
-            let from = Resume {
-                skip: logged.max(0) as u64 + log.dropped(),
-                written_until: jobs
-                    .logs
-                    .modified(id)
-                    .unwrap_or(std::time::SystemTime::UNIX_EPOCH),
-            };
+            let written_until = jobs
+                .logs
+                .modified(id)
+                .unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+            let from = resume_point(&log, &run, written_until);
             tracing::info!(
                 "re-attaching to container {} ({} bytes of output already logged)",
                 run.container.get(..12).unwrap_or(&run.container),
@@ -201,6 +196,18 @@ pub(super) async fn reattach<E: Engine>(
         wait_engine: None,
     };
     (outcome, left)
+}
+
+/// Where the output of run `run` picks up, the log being `log`: the output bytes it already
+/// stands for, and when it was last written (`written_until`).
+fn resume_point(log: &LogWriter, run: &Run, written_until: std::time::SystemTime) -> Resume {
+    // Masked secrets made the log shorter than the output it stands for (counted beside the
+    // log as it is written, like what was dropped over the cap).
+    let logged = log.size() as i64 - run.output_at as i64 + log.masked();
+    Resume {
+        skip: logged.max(0) as u64 + log.dropped(),
+        written_until,
+    }
 }
 
 /// Runs a prepared or adopted container with what is left of the job's timeout. Should the
@@ -716,11 +723,7 @@ async fn through_outages<E: Engine>(
         if let Err(e) = jobs.writer.record_run(run.clone()).await {
             tracing::warn!(job_id = id, "cannot record where the output starts: {e}");
         }
-        let logged = log.size() as i64 - run.output_at as i64 + log.masked();
-        let from = Resume {
-            skip: logged.max(0) as u64 + log.dropped(),
-            written_until,
-        };
+        let from = resume_point(log, &run, written_until);
         let masker = super::secrets::masker(&config, &rec.job.repo, &Default::default());
         outcome = attend(
             jobs,

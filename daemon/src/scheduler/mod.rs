@@ -391,22 +391,19 @@ async fn fill<E: Engine>(jobs: &Arc<Jobs<E>>, tasks: &mut JoinSet<()>, ahead: &m
             async move {
                 let mut start = job::Start::new(&jobs, started);
                 let (end, mut left) = job::execute(&jobs, &rec, &token, &mut start).await;
-                if let Some(why) = left.wait_engine.take() {
-                    // No engine can take it now: back to the queue, which passes it over until
-                    // one can, and the slot goes to the next job.
-                    if start.confirmed().await {
-                        groups::requeue_for_engine(&jobs, id, why).await;
+                // No engine can take it now, or its group is taken: back to the queue (unless
+                // cancelled meanwhile), and the slot goes to the next job.
+                let back = match (left.wait_engine.take(), left.wait_for.take()) {
+                    (Some(why), _) => Some((None, why)),
+                    (None, Some((group, holder))) => {
+                        let text = crate::jobs::waiting_text(&group, holder);
+                        Some((Some(group), text))
                     }
-                    drop(hold);
-                    job::clean_up(&jobs, id, left).await;
-                    drop(slot);
-                    return;
-                }
-                if let Some((group, holder)) = left.wait_for.take() {
-                    // Its group is taken: back to the queue (unless cancelled meanwhile), and
-                    // the slot goes to the next job.
+                    (None, None) => None,
+                };
+                if let Some((group, text)) = back {
                     if start.confirmed().await {
-                        groups::requeue(&jobs, id, group, holder).await;
+                        groups::requeue(&jobs, id, group, text).await;
                     }
                     drop(hold);
                     job::clean_up(&jobs, id, left).await;

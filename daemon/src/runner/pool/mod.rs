@@ -238,10 +238,7 @@ impl Inner {
         image: Option<&str>,
         affinity: Option<usize>,
     ) -> Vec<place::Candidate<'a>> {
-        let mut placed = vec![0usize; self.members.len()];
-        for &i in state.placed.values() {
-            placed[i] += 1;
-        }
+        let placed = self.placed_per_engine(state);
         self.members
             .iter()
             .zip(&state.members)
@@ -259,12 +256,18 @@ impl Inner {
             .collect()
     }
 
+    /// How many jobs are placed on each engine, in the configuration's order.
+    fn placed_per_engine(&self, state: &State) -> Vec<usize> {
+        let mut placed = vec![0usize; self.members.len()];
+        for &i in state.placed.values() {
+            placed[i] += 1;
+        }
+        placed
+    }
+
     fn info(&self) -> Vec<EngineInfo> {
         let state = self.state();
-        let mut running = vec![0u64; self.members.len()];
-        for &i in state.placed.values() {
-            running[i] += 1;
-        }
+        let running = self.placed_per_engine(&state);
         self.members
             .iter()
             .zip(&state.members)
@@ -279,7 +282,7 @@ impl Inner {
                         .ok()
                 }),
                 drained: h.drained,
-                running,
+                running: running as u64,
                 max_jobs: h.max_jobs as u64,
                 labels: m.labels.clone(),
                 workspace: match m.workspace {
@@ -689,10 +692,7 @@ impl Engine for Pool {
 
     fn room(&self) -> Option<Room> {
         let state = self.inner.state();
-        let mut placed = vec![0usize; self.inner.members.len()];
-        for &i in state.placed.values() {
-            placed[i] += 1;
-        }
+        let placed = self.inner.placed_per_engine(&state);
         let free = state
             .members
             .iter()
