@@ -60,6 +60,51 @@ fn assert_run_once(before: &str, log: &str) {
     assert_eq!(after.matches("finish").count(), 1, "{log}");
 }
 
+/// One engine (`options`), in the daemon's config as `entry` gives it, pinged every second
+/// (more `[docker]` lines in `docker`), and a job of `script` pushed and seen printing `begin`.
+struct Solo {
+    engine: ExtraEngine,
+    repo: Repo,
+    d: TestDaemon,
+    id: i64,
+}
+
+async fn solo(
+    options: EngineOptions,
+    entry: fn(&ExtraEngine) -> String,
+    script: &str,
+    docker: &str,
+) -> Solo {
+    let engine = tokio::task::spawn_blocking(move || engines(1, options))
+        .await
+        .expect("engines")
+        .remove(0);
+    let repo = Repo::with_script(script, None);
+    let d = TestDaemon::start(Options {
+        extra: entry(&engine),
+        docker: format!("engine_ping = \"1s\"\n{docker}"),
+        ..crate::options().for_repo(&repo)
+    });
+    let id = push(&d, &repo, "d-1");
+    wait_logged(&d, id, "begin", 60).await;
+    Solo {
+        engine,
+        repo,
+        d,
+        id,
+    }
+}
+
+/// `[[engine]]` for a TLS engine, with its own client certificate.
+fn tls_entry(e: &ExtraEngine) -> String {
+    crate::engines_remote::tls_entry(e, e.client_cert(), e.client_key())
+}
+
+/// `[[engine]] name = "solo"` over its Unix socket.
+fn solo_unix(e: &ExtraEngine) -> String {
+    table("solo", e, 2, &[], "bind")
+}
+
 /// Job containers an engine runs now.
 fn running_on(e: &ExtraEngine) -> usize {
     e.docker(&["ps", "-q", "--filter", "label=microci.job"])
@@ -237,18 +282,18 @@ async fn a_drained_engine_takes_no_new_jobs_and_finishes_its_own() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_engine_s_job_is_re_attached_when_it_returns_and_runs_once() {
-    let pool = tokio::task::spawn_blocking(|| engines(1, EngineOptions::default()))
-        .await
-        .expect("engines");
-    let e = &pool[0];
-    let repo = Repo::with_script("echo begin; sleep 8; echo finish\n", None);
-    let d = TestDaemon::start(Options {
-        extra: table("solo", e, 2, &[], "bind"),
-        docker: "engine_ping = \"1s\"\n".into(),
-        ..options().for_repo(&repo)
-    });
-    let id = push(&d, &repo, "d-1");
-    wait_logged(&d, id, "begin", 60).await;
+    let Solo {
+        engine: e,
+        repo: _repo,
+        d,
+        id,
+    } = solo(
+        EngineOptions::default(),
+        solo_unix,
+        "echo begin; sleep 8; echo finish\n",
+        "",
+    )
+    .await;
     let before = log_text(&d, id).await;
     e.kill();
     let killed = Instant::now();
@@ -290,18 +335,18 @@ async fn a_killed_engine_s_job_is_re_attached_when_it_returns_and_runs_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_engine_that_stays_down_loses_its_job_and_new_jobs_wait_for_it() {
-    let pool = tokio::task::spawn_blocking(|| engines(1, EngineOptions::default()))
-        .await
-        .expect("engines");
-    let e = &pool[0];
-    let repo = Repo::with_script("echo begin; sleep 60\n", None);
-    let d = TestDaemon::start(Options {
-        extra: table("solo", e, 2, &[], "bind"),
-        docker: "engine_ping = \"1s\"\nengine_down_timeout = \"3s\"\n".into(),
-        ..options().for_repo(&repo)
-    });
-    let id = push(&d, &repo, "d-1");
-    wait_logged(&d, id, "begin", 60).await;
+    let Solo {
+        engine: e,
+        repo,
+        d,
+        id,
+    } = solo(
+        EngineOptions::default(),
+        solo_unix,
+        "echo begin; sleep 60\n",
+        "engine_down_timeout = \"3s\"\n",
+    )
+    .await;
     e.kill();
     let job = wait_for(&d.socket, id, 30, |j| j.status.is_final()).await;
     assert_eq!(job.status, JobStatus::Errored, "{job:?}");
@@ -336,23 +381,21 @@ async fn an_engine_that_stays_down_loses_its_job_and_new_jobs_wait_for_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_partitioned_tls_engine_is_down_until_the_link_is_back_and_its_job_runs_once() {
-    let tls = EngineOptions {
-        tls: true,
-        ..EngineOptions::default()
-    };
-    let pool = tokio::task::spawn_blocking(move || engines(1, tls))
-        .await
-        .expect("engines");
-    let e = &pool[0];
-    let repo = Repo::with_script("echo begin; sleep 10; echo finish\n", None);
-    let extra = crate::engines_remote::tls_entry(e, e.client_cert(), e.client_key());
-    let d = TestDaemon::start(Options {
-        extra,
-        docker: "engine_ping = \"1s\"\n".into(),
-        ..options().for_repo(&repo)
-    });
-    let id = push(&d, &repo, "d-1");
-    wait_logged(&d, id, "begin", 60).await;
+    let Solo {
+        engine: e,
+        repo: _repo,
+        d,
+        id,
+    } = solo(
+        EngineOptions {
+            tls: true,
+            ..EngineOptions::default()
+        },
+        tls_entry,
+        "echo begin; sleep 10; echo finish\n",
+        "",
+    )
+    .await;
     let before = log_text(&d, id).await;
     e.partition();
     let cut = Instant::now();
@@ -377,18 +420,18 @@ async fn a_partitioned_tls_engine_is_down_until_the_link_is_back_and_its_job_run
 /// engine instead of ending ERRORED, and is picked up when the engine returns.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_daemon_started_while_an_engine_is_down_waits_for_it() {
-    let pool = tokio::task::spawn_blocking(|| engines(1, EngineOptions::default()))
-        .await
-        .expect("engines");
-    let e = &pool[0];
-    let repo = Repo::with_script("echo begin; sleep 8; echo finish\n", None);
-    let mut d = TestDaemon::start(Options {
-        extra: table("solo", e, 2, &[], "bind"),
-        docker: "engine_ping = \"1s\"\n".into(),
-        ..options().for_repo(&repo)
-    });
-    let id = push(&d, &repo, "d-1");
-    wait_logged(&d, id, "begin", 60).await;
+    let Solo {
+        engine: e,
+        repo: _repo,
+        mut d,
+        id,
+    } = solo(
+        EngineOptions::default(),
+        solo_unix,
+        "echo begin; sleep 8; echo finish\n",
+        "",
+    )
+    .await;
     let before = log_text(&d, id).await;
     d.stop();
     e.kill();
